@@ -1,0 +1,375 @@
+"""SQLAlchemy 2.x typed models for Chairside.
+
+Design notes that later work relies on:
+- Clinical rows (vitals, premedication, rate changes, reactions) are append-only:
+  a correction adds a row that points at the one it replaces (`replaces_id`) and
+  marks the old one `corrected`; a mistake becomes `entered_in_error`. Nothing
+  is deleted or overwritten.
+- `infusion_session.version` is an optimistic-lock counter (SQLAlchemy
+  `version_id_col`): every change to a session row bumps it, and writers pass the
+  version the nurse saw so a stale screen cannot overwrite a newer state.
+- `client_token` (unique) makes each append idempotent: a double tap or a retried
+  request with the same token cannot record the same vitals twice.
+- At most one active session per chair and per patient is enforced by partial
+  unique indexes, which both SQLite and PostgreSQL support.
+- Per-session summary columns (reaction_count, worst_grade, durations,
+  last_vitals_at) are kept on write so dashboards never scan all vitals.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import BigIntPK, JSONDoc, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Session states in which a chair (and a patient) is occupied.
+ACTIVE_STATUSES = ("checked_in", "ready", "infusing", "paused", "observation")
+SESSION_STATUSES = ("scheduled", "cancelled", "deferred", *ACTIVE_STATUSES, "discharged")
+ENTRY_STATUSES = ("active", "corrected", "entered_in_error")
+ROLES = ("nurse", "charge_nurse", "manager", "quality", "admin")
+
+_ACTIVE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Clinic(Base):
+    """The clinic's settings: time zone, display units and alert thresholds."""
+
+    __tablename__ = "clinic"
+    __table_args__ = (
+        CheckConstraint("temperature_unit IN ('C', 'F')", name="temperature_unit"),
+        CheckConstraint("weight_unit IN ('kg', 'lb')", name="weight_unit"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    temperature_unit: Mapped[str] = mapped_column(String(1), default="C")
+    weight_unit: Mapped[str] = mapped_column(String(2), default="kg")
+    phone: Mapped[str | None] = mapped_column(String(40))
+    #: Alert thresholds (clinical.md §4b) and other tunables; see infusion.settings.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Chair(Base):
+    """A place a session happens: a chair in the clinic, or a home visit."""
+
+    __tablename__ = "chair"
+    __table_args__ = (CheckConstraint("kind IN ('chair', 'home')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="chair")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Therapy(Base):
+    """A catalog row; seeded from infusion/therapy_catalog.toml, editable by the clinic."""
+
+    __tablename__ = "therapy"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    brand: Mapped[str | None] = mapped_column(String(80))
+    route: Mapped[str] = mapped_column(String(10), default="IV")
+    default_dose: Mapped[float | None] = mapped_column(Float)
+    dose_unit: Mapped[str] = mapped_column(String(20), default="mg")
+    dosing_text: Mapped[str] = mapped_column(Text, default="")
+    dosing_interval_days: Mapped[int | None] = mapped_column(Integer)
+    #: [{"from": 1, "to": 2 | null, "min_minutes": int, "max_minutes": int | null}]
+    duration_windows: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    #: [{"from": 1, "to": 1 | null, "minutes": int | null}]; null minutes = not defined
+    observation_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    premedication_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    premedication_text: Mapped[str] = mapped_column(Text, default="")
+    program: Mapped[str | None] = mapped_column(String(40))
+    #: see infusion.schedule.VitalsSchedule
+    vitals_schedule: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    #: titration steps (clinical.md §1b); used by the timeline/titration work
+    rate_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    source: Mapped[str] = mapped_column(Text, default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Patient(Base):
+    __tablename__ = "patient"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(40), unique=True)
+    family_name: Mapped[str] = mapped_column(String(100))
+    given_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    diagnosis: Mapped[str] = mapped_column(String(80), default="")
+    allergies: Mapped[str] = mapped_column(Text, default="")
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AppUser(Base):
+    """A member of staff. Until sign-in exists the nurse picks herself on the page."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20), default="nurse")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InfusionSession(Base):
+    __tablename__ = "infusion_session"
+    __table_args__ = (
+        CheckConstraint(_in("status", SESSION_STATUSES), name="status"),
+        CheckConstraint("worst_grade IS NULL OR worst_grade BETWEEN 1 AND 5", name="worst_grade"),
+        Index(
+            "uq_session_active_chair",
+            "chair_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+        Index(
+            "uq_session_active_patient",
+            "patient_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+        Index("ix_session_scheduled_at", "scheduled_at"),
+        Index("ix_session_therapy_scheduled", "therapy_id", "scheduled_at"),
+        Index("ix_session_chair_scheduled", "chair_id", "scheduled_at"),
+        Index("ix_session_patient_therapy", "patient_id", "therapy_id", "scheduled_at"),
+        Index("ix_session_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    therapy_id: Mapped[int] = mapped_column(ForeignKey("therapy.id"))
+    chair_id: Mapped[int] = mapped_column(ForeignKey("chair.id"))
+    dose: Mapped[float | None] = mapped_column(Float)
+    dose_unit: Mapped[str] = mapped_column(String(20), default="mg")
+    infusion_number: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    iv_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    iv_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # cancelled / deferred
+
+    deferral_reason: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    early_discharge_reason: Mapped[str | None] = mapped_column(Text)
+    premed_override_reason: Mapped[str | None] = mapped_column(Text)
+    long_infusion_flag: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    iv_site: Mapped[str | None] = mapped_column(String(80))
+    iv_gauge: Mapped[int | None] = mapped_column(Integer)
+    iv_attempts: Mapped[int | None] = mapped_column(Integer)
+    lot_number: Mapped[str | None] = mapped_column(String(60))
+    current_rate_ml_h: Mapped[float | None] = mapped_column(Float)
+
+    # summaries kept on write
+    baseline_systolic: Mapped[int | None] = mapped_column(Integer)
+    reaction_count: Mapped[int] = mapped_column(Integer, default=0)
+    worst_grade: Mapped[int | None] = mapped_column(Integer)
+    infusion_minutes: Mapped[float | None] = mapped_column(Float)
+    chair_minutes: Mapped[float | None] = mapped_column(Float)
+    last_vitals_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class _EntryMixin:
+    """Columns every clinical entry shares: who/when entered, status, correction link."""
+
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    correction_reason: Mapped[str | None] = mapped_column(Text)
+    client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class VitalSign(_EntryMixin, Base):
+    __tablename__ = "vital_sign"
+    __table_args__ = (
+        CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
+        CheckConstraint("phase IN ('pre', 'infusion', 'observation')", name="phase"),
+        Index("ix_vital_session_taken", "session_id", "taken_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    phase: Mapped[str] = mapped_column(String(12))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    systolic: Mapped[int | None] = mapped_column(Integer)
+    diastolic: Mapped[int | None] = mapped_column(Integer)
+    pulse: Mapped[int | None] = mapped_column(Integer)
+    resp_rate: Mapped[int | None] = mapped_column(Integer)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    spo2: Mapped[int | None] = mapped_column(Integer)
+    pain: Mapped[int | None] = mapped_column(Integer)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    consciousness: Mapped[str] = mapped_column(String(1), default="A")
+    on_oxygen: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[str | None] = mapped_column(String(20))
+    #: {"spo2": "cold fingers"}: which value could not be obtained, and why
+    unable_to_obtain: Mapped[dict[str, str]] = mapped_column(JSONDoc, default=dict)
+    provider_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider_name: Mapped[str | None] = mapped_column(String(120))
+    provider_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: [{"field": "temperature_c", "code": "temp_high", "message": "..."}]
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    flag_count: Mapped[int] = mapped_column(Integer, default=0)
+    news2: Mapped[int | None] = mapped_column(Integer)
+    news2_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("vital_sign.id"))
+
+
+class Premedication(_EntryMixin, Base):
+    __tablename__ = "premedication"
+    __table_args__ = (
+        CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
+        Index("ix_premed_session", "session_id", "given_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    drug: Mapped[str] = mapped_column(String(120))
+    dose: Mapped[str] = mapped_column(String(60))
+    route: Mapped[str] = mapped_column(String(20), default="IV")
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("premedication.id"))
+
+
+class ProgramCheck(Base):
+    """Confirmation that a program checklist (TOUCH, Lemtrada REMS) was completed."""
+
+    __tablename__ = "program_check"
+    __table_args__ = (UniqueConstraint("session_id", "program", name="uq_program_check_session_program"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    program: Mapped[str] = mapped_column(String(40))
+    authorization_ref: Mapped[str | None] = mapped_column(String(80))
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class RateChange(_EntryMixin, Base):
+    __tablename__ = "rate_change"
+    __table_args__ = (
+        CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
+        CheckConstraint("kind IN ('start', 'change', 'pause', 'resume', 'stop')", name="kind"),
+        Index("ix_rate_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(10))
+    rate_ml_h: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("rate_change.id"))
+
+
+class Reaction(_EntryMixin, Base):
+    __tablename__ = "reaction"
+    __table_args__ = (
+        CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
+        CheckConstraint("grade BETWEEN 1 AND 5", name="grade"),
+        Index("ix_reaction_session_onset", "session_id", "onset_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    onset_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    symptoms: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    other_text: Mapped[str | None] = mapped_column(Text)
+    grade: Mapped[int] = mapped_column(Integer)
+    actions: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    medication_given: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider_name: Mapped[str | None] = mapped_column(String(120))
+    note: Mapped[str | None] = mapped_column(Text)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("reaction.id"))
+
+
+class AuditEvent(Base):
+    """Append-only: the application inserts audit rows and never updates or deletes them."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_session_at", "session_id", "at"),
+        Index("ix_audit_entity", "entity", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    user_name: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    session_id: Mapped[int | None] = mapped_column(BigInteger)
+    patient_id: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    reason: Mapped[str | None] = mapped_column(Text)
