@@ -112,6 +112,7 @@ class Therapy(Base):
     dose_unit: Mapped[str] = mapped_column(String(20), default="mg")
     dosing_text: Mapped[str] = mapped_column(Text, default="")
     dosing_interval_days: Mapped[int | None] = mapped_column(Integer)
+    min_interval_days: Mapped[int | None] = mapped_column(Integer)
     #: [{"from": 1, "to": 2 | null, "min_minutes": int, "max_minutes": int | null}]
     duration_windows: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
     #: [{"from": 1, "to": 1 | null, "minutes": int | null}]; null minutes = not defined

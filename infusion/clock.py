@@ -1,0 +1,40 @@
+"""The current time, in UTC, in one place so tests can reason about it."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_local(moment: datetime | None, tz: str) -> datetime | None:
+    """A stored UTC time as the clinic's wall-clock time."""
+    if moment is None:
+        return None
+    return moment.astimezone(ZoneInfo(tz))
+
+
+def from_local(moment: datetime, tz: str) -> datetime:
+    """A wall-clock time typed at the clinic (naive or aware) as aware UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(timezone.utc)
+
+
+def format_local(moment: datetime | None, tz: str, fmt: str = "%H:%M") -> str:
+    local = to_local(moment, tz)
+    return local.strftime(fmt) if local else "—"
+
+
+def format_minutes(minutes: float | None) -> str:
+    """90 → '1 h 30 min'; negative values keep their sign."""
+    if minutes is None:
+        return "—"
+    sign = "-" if minutes < 0 else ""
+    total = int(round(abs(minutes)))
+    hours, mins = divmod(total, 60)
+    if hours:
+        return f"{sign}{hours} h {mins:02d} min"
+    return f"{sign}{mins} min"

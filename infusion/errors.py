@@ -1,0 +1,26 @@
+"""Errors a user can act on. Pages show `str(error)`; nothing else reaches the screen."""
+from __future__ import annotations
+
+
+class ChairsideError(Exception):
+    """Base class: a message meant for the nurse, not a traceback."""
+
+
+class ValidationError(ChairsideError):
+    """One or more fields were rejected. `problems` maps field name → message."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("; ".join(self.problems.values()))
+
+
+class StateError(ChairsideError):
+    """The session is not in a state that allows this step."""
+
+
+class ConflictError(ChairsideError):
+    """Someone else changed the record first, or a uniqueness rule would break."""
+
+
+class NotFoundError(ChairsideError):
+    """The record asked for does not exist."""
