@@ -77,10 +77,9 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A short read-only unit of work."""
+        """A short read-only unit of work; objects stay readable after it closes."""
         with self._read() as session:
             yield session
-            session.rollback()
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

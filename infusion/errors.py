@@ -24,3 +24,11 @@ class ConflictError(ChairsideError):
 
 class NotFoundError(ChairsideError):
     """The record asked for does not exist."""
+
+
+class ConfirmationRequired(ChairsideError):
+    """The values are valid but abnormal: the nurse must confirm before they are saved."""
+
+    def __init__(self, flags: list[str]) -> None:
+        self.flags = list(flags)
+        super().__init__("Abnormal values need confirmation: " + "; ".join(self.flags))

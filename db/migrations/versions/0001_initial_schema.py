@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('dose_unit', sa.String(length=20), nullable=False),
     sa.Column('dosing_text', sa.Text(), nullable=False),
     sa.Column('dosing_interval_days', sa.Integer(), nullable=True),
+    sa.Column('min_interval_days', sa.Integer(), nullable=True),
     sa.Column('duration_windows', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('observation_rules', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('premedication_required', sa.Boolean(), nullable=False),

@@ -1,0 +1,211 @@
+"""Clinic set-up: the clinic row, the therapy catalog seed, chairs, staff and patients."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from db.engine import Database
+from db.models import ROLES, AppUser, Chair, Clinic, Patient, Therapy
+from infusion.audit import SYSTEM, Actor, record, snapshot, changed
+from infusion.catalog import SEED_FIELDS, load_seed
+from infusion.clock import utcnow
+from infusion.errors import ConflictError, NotFoundError, ValidationError
+from infusion.settings import ClinicSettings, load_settings
+
+DIAGNOSES = ("Multiple sclerosis", "Systemic sclerosis", "ALS", "CIDP", "Myasthenia gravis", "Other")
+
+
+def ensure_clinic(db: Database) -> Clinic:
+    """The clinic row, created with neutral defaults (UTC, °C, kg) on a new database."""
+    with db.writing() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+        if clinic is None:
+            clinic = Clinic(name="Infusion clinic", timezone="UTC", temperature_unit="C", weight_unit="kg",
+                            settings=ClinicSettings().model_dump())
+            s.add(clinic)
+            s.flush()
+            record(s, SYSTEM, "create", "clinic", clinic.id, after=snapshot(clinic))
+        return clinic
+
+
+def get_clinic(db: Database) -> Clinic:
+    with db.reading() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+    if clinic is None:
+        return ensure_clinic(db)
+    return clinic
+
+
+def clinic_settings(clinic: Clinic) -> ClinicSettings:
+    return load_settings(clinic.settings)
+
+
+def update_clinic(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str,
+    timezone: str,
+    temperature_unit: str,
+    weight_unit: str,
+    phone: str | None = None,
+) -> Clinic:
+    problems: dict[str, str] = {}
+    if not name.strip():
+        problems["name"] = "The clinic needs a name."
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems["timezone"] = f"Unknown time zone {timezone!r} (use a name like America/New_York)."
+    if temperature_unit not in ("C", "F"):
+        problems["temperature_unit"] = "Temperature unit must be C or F."
+    if weight_unit not in ("kg", "lb"):
+        problems["weight_unit"] = "Weight unit must be kg or lb."
+    if problems:
+        raise ValidationError(problems)
+    with db.writing() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        before = snapshot(clinic)
+        clinic.name, clinic.timezone = name.strip(), timezone
+        clinic.temperature_unit, clinic.weight_unit, clinic.phone = temperature_unit, weight_unit, phone
+        s.flush()
+        old, new = changed(before, snapshot(clinic))
+        record(s, actor, "update", "clinic", clinic.id, before=old, after=new)
+        return clinic
+
+
+def seed_therapies(db: Database) -> int:
+    """Insert catalog therapies the database lacks; never overwrite a clinic's edits."""
+    with db.writing() as s:
+        existing = set(s.scalars(select(Therapy.code)))
+        added = 0
+        for row in load_seed():
+            if row["code"] in existing:
+                continue
+            therapy = Therapy(code=row["code"], **{k: row[k] for k in SEED_FIELDS})
+            s.add(therapy)
+            s.flush()
+            record(s, SYSTEM, "seed", "therapy", therapy.id, after=snapshot(therapy))
+            added += 1
+        return added
+
+
+def bootstrap(db: Database) -> Clinic:
+    """What every start needs: a clinic row and the seeded catalog."""
+    clinic = ensure_clinic(db)
+    seed_therapies(db)
+    return clinic
+
+
+def list_therapies(db: Database, *, active_only: bool = True) -> list[Therapy]:
+    with db.reading() as s:
+        q = select(Therapy).order_by(Therapy.name)
+        if active_only:
+            q = q.where(Therapy.active.is_(True))
+        return list(s.scalars(q))
+
+
+def list_chairs(db: Database) -> list[Chair]:
+    with db.reading() as s:
+        return list(s.scalars(select(Chair).where(Chair.active.is_(True)).order_by(Chair.kind, Chair.id)))
+
+
+def add_chair(db: Database, actor: Actor, name: str, kind: str = "chair") -> Chair:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the chair a name, e.g. 'Chair 4'."})
+    if kind not in ("chair", "home"):
+        raise ValidationError({"kind": "A location is a clinic chair or a home visit."})
+    try:
+        with db.writing() as s:
+            chair = Chair(name=name, kind=kind, active=True)
+            s.add(chair)
+            s.flush()
+            record(s, actor, "create", "chair", chair.id, after=snapshot(chair))
+            return chair
+    except IntegrityError:
+        raise ConflictError(f"A chair named {name!r} already exists.") from None
+
+
+def list_staff(db: Database, role: str | None = None) -> list[AppUser]:
+    with db.reading() as s:
+        q = select(AppUser).where(AppUser.active.is_(True)).order_by(AppUser.display_name)
+        if role:
+            q = q.where(AppUser.role == role)
+        return list(s.scalars(q))
+
+
+def add_staff(db: Database, actor: Actor, display_name: str, role: str = "nurse", username: str | None = None) -> AppUser:
+    display_name = display_name.strip()
+    if not display_name:
+        raise ValidationError({"display_name": "Enter the person's name."})
+    if role not in ROLES:
+        raise ValidationError({"role": f"Role must be one of {', '.join(ROLES)}."})
+    username = (username or re.sub(r"[^a-z0-9]+", ".", display_name.lower()).strip(".")) or "user"
+    try:
+        with db.writing() as s:
+            user = AppUser(username=username, display_name=display_name, role=role, active=True, created_at=utcnow())
+            s.add(user)
+            s.flush()
+            record(s, actor, "create", "app_user", user.id, after=snapshot(user, ("username", "display_name", "role")))
+            return user
+    except IntegrityError:
+        raise ConflictError(f"A user named {username!r} already exists.") from None
+
+
+def add_patient(
+    db: Database,
+    actor: Actor,
+    *,
+    mrn: str,
+    given_name: str,
+    family_name: str,
+    birth_date: date | None = None,
+    diagnosis: str = "",
+    allergies: str = "",
+) -> Patient:
+    problems: dict[str, str] = {}
+    mrn = mrn.strip()
+    if not mrn:
+        problems["mrn"] = "Enter the patient's MRN."
+    if not given_name.strip() or not family_name.strip():
+        problems["name"] = "Enter the patient's given and family name."
+    if birth_date is not None and birth_date > date.today():
+        problems["birth_date"] = "Date of birth cannot be in the future."
+    if problems:
+        raise ValidationError(problems)
+    with db.writing() as s:
+        if s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == mrn)):
+            raise ConflictError(f"MRN {mrn} already belongs to a patient; pick them from the list.")
+        patient = Patient(mrn=mrn, given_name=given_name.strip(), family_name=family_name.strip(),
+                          birth_date=birth_date, diagnosis=diagnosis, allergies=allergies.strip(),
+                          created_at=utcnow())
+        s.add(patient)
+        s.flush()
+        record(s, actor, "create", "patient", patient.id, patient_id=patient.id, after=snapshot(patient))
+        return patient
+
+
+def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patient]:
+    with db.reading() as s:
+        q = select(Patient).order_by(Patient.family_name, Patient.given_name).limit(limit)
+        if text.strip():
+            like = f"%{text.strip().lower()}%"
+            q = q.where(
+                func.lower(Patient.family_name).like(like)
+                | func.lower(Patient.given_name).like(like)
+                | func.lower(Patient.mrn).like(like)
+            )
+        return list(s.scalars(q))
+
+
+def get_therapy(db: Database, therapy_id: int) -> Therapy:
+    with db.reading() as s:
+        therapy = s.get(Therapy, therapy_id)
+    if therapy is None:
+        raise NotFoundError(f"Therapy {therapy_id} not found.")
+    return therapy
