@@ -21,6 +21,7 @@ from db.models import (
     Premedication,
     ProgramCheck,
     RateChange,
+    Reaction,
     Therapy,
 )
 from infusion.audit import Actor, changed, record, snapshot
@@ -328,6 +329,10 @@ def discharge(db: Database, actor: Actor, session_id: int, *, expected_version: 
         clinic, settings = clinic_context(s)
         moment = clinical_time(at, field="discharged_at", label="Discharge", settings=settings, tz=clinic.timezone,
                                not_before=[(row.iv_stopped_at, "IV stop")])
+        open_reactions = s.scalar(select(func.count()).select_from(Reaction).where(
+            Reaction.session_id == row.id, Reaction.status == "active", Reaction.resolved_at.is_(None)))
+        if open_reactions:
+            raise StateError("A reaction is still open: record its resolution time before discharge.")
         ends = observation_end(s, row)
         before = snapshot(row)
         if ends is not None and moment < ends:
