@@ -221,7 +221,7 @@ def session_detail(db: Database, session_id: int, now: datetime | None = None) -
         rates = list(s.scalars(select(RateChange).where(RateChange.session_id == row.id).order_by(RateChange.at, RateChange.id)))
         reactions = list(s.scalars(select(Reaction).where(Reaction.session_id == row.id).order_by(Reaction.onset_at)))
         check = s.scalars(select(ProgramCheck).where(ProgramCheck.session_id == row.id)).first()
-        staff = dict(s.execute(select(AppUser.id, AppUser.display_name)).tuples().all())
+        staff = {uid: name for uid, name in s.execute(select(AppUser.id, AppUser.display_name))}
     window = duration_window(therapy.duration_windows, row.infusion_number)
     obs = observation_minutes(therapy.observation_rules, row.infusion_number)
     active_vitals = [v.taken_at for v in vitals if v.status == "active"]

@@ -1,0 +1,111 @@
+"""Streamlit helpers shared by the pages: the database handle, who is charting,
+messages, and small formatting widgets. UI only; every rule lives in `infusion/`.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, time
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from db.engine import Database, database_url, open_database
+from infusion.audit import Actor
+from infusion.clock import from_local, utcnow
+from infusion.errors import ChairsideError, ValidationError
+from infusion.setup import bootstrap
+
+T = TypeVar("T")
+
+STATUS_CHIPS = {
+    "scheduled": "⚪ Waiting",
+    "checked_in": "🔵 Checked in",
+    "ready": "🔵 Ready to start",
+    "infusing": "🟢 Infusing",
+    "paused": "🟠 Paused",
+    "observation": "🟣 Observation",
+    "discharged": "⚫ Discharged",
+    "deferred": "▫️ Deferred",
+    "cancelled": "▫️ Cancelled",
+}
+GRADE_CHIPS = {1: "🟡 G1", 2: "🟠 G2", 3: "🔴 G3", 4: "🟥 G4", 5: "⬛ G5"}
+
+
+@st.cache_resource(show_spinner="Opening the clinic database…")
+def _open(url: str) -> Database:
+    database = open_database(url)
+    bootstrap(database)
+    return database
+
+
+def get_db() -> Database:
+    """The database for the configured URL, migrated and seeded once per server process."""
+    return _open(database_url())
+
+
+def actor() -> Actor | None:
+    return st.session_state.get("actor")
+
+
+def require_actor() -> Actor:
+    who = actor()
+    if who is None:
+        st.info("Pick who is charting in the sidebar first (add staff on the Setup page).")
+        st.stop()
+    return who  # type: ignore[return-value]
+
+
+def flash(message: str) -> None:
+    """A success message shown once after the rerun that follows a save."""
+    st.session_state["_flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("_flash", None)
+    if message:
+        st.success(message, icon="✅")
+
+
+def token(key: str) -> str:
+    """A per-form idempotency token: the same until the save succeeds."""
+    name = f"_token_{key}"
+    if name not in st.session_state:
+        st.session_state[name] = uuid.uuid4().hex
+    return st.session_state[name]
+
+
+def spend_token(key: str) -> None:
+    st.session_state.pop(f"_token_{key}", None)
+
+
+def show_error(error: ChairsideError) -> None:
+    if isinstance(error, ValidationError) and len(error.problems) > 1:
+        st.error("Not saved. Please fix:\n" + "\n".join(f"- {m}" for m in error.problems.values()), icon="🚫")
+    else:
+        st.error(f"Not saved. {error}", icon="🚫")
+
+
+def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
+    """Run a service call; show its message on a rule violation instead of a traceback."""
+    try:
+        result = action()
+    except ChairsideError as error:
+        show_error(error)
+        return None
+    if success:
+        flash(success)
+    return result
+
+
+def clinic_time(value: time | None, tz: str, day: date | None = None) -> datetime | None:
+    """A wall-clock time typed at the clinic as UTC; empty means 'now' (None)."""
+    if value is None:
+        return None
+    local_day = day or utcnow().astimezone(ZoneInfo(tz)).date()
+    return from_local(datetime.combine(local_day, value), tz)
+
+
+def time_field(label: str, key: str, help_text: str = "Leave empty for now; type an earlier time for a late entry.") -> Any:
+    return st.time_input(label, value=None, key=key, step=60, help=help_text)
