@@ -10,22 +10,29 @@ import logging
 import streamlit as st
 
 from infusion.audit import Actor
+from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
 from infusion.setup import add_staff, get_clinic, list_staff
 from pages import _ui as ui
 
 st.set_page_config(page_title="Chairside", page_icon="💉", layout="wide")
 log = logging.getLogger("chairside")
+# Tablet first: less padding around the page so two columns fit at 1024 px.
+COMPACT_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding: 3.5rem 1rem 2rem 1rem; max-width: 100%;}
+</style>"""
 
 
-def sidebar() -> None:
+def who_is_charting() -> None:
+    """The clinic name and the 'charting as' picker, above every page (no sidebar: tablets need the width)."""
     database = ui.get_db()
     clinic = get_clinic(database)
-    st.sidebar.markdown(f"### 💉 {clinic.name}")
+    title, picker = st.columns([3, 1], vertical_alignment="center")
+    title.markdown(f"**💉 {clinic.name}** · {format_local(utcnow(), clinic.timezone, '%a %d %b, %H:%M')}")
     staff = [u for u in list_staff(database) if u.role in ("nurse", "charge_nurse")]
     if not staff:
-        st.sidebar.info("No nurses yet. Add yourself to start charting.")
-        with st.sidebar.form("first_nurse"):
+        title.info("No nurses yet. Add yourself to start charting.")
+        with picker.form("first_nurse"):
             name = st.text_input("Your name", key="first_nurse_name")
             if st.form_submit_button("Add me as a nurse"):
                 try:
@@ -39,10 +46,11 @@ def sidebar() -> None:
     by_id = {u.id: u for u in staff}
     current = ui.actor()
     ids = list(by_id)
-    index = ids.index(current.user_id) if current and current.user_id in by_id else None
-    chosen = st.sidebar.selectbox(
-        "Charting as", ids, index=index, format_func=lambda i: by_id[i].display_name,
-        placeholder="Pick your name", key="charting_as",
+    if current is not None and current.user_id in by_id and st.session_state.get("charting_as") is None:
+        st.session_state["charting_as"] = current.user_id
+    chosen = picker.selectbox(
+        "Charting as", ids, index=None, format_func=lambda i: by_id[i].display_name,
+        placeholder="Charting as… pick your name", key="charting_as", label_visibility="collapsed",
         help="Every save is recorded under this name (sign-in comes later).",
     )
     if chosen is not None:
@@ -54,8 +62,9 @@ pages = [
     st.Page("pages/chairside.py", title="Chairside", icon="🩺", default=True),
     st.Page("pages/setup.py", title="Setup", icon="⚙️"),
 ]
-navigation = st.navigation(pages)
-sidebar()
+navigation = st.navigation(pages, position="top")
+st.markdown(COMPACT_CSS, unsafe_allow_html=True)
+who_is_charting()
 try:
     navigation.run()
 except Exception:  # noqa: BLE001 - the last line of defence: no traceback on a tablet

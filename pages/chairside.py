@@ -38,24 +38,23 @@ def select_session(session_id: int) -> None:
 
 # ---------------------------------------------------------------- the list
 def session_list(cards: list[views.SessionCard]) -> None:
-    now = utcnow()
-    st.markdown(f"#### Today · {format_local(now, TZ, '%a %d %b, %H:%M')}")
+    st.markdown(f"#### Today ({len(cards)})")
     if not cards:
         st.info("No sessions today yet. Add a walk-in below.")
     selected = st.session_state.get("selected_session")
     for card in cards:
         with st.container(border=True):
-            top = f"**{card.patient}** · {card.chair}"
-            st.markdown(top)
-            st.caption(f"{card.therapy} #{card.infusion_number} · {ui.STATUS_CHIPS[card.status]}"
-                       + (f" · in chair {format_minutes(card.minutes_in_chair)}" if card.minutes_in_chair else
-                          f" · booked {format_local(card.scheduled_at, TZ)}"))
-            for alert in card.alerts:
-                st.markdown(f":red[**{alert}**]" if alert.startswith(("⚠", "⏰", "⌛")) else alert)
+            st.markdown(f"**{card.patient}** · {card.chair}  \n"
+                        f"{card.therapy} #{card.infusion_number} · {ui.STATUS_CHIPS[card.status]}"
+                        + (f" · {format_minutes(card.minutes_in_chair)}" if card.minutes_in_chair else
+                           f" · booked {format_local(card.scheduled_at, TZ)}"))
+            lines = [f":red[**{a}**]" if a.startswith(("⚠", "⏰", "⌛")) else a for a in card.alerts]
             if card.status in ("infusing", "paused", "observation", "checked_in", "ready") and card.vitals_due.due_at \
                     and not card.overdue_minutes:
-                st.caption(f"Vitals due {format_local(card.vitals_due.due_at, TZ)} ({card.vitals_due.reason})")
-            st.button("Open" if card.id != selected else "Open ▸", key=f"open_{card.id}", on_click=select_session,
+                lines.append(f"Vitals due {format_local(card.vitals_due.due_at, TZ)} ({card.vitals_due.reason})")
+            if lines:
+                st.markdown("  \n".join(lines))
+            st.button("Open session" if card.id != selected else "▸ Open session", key=f"open_{card.id}", on_click=select_session,
                       args=(card.id,), width="stretch", type="primary" if card.id == selected else "secondary")
 
 
@@ -453,16 +452,16 @@ def header(detail: views.SessionDetail) -> None:
     clock = detail.clock
     if clock.elapsed_minutes is not None:
         m[0].metric("Infusion time", format_minutes(clock.elapsed_minutes),
-                    f"expected {detail.window.describe()}", delta_color="off")
+                    f"expected {detail.window.describe()}", delta_color="off", delta_arrow="off")
     else:
-        m[0].metric("Infusion time", "not started", f"expected {detail.window.describe()}", delta_color="off")
+        m[0].metric("Infusion time", "not started", f"expected {detail.window.describe()}", delta_color="off", delta_arrow="off")
     if detail.observation_ends_at is not None and row.status == "observation":
         left = (detail.observation_ends_at - now).total_seconds() / 60
         m[1].metric("Observation left", format_minutes(max(left, 0)),
-                    f"until {format_local(detail.observation_ends_at, TZ)}", delta_color="off")
+                    f"until {format_local(detail.observation_ends_at, TZ)}", delta_color="off", delta_arrow="off")
     else:
         obs = detail.observation_minutes
-        m[1].metric("Observation", f"{obs} min" if obs else "not defined", "after IV stop", delta_color="off")
+        m[1].metric("Observation", f"{obs} min" if obs else "not defined", "after IV stop", delta_color="off", delta_arrow="off")
     due = detail.vitals_due
     if due.due_at is not None and row.status not in ("discharged", "deferred", "cancelled", "scheduled"):
         overdue = due.overdue_minutes(now)
@@ -470,10 +469,10 @@ def header(detail: views.SessionDetail) -> None:
                     f"overdue {format_minutes(overdue)}" if overdue else due.reason,
                     delta_color="inverse" if overdue else "off")
     else:
-        m[2].metric("Next vitals", "—", due.reason, delta_color="off")
+        m[2].metric("Next vitals", "—", due.reason, delta_color="off", delta_arrow="off")
     rate = row.current_rate_ml_h
     m[3].metric("Rate", f"{rate:g} mL/h" if rate and row.status == "infusing" else
-                ("paused" if row.status == "paused" else "—"), delta_color="off")
+                ("paused" if row.status == "paused" else "—"), delta_color="off", delta_arrow="off")
 
     if due.due_at is not None and due.overdue_minutes(now) > 0 and row.status in ("infusing", "paused", "observation"):
         st.error(f"⏰ Vitals overdue since {format_local(due.due_at, TZ)} ({due.reason}).")
@@ -547,10 +546,9 @@ def session_panel(session_id: int) -> None:
 
 
 # ---------------------------------------------------------------- layout
-st.title("Chairside")
 ui.show_flash()
 cards = views.today_sessions(db)
-left, right = st.columns([1, 2.4], gap="medium")
+left, right = st.columns([1, 2.6], gap="small")
 with left:
     session_list(cards)
     walk_in_form()
