@@ -490,11 +490,17 @@ def header(detail: views.SessionDetail) -> None:
         st.info(f"Discharged before the end of observation: {row.early_discharge_reason}")
 
 
+def _abnormal_rows(row: Any) -> list[str]:
+    style = "background-color: #fde2e1; color: #7a1010; font-weight: 600" if row["Flags"] else ""
+    return [style] * len(row)
+
+
 def history(detail: views.SessionDetail) -> None:
     vitals = views.vitals_table(detail)
     if not vitals.empty:
-        st.markdown("**Vitals**")
-        st.dataframe(vitals, hide_index=True, width="stretch")
+        st.markdown("**Vitals** (🚩 rows are abnormal by the clinic's thresholds)")
+        vitals["Flags"] = vitals["Flags"].map(lambda text: f"🚩 {text}" if text else "")
+        st.dataframe(vitals.style.apply(_abnormal_rows, axis=1), hide_index=True, width="stretch")
     for title, frame in (("Reactions", views.reactions_table(detail)), ("Rate", views.rates_table(detail)),
                          ("Premedication", views.premeds_table(detail))):
         if not frame.empty:
