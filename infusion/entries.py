@@ -18,7 +18,7 @@ from db.models import Clinic, InfusionSession, Premedication, RateChange, Reacti
 from infusion.audit import Actor, record, snapshot
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
-from infusion.guard import clinic_context, clinical_time, lock_session, required_text
+from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text
 from infusion.news2 import News2
 from infusion.settings import ClinicSettings
 from infusion.states import PREMED_STATUSES, REACTION_STATUSES, VITALS_STATUSES, require_status, require_transition
@@ -178,7 +178,11 @@ def record_vitals(
 ) -> VitalSign:
     """A set of vitals during the infusion or observation, at the time it was taken."""
     with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
+        row = lock_session(s, session_id, None)
+        existing = _existing(s, VitalSign, client_token, row.id)
+        if existing is not None:
+            return existing  # a retried save: already stored, whatever changed since
+        check_version(s, row, expected_version)
         require_status(row.status, VITALS_STATUSES, "vitals")
         clinic, settings = clinic_context(s)
         moment = clinical_time(taken_at, field="taken_at", label="Vitals time", settings=settings,
@@ -243,10 +247,11 @@ def _rate_entry(
         if problem:
             raise ValidationError({"rate_ml_h": problem})
     with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
+        row = lock_session(s, session_id, None)
         existing = _existing(s, RateChange, client_token, row.id)
         if existing is not None:
-            return existing
+            return existing  # a retried save: already stored, whatever changed since
+        check_version(s, row, expected_version)
         before = {"status": row.status, "current_rate_ml_h": row.current_rate_ml_h}
         if kind == "change":
             if row.status != "infusing":

@@ -24,16 +24,22 @@ def lock_session(s: Session, session_id: int, expected_version: int | None) -> I
     ).first()
     if row is None:
         raise NotFoundError(f"Session {session_id} not found.")
-    if expected_version is not None and row.version != expected_version:
-        last = s.scalars(
-            select(AuditEvent).where(AuditEvent.session_id == session_id).order_by(AuditEvent.id.desc()).limit(1)
-        ).first()
-        who = f" by {last.user_name} ({last.action.replace('_', ' ')})" if last else ""
-        raise ConflictError(
-            f"This session was changed{who} after you opened it. Nothing was saved; "
-            "review the latest record and try again."
-        )
+    check_version(s, row, expected_version)
     return row
+
+
+def check_version(s: Session, row: InfusionSession, expected_version: int | None) -> None:
+    """Refuse the write if the session changed since the nurse's screen showed `expected_version`."""
+    if expected_version is None or row.version == expected_version:
+        return
+    last = s.scalars(
+        select(AuditEvent).where(AuditEvent.session_id == row.id).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    who = f" by {last.user_name} ({last.action.replace('_', ' ')})" if last else ""
+    raise ConflictError(
+        f"This session was changed{who} after you opened it. Nothing was saved; "
+        "review the latest record and try again."
+    )
 
 
 def clinic_context(s: Session) -> tuple[Clinic, ClinicSettings]:

@@ -106,7 +106,11 @@ def infusion_clock(
     end = iv_stopped_at or now
     elapsed = (end - iv_started_at).total_seconds() / 60
     past = window_max is not None and elapsed > window_max + tolerance_minutes
-    under = iv_stopped_at is not None and window_min is not None and elapsed < window_min
+    # "about 1 h" (min == max) is an approximate duration, not a label minimum: it gets the same
+    # tolerance below as above. A true minimum ("≥ 2.5 h", IVMP "≥ 30 min") gets none.
+    approximate = window_min is not None and window_min == window_max
+    floor = window_min - tolerance_minutes if approximate else window_min  # type: ignore[operator]
+    under = iv_stopped_at is not None and floor is not None and elapsed < floor
     return InfusionClock(elapsed, window_min, window_max, past, under)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import (
     ACTIVE_STATUSES,
+    VitalSign,
     Chair,
     InfusionSession,
     Patient,
@@ -29,7 +30,7 @@ from infusion.catalog import duration_window, observation_minutes
 from infusion.clock import format_local, utcnow
 from infusion.entries import insert_vitals, validate_rate
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
-from infusion.guard import clinic_context, clinical_time, lock_session, required_text, therapy_of
+from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text, therapy_of
 from infusion.states import require_transition
 from infusion.vitals import VitalsEntry
 
@@ -60,15 +61,21 @@ def _active_elsewhere(s: Session, *, chair_id: int | None = None, patient_id: in
     return s.scalars(q.limit(1)).first()
 
 
-def next_infusion_number(s: Session, patient_id: int, therapy_id: int) -> int:
-    """1 + the sessions of this patient and therapy that reached IV start."""
-    done = s.scalar(
-        select(func.count()).select_from(InfusionSession).where(
-            InfusionSession.patient_id == patient_id,
-            InfusionSession.therapy_id == therapy_id,
-            InfusionSession.iv_started_at.is_not(None),
-        )
+def next_infusion_number(s: Session, patient_id: int, therapy_id: int, exclude: int | None = None) -> int:
+    """1 + the sessions of this patient and therapy that reached IV start.
+
+    Counted when the session is booked and again at check-in and IV start, so a
+    session booked before the previous one was given still gets the right
+    first/later-infusion rules.
+    """
+    q = select(func.count()).select_from(InfusionSession).where(
+        InfusionSession.patient_id == patient_id,
+        InfusionSession.therapy_id == therapy_id,
+        InfusionSession.iv_started_at.is_not(None),
     )
+    if exclude is not None:
+        q = q.where(InfusionSession.id != exclude)
+    done = s.scalar(q)
     return int(done or 0) + 1
 
 
@@ -126,7 +133,13 @@ def check_in(
 ) -> InfusionSession:
     """Check the patient in with a full baseline set of vitals."""
     with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
+        row = lock_session(s, session_id, None)
+        if client_token and row.status != "scheduled":
+            done = s.scalars(select(VitalSign).where(VitalSign.client_token == client_token,
+                                                     VitalSign.session_id == row.id)).first()
+            if done is not None:
+                return row  # a retried check-in that already went through
+        check_version(s, row, expected_version)
         require_transition("check_in", row.status)
         clinic, settings = clinic_context(s)
         moment = clinical_time(at, field="checked_in_at", label="Check-in", settings=settings, tz=clinic.timezone)
@@ -137,11 +150,13 @@ def check_in(
         if busy_patient is not None:
             raise ConflictError("This patient already has an active session in another chair.")
         before = snapshot(row)
+        row.infusion_number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
         row.status = "checked_in"
         row.checked_in_at = moment
-        insert_vitals(s, actor, row, clinic, settings, vitals, taken_at=moment, require_core=True,
-                      acknowledge_flags=acknowledge_flags, client_token=client_token)
         try:
+            # the partial unique indexes are the last word when two check-ins race
+            insert_vitals(s, actor, row, clinic, settings, vitals, taken_at=moment, require_core=True,
+                          acknowledge_flags=acknowledge_flags, client_token=client_token)
             _audit_change(s, actor, "check_in", row, before)
         except IntegrityError:
             raise ConflictError("The chair or the patient already has an active session.") from None
@@ -264,6 +279,7 @@ def start_iv(
         before = snapshot(row)
         row.status = "infusing"
         row.iv_started_at = moment
+        row.infusion_number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
         row.iv_site, row.iv_gauge, row.iv_attempts = site, gauge, attempts
         row.lot_number = lot_number.strip()
         row.current_rate_ml_h = float(rate_ml_h)
@@ -327,8 +343,10 @@ def discharge(db: Database, actor: Actor, session_id: int, *, expected_version: 
         row = lock_session(s, session_id, expected_version)
         require_transition("discharge", row.status)
         clinic, settings = clinic_context(s)
+        last_vitals = s.scalar(select(func.max(VitalSign.taken_at)).where(
+            VitalSign.session_id == row.id, VitalSign.status == "active"))
         moment = clinical_time(at, field="discharged_at", label="Discharge", settings=settings, tz=clinic.timezone,
-                               not_before=[(row.iv_stopped_at, "IV stop")])
+                               not_before=[(row.iv_stopped_at, "IV stop"), (last_vitals, "the last vitals")])
         open_reactions = s.scalar(select(func.count()).select_from(Reaction).where(
             Reaction.session_id == row.id, Reaction.status == "active", Reaction.resolved_at.is_(None)))
         if open_reactions:

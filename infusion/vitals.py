@@ -7,6 +7,7 @@ weight range is a product choice: clinical.md and the issue are silent.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -125,6 +126,9 @@ def validate_vitals(
         if value is None:
             ints[name] = None
             continue
+        if not math.isfinite(float(value)):  # NaN/inf from a blank or broken field: no traceback
+            problems[name] = f"{LABELS[name]} is not a number; accepted range {low}–{high} {unit}."
+            continue
         if float(value) != int(value):
             problems[name] = f"{LABELS[name]} must be a whole number (got {value})."
             continue
@@ -166,7 +170,8 @@ def validate_vitals(
             if weight_unit == "lb":
                 problems["weight"] = (
                     f"Weight {entry.weight:g} lb is outside the accepted range "
-                    f"{kg_to_lb(low_kg):.0f}–{kg_to_lb(high_kg):.0f} lb."
+                    # whole pounds inside the kg range, so both numbers shown are themselves accepted
+                    f"{math.ceil(kg_to_lb(low_kg))}–{math.floor(kg_to_lb(high_kg))} lb."
                 )
             else:
                 problems["weight"] = f"Weight {entry.weight:g} kg is outside the accepted range {low_kg:g}–{high_kg:g} kg."
@@ -176,8 +181,9 @@ def validate_vitals(
     sbp, dbp = ints.get("systolic"), ints.get("diastolic")
     if sbp is not None and dbp is not None and "diastolic" not in problems and dbp >= sbp:
         problems["diastolic"] = f"Diastolic BP {dbp} must be below systolic BP {sbp}."
-    if (sbp is None) != (dbp is None) and not (entry.unable_to_obtain.keys() & {"systolic", "diastolic"}):
-        problems["diastolic" if dbp is None else "systolic"] = "Enter both systolic and diastolic blood pressure."
+    typed_sbp, typed_dbp = entry.systolic is not None, entry.diastolic is not None  # typed, valid or not
+    if typed_sbp != typed_dbp and not (entry.unable_to_obtain.keys() & {"systolic", "diastolic"}):
+        problems["systolic" if typed_dbp else "diastolic"] = "Enter both systolic and diastolic blood pressure."
 
     unable = {k: (v or "").strip() for k, v in entry.unable_to_obtain.items()}
     for name, reason in unable.items():
