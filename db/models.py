@@ -158,6 +158,11 @@ class AppUser(Base):
     role: Mapped[str] = mapped_column(String(20), default="nurse")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: identity from single sign-on (st.login / OIDC), matched on sign-in
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -374,3 +379,32 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionCorrection(Base):
+    """A corrected session time or IV detail: the original value stays here, with who, when and why."""
+
+    __tablename__ = "session_correction"
+    __table_args__ = (Index("ix_session_correction_session", "session_id", "corrected_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class Addendum(Base):
+    """After discharge the record is amended only by addendum (clinical.md §6b, AHIMA)."""
+
+    __tablename__ = "addendum"
+    __table_args__ = (Index("ix_addendum_session", "session_id", "written_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    text: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
