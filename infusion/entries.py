@@ -17,6 +17,7 @@ from db.engine import Database
 from db.models import Clinic, InfusionSession, Premedication, RateChange, Reaction, VitalSign
 from infusion.audit import Actor, record, snapshot
 from infusion.clock import utcnow
+from infusion.permissions import CHARTING, require_role
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
 from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text
 from infusion.news2 import News2
@@ -177,6 +178,7 @@ def record_vitals(
     expected_version: int | None = None,
 ) -> VitalSign:
     """A set of vitals during the infusion or observation, at the time it was taken."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, None)
         existing = _existing(s, VitalSign, client_token, row.id)
@@ -202,6 +204,7 @@ def record_premedication(
     given_at: datetime | None = None,
     client_token: str | None = None,
 ) -> Premedication:
+    require_role(actor, CHARTING, "chart infusion sessions")
     drug = required_text(drug, "drug", "Enter the premedication drug.")
     dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
     if route not in ("IV", "PO", "IM", "SC"):
@@ -242,6 +245,7 @@ def _rate_entry(
     expected_version: int | None,
     client_token: str | None,
 ) -> RateChange:
+    require_role(actor, CHARTING, "chart infusion sessions")
     if kind in ("change", "resume"):
         problem = validate_rate(rate_ml_h)
         if problem:
@@ -337,6 +341,7 @@ def record_reaction(
     client_token: str | None = None,
 ) -> Reaction:
     """A reaction observed during the infusion or observation, with its CTCAE grade and what was done."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
     if provider_notified and not (provider_name or "").strip():
         problems["provider_name"] = "Name the provider who was notified."
@@ -372,6 +377,7 @@ def record_reaction(
 
 def resolve_reaction(db: Database, actor: Actor, reaction_id: int, *, resolved_at: datetime | None = None) -> Reaction:
     """Fill in the resolution time of an open reaction (a blank becomes a value; nothing is overwritten)."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         reaction = s.get(Reaction, reaction_id)
         if reaction is None:

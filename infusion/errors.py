@@ -22,6 +22,14 @@ class ConflictError(ChairsideError):
     """Someone else changed the record first, or a uniqueness rule would break."""
 
 
+class PermissionDenied(ChairsideError):
+    """The signed-in role may not do or see this."""
+
+
+class AuthError(ChairsideError):
+    """Sign-in refused (wrong password, locked, disabled); the message never says which account exists."""
+
+
 class NotFoundError(ChairsideError):
     """The record asked for does not exist."""
 

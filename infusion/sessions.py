@@ -29,6 +29,7 @@ from infusion.audit import Actor, changed, record, snapshot
 from infusion.catalog import duration_window, observation_minutes
 from infusion.clock import format_local, utcnow
 from infusion.entries import insert_vitals, validate_rate
+from infusion.permissions import CHARTING, require_role
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
 from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text, therapy_of
 from infusion.states import require_transition
@@ -91,6 +92,7 @@ def create_session(
     walk_in: bool = True,
 ) -> InfusionSession:
     """Add a session to the day (a walk-in now, or a scheduled time)."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
         problems = {}
@@ -132,6 +134,7 @@ def check_in(
     client_token: str | None = None,
 ) -> InfusionSession:
     """Check the patient in with a full baseline set of vitals."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, None)
         if client_token and row.status != "scheduled":
@@ -166,6 +169,7 @@ def check_in(
 def proceed(db: Database, actor: Actor, session_id: int, *, expected_version: int | None,
             at: datetime | None = None) -> InfusionSession:
     """Check-in assessment done: the patient is cleared to start."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
         require_transition("proceed", row.status)
@@ -181,6 +185,7 @@ def proceed(db: Database, actor: Actor, session_id: int, *, expected_version: in
 def defer(db: Database, actor: Actor, session_id: int, reason: str, *, expected_version: int | None,
           at: datetime | None = None) -> InfusionSession:
     """Do not infuse today (fever, active infection…): kept with its reason, never deleted."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     reason = required_text(reason, "deferral_reason", "Say why the session is deferred (e.g. fever, active infection).")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
@@ -197,6 +202,7 @@ def defer(db: Database, actor: Actor, session_id: int, reason: str, *, expected_
 
 
 def cancel(db: Database, actor: Actor, session_id: int, reason: str, *, expected_version: int | None) -> InfusionSession:
+    require_role(actor, CHARTING, "chart infusion sessions")
     reason = required_text(reason, "cancel_reason", "Say why the session is cancelled.")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
@@ -210,6 +216,7 @@ def cancel(db: Database, actor: Actor, session_id: int, reason: str, *, expected
 def confirm_program(db: Database, actor: Actor, session_id: int, *, authorization_ref: str | None = None,
                     expected_version: int | None = None) -> ProgramCheck:
     """Record that the therapy's program checklist (TOUCH, Lemtrada REMS) was completed."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
         therapy = therapy_of(s, row)
@@ -246,6 +253,7 @@ def start_iv(
     premed_skip_reason: str | None = None,
 ) -> InfusionSession:
     """IV placed and infusion running. Requires the program check and premedication where the therapy does."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     problems: dict[str, str] = {}
     if site not in IV_SITES:
         problems["iv_site"] = "Pick the IV site."
@@ -294,6 +302,7 @@ def start_iv(
 def stop_iv(db: Database, actor: Actor, session_id: int, *, expected_version: int | None,
             at: datetime | None = None) -> InfusionSession:
     """Infusion finished: observation begins. Over 12 h is refused; outside the label window is flagged."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
         require_transition("stop_iv", row.status)
@@ -339,6 +348,7 @@ def _summarise_chair_time(row: InfusionSession) -> None:
 def discharge(db: Database, actor: Actor, session_id: int, *, expected_version: int | None,
               at: datetime | None = None, early_reason: str | None = None) -> InfusionSession:
     """Patient leaves. Before the observation period has passed a reason is required."""
+    require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
         require_transition("discharge", row.status)

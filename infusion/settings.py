@@ -31,6 +31,11 @@ class ClinicSettings(BaseModel):
     clock_skew_minutes: int = 5  # how far in the future a typed time may be
     late_entry_minutes: int = 15  # issue 5 / clinical.md §6b: later than this = late entry
     max_infusion_hours: float = 12.0  # issue 2: over 12 h is rejected
+    idle_sign_out_minutes: int = 15  # issue 5: nurses share tablets
+    min_password_length: int = 12  # product choice (NIST SP 800-63B asks for at least 8)
+    lockout_attempts: int = 5  # failed sign-ins before a lockout (product choice)
+    lockout_minutes: int = 5  # "a few minutes" (issue 5)
+    demo_mode: bool = False  # set by the demo loader: the sign-in page lists the demo accounts
     window_tolerance_minutes: int = 15  # past the label window by more than this = flagged
     vitals_satisfied_early_minutes: int = 5  # vitals this close before a due time count for it
 

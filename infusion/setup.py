@@ -13,6 +13,8 @@ from db.models import ROLES, AppUser, Chair, Clinic, Patient, Therapy
 from infusion.audit import SYSTEM, Actor, record, snapshot, changed
 from infusion.catalog import SEED_FIELDS, load_seed
 from infusion.clock import utcnow
+from infusion.permissions import ADMINISTRATION, CHARTING, require_role
+
 from infusion.errors import ConflictError, NotFoundError, ValidationError
 from infusion.settings import ClinicSettings, load_settings
 
@@ -54,6 +56,7 @@ def update_clinic(
     weight_unit: str,
     phone: str | None = None,
 ) -> Clinic:
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
     problems: dict[str, str] = {}
     if not name.strip():
         problems["name"] = "The clinic needs a name."
@@ -115,6 +118,7 @@ def list_chairs(db: Database) -> list[Chair]:
 
 
 def add_chair(db: Database, actor: Actor, name: str, kind: str = "chair") -> Chair:
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the chair a name, e.g. 'Chair 4'."})
@@ -140,6 +144,7 @@ def list_staff(db: Database, role: str | None = None) -> list[AppUser]:
 
 
 def add_staff(db: Database, actor: Actor, display_name: str, role: str = "nurse", username: str | None = None) -> AppUser:
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
     display_name = display_name.strip()
     if not display_name:
         raise ValidationError({"display_name": "Enter the person's name."})
@@ -168,6 +173,7 @@ def add_patient(
     diagnosis: str = "",
     allergies: str = "",
 ) -> Patient:
+    require_role(actor, CHARTING, "register patients")
     problems: dict[str, str] = {}
     mrn = mrn.strip()
     if not mrn:

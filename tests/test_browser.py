@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def clinic_server(db_url: str, db: Database):
-    admin = Actor(None, "Setup")
+    admin = Actor(None, "Setup", "admin")
     setup.update_clinic(db, admin, name="Browser Test Clinic", timezone="America/New_York",
                         temperature_unit="F", weight_unit="lb")
     nurse = setup.add_staff(db, admin, "Maria Gomez", "nurse")

@@ -16,7 +16,7 @@ def _count(db, model) -> int:
 
 
 def _seed(db):
-    admin = Actor(None, "Setup")
+    admin = Actor(None, "Setup", "admin")
     nurse = setup.add_staff(db, admin, "Nora Nurse", "nurse")
     setup.add_chair(db, admin, "Chair 1")
     patient = setup.add_patient(db, admin, mrn="MRN-1", given_name="Ann", family_name="Lee")
