@@ -1,18 +1,21 @@
-"""Chairside entry point: page setup, who is charting, and navigation.
+"""Chairside entry point: sign-in, idle sign-out, and the role → pages map.
 
-Run with `streamlit run dashboard.py`. The database comes from
-CHAIRSIDE_DATABASE_URL (default: chairside.sqlite here); migrations run on start.
+Run with `streamlit run dashboard.py` (add `-- --demo` to load the demo clinic
+into an empty database). The database comes from CHAIRSIDE_DATABASE_URL
+(default: chairside.sqlite here); migrations run on start.
 """
 from __future__ import annotations
 
 import logging
+import sys
 
 import streamlit as st
 
-from infusion.audit import Actor
+from infusion import auth
 from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
-from infusion.setup import add_staff, get_clinic, list_staff
+from infusion.permissions import PAGE_ROLES, ROLE_LABELS
+from infusion.setup import clinic_settings, get_clinic
 from pages import _ui as ui
 
 st.set_page_config(page_title="Chairside", page_icon="💉", layout="wide")
@@ -22,49 +25,81 @@ COMPACT_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 3.5rem 1rem 2rem 1rem; max-width: 100%;}
 </style>"""
 
-
-def who_is_charting() -> None:
-    """The clinic name and the 'charting as' picker, above every page (no sidebar: tablets need the width)."""
-    database = ui.get_db()
-    clinic = get_clinic(database)
-    title, picker = st.columns([3, 1], vertical_alignment="center")
-    title.markdown(f"**💉 {clinic.name}** · {format_local(utcnow(), clinic.timezone, '%a %d %b, %H:%M')}")
-    staff = [u for u in list_staff(database) if u.role in ("nurse", "charge_nurse")]
-    if not staff:
-        title.info("No nurses yet. Add yourself to start charting.")
-        with picker.form("first_nurse"):
-            name = st.text_input("Your name", key="first_nurse_name")
-            if st.form_submit_button("Add me as a nurse"):
-                try:
-                    user = add_staff(database, Actor(None, name or "unknown"), name, "nurse")
-                except ChairsideError as error:
-                    st.error(str(error))
-                else:
-                    st.session_state["actor"] = Actor(user.id, user.display_name, user.role)
-                    st.rerun()
-        return
-    by_id = {u.id: u for u in staff}
-    current = ui.actor()
-    ids = list(by_id)
-    if current is not None and current.user_id in by_id and st.session_state.get("charting_as") is None:
-        st.session_state["charting_as"] = current.user_id
-    chosen = picker.selectbox(
-        "Charting as", ids, index=None, format_func=lambda i: by_id[i].display_name,
-        placeholder="Charting as… pick your name", key="charting_as", label_visibility="collapsed",
-        help="Every save is recorded under this name (sign-in comes later).",
-    )
-    if chosen is not None:
-        user = by_id[chosen]
-        st.session_state["actor"] = Actor(user.id, user.display_name, user.role)
-
-
-pages = [
-    st.Page("pages/chairside.py", title="Chairside", icon="🩺", default=True),
-    st.Page("pages/setup.py", title="Setup", icon="⚙️"),
+PAGES = [  # (key, file, title, icon)
+    ("chairside", "pages/chairside.py", "Chairside", "🩺"),
+    ("administration", "pages/administration.py", "Administration", "⚙️"),
 ]
-navigation = st.navigation(pages, position="top")
-st.markdown(COMPACT_CSS, unsafe_allow_html=True)
-who_is_charting()
+
+if "--demo" in sys.argv[1:]:
+    ui.load_demo_once()
+database = ui.get_db()
+clinic = get_clinic(database)
+settings = clinic_settings(clinic)
+
+
+def sign_out(reason: str) -> None:
+    who = ui.actor()
+    if who is not None:
+        auth.sign_out(database, who, reason)
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    if reason == "idle":
+        ui.flash(f"Signed out after {settings.idle_sign_out_minutes} minutes without activity.")
+
+
+# Idle sign-out: checked on every interaction, and by a timer so an idle screen clears itself.
+now = utcnow()
+if ui.actor() is not None and auth.idle_expired(st.session_state.get("_last_activity"), now,
+                                                settings.idle_sign_out_minutes):
+    sign_out("idle")
+st.session_state["_last_activity"] = now
+
+
+@st.fragment(run_every=60)
+def idle_watch() -> None:
+    if auth.idle_expired(st.session_state.get("_last_activity"), utcnow(), settings.idle_sign_out_minutes):
+        st.rerun(scope="app")
+
+
+def header() -> None:
+    who = ui.actor()
+    assert who is not None
+    title, user = st.columns([3, 1], vertical_alignment="center")
+    title.markdown(f"**💉 {clinic.name}** · {format_local(now, clinic.timezone, '%a %d %b, %H:%M')}")
+    with user.popover(f"👤 {who.name} · {ROLE_LABELS.get(who.role, who.role)}", width="stretch"):
+        if st.button("Sign out", key="sign_out", width="stretch"):
+            sign_out("signed out")
+            st.rerun()
+        with st.form("own_password", clear_on_submit=True):
+            new = st.text_input("New password", type="password", key="own_new_password")
+            again = st.text_input("Repeat", type="password", key="own_new_password_again")
+            if st.form_submit_button("Change my password"):
+                if new != again:
+                    st.error("The two passwords differ.")
+                else:
+                    try:
+                        auth.set_password(database, who, who.user_id or -1, new)
+                    except ChairsideError as error:
+                        st.error(str(error))
+                    else:
+                        st.success("Password changed.")
+
+
+who = ui.actor()
+if who is None:
+    navigation = st.navigation([st.Page("pages/sign_in.py", title="Sign in", icon="🔐")], position="hidden")
+else:
+    allowed = [key for key, *_ in PAGES if who.role in PAGE_ROLES[key]]
+    pages = [
+        st.Page(path, title=title, icon=icon, default=(key == allowed[0]) if allowed else False,
+                visibility="visible" if key in allowed else "hidden")
+        for key, path, title, icon in PAGES
+    ]
+    navigation = st.navigation(pages, position="top")
+    st.markdown(COMPACT_CSS, unsafe_allow_html=True)
+    header()
+    idle_watch()
+
 try:
     navigation.run()
 except Exception:  # noqa: BLE001 - the last line of defence: no traceback on a tablet

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import Database
@@ -215,3 +217,82 @@ def get_therapy(db: Database, therapy_id: int) -> Therapy:
     if therapy is None:
         raise NotFoundError(f"Therapy {therapy_id} not found.")
     return therapy
+
+
+def update_settings(db: Database, actor: Actor, changes: dict[str, Any], *, expected_version: int | None = None) -> Clinic:
+    """Change alert thresholds and tunables (validated by ClinicSettings), audited field by field."""
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
+    with db.writing() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        if expected_version is not None and clinic.version != expected_version:
+            raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
+        current = load_settings(clinic.settings).model_dump()
+        merged = {**current, **{k: v for k, v in changes.items() if k != "thresholds"}}
+        merged["thresholds"] = {**current["thresholds"], **changes.get("thresholds", {})}
+        try:
+            validated = ClinicSettings.model_validate(merged)
+        except PydanticValidationError as error:
+            raise ValidationError({".".join(map(str, e["loc"])): f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                   for e in error.errors()}) from None
+        before = clinic.settings
+        clinic.settings = validated.model_dump()
+        s.flush()
+        old, new = changed(before or {}, clinic.settings)
+        record(s, actor, "update_settings", "clinic", clinic.id, before=old, after=new)
+        return clinic
+
+
+THERAPY_EDITABLE = (
+    "name", "brand", "default_dose", "dose_unit", "dosing_text", "dosing_interval_days", "min_interval_days",
+    "duration_windows", "observation_rules", "premedication_required", "premedication_text", "program",
+    "vitals_schedule", "notes", "active",
+)
+
+
+def _check_rules(rules: Any, field: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(rules, list) or not rules:
+        raise ValidationError({field: f"{field} needs at least one rule."})
+    for rule in rules:
+        if not isinstance(rule, dict) or not isinstance(rule.get("from", 1), int) or rule.get("from", 1) < 1:
+            raise ValidationError({field: f"Each {field} rule needs 'from' (an infusion number ≥ 1)."})
+        for key in keys:
+            value = rule.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0 or value > 24 * 60):
+                raise ValidationError({field: f"{key} must be minutes between 0 and 1440."})
+        if rule.get("min_minutes") is not None and rule.get("max_minutes") is not None \
+                and rule["max_minutes"] < rule["min_minutes"]:
+            raise ValidationError({field: "max_minutes must not be below min_minutes."})
+
+
+def update_therapy(db: Database, actor: Actor, therapy_id: int, changes: dict[str, Any], *,
+                   expected_version: int | None) -> Therapy:
+    """A clinic adjusts its catalog row; every changed field is audited with old and new values."""
+    require_role(actor, ADMINISTRATION, "edit the therapy catalog")
+    unknown = set(changes) - set(THERAPY_EDITABLE)
+    if unknown:
+        raise ValidationError({"fields": f"Not editable here: {', '.join(sorted(unknown))}."})
+    if "duration_windows" in changes:
+        _check_rules(changes["duration_windows"], "duration_windows", ("min_minutes", "max_minutes"))
+    if "observation_rules" in changes:
+        _check_rules(changes["observation_rules"], "observation_rules", ("minutes",))
+    if "vitals_schedule" in changes:
+        every = changes["vitals_schedule"].get("every_minutes")
+        if every is not None and (not isinstance(every, int) or not 5 <= every <= 240):
+            raise ValidationError({"vitals_schedule": "Vitals every N minutes must be 5–240."})
+    if "name" in changes and not str(changes["name"]).strip():
+        raise ValidationError({"name": "The therapy needs a name."})
+    with db.writing() as s:
+        therapy = s.get(Therapy, therapy_id)
+        if therapy is None:
+            raise NotFoundError(f"Therapy {therapy_id} not found.")
+        if expected_version is not None and therapy.version != expected_version:
+            raise ConflictError("Someone changed this therapy since you opened it; reload and retry.")
+        before = snapshot(therapy)
+        for key, value in changes.items():
+            setattr(therapy, key, value)
+        s.flush()
+        old, new = changed(before, snapshot(therapy))
+        old.pop("version", None)
+        new.pop("version", None)
+        record(s, actor, "update_therapy", "therapy", therapy.id, before=old, after=new)
+        return therapy

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from db.engine import Database
 from db.models import (
     ACTIVE_STATUSES,
+    AuditEvent,
     AppUser,
     Chair,
     Clinic,
@@ -29,6 +30,8 @@ from db.models import (
     Therapy,
     VitalSign,
 )
+from infusion.audit import Actor, record
+from infusion.permissions import BOARD, CHARTING, CLINICAL_READ, require_role
 from infusion.catalog import DurationWindow, duration_window, observation_minutes
 from infusion.clock import format_local, format_minutes, utcnow
 from infusion.entries import ACTIONS, SYMPTOMS
@@ -83,8 +86,9 @@ def _times_by_session(s, model, column, ids: list[int], extra=()) -> dict[int, l
     return out
 
 
-def today_sessions(db: Database, now: datetime | None = None) -> list[SessionCard]:
+def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> list[SessionCard]:
     """Today's sessions (clinic time zone) plus any still active from earlier, most urgent first."""
+    require_role(actor, CHARTING + BOARD, "see today's sessions")
     now = now or utcnow()
     with db.reading() as s:
         clinic, settings = _clinic(s)
@@ -206,8 +210,29 @@ class SessionDetail:
         return self.staff.get(user_id or -1, "—")
 
 
-def session_detail(db: Database, session_id: int, now: datetime | None = None) -> SessionDetail | None:
+VIEW_AUDIT_MINUTES = 10  # one "view" audit event per user and session per this many minutes
+
+
+def _audit_view(db: Database, actor: Actor, session_id: int, now: datetime) -> None:
+    """Record that `actor` opened the session, at most once per VIEW_AUDIT_MINUTES (reruns are not reads)."""
+    who = AuditEvent.user_id == actor.user_id if actor.user_id is not None else AuditEvent.user_name == actor.name
+    since = now - timedelta(minutes=VIEW_AUDIT_MINUTES)
+    recent = select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.session_id == session_id, AuditEvent.action == "view", who, AuditEvent.at >= since)
+    with db.reading() as s:
+        if s.scalar(recent):
+            return
+    with db.writing() as s:
+        patient_id = s.scalar(select(InfusionSession.patient_id).where(InfusionSession.id == session_id))
+        if patient_id is not None and not s.scalar(recent):
+            record(s, actor, "view", "session", session_id, session_id=session_id, patient_id=patient_id, at=now)
+
+
+def session_detail(db: Database, actor: Actor, session_id: int, now: datetime | None = None) -> SessionDetail | None:
+    """One session in full. Opening a patient's record is itself an audit event (HIPAA §164.312(b))."""
+    require_role(actor, CLINICAL_READ, "open a patient's session")
     now = now or utcnow()
+    _audit_view(db, actor, session_id, now)
     with db.reading() as s:
         row = s.get(InfusionSession, session_id)
         if row is None:

@@ -15,6 +15,7 @@ from db.engine import Database, database_url, open_database
 from infusion.audit import Actor
 from infusion.clock import from_local, utcnow
 from infusion.errors import ChairsideError, ValidationError
+from infusion.permissions import PAGE_ROLES, ROLE_LABELS
 from infusion.setup import bootstrap
 
 T = TypeVar("T")
@@ -40,6 +41,18 @@ def _open(url: str) -> Database:
     return database
 
 
+def load_demo_once() -> None:
+    """`streamlit run dashboard.py -- --demo`: fill an empty database with the demo clinic, once."""
+    _load_demo(database_url())
+
+
+@st.cache_resource(show_spinner="Loading the demo clinic…")
+def _load_demo(url: str) -> bool:
+    from infusion.demo import load_demo_if_empty
+
+    return load_demo_if_empty(_open(url))
+
+
 def get_db() -> Database:
     """The database for the configured URL, migrated and seeded once per server process."""
     return _open(database_url())
@@ -49,10 +62,25 @@ def actor() -> Actor | None:
     return st.session_state.get("actor")
 
 
-def require_actor() -> Actor:
+PAGE_TITLES = {
+    "chairside": "Chairside", "board": "Chair board", "trends": "Trends", "export": "Exports",
+    "audit": "Audit log", "administration": "Administration",
+}
+
+
+def page_guard(page: str) -> Actor:
+    """The signed-in actor if their role may open `page`; otherwise a clear refusal and stop.
+
+    Navigation already hides pages a role may not use; this also refuses a page
+    reached by its URL. The service functions check the role a third time.
+    """
     who = actor()
     if who is None:
-        st.info("Pick who is charting in the sidebar first (add staff on the Setup page).")
+        st.info("Please sign in.")
+        st.stop()
+    if who.role not in PAGE_ROLES[page]:
+        st.error(f"Your role ({ROLE_LABELS.get(who.role, who.role)}) may not open {PAGE_TITLES[page]}. "
+                 "Ask an administrator if you need it.", icon="🔒")
         st.stop()
     return who  # type: ignore[return-value]
 

@@ -22,7 +22,7 @@ from infusion.vitals import CONSCIOUSNESS, LABELS, MEASURES, POSITIONS, VitalsEn
 from pages import _ui as ui
 
 db = ui.get_db()
-nurse = ui.require_actor()
+nurse = ui.page_guard("chairside")
 clinic = setup.get_clinic(db)
 TZ = clinic.timezone
 TU, WU = clinic.temperature_unit, clinic.weight_unit
@@ -514,7 +514,7 @@ def history(detail: views.SessionDetail) -> None:
 
 
 def session_panel(session_id: int) -> None:
-    detail = views.session_detail(db, session_id)
+    detail = views.session_detail(db, nurse, session_id)
     if detail is None:
         st.info("That session no longer exists.")
         return
@@ -553,7 +553,7 @@ def session_panel(session_id: int) -> None:
 
 # ---------------------------------------------------------------- layout
 ui.show_flash()
-cards = views.today_sessions(db)
+cards = views.today_sessions(db, nurse)
 left, right = st.columns([1, 2.6], gap="small")
 with left:
     session_list(cards)
