@@ -133,8 +133,9 @@ def insert_vitals(
     require_core: bool,
     acknowledge_flags: bool,
     client_token: str | None,
+    audit_action: str | None = "record_vitals",
 ) -> VitalSign:
-    """Validate and add one set of vitals to a locked session (used by check-in and later sets)."""
+    """Validate and add one set of vitals to a locked session (used by check-in, later sets, corrections)."""
     existing = _existing(s, VitalSign, client_token, row.id)
     if existing is not None:
         return existing
@@ -161,8 +162,9 @@ def insert_vitals(
     if row.last_vitals_at is None or taken_at > row.last_vitals_at:
         row.last_vitals_at = taken_at
     s.flush()
-    record(s, actor, "record_vitals", "vital_sign", vital.id, session_id=row.id, patient_id=row.patient_id,
-           after=snapshot(vital))
+    if audit_action:
+        record(s, actor, audit_action, "vital_sign", vital.id, session_id=row.id, patient_id=row.patient_id,
+               after=snapshot(vital))
     return vital
 
 
