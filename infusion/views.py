@@ -270,9 +270,8 @@ def vitals_table(detail: SessionDetail) -> pd.DataFrame:
     tz, tu, wu = detail.clinic.timezone, detail.clinic.temperature_unit, detail.clinic.weight_unit
     records = []
     for v in detail.vitals:
-        late = (v.entered_at - v.taken_at) > timedelta(minutes=detail.settings.late_entry_minutes)
         records.append({
-            "Time": format_local(v.taken_at, tz) + (" (late entry)" if late else ""),
+            "Time": format_local(v.taken_at, tz) + _late(detail, v.taken_at, v.entered_at),
             "Phase": {"pre": "Check-in", "infusion": "Infusion", "observation": "Observation"}[v.phase],
             "BP": f"{v.systolic}/{v.diastolic}" if v.systolic is not None else "—",
             "Pulse": v.pulse,
@@ -297,13 +296,18 @@ def vitals_table(detail: SessionDetail) -> pd.DataFrame:
     return frame
 
 
+def _late(detail: SessionDetail, clinical_at: datetime, entered_at: datetime) -> str:
+    """' (late entry)' when entered more than the clinic's late-entry minutes after the time it records."""
+    return " (late entry)" if entered_at - clinical_at > timedelta(minutes=detail.settings.late_entry_minutes) else ""
+
+
 def rates_table(detail: SessionDetail) -> pd.DataFrame:
     tz = detail.clinic.timezone
     labels = {"start": "Start", "change": "Rate change", "pause": "Pause", "resume": "Resume", "stop": "Stop"}
     return pd.DataFrame.from_records([
-        {"Time": format_local(r.at, tz), "Event": labels[r.kind],
+        {"Time": format_local(r.at, tz) + _late(detail, r.at, r.entered_at), "Event": labels[r.kind],
          "Rate mL/h": r.rate_ml_h if r.kind not in ("pause", "stop") else None,
-         "Note": r.note or "", "Entered by": detail.who(r.entered_by_id)}
+         "Note": r.note or "", "Entered by": detail.who(r.entered_by_id), "Status": r.status.replace("_", " ")}
         for r in detail.rates
     ])
 
@@ -311,12 +315,13 @@ def rates_table(detail: SessionDetail) -> pd.DataFrame:
 def reactions_table(detail: SessionDetail) -> pd.DataFrame:
     tz = detail.clinic.timezone
     return pd.DataFrame.from_records([
-        {"Onset": format_local(r.onset_at, tz), "Grade": r.grade,
+        {"Onset": format_local(r.onset_at, tz) + _late(detail, r.onset_at, r.entered_at), "Grade": r.grade,
          "Symptoms": ", ".join(SYMPTOMS.get(x, x) for x in r.symptoms) + (f" ({r.other_text})" if r.other_text else ""),
          "Actions": ", ".join(ACTIONS.get(x, x) for x in r.actions)
                     + (f": {r.medication_given}" if r.medication_given else ""),
          "Resolved": format_local(r.resolved_at, tz) if r.resolved_at else "open",
-         "Notified": r.provider_name or "", "Entered by": detail.who(r.entered_by_id)}
+         "Notified": r.provider_name or "", "Entered by": detail.who(r.entered_by_id),
+         "Status": r.status.replace("_", " ")}
         for r in detail.reactions
     ])
 
@@ -324,8 +329,8 @@ def reactions_table(detail: SessionDetail) -> pd.DataFrame:
 def premeds_table(detail: SessionDetail) -> pd.DataFrame:
     tz = detail.clinic.timezone
     return pd.DataFrame.from_records([
-        {"Time": format_local(p.given_at, tz), "Drug": p.drug, "Dose": p.dose, "Route": p.route,
-         "Given by": detail.who(p.entered_by_id)}
+        {"Time": format_local(p.given_at, tz) + _late(detail, p.given_at, p.entered_at), "Drug": p.drug,
+         "Dose": p.dose, "Route": p.route, "Given by": detail.who(p.entered_by_id), "Status": p.status.replace("_", " ")}
         for p in detail.premeds
     ])
 

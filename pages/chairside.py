@@ -7,17 +7,19 @@ screen cannot overwrite a newer record.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import streamlit as st
 
-from infusion import entries, sessions, setup, views
+from infusion import corrections, entries, sessions, setup, views
 from infusion.catalog import rate_plan_for
 from infusion.clock import format_local, format_minutes, utcnow
 from infusion.entries import ACTIONS, CTCAE_IRR, SYMPTOMS
 from infusion.errors import ChairsideError, ValidationError
 from infusion.sessions import IV_GAUGES, IV_SITES
+from infusion.units import temperature_for_display, weight_for_display
 from infusion.vitals import CONSCIOUSNESS, LABELS, MEASURES, POSITIONS, VitalsEntry
 from pages import _ui as ui
 
@@ -103,19 +105,32 @@ def walk_in_form() -> None:
 
 
 # ---------------------------------------------------------------- vitals
-def vitals_inputs(prefix: str, *, with_weight: bool) -> tuple[VitalsEntry, Any]:
-    """The vitals fields in the order nurses say them; values in the clinic's units."""
+def vitals_inputs(prefix: str, *, with_weight: bool, defaults: Any = None) -> tuple[VitalsEntry, Any]:
+    """The vitals fields in the order nurses say them; values in the clinic's units.
+
+    `defaults` (a stored VitalSign) pre-fills the fields for a correction.
+    """
+    def start(name: str) -> Any:
+        if defaults is None:
+            return None
+        if name == "temperature_c":
+            return temperature_for_display(defaults.temperature_c, TU)
+        if name == "weight_kg":
+            return weight_for_display(defaults.weight_kg, WU)
+        return getattr(defaults, name)
+
     c = st.columns(4)
-    sbp = c[0].number_input("Systolic BP", value=None, step=1, key=f"{prefix}_sbp", placeholder="mmHg")
-    dbp = c[1].number_input("Diastolic BP", value=None, step=1, key=f"{prefix}_dbp", placeholder="mmHg")
-    pulse = c[2].number_input("Pulse", value=None, step=1, key=f"{prefix}_pulse", placeholder="/min")
-    temp = c[3].number_input(f"Temperature °{TU}", value=None, step=0.1, format="%.1f", key=f"{prefix}_temp")
+    sbp = c[0].number_input("Systolic BP", value=start("systolic"), step=1, key=f"{prefix}_sbp", placeholder="mmHg")
+    dbp = c[1].number_input("Diastolic BP", value=start("diastolic"), step=1, key=f"{prefix}_dbp", placeholder="mmHg")
+    pulse = c[2].number_input("Pulse", value=start("pulse"), step=1, key=f"{prefix}_pulse", placeholder="/min")
+    temp = c[3].number_input(f"Temperature °{TU}", value=start("temperature_c"), step=0.1, format="%.1f",
+                             key=f"{prefix}_temp")
     c = st.columns(4)
-    rr = c[0].number_input("Respiration", value=None, step=1, key=f"{prefix}_rr", placeholder="/min")
-    spo2 = c[1].number_input("SpO2 %", value=None, step=1, key=f"{prefix}_spo2")
-    pain = c[2].number_input("Pain 0–10", value=None, step=1, key=f"{prefix}_pain")
-    weight = c[3].number_input(f"Weight {WU}", value=None, step=0.1, format="%.1f", key=f"{prefix}_weight") \
-        if with_weight else None
+    rr = c[0].number_input("Respiration", value=start("resp_rate"), step=1, key=f"{prefix}_rr", placeholder="/min")
+    spo2 = c[1].number_input("SpO2 %", value=start("spo2"), step=1, key=f"{prefix}_spo2")
+    pain = c[2].number_input("Pain 0–10", value=start("pain"), step=1, key=f"{prefix}_pain")
+    weight = c[3].number_input(f"Weight {WU}", value=start("weight_kg"), step=0.1, format="%.1f",
+                               key=f"{prefix}_weight") if with_weight else None
     c = st.columns(4)
     position = c[0].selectbox("Position", [None, *POSITIONS], key=f"{prefix}_pos",
                               format_func=lambda p: "—" if p is None else p)
@@ -432,6 +447,137 @@ def open_reactions(detail: views.SessionDetail) -> None:
                     st.rerun()
 
 
+# ---------------------------------------------------------------- corrections
+def _entry_label(kind: str, entry: Any) -> str:
+    if kind == "vital_sign":
+        bp = f"BP {entry.systolic}/{entry.diastolic} " if entry.systolic is not None else ""
+        return f"Vitals {format_local(entry.taken_at, TZ)}: {bp}pulse {entry.pulse if entry.pulse is not None else '—'}"
+    if kind == "reaction":
+        return f"Reaction {format_local(entry.onset_at, TZ)}: G{entry.grade} " + ", ".join(
+            SYMPTOMS.get(x, x) for x in entry.symptoms)
+    if kind == "premedication":
+        return f"Premedication {format_local(entry.given_at, TZ)}: {entry.drug} {entry.dose}"
+    return f"Rate {format_local(entry.at, TZ)}: {entry.kind} {entry.rate_ml_h or ''}"
+
+
+def amend_panel(detail: views.SessionDetail) -> None:
+    """Correct an entry or a session time, mark an entry in error, or add an addendum (§6b)."""
+    sid, row = detail.session.id, detail.session
+    if row.status != "discharged":
+        options: dict[str, tuple[str, Any]] = {}
+        for kind, items in (("vital_sign", detail.vitals), ("reaction", detail.reactions),
+                            ("premedication", detail.premeds),
+                            ("rate_change", [r for r in detail.rates if r.kind not in ("start", "stop")])):
+            for entry in items:
+                if entry.status == "active":
+                    options[f"{kind}:{entry.id}"] = (kind, entry)
+        if options:
+            choice = st.selectbox("Entry", list(options), key=f"amend_pick_{sid}",
+                                  format_func=lambda k: _entry_label(*options[k]))
+            kind, entry = options[choice]
+            mode = st.radio("What to do", ["Correct values", "Entered in error"], horizontal=True,
+                            key=f"amend_mode_{sid}")
+            if mode == "Entered in error" or kind == "rate_change":
+                with st.form(f"eie_{sid}_{choice}"):
+                    reason = st.text_input("Why is it in error? (e.g. wrong patient, duplicate)", key=f"eie_reason_{choice}")
+                    if st.form_submit_button("Mark entered in error"):
+                        if ui.attempt(lambda: corrections.mark_entered_in_error(db, nurse, kind, entry.id, reason),
+                                      "Marked entered in error; the original stays in the record."):
+                            st.rerun()
+            else:
+                correction_form(kind, entry)
+        with st.form(f"fix_time_{sid}"):
+            st.markdown("**Correct a session time**")
+            c = st.columns([1, 1, 2])
+            fields = {k: v for k, v in corrections.SESSION_TIME_FIELDS.items() if getattr(row, k) is not None}
+            field = c[0].selectbox("Time", list(fields) or ["checked_in_at"], key=f"fix_field_{sid}",
+                                   format_func=lambda f: corrections.SESSION_TIME_FIELDS[f])
+            new_time = c[1].time_input("Correct time", value=None, key=f"fix_time_value_{sid}", step=60)
+            reason = c[2].text_input("Reason", key=f"fix_reason_{sid}")
+            if st.form_submit_button("Correct time"):
+                moment = ui.clinic_time(new_time, TZ, getattr(row, field).astimezone(ZoneInfo(TZ)).date()) \
+                    if new_time and getattr(row, field) else None
+                if moment is None:
+                    st.error("Not saved. Enter the correct time.")
+                elif ui.attempt(lambda: corrections.correct_session_time(
+                        db, nurse, sid, field, moment, reason=reason, expected_version=versioned(detail)),
+                        "Time corrected; the original is kept."):
+                    st.rerun()
+    with st.form(f"addendum_{sid}", clear_on_submit=True):
+        st.markdown("**Addendum**" + (" (the only way to amend a discharged session)" if row.status == "discharged" else ""))
+        text = st.text_area("Text", key=f"addendum_text_{sid}", height=80)
+        if st.form_submit_button("Add addendum"):
+            if ui.attempt(lambda: corrections.add_addendum(db, nurse, sid, text), "Addendum added."):
+                st.rerun()
+
+
+def correction_form(kind: str, entry: Any) -> None:
+    key = f"fix_{kind}_{entry.id}"
+    with st.form(key):
+        if kind == "vital_sign":
+            fixed, _ = vitals_inputs(key, with_weight=entry.weight_kg is not None or entry.phase == "pre", defaults=entry)
+        elif kind == "reaction":
+            c = st.columns([2, 1, 2])
+            symptoms = c[0].multiselect("Symptoms", list(SYMPTOMS), default=entry.symptoms, format_func=SYMPTOMS.get,
+                                        key=f"{key}_symptoms")
+            grade = c[1].selectbox("Grade", list(CTCAE_IRR), index=entry.grade - 1, key=f"{key}_grade")
+            actions = c[2].multiselect("Action taken", list(ACTIONS), default=entry.actions, format_func=ACTIONS.get,
+                                       key=f"{key}_actions")
+            medication = st.text_input("Medication given", value=entry.medication_given or "", key=f"{key}_med")
+            other = st.text_input("Other symptom", value=entry.other_text or "", key=f"{key}_other")
+        else:
+            c = st.columns(3)
+            drug = c[0].text_input("Drug", value=entry.drug, key=f"{key}_drug")
+            dose = c[1].text_input("Dose", value=entry.dose, key=f"{key}_dose")
+            route = c[2].selectbox("Route", ["IV", "PO", "IM", "SC"], index=["IV", "PO", "IM", "SC"].index(entry.route),
+                                   key=f"{key}_route")
+        reason = st.text_input("Reason for the correction", key=f"{key}_reason")
+        if st.form_submit_button("Save correction", type="primary"):
+            if kind == "vital_sign":
+                action = lambda: corrections.correct_vitals(db, nurse, entry.id, fixed, reason=reason,  # noqa: E731
+                                                            acknowledge_flags=True)
+            elif kind == "reaction":
+                action = lambda: corrections.correct_reaction(  # noqa: E731
+                    db, nurse, entry.id, reason=reason, symptoms=symptoms, grade=grade, actions=actions,
+                    onset_at=entry.onset_at, other_text=other, medication_given=medication,
+                    resolved_at=entry.resolved_at, provider_notified=entry.provider_notified,
+                    provider_name=entry.provider_name, note=entry.note)
+            else:
+                action = lambda: corrections.correct_premedication(  # noqa: E731
+                    db, nurse, entry.id, reason=reason, drug=drug, dose=dose, route=route, given_at=entry.given_at)
+            if ui.attempt(action, "Correction saved; the original is kept and marked corrected."):
+                st.rerun()
+
+
+def amendments_history(detail: views.SessionDetail) -> None:
+    """History on demand: every corrected value, session-time correction and addendum."""
+    fixes, addenda = corrections.session_amendments(db, nurse, detail.session.id)
+    replaced = [(k, e) for k, items in (("vital_sign", detail.vitals), ("reaction", detail.reactions),
+                                        ("premedication", detail.premeds), ("rate_change", detail.rates))
+                for e in items if e.replaces_id is not None]
+    if not (fixes or addenda or replaced):
+        return
+    with st.expander(f"📝 Corrections and addenda ({len(fixes) + len(addenda) + len(replaced)})"):
+        for fix in fixes:
+            st.markdown(f"- **{corrections.SESSION_TIME_FIELDS.get(fix.field, fix.field)}** corrected from "
+                        f"{format_local(datetime.fromisoformat(fix.old_value), TZ)} to "
+                        f"{format_local(datetime.fromisoformat(fix.new_value), TZ)} by {detail.who(fix.corrected_by_id)} "
+                        f"at {format_local(fix.corrected_at, TZ, '%d %b %H:%M')}: {fix.reason}")
+        for kind, entry in replaced:
+            versions = corrections.entry_history(db, nurse, kind, entry.id)
+            st.markdown(f"**{_entry_label(kind, entry)}** — versions:")
+            st.dataframe([{"Status": v.status.replace("_", " "), "Entered": format_local(v.entered_at, TZ, "%d %b %H:%M"),
+                           "By": detail.who(v.entered_by_id), "Reason": v.reason or "",
+                           "Values": ", ".join(f"{k}={val}" for k, val in v.values.items()
+                                               if k in ("systolic", "diastolic", "pulse", "resp_rate", "temperature_c",
+                                                        "spo2", "pain", "grade", "symptoms", "drug", "dose")
+                                               and val not in (None, []))}
+                          for v in versions], hide_index=True, width="stretch")
+        for note in addenda:
+            st.markdown(f"- **Addendum** by {detail.who(note.author_id)} at "
+                        f"{format_local(note.written_at, TZ, '%d %b %H:%M')}: {note.text}")
+
+
 # ---------------------------------------------------------------- the session
 def header(detail: views.SessionDetail) -> None:
     row, patient, therapy = detail.session, detail.patient, detail.therapy
@@ -491,7 +637,12 @@ def header(detail: views.SessionDetail) -> None:
 
 
 def _abnormal_rows(row: Any) -> list[str]:
-    style = "background-color: #fde2e1; color: #7a1010; font-weight: 600" if row["Flags"] else ""
+    if row.get("Status", "active") != "active":  # corrected / entered in error: shown, struck through
+        style = "color: #888; text-decoration: line-through"
+    elif row.get("Flags"):
+        style = "background-color: #fde2e1; color: #7a1010; font-weight: 600"
+    else:
+        style = ""
     return [style] * len(row)
 
 
@@ -505,7 +656,8 @@ def history(detail: views.SessionDetail) -> None:
                          ("Premedication", views.premeds_table(detail))):
         if not frame.empty:
             st.markdown(f"**{title}**")
-            st.dataframe(frame, hide_index=True, width="stretch")
+            st.dataframe(frame.style.apply(_abnormal_rows, axis=1), hide_index=True, width="stretch")
+    amendments_history(detail)
     row = detail.session
     if row.iv_started_at:
         st.caption(f"IV: {row.iv_site}, {row.iv_gauge} G, {row.iv_attempts} attempt(s), lot {row.lot_number}, "
@@ -547,6 +699,9 @@ def session_panel(session_id: int) -> None:
             with st.expander("🩺 Record another set of vitals"):
                 vitals_form(detail, kind="vitals")
         history(detail)
+    if status not in ("scheduled", "cancelled"):
+        with st.expander("✏️ Correct the record / addendum"):
+            amend_panel(detail)
     # The version on screen now is the one the nurse's next save is checked against.
     seen_versions[session_id] = detail.session.version
 
