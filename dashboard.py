@@ -27,6 +27,7 @@ COMPACT_CSS = """<style>
 
 PAGES = [  # (key, file, title, icon)
     ("chairside", "pages/chairside.py", "Chairside", "🩺"),
+    ("board", "pages/board.py", "Chair board", "🪑"),
     ("audit", "pages/audit.py", "Audit log", "🔎"),
     ("administration", "pages/administration.py", "Administration", "⚙️"),
 ]

@@ -19,8 +19,25 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring the schema to the newest revision using the caller's engine."""
+    """Bring the schema to the newest revision using the caller's engine.
+
+    On SQLite, foreign keys are switched off while migrating (a table that
+    others reference may be rebuilt by a batch operation) and checked after:
+    Alembic's documented practice (../shared/engineering.md §4).
+    """
     cfg = alembic_config()
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # must run outside a transaction, so on the raw connection before SQLAlchemy begins
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")

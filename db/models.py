@@ -150,7 +150,10 @@ class AppUser(Base):
     """A member of staff. Until sign-in exists the nurse picks herself on the page."""
 
     __tablename__ = "app_user"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        Index("uq_app_user_email", "email", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -159,7 +162,7 @@ class AppUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     #: identity from single sign-on (st.login / OIDC), matched on sign-in
-    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(200))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

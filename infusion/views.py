@@ -63,6 +63,11 @@ class SessionCard:
     past_window: bool
     urgency: int
     alerts: tuple[str, ...]
+    checked_in_at: datetime | None = None
+    ended_at: datetime | None = None
+    planned_minutes: float = 0.0
+    missing_iv_stop: bool = False
+    chair_id: int = 0
 
 
 def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
@@ -118,6 +123,17 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
     return sorted(cards, key=lambda c: (c.urgency, c.vitals_due.due_at or c.scheduled_at, c.scheduled_at))
 
 
+#: Check-in, assessment and premedication before the IV starts. A product choice for the board's
+#: planned bars; clinical.md is silent on it.
+PRE_INFUSION_MINUTES = 30
+
+
+def planned_chair_minutes(window: DurationWindow, observation: int | None) -> float:
+    """Planned chair time: pre-infusion allowance + the label window (its upper bound if any) + observation."""
+    infusion = window.max_minutes or window.min_minutes or 60  # 60 only when the catalog gives no duration
+    return PRE_INFUSION_MINUTES + infusion + (observation or 0)
+
+
 def _card(row: InfusionSession, patient: Patient, therapy: Therapy, chair: Chair, vitals_times: list[datetime],
           rate_times: list[datetime], open_reactions: int, now: datetime, settings: ClinicSettings) -> SessionCard:
     obs = observation_minutes(therapy.observation_rules, row.infusion_number)
@@ -165,7 +181,13 @@ def _card(row: InfusionSession, patient: Patient, therapy: Therapy, chair: Chair
         urgency = 5
     else:
         urgency = 6
+    missing_stop = row.iv_stopped_at is None and (row.status == "observation" or
+                                                  (row.status == "discharged" and row.iv_started_at is not None))
+    if missing_stop:
+        alerts.append("❓ No IV stop time recorded")
     return SessionCard(
+        checked_in_at=row.checked_in_at, ended_at=row.discharged_at or row.closed_at,
+        planned_minutes=planned_chair_minutes(window, obs), missing_iv_stop=missing_stop, chair_id=chair.id,
         id=row.id, version=row.version, patient=f"{patient.family_name}, {patient.given_name}", mrn=patient.mrn,
         therapy=therapy.brand or therapy.name, infusion_number=row.infusion_number, chair=chair.name,
         status=row.status, status_label=STATUS_LABELS[row.status], scheduled_at=row.scheduled_at,

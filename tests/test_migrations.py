@@ -108,3 +108,30 @@ def test_open_database_migrates_a_new_file(tmp_path: Path):
         assert TABLES <= set(inspect(database.engine).get_table_names())
     finally:
         database.engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_data_referencing_app_user(tmp_path):
+    """Regression: 0002 on a SQLite clinic that already had staff and audit rows failed
+    (SQLite rebuilt app_user while foreign keys pointed at it)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+    from db.migrate import alembic_config, upgrade_to_head
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO app_user (username, display_name, role, active, created_at) "
+                          "VALUES ('ann', 'Ann', 'nurse', 1, '2026-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO audit_event (at, user_id, user_name, action, entity) "
+                          "VALUES ('2026-01-01 00:00:00', 1, 'Ann', 'create', 'app_user')"))
+    upgrade_to_head(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, failed_attempts FROM app_user")).one() == ("ann", 0)
+        assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 1
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()

@@ -29,12 +29,12 @@ CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("app_user", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("email", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("failed_attempts", sa.Integer(), server_default="0", nullable=False))
-        batch_op.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f("uq_app_user_email"), ["email"])
+    # add_column and a unique index keep SQLite from copying app_user (which other tables reference)
+    op.add_column("app_user", sa.Column("email", sa.String(length=200), nullable=True))
+    op.add_column("app_user", sa.Column("failed_attempts", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("app_user", sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("app_user", sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("uq_app_user_email", "app_user", ["email"], unique=True)
 
     op.create_table(
         "session_correction",
@@ -89,8 +89,8 @@ def downgrade() -> None:
     op.drop_table("addendum")
     op.drop_index("ix_session_correction_session", table_name="session_correction")
     op.drop_table("session_correction")
+    op.drop_index("uq_app_user_email", table_name="app_user")
     with op.batch_alter_table("app_user", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_app_user_email"), type_="unique")
         batch_op.drop_column("last_sign_in_at")
         batch_op.drop_column("locked_until")
         batch_op.drop_column("failed_attempts")
