@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import (
     Addendum,
+    AuditEvent,
     InfusionSession,
     Premedication,
     RateChange,
@@ -106,6 +107,7 @@ def correct_vitals(
         clinic, settings = clinic_context(s)
         moment = clinical_time(taken_at or old.taken_at, field="taken_at", label="Vitals time", settings=settings,
                                tz=clinic.timezone, not_before=[(row.checked_in_at, "check-in")])
+        original = snapshot(old)
         old.status = "corrected"
         refresh_summaries(s, row)
         new = insert_vitals(s, actor, row, clinic, settings, entry, taken_at=moment,
@@ -114,7 +116,7 @@ def correct_vitals(
         new.replaces_id, new.correction_reason = old.id, reason
         refresh_summaries(s, row)
         record(s, actor, "correct", "vital_sign", new.id, session_id=row.id, patient_id=row.patient_id,
-               before=snapshot(old), after=snapshot(new), reason=reason)
+               before=original, after=snapshot(new), reason=reason)
         return new
 
 
@@ -138,6 +140,8 @@ def correct_reaction(
     """Replace a reaction record (grade, symptoms, times…); the original stays, marked corrected."""
     reason = _reason(reason)
     problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
+    if provider_notified and not (provider_name or "").strip():
+        problems["provider_name"] = "Name the provider who was notified."
     if problems:
         raise ValidationError(problems)
     with db.writing() as s:
@@ -150,6 +154,7 @@ def correct_reaction(
         if resolved_at is not None:
             clinical_time(resolved_at, field="resolved_at", label="Resolution", settings=settings,
                           tz=clinic.timezone, not_before=[(onset, "the onset")])
+        original = snapshot(old)
         old.status = "corrected"
         new = Reaction(
             session_id=row.id, onset_at=onset, symptoms=list(symptoms), other_text=(other_text or "").strip() or None,
@@ -162,7 +167,7 @@ def correct_reaction(
         s.add(new)
         refresh_summaries(s, row)
         record(s, actor, "correct", "reaction", new.id, session_id=row.id, patient_id=row.patient_id,
-               before=snapshot(old), after=snapshot(new), reason=reason)
+               before=original, after=snapshot(new), reason=reason)
         return new
 
 
@@ -180,6 +185,7 @@ def correct_premedication(db: Database, actor: Actor, premed_id: int, *, reason:
         clinic, settings = clinic_context(s)
         moment = clinical_time(given_at or old.given_at, field="given_at", label="Premedication time",
                                settings=settings, tz=clinic.timezone, not_before=[(row.checked_in_at, "check-in")])
+        original = snapshot(old)
         old.status = "corrected"
         new = Premedication(session_id=row.id, drug=drug, dose=dose, route=route, given_at=moment,
                             entered_at=utcnow(), entered_by_id=actor.user_id, status="active",
@@ -187,11 +193,11 @@ def correct_premedication(db: Database, actor: Actor, premed_id: int, *, reason:
         s.add(new)
         s.flush()
         record(s, actor, "correct", "premedication", new.id, session_id=row.id, patient_id=row.patient_id,
-               before=snapshot(old), after=snapshot(new), reason=reason)
+               before=original, after=snapshot(new), reason=reason)
         return new
 
 
-def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int, reason: str) -> None:
+def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int, reason: str) -> Any:
     """The entry was a mistake (wrong patient, duplicate): it leaves every view and metric, stays in the record."""
     reason = _reason(reason)
     with db.writing() as s:
@@ -205,6 +211,7 @@ def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int
         refresh_summaries(s, row)
         record(s, actor, "entered_in_error", entity, entry.id, session_id=row.id, patient_id=row.patient_id,
                before={"status": "active"}, after={"status": "entered_in_error"}, reason=reason)
+        return entry
 
 
 def correct_session_time(db: Database, actor: Actor, session_id: int, field: str, new_value: datetime, *,
@@ -216,8 +223,10 @@ def correct_session_time(db: Database, actor: Actor, session_id: int, field: str
     with db.writing() as s:
         row = lock_session(s, session_id, None)
         check_version(s, row, expected_version)
-        author = row.created_by_id
-        _may_amend(actor, row, author)
+        # the "author" of session times is anyone who charted on this session
+        charted = actor.user_id is not None and s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.session_id == row.id, AuditEvent.user_id == actor.user_id))
+        _may_amend(actor, row, actor.user_id if charted else row.created_by_id)
         old_value = getattr(row, field)
         if old_value is None:
             raise StateError(f"There is no {SESSION_TIME_FIELDS[field]} time to correct yet.")
@@ -234,6 +243,14 @@ def correct_session_time(db: Database, actor: Actor, session_id: int, field: str
             if minutes > settings.max_infusion_hours * 60:
                 raise ValidationError({field: f"An infusion over {settings.max_infusion_hours:g} h is not possible; "
                                               "check the times."})
+        rate_times = s.execute(select(func.min(RateChange.at), func.max(RateChange.at)).where(
+            RateChange.session_id == row.id, RateChange.status == "active",
+            RateChange.kind.in_(("change", "pause", "resume")))).one()
+        if rate_times[0] is not None:
+            if times["iv_started_at"] and times["iv_started_at"] > rate_times[0]:
+                raise ValidationError({field: "IV start cannot be after a recorded rate change; correct that first."})
+            if times["iv_stopped_at"] and times["iv_stopped_at"] < rate_times[1]:
+                raise ValidationError({field: "IV stop cannot be before a recorded rate change; correct that first."})
         earliest_entry = s.scalar(select(func.min(VitalSign.taken_at)).where(
             VitalSign.session_id == row.id, VitalSign.status == "active"))
         if field == "checked_in_at" and earliest_entry is not None and times[field] > earliest_entry:
@@ -247,6 +264,8 @@ def correct_session_time(db: Database, actor: Actor, session_id: int, field: str
             row.infusion_minutes = round(minutes, 1)
             row.long_infusion_flag = window.max_minutes is not None and \
                 minutes > window.max_minutes + settings.window_tolerance_minutes
+        if row.checked_in_at and (row.discharged_at or row.closed_at):
+            row.chair_minutes = round(((row.discharged_at or row.closed_at) - row.checked_in_at).total_seconds() / 60, 1)
         # phase is derived from the session times, so it follows their correction
         for vital in s.scalars(select(VitalSign).where(VitalSign.session_id == row.id)):
             vital.phase = _phase(row, vital.taken_at)

@@ -293,7 +293,7 @@ def vitals_table(detail: SessionDetail) -> pd.DataFrame:
     records = []
     for v in detail.vitals:
         records.append({
-            "Time": format_local(v.taken_at, tz) + _late(detail, v.taken_at, v.entered_at),
+            "Time": format_local(v.taken_at, tz) + _late(detail, v.taken_at, v.entered_at, v.replaces_id),
             "Phase": {"pre": "Check-in", "infusion": "Infusion", "observation": "Observation"}[v.phase],
             "BP": f"{v.systolic}/{v.diastolic}" if v.systolic is not None else "—",
             "Pulse": v.pulse,
@@ -318,8 +318,11 @@ def vitals_table(detail: SessionDetail) -> pd.DataFrame:
     return frame
 
 
-def _late(detail: SessionDetail, clinical_at: datetime, entered_at: datetime) -> str:
-    """' (late entry)' when entered more than the clinic's late-entry minutes after the time it records."""
+def _late(detail: SessionDetail, clinical_at: datetime, entered_at: datetime, replaces_id: int | None = None) -> str:
+    """' (correction)' for a corrected value; ' (late entry)' when entered more than the clinic's
+    late-entry minutes after the time it records."""
+    if replaces_id is not None:
+        return " (correction)"
     return " (late entry)" if entered_at - clinical_at > timedelta(minutes=detail.settings.late_entry_minutes) else ""
 
 
@@ -327,7 +330,7 @@ def rates_table(detail: SessionDetail) -> pd.DataFrame:
     tz = detail.clinic.timezone
     labels = {"start": "Start", "change": "Rate change", "pause": "Pause", "resume": "Resume", "stop": "Stop"}
     return pd.DataFrame.from_records([
-        {"Time": format_local(r.at, tz) + _late(detail, r.at, r.entered_at), "Event": labels[r.kind],
+        {"Time": format_local(r.at, tz) + _late(detail, r.at, r.entered_at, r.replaces_id), "Event": labels[r.kind],
          "Rate mL/h": r.rate_ml_h if r.kind not in ("pause", "stop") else None,
          "Note": r.note or "", "Entered by": detail.who(r.entered_by_id), "Status": r.status.replace("_", " ")}
         for r in detail.rates
@@ -337,7 +340,7 @@ def rates_table(detail: SessionDetail) -> pd.DataFrame:
 def reactions_table(detail: SessionDetail) -> pd.DataFrame:
     tz = detail.clinic.timezone
     return pd.DataFrame.from_records([
-        {"Onset": format_local(r.onset_at, tz) + _late(detail, r.onset_at, r.entered_at), "Grade": r.grade,
+        {"Onset": format_local(r.onset_at, tz) + _late(detail, r.onset_at, r.entered_at, r.replaces_id), "Grade": r.grade,
          "Symptoms": ", ".join(SYMPTOMS.get(x, x) for x in r.symptoms) + (f" ({r.other_text})" if r.other_text else ""),
          "Actions": ", ".join(ACTIONS.get(x, x) for x in r.actions)
                     + (f": {r.medication_given}" if r.medication_given else ""),
@@ -351,7 +354,7 @@ def reactions_table(detail: SessionDetail) -> pd.DataFrame:
 def premeds_table(detail: SessionDetail) -> pd.DataFrame:
     tz = detail.clinic.timezone
     return pd.DataFrame.from_records([
-        {"Time": format_local(p.given_at, tz) + _late(detail, p.given_at, p.entered_at), "Drug": p.drug,
+        {"Time": format_local(p.given_at, tz) + _late(detail, p.given_at, p.entered_at, p.replaces_id), "Drug": p.drug,
          "Dose": p.dose, "Route": p.route, "Given by": detail.who(p.entered_by_id), "Status": p.status.replace("_", " ")}
         for p in detail.premeds
     ])
