@@ -27,7 +27,9 @@ COMPACT_CSS = """<style>
 
 PAGES = [  # (key, file, title, icon)
     ("chairside", "pages/chairside.py", "Chairside", "🩺"),
+    ("session", "pages/session.py", "Session record", "📋"),
     ("board", "pages/board.py", "Chair board", "🪑"),
+    ("trends", "pages/trends.py", "Trends", "📈"),
     ("audit", "pages/audit.py", "Audit log", "🔎"),
     ("administration", "pages/administration.py", "Administration", "⚙️"),
 ]

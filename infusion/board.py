@@ -14,17 +14,12 @@ import plotly.graph_objects as go
 from db.engine import Database
 from infusion.audit import Actor
 from infusion.clock import utcnow
+from infusion.palette import STATUS_COLOURS
 from infusion.permissions import BOARD, CHARTING, require_role
 from infusion.setup import get_clinic, list_chairs
 from infusion.views import today_sessions
 
-#: design.md "Visual language" status colours
-STATUS_COLOURS = {
-    "scheduled": "#9e9e9e", "checked_in": "#1e88e5", "ready": "#1e88e5", "infusing": "#2e7d32",
-    "paused": "#f9a825", "observation": "#7b1fa2", "discharged": "#424242", "deferred": "#bdbdbd",
-    "cancelled": "#bdbdbd",
-}
-REACTION_COLOUR = "#c62828"
+REACTION_COLOUR = STATUS_COLOURS["reaction"]
 BOARD_COLUMNS = ["chair", "session_id", "patient", "therapy", "status", "planned_start", "planned_end",
                  "actual_start", "actual_end", "badges"]
 

@@ -23,6 +23,7 @@ ADMINISTRATION = (ADMIN,)
 #: page key → roles that see it in navigation (and may open it by URL)
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "chairside": CHARTING,
+    "session": CLINICAL_READ,
     "board": BOARD,
     "trends": TRENDS,
     "export": EXPORTS,

@@ -386,3 +386,29 @@ def catalog_table(db: Database) -> pd.DataFrame:
             "Source": t.source, "Notes": t.notes,
         })
     return pd.DataFrame.from_records(rows)
+
+
+def find_sessions(db: Database, actor: Actor, *, mrn: str | None = None, day: date | None = None,
+                  limit: int = 100) -> pd.DataFrame:
+    """Sessions by patient MRN and/or clinic-local day, newest first (for the Session page's picker)."""
+    require_role(actor, CLINICAL_READ, "look up sessions")
+    with db.reading() as s:
+        clinic, _ = _clinic(s)
+        q = (select(InfusionSession.id, InfusionSession.scheduled_at, InfusionSession.status,
+                    InfusionSession.infusion_number, Patient.family_name, Patient.given_name, Patient.mrn,
+                    Therapy.name, Therapy.brand, Chair.name)
+             .join(Patient, Patient.id == InfusionSession.patient_id)
+             .join(Therapy, Therapy.id == InfusionSession.therapy_id)
+             .join(Chair, Chair.id == InfusionSession.chair_id)
+             .order_by(InfusionSession.scheduled_at.desc()).limit(limit))
+        if mrn and mrn.strip():
+            q = q.where(Patient.mrn == mrn.strip())
+        if day is not None:
+            lo, hi = local_day_bounds(day, clinic.timezone)
+            q = q.where(InfusionSession.scheduled_at >= lo, InfusionSession.scheduled_at < hi)
+        rows = s.execute(q).all()
+    return pd.DataFrame.from_records([
+        {"id": r[0], "date": format_local(r[1], clinic.timezone, "%Y-%m-%d %H:%M"),
+         "patient": f"{r[4]}, {r[5]}", "mrn": r[6], "therapy": f"{r[8] or r[7]} #{r[3]}", "chair": r[9],
+         "status": STATUS_LABELS.get(r[2], r[2])}
+        for r in rows], columns=["id", "date", "patient", "mrn", "therapy", "chair", "status"])

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from infusion import corrections, entries, sessions, setup, views
+from infusion import corrections, entries, sessions, setup, timeline, views
 from infusion.catalog import rate_plan_for
 from infusion.clock import format_local, format_minutes, utcnow
 from infusion.entries import ACTIONS, CTCAE_IRR, SYMPTOMS
@@ -578,6 +578,16 @@ def amendments_history(detail: views.SessionDetail) -> None:
                         f"{format_local(note.written_at, TZ, '%d %b %H:%M')}: {note.text}")
 
 
+def timeline_panel(detail: views.SessionDetail) -> None:
+    """One session on one time axis: phases, rate steps, vitals with thresholds, reactions."""
+    st.plotly_chart(timeline.session_timeline(detail), width="stretch", key=f"timeline_{detail.session.id}",
+                    config={"displayModeBar": False})
+    points = timeline.timeline_frame(detail)
+    st.download_button("Timeline data (CSV)", points.to_csv(index=False).encode("utf-8-sig"),
+                       file_name=f"session_{detail.session.id}_timeline.csv", mime="text/csv",
+                       key=f"timeline_csv_{detail.session.id}")
+
+
 # ---------------------------------------------------------------- the session
 def header(detail: views.SessionDetail) -> None:
     row, patient, therapy = detail.session, detail.patient, detail.therapy
@@ -620,6 +630,10 @@ def header(detail: views.SessionDetail) -> None:
     m[3].metric("Rate", f"{rate:g} mL/h" if rate and row.status == "infusing" else
                 ("paused" if row.status == "paused" else "—"), delta_color="off", delta_arrow="off")
 
+    if row.status in ("infusing", "paused") and detail.therapy.rate_plan:
+        plan = timeline.session_forecast(detail, now)
+        if plan.note:
+            st.info(f"💧 Titration: {plan.note}", icon="📋")
     if due.due_at is not None and due.overdue_minutes(now) > 0 and row.status in ("infusing", "paused", "observation"):
         st.error(f"⏰ Vitals overdue since {format_local(due.due_at, TZ)} ({due.reason}).")
     if clock.past_window and row.status in ("infusing", "paused"):
@@ -675,7 +689,7 @@ def session_panel(session_id: int) -> None:
     if status in ("infusing", "paused", "observation"):
         open_reactions(detail)
         tabs = st.tabs(["🩺 Vitals", "⚠️ Reaction", "💧 Rate" if status != "observation" else "🏠 Discharge",
-                        "📋 Record"])
+                        "📋 Record", "📈 Timeline"])
         with tabs[0]:
             vitals_form(detail, kind="vitals")
         with tabs[1]:
@@ -688,6 +702,8 @@ def session_panel(session_id: int) -> None:
                 stop_form(detail)
         with tabs[3]:
             history(detail)
+        with tabs[4]:
+            timeline_panel(detail)
     else:
         if status == "scheduled":
             step_scheduled(detail)
@@ -699,6 +715,9 @@ def session_panel(session_id: int) -> None:
             with st.expander("🩺 Record another set of vitals"):
                 vitals_form(detail, kind="vitals")
         history(detail)
+        if status in ("discharged", "deferred"):
+            with st.expander("📈 Timeline"):
+                timeline_panel(detail)
     if status not in ("scheduled", "cancelled"):
         with st.expander("✏️ Correct the record / addendum"):
             amend_panel(detail)
