@@ -193,6 +193,8 @@ class InfusionSession(Base):
         Index("ix_session_chair_scheduled", "chair_id", "scheduled_at"),
         Index("ix_session_patient_therapy", "patient_id", "therapy_id", "scheduled_at"),
         Index("ix_session_status", "status"),
+        Index("ix_session_checked_in", "checked_in_at"),
+        Index("ix_session_therapy_checked_in", "therapy_id", "checked_in_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -1,0 +1,23 @@
+"""Indexes for trend queries, which bucket sessions by their check-in time.
+
+Revision ID: 0003
+Revises: 0002
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+revision: str = "0003"
+down_revision: Union[str, Sequence[str], None] = "0002"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_session_checked_in", "infusion_session", ["checked_in_at"])
+    op.create_index("ix_session_therapy_checked_in", "infusion_session", ["therapy_id", "checked_in_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_session_therapy_checked_in", table_name="infusion_session")
+    op.drop_index("ix_session_checked_in", table_name="infusion_session")
