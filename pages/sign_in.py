@@ -65,5 +65,9 @@ with middle:
         st.caption(f"You are signed out after {settings.idle_sign_out_minutes} minutes without activity: "
                    "tablets are shared.")
         if settings.demo_mode:
-            st.info("**Demo clinic.** Demo accounts (password `chairside-demo` for all): "
-                    "`nurse`, `charge`, `manager`, `quality`, `admin`. Never use demo data for real patients.")
+            from infusion.demo import DEMO_PASSWORD, STAFF
+
+            accounts = ", ".join(f"`{user}` ({role.replace('_', ' ')})" for user, _, role in STAFF
+                                 if user in ("maria.lopez", "karen.miller", "paul.richards", "linda.cho", "it.admin"))
+            st.info(f"**Demo clinic.** Demo accounts, password `{DEMO_PASSWORD}`: {accounts}. "
+                    "Never use demo data for real patients.")
