@@ -55,10 +55,13 @@ def _actor(user: AppUser) -> Actor:
 
 
 def needs_first_admin(db: Database) -> bool:
-    """True on a new clinic database: nobody can sign in yet."""
+    """True on a new clinic database: nobody can sign in with a password yet.
+
+    (Accounts made with `python -m infusion.users` count: that clinic is not new.)
+    """
     with db.reading() as s:
         return not s.scalar(select(func.count()).select_from(AppUser).where(
-            AppUser.role == "admin", AppUser.active.is_(True), AppUser.password_hash.is_not(None)))
+            AppUser.active.is_(True), AppUser.password_hash.is_not(None)))
 
 
 def authenticate(db: Database, username: str, password: str, now: datetime | None = None) -> Actor:
@@ -137,8 +140,8 @@ def create_first_admin(db: Database, *, username: str, display_name: str, passwo
     settings = _settings(db)
     with db.writing() as s:
         if s.scalar(select(func.count()).select_from(AppUser).where(
-                AppUser.role == "admin", AppUser.active.is_(True), AppUser.password_hash.is_not(None))):
-            raise ConflictError("An administrator already exists; sign in instead.")
+                AppUser.active.is_(True), AppUser.password_hash.is_not(None))):
+            raise ConflictError("This clinic already has accounts; sign in instead.")
         user = _new_user(s, SYSTEM, username=username, display_name=display_name, role="admin",
                          password=password, email=None, settings=settings)
         return _actor(user)

@@ -1,6 +1,6 @@
 """Real-browser journey: Debian's Chromium drives `streamlit run dashboard.py`.
 
-A nurse picks her name, opens a waiting session, checks the patient in with a
+A nurse signs in, opens a waiting session, checks the patient in with a
 set of vitals (°F clinic), sees the flag for a fever before saving, confirms,
 and the check-in shows; the database holds what she typed, in °C.
 """
@@ -19,10 +19,11 @@ from sqlalchemy import select
 
 from db.engine import Database, make_engine
 from db.models import InfusionSession, VitalSign
-from infusion import sessions, setup
+from infusion import auth, sessions, setup
 from infusion.audit import Actor
 
 CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "tablet-at-chair-4"
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
     pytest.mark.browser,
@@ -42,7 +43,8 @@ def clinic_server(db_url: str, db: Database):
     admin = Actor(None, "Setup", "admin")
     setup.update_clinic(db, admin, name="Browser Test Clinic", timezone="America/New_York",
                         temperature_unit="F", weight_unit="lb")
-    nurse = setup.add_staff(db, admin, "Maria Gomez", "nurse")
+    nurse = auth.add_user(db, admin, username="maria", display_name="Maria Gomez", role="nurse",
+                          password=PASSWORD)
     chair = setup.add_chair(db, admin, "Chair 1")
     patient = setup.add_patient(db, admin, mrn="MRN-77", given_name="Ann", family_name="Lee")
     therapy = next(t for t in setup.list_therapies(db) if t.code == "natalizumab")
@@ -88,10 +90,11 @@ def test_nurse_checks_in_a_patient_in_a_real_browser(clinic_server, db_url):
         page = browser.new_page(viewport={"width": 1024, "height": 768})  # the tablet the brief names
         page.goto(url)
         _idle(page)
-        page.locator("[data-testid='stSelectbox'] input").first.fill("Maria")
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(1500)
+        page.locator("input[aria-label='User name']").fill("maria")
+        page.locator("input[aria-label='Password']").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
         _idle(page)
+        page.get_by_role("button", name="Open session").first.wait_for()
         page.get_by_role("button", name="Open session").first.click()
         _idle(page)
         page.get_by_text("Check-in vitals (baseline)").wait_for()
