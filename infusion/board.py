@@ -67,6 +67,9 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
             y=[row["chair"]], x=[(row["planned_end"] - row["planned_start"]).total_seconds() * 1000],
             base=[row["planned_start"]], orientation="h", width=0.8,
             marker={"color": "rgba(0,0,0,0)", "line": {"color": STATUS_COLOURS[row["status"]], "width": 2}},
+            text=[f"{row['patient']} · {row['therapy']} ({row['status'].replace('_', ' ')})"
+                  if row["actual_start"] is None else ""],
+            textposition="inside", insidetextanchor="start", textfont={"color": "#555"},
             hovertemplate=f"Planned: {row['patient']} · {row['therapy']}<extra></extra>", showlegend=False))
         if row["actual_start"] is not None:
             colour = REACTION_COLOUR if row["_reaction"] else STATUS_COLOURS[row["status"]]

@@ -617,13 +617,14 @@ def header(detail: views.SessionDetail) -> None:
                     f"until {format_local(detail.observation_ends_at, TZ)}", delta_color="off", delta_arrow="off")
     else:
         obs = detail.observation_minutes
-        m[1].metric("Observation", f"{obs} min" if obs else "not defined", "after IV stop", delta_color="off", delta_arrow="off")
+        m[1].metric("Observation", f"{obs} min" if obs else "—",
+                    "after IV stop" if obs else "not defined by the label", delta_color="off", delta_arrow="off")
     due = detail.vitals_due
     if due.due_at is not None and row.status not in ("discharged", "deferred", "cancelled", "scheduled"):
         overdue = due.overdue_minutes(now)
         m[2].metric("Next vitals", format_local(due.due_at, TZ),
                     f"overdue {format_minutes(overdue)}" if overdue else due.reason,
-                    delta_color="inverse" if overdue else "off")
+                    delta_color="inverse" if overdue else "off", delta_arrow="off")
     else:
         m[2].metric("Next vitals", "—", due.reason, delta_color="off", delta_arrow="off")
     rate = row.current_rate_ml_h
