@@ -51,6 +51,15 @@ def sign_out(reason: str) -> None:
         ui.flash(f"Signed out after {settings.idle_sign_out_minutes} minutes without activity.")
 
 
+# A disabled account is signed out, and a changed role applies, at the next interaction.
+if ui.actor() is not None:
+    fresh = auth.current_actor(database, ui.actor())
+    if fresh is None:
+        sign_out("account disabled")
+        ui.flash("Your account has been disabled; ask an administrator.")
+    else:
+        st.session_state["actor"] = fresh
+
 # Idle sign-out: checked on every interaction, and by a timer so an idle screen clears itself.
 now = utcnow()
 if ui.actor() is not None and auth.idle_expired(st.session_state.get("_last_activity"), now,

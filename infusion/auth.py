@@ -5,6 +5,7 @@ Messages on a failed sign-in never reveal whether the account exists.
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 
@@ -13,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 
 from db.engine import Database
-from db.models import ROLES, AppUser
+from db.models import ROLES, AppUser, Clinic
 from infusion.audit import SYSTEM, Actor, record
 from infusion.clock import utcnow
 from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
@@ -29,8 +30,23 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_dummy_hash: str | None = None
+
+
+def _spend_equal_time(password: str) -> None:
+    """Verify against a throw-away hash so an unknown user name costs as much as a known one."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("chairside: not a password")
+    try:
+        _hasher.verify(_dummy_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        pass
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
+        _spend_equal_time(password)
         return False
     try:
         return _hasher.verify(password_hash, password)
@@ -61,7 +77,7 @@ def needs_first_admin(db: Database) -> bool:
     """
     with db.reading() as s:
         return not s.scalar(select(func.count()).select_from(AppUser).where(
-            AppUser.active.is_(True), AppUser.password_hash.is_not(None)))
+            AppUser.active.is_(True), (AppUser.password_hash.is_not(None)) | (AppUser.email.is_not(None))))
 
 
 def authenticate(db: Database, username: str, password: str, now: datetime | None = None) -> Actor:
@@ -82,7 +98,7 @@ def authenticate(db: Database, username: str, password: str, now: datetime | Non
             failure = AuthError("User name or password not recognised.")
         elif user.locked_until is not None and user.locked_until > now:
             record(s, SYSTEM, "sign_in_locked", "app_user", user.id, after={"username": username})
-            minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+            minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
             failure = AuthError(f"Too many failed attempts: try again in {minutes} min, or ask an administrator.")
         elif not verify_password(user.password_hash, password):
             user.failed_attempts = (user.failed_attempts or 0) + 1
@@ -125,6 +141,10 @@ def _new_user(s, actor: Actor, *, username: str, display_name: str, role: str,  
         check_password_rules(password, settings, username)
     if s.scalar(select(func.count()).select_from(AppUser).where(AppUser.username == username)):
         raise ConflictError(f"The user name {username!r} is taken.")
+    clean_email = (email or "").strip().lower() or None
+    if clean_email and s.scalar(select(func.count()).select_from(AppUser).where(
+            func.lower(AppUser.email) == clean_email)):
+        raise ConflictError(f"The e-mail {clean_email} already belongs to another user.")
     user = AppUser(username=username, display_name=display_name.strip(), role=role, active=True,
                    password_hash=hash_password(password) if password else None,
                    email=(email or "").strip().lower() or None, created_at=utcnow(), failed_attempts=0)
@@ -139,8 +159,10 @@ def create_first_admin(db: Database, *, username: str, display_name: str, passwo
     """Only while no administrator can sign in: the first start of a new clinic."""
     settings = _settings(db)
     with db.writing() as s:
+        # lock the clinic row so two visitors of a new database cannot both become administrator
+        s.scalars(select(Clinic).order_by(Clinic.id).limit(1).with_for_update()).first()
         if s.scalar(select(func.count()).select_from(AppUser).where(
-                AppUser.active.is_(True), AppUser.password_hash.is_not(None))):
+                AppUser.active.is_(True), (AppUser.password_hash.is_not(None)) | (AppUser.email.is_not(None)))):
             raise ConflictError("This clinic already has accounts; sign in instead.")
         user = _new_user(s, SYSTEM, username=username, display_name=display_name, role="admin",
                          password=password, email=None, settings=settings)
@@ -165,7 +187,7 @@ def _user(s, user_id: int) -> AppUser:  # type: ignore[no-untyped-def]
 
 def set_password(db: Database, actor: Actor, user_id: int, password: str) -> None:
     """Administrators reset anyone's password; everyone may change their own."""
-    if actor.user_id != user_id:
+    if actor is None or actor.user_id != user_id:
         require_role(actor, ADMINISTRATION, "reset another user's password")
     settings = _settings(db)
     with db.writing() as s:
@@ -202,18 +224,40 @@ def change_role(db: Database, actor: Actor, user_id: int, role: str) -> None:
 
 
 def sso_actor(db: Database, email: str | None) -> Actor:
-    """Map a single sign-on identity (st.user e-mail) to a local active user and role."""
+    """Map a single sign-on identity (st.user e-mail) to a local active user and role.
+
+    A refusal is committed to the audit trail before it is raised.
+    """
     email = (email or "").strip().lower()
     if not email:
         raise AuthError("Your identity provider did not share an e-mail address.")
     with db.writing() as s:
         user = s.scalars(select(AppUser).where(func.lower(AppUser.email) == email)).first()
         if user is None or not user.active:
-            record(s, SYSTEM, "sign_in_failed", "app_user", None, after={"email": email}, reason="no local user")
-            raise AuthError(f"{email} is not a Chairside user here; ask an administrator to add you.")
-        user.last_sign_in_at = utcnow()
-        record(s, _actor(user), "sign_in", "app_user", user.id, reason="single sign-on")
+            record(s, SYSTEM, "sign_in_failed", "app_user", user.id if user else None, after={"email": email},
+                   reason="single sign-on: no active local user")
+            refused = True
+        else:
+            refused = False
+            user.last_sign_in_at = utcnow()
+            record(s, _actor(user), "sign_in", "app_user", user.id, reason="single sign-on")
+            signed_in = _actor(user)
+    if refused:
+        raise AuthError(f"{email} is not a Chairside user here; ask an administrator to add you.")
+    return signed_in
+
+
+def current_actor(db: Database, actor: Actor) -> Actor | None:
+    """The signed-in person as the database has them now: None once disabled, with a changed role at once."""
+    if actor.user_id is None:
+        return actor
+    with db.reading() as s:
+        user = s.get(AppUser, actor.user_id)
+    if user is None or not user.active:
+        return None
+    if user.role != actor.role or user.display_name != actor.name:
         return _actor(user)
+    return actor
 
 
 def list_users(db: Database, actor: Actor) -> list[AppUser]:

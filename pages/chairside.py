@@ -66,7 +66,7 @@ def walk_in_form() -> None:
         therapies = setup.list_therapies(db)
         chairs = setup.list_chairs(db)
         if not chairs:
-            st.warning("Add chairs on the Setup page first.")
+            st.warning("No chairs yet: an administrator adds them on the Administration page.")
             return
         with st.form("walk_in", clear_on_submit=True):
             options: list[int | None] = [None, *[p.id for p in patients]]
