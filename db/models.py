@@ -124,6 +124,8 @@ class Therapy(Base):
     vitals_schedule: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     #: titration steps (clinical.md §1b); used by the timeline/titration work
     rate_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    #: pre-treatment checklist shown before "proceed": [{"code", "label", "required"}]
+    pretreatment_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list, server_default="[]")
     source: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -143,6 +145,9 @@ class Patient(Base):
     diagnosis: Mapped[str] = mapped_column(String(80), default="")
     allergies: Mapped[str] = mapped_column(Text, default="")
     weight_kg: Mapped[float | None] = mapped_column(Float)
+    #: for home infusion; never in a de-identified export
+    address: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -220,6 +225,13 @@ class InfusionSession(Base):
     early_discharge_reason: Mapped[str | None] = mapped_column(Text)
     premed_override_reason: Mapped[str | None] = mapped_column(Text)
     long_infusion_flag: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: course position where the therapy runs in courses (Lemtrada "course 1, day 3 of 5")
+    course_number: Mapped[int | None] = mapped_column(Integer)
+    course_day: Mapped[int | None] = mapped_column(Integer)
+    #: why the dose differs from the one the schedule expects
+    dose_reason: Mapped[str | None] = mapped_column(Text)
+    #: discharge education given: ["rest", "delayed_reactions", "whom_to_call", ...]
+    education: Mapped[list[str]] = mapped_column(JSONDoc, default=list, server_default="[]")
 
     iv_site: Mapped[str | None] = mapped_column(String(80))
     iv_gauge: Mapped[int | None] = mapped_column(Integer)
@@ -358,6 +370,8 @@ class Reaction(_EntryMixin, Base):
     provider_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     provider_name: Mapped[str | None] = mapped_column(String(120))
     note: Mapped[str | None] = mapped_column(Text)
+    #: reported after discharge (next-day follow-up): reactions occur up to 24 h after an infusion
+    delayed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("reaction.id"))
 
@@ -413,3 +427,60 @@ class Addendum(Base):
     text: Mapped[str] = mapped_column(Text)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class PatientProtocol(Base):
+    """A clinic-set dosing interval for one patient and therapy (IVIG, cyclophosphamide: by protocol)."""
+
+    __tablename__ = "patient_protocol"
+    __table_args__ = (UniqueConstraint("patient_id", "therapy_id", name="uq_patient_protocol_patient_therapy"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    therapy_id: Mapped[int] = mapped_column(ForeignKey("therapy.id"))
+    interval_days: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PretreatmentAnswer(Base):
+    """One answer of the pre-treatment checklist at check-in, kept with the session."""
+
+    __tablename__ = "pretreatment_answer"
+    __table_args__ = (Index("ix_pretreatment_session", "session_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(Text)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    answer: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class FollowUp(Base):
+    """The next-day call after a discharge: reached or not, and any delayed reaction."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('pending', 'reached', 'not_reached')", name="outcome"),
+        UniqueConstraint("session_id", name="uq_follow_up_session"),
+        Index("ix_follow_up_outcome", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
+    outcome: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    called_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
