@@ -54,6 +54,9 @@ ENTRY_STATUSES = ("active", "corrected", "entered_in_error")
 ROLES = ("nurse", "charge_nurse", "manager", "quality", "admin")
 
 _ACTIVE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+# A clinic chair holds one active session; the shared "home visit" location holds many.
+_ACTIVE_IN_CHAIR_SQLITE = _ACTIVE_SQL + " AND at_home = 0"
+_ACTIVE_IN_CHAIR_PG = _ACTIVE_SQL + " AND NOT at_home"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -183,8 +186,8 @@ class InfusionSession(Base):
             "uq_session_active_chair",
             "chair_id",
             unique=True,
-            sqlite_where=text(_ACTIVE_SQL),
-            postgresql_where=text(_ACTIVE_SQL),
+            sqlite_where=text(_ACTIVE_IN_CHAIR_SQLITE),
+            postgresql_where=text(_ACTIVE_IN_CHAIR_PG),
         ),
         Index(
             "uq_session_active_patient",
@@ -211,6 +214,8 @@ class InfusionSession(Base):
     infusion_number: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: a home infusion (the location is a home-visit "chair"); follows the same lifecycle
+    at_home: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -90,3 +90,16 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
         yaxis={"categoryorder": "array", "categoryarray": list(reversed(chairs))},
     )
     return figure
+
+
+def home_visits(db: Database, actor: Actor, now: datetime | None = None) -> pd.DataFrame:
+    """Today's home infusions with their status: the board shows clinic chairs only."""
+    require_role(actor, BOARD + CHARTING, "see the chair board")
+    now = now or utcnow()
+    tz = ZoneInfo(get_clinic(db).timezone)
+    homes = {c.id for c in list_chairs(db) if c.kind == "home"}
+    rows = [{"patient": _short_name(c.patient), "therapy": f"{c.therapy} #{c.infusion_number}",
+             "status": c.status_label, "booked": c.scheduled_at.astimezone(tz).strftime("%H:%M"),
+             "attention": "; ".join(c.alerts)}
+            for c in today_sessions(db, actor, now) if c.chair_id in homes]
+    return pd.DataFrame.from_records(rows, columns=["patient", "therapy", "status", "booked", "attention"])

@@ -1191,6 +1191,9 @@ class DemoLoader:
             self.writer.maybe_flush()
         self._write_live_day(live_plans)
         self.writer.flush()
+        # home-visit sessions are marked as such (they are not held to one active session per location)
+        self.conn.execute(update(InfusionSession.__table__).where(InfusionSession.chair_id == self.home_id)
+                          .values(at_home=True))
         self._fix_sequences()
         written = self.writer.counts
         counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}

@@ -108,12 +108,12 @@ def create_session(
             problems["dose"] = "Enter the dose (a positive number)."
         if problems:
             raise ValidationError(problems)
-        assert therapy is not None and patient is not None
+        assert therapy is not None and patient is not None and chair is not None
         now = utcnow()
         row = InfusionSession(
             patient_id=patient_id, therapy_id=therapy_id, chair_id=chair_id, dose=dose,
             dose_unit=therapy.dose_unit, infusion_number=next_infusion_number(s, patient_id, therapy_id),
-            status="scheduled", walk_in=walk_in, scheduled_at=scheduled_at or now,
+            status="scheduled", walk_in=walk_in, at_home=chair.kind == "home", scheduled_at=scheduled_at or now,
             created_at=now, created_by_id=actor.user_id,
         )
         s.add(row)
@@ -146,7 +146,7 @@ def check_in(
         require_transition("check_in", row.status)
         clinic, settings = clinic_context(s)
         moment = clinical_time(at, field="checked_in_at", label="Check-in", settings=settings, tz=clinic.timezone)
-        busy_chair = _active_elsewhere(s, chair_id=row.chair_id, exclude=row.id)
+        busy_chair = None if row.at_home else _active_elsewhere(s, chair_id=row.chair_id, exclude=row.id)
         if busy_chair is not None:
             raise ConflictError("This chair already has an active session; finish or move it first.")
         busy_patient = _active_elsewhere(s, patient_id=row.patient_id, exclude=row.id)

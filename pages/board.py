@@ -44,6 +44,10 @@ def live_board() -> None:
         st.markdown("**Needs attention**")
         st.dataframe(attention[["chair", "patient", "therapy", "status", "_alerts"]]
                      .rename(columns={"_alerts": "why"}), hide_index=True, width="stretch")
+    visits = board.home_visits(db, viewer, now)
+    if not visits.empty:
+        st.markdown(f"**🏠 Home visits today ({len(visits)})**")
+        st.dataframe(visits, hide_index=True, width="stretch")
     if not frame.empty:
         st.download_button("Board as CSV", frame[board.BOARD_COLUMNS].to_csv(index=False).encode("utf-8-sig"),
                            file_name="chair_board.csv", mime="text/csv", key=f"board_csv_{now.timestamp():.0f}")

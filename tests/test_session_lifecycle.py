@@ -824,3 +824,22 @@ def test_retry_with_same_token_and_version_returns_the_saved_row(db, nurse):
     again = entries.record_vitals(db, nurse, sid, normal_vitals(), client_token="tok-retry",
                                   expected_version=seen)
     assert again.id == first.id
+
+
+def test_home_visits_share_one_location_but_not_one_patient(db, nurse):
+    """Home infusion follows the same lifecycle; two patients can be infused at home at once,
+    while a patient still has at most one active session."""
+    from tests.helpers import ADMIN
+
+    from infusion import setup
+
+    home = setup.add_chair(db, ADMIN, "Home visit", kind="home")
+    first = new_session(db, nurse, "natalizumab", chair_id=home.id)
+    second = new_session(db, nurse, "natalizumab", chair_id=home.id)
+    walk(db, nurse, first, "infusing", t0=ago(90))
+    walk(db, nurse, second, "infusing", t0=ago(80))
+    assert row(db, first).at_home and row(db, second).status == "infusing"
+    from infusion import board
+
+    visits = board.home_visits(db, Actor(None, "Charge", "charge_nurse"))
+    assert len(visits) == 2 and set(visits["status"]) == {"Infusing"}

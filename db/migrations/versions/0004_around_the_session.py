@@ -16,6 +16,7 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+ACTIVE = "status IN ('checked_in', 'ready', 'infusing', 'paused', 'observation')"
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
@@ -28,6 +29,13 @@ def upgrade() -> None:
     op.add_column("infusion_session", sa.Column("dose_reason", sa.Text(), nullable=True))
     op.add_column("infusion_session", sa.Column("education", JSON, nullable=False, server_default="[]"))
     op.add_column("reaction", sa.Column("delayed", sa.Boolean(), nullable=False, server_default=sa.text("false")))
+    op.add_column("infusion_session", sa.Column("at_home", sa.Boolean(), nullable=False,
+                                                server_default=sa.text("false")))
+    # home visits share one location: only clinic chairs are limited to one active session
+    op.drop_index("uq_session_active_chair", table_name="infusion_session")
+    op.create_index("uq_session_active_chair", "infusion_session", ["chair_id"], unique=True,
+                    sqlite_where=sa.text(ACTIVE + " AND at_home = 0"),
+                    postgresql_where=sa.text(ACTIVE + " AND NOT at_home"))
 
     op.create_table(
         "patient_protocol",
@@ -84,6 +92,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("uq_session_active_chair", table_name="infusion_session")
+    op.create_index("uq_session_active_chair", "infusion_session", ["chair_id"], unique=True,
+                    sqlite_where=sa.text(ACTIVE), postgresql_where=sa.text(ACTIVE))
+    with op.batch_alter_table("infusion_session") as batch_op:
+        batch_op.drop_column("at_home")
     op.drop_index("ix_follow_up_outcome", table_name="follow_up")
     op.drop_table("follow_up")
     op.drop_index("ix_pretreatment_session", table_name="pretreatment_answer")
