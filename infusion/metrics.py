@@ -137,6 +137,7 @@ class TrendFilters:
     chair_ids: tuple[int, ...] = ()
     nurse_ids: tuple[int, ...] = ()
     infusion: Literal["all", "first", "later"] = "all"
+    location: Literal["all", "clinic", "home"] = "all"
 
     def __post_init__(self) -> None:
         for name in ("therapy_ids", "chair_ids", "nurse_ids"):
@@ -145,6 +146,8 @@ class TrendFilters:
             raise ValueError("The end date is before the start date.")
         if self.infusion not in ("all", "first", "later"):
             raise ValueError("infusion must be 'all', 'first' or 'later'")
+        if self.location not in ("all", "clinic", "home"):
+            raise ValueError("location must be 'all', 'clinic' or 'home'")
 
 
 def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
@@ -170,6 +173,8 @@ def _where(f: TrendFilters, lo: datetime | None, hi: datetime | None) -> list[Co
         conds.append(S.therapy_id.in_(f.therapy_ids))
     if f.chair_ids:
         conds.append(S.chair_id.in_(f.chair_ids))
+    if f.location != "all":
+        conds.append(S.at_home.is_(f.location == "home"))
     if f.infusion == "first":
         conds.append(S.infusion_number == 1)
     elif f.infusion == "later":

@@ -31,16 +31,18 @@ with st.form("trend_filters"):
     start = c[0].date_input("From", value=today - timedelta(days=365), key="tr_from")
     end = c[1].date_input("To", value=today, key="tr_to")
     therapy_ids = c[2].multiselect("Therapy", list(therapies), format_func=therapies.get, key="tr_therapy")
-    c = st.columns([2, 2, 1])
+    c = st.columns([2, 2, 1, 1])
     chair_ids = c[0].multiselect("Chair", list(chairs), format_func=chairs.get, key="tr_chair")
     nurse_ids = c[1].multiselect("Nurse (who started the IV)", list(nurses), format_func=nurses.get, key="tr_nurse")
     infusion = c[2].selectbox("Infusions", ["all", "first", "later"], key="tr_infusion",
                               format_func={"all": "all", "first": "first only", "later": "2nd and later"}.get)
+    location = c[3].selectbox("Where", ["all", "clinic", "home"], key="tr_location",
+                              format_func={"all": "clinic + home", "clinic": "clinic chairs", "home": "home visits"}.get)
     st.form_submit_button("Apply filters", type="primary")
 
 try:
     filters = TrendFilters(start=start, end=end, therapy_ids=tuple(therapy_ids), chair_ids=tuple(chair_ids),
-                           nurse_ids=tuple(nurse_ids), infusion=infusion)
+                           nurse_ids=tuple(nurse_ids), infusion=infusion, location=location)
 except ValueError as error:
     st.error(f"Filters not applied: {error}")
     st.stop()

@@ -542,3 +542,26 @@ def test_filters_validate_and_hash() -> None:
         TrendFilters(date(2025, 2, 1), date(2025, 1, 1))
     with pytest.raises(ValueError):
         TrendFilters(date(2025, 1, 1), date(2025, 1, 2), infusion="second")  # type: ignore[arg-type]
+
+
+def test_location_filter_splits_clinic_and_home(db):
+    """Issue 6: trends can filter clinic vs home infusions."""
+    from datetime import timedelta
+
+    from infusion import setup
+    from infusion.audit import Actor
+    from infusion.clock import utcnow
+    from infusion.metrics import TrendFilters, reaction_rates
+    from tests.helpers import ADMIN, ago, new_session, walk
+
+    nurse = Actor(None, "Test Nurse", "nurse")
+    home = setup.add_chair(db, ADMIN, "Home visit", kind="home")
+    at_home = new_session(db, nurse, "natalizumab", chair_id=home.id)
+    in_clinic = new_session(db, nurse, "natalizumab")
+    walk(db, nurse, at_home, "discharged", t0=ago(300))
+    walk(db, nurse, in_clinic, "discharged", t0=ago(290))
+    today = utcnow().date()
+    span = dict(start=today - timedelta(days=2), end=today + timedelta(days=1))
+    counts = {where: int(reaction_rates(db, TrendFilters(**span, location=where))["completed"].sum())
+              for where in ("all", "clinic", "home")}
+    assert counts == {"all": 2, "clinic": 1, "home": 1}
