@@ -1,0 +1,89 @@
+"""Exports for quality teams: documented, spreadsheet-safe CSVs (de-identified on request) and FHIR bundles."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from infusion import export, export_schema, export_service, trends
+from infusion.clock import utcnow
+from infusion.deidentify import DEID_NOTICE, ENV_SECRET
+from infusion.errors import ChairsideError
+from infusion.permissions import AUDIT
+from pages import _ui as ui
+
+db = ui.get_db()
+quality = ui.page_guard("export")
+st.header("Exports")
+st.caption(f"UTF-8 CSV with a byte-order mark (opens cleanly in Excel), ISO 8601 times with the UTC offset, SI units "
+           f"named in the column headers, formula injection neutralised. Schema version {export_schema.SCHEMA_VERSION}; "
+           "every column is described in the data dictionary below. Every export is recorded in the audit log.")
+
+datasets = [d for d in export_schema.DATASETS if d != "audit" or quality.role in AUDIT]
+therapies, chairs, nurses = trends.filter_options(db, quality) if quality.role in ("quality", "admin") else ({}, {}, {})
+today = utcnow().date()
+with st.form("export_filters"):
+    c = st.columns([1, 1, 1, 1])
+    dataset = c[0].selectbox("Dataset", datasets, key="ex_dataset")
+    start = c[1].date_input("From", value=today - timedelta(days=30), key="ex_from")
+    end = c[2].date_input("To", value=today, key="ex_to")
+    deidentify = c[3].toggle("De-identify (Safe Harbor)", key="ex_deid")
+    c = st.columns(3)
+    therapy_ids = c[0].multiselect("Therapy", list(therapies), format_func=therapies.get, key="ex_therapy")
+    chair_ids = c[1].multiselect("Chair", list(chairs), format_func=chairs.get, key="ex_chair")
+    nurse_ids = c[2].multiselect("Nurse", list(nurses), format_func=nurses.get, key="ex_nurse")
+    in_error = st.checkbox("Include entered-in-error rows (flagged in their own column)", key="ex_in_error")
+    st.form_submit_button("Preview", type="primary")
+
+if deidentify:
+    with st.expander("What de-identification removes", expanded=True):
+        st.markdown("\n".join(f"- {line}" for line in DEID_NOTICE))
+
+try:
+    filters = export.ExportFilters(start=start, end=end, therapy_ids=tuple(therapy_ids), chair_ids=tuple(chair_ids),
+                                   nurse_ids=tuple(nurse_ids), include_entered_in_error=in_error)
+    frame, total = export_service.preview(db, quality, dataset, filters, deidentify=deidentify)
+except ChairsideError as error:
+    ui.show_error(error)
+    if deidentify:
+        st.caption(f"The de-identification secret comes from the {ENV_SECRET} environment variable on the server.")
+    st.stop()
+
+st.markdown(f"**{total:,} rows** match. First {len(frame)}:")
+st.dataframe(frame, hide_index=True, width="stretch")
+name = export.suggested_filename(dataset, filters, deidentify)
+if total > export_service.PAGE_ROW_LIMIT:
+    st.warning(f"That is more than {export_service.PAGE_ROW_LIMIT:,} rows: use the command line, which streams "
+               f"to a file with bounded memory:\n\n`python -m infusion.export --dataset {dataset} --from {start} "
+               f"--to {end}{' --deidentify' if deidentify else ''} --out {name}`")
+elif total:
+    if st.button("Prepare the CSV file", key="ex_prepare"):
+        data = ui.attempt(lambda: export_service.csv_file(db, quality, dataset, filters, deidentify=deidentify))
+        if data is not None:
+            st.session_state["_export_file"] = (name, data[0], data[1])
+    prepared = st.session_state.get("_export_file")
+    if prepared and prepared[0] == name:
+        st.download_button(f"Download {prepared[0]} ({prepared[2]:,} rows)", prepared[1], file_name=prepared[0],
+                           mime="text/csv", type="primary")
+
+with st.expander(f"Data dictionary: {dataset}{' (de-identified)' if deidentify else ''}"):
+    st.dataframe(export_schema.dictionary_rows(dataset, deidentify), hide_index=True, width="stretch")
+    st.download_button("Download the data dictionary (CSV)",
+                       export_schema.render_csv(dataset, deidentify).encode("utf-8-sig"),
+                       file_name=f"chairside_{dataset}_dictionary_v{export_schema.SCHEMA_VERSION}.csv",
+                       mime="text/csv", key="ex_dict")
+
+st.subheader("FHIR R4 bundle of one session")
+with st.form("fhir"):
+    c = st.columns([1, 1, 1])
+    session_id = c[0].number_input("Session id", value=None, step=1, key="fhir_session")
+    fhir_deid = c[1].toggle("De-identify", key="fhir_deid")
+    build = st.form_submit_button("Build bundle")
+if build:
+    if session_id is None:
+        st.error("Enter a session id (shown on the Session record page and in the sessions export).")
+    else:
+        bundle = ui.attempt(lambda: export_service.fhir_bundle(db, quality, int(session_id), deidentify=fhir_deid))
+        if bundle is not None:
+            st.download_button("Download FHIR bundle (JSON)", bundle, file_name=f"session_{int(session_id)}_fhir.json",
+                               mime="application/fhir+json", key="fhir_download")
