@@ -69,7 +69,9 @@ def main() -> None:
     therapy = next(t for t in setup.list_therapies(db) if t.code == "methylprednisolone")
     now = utcnow()
     row = sessions.create_session(db, nurse, patient_id=patient.id, therapy_id=therapy.id, chair_id=chair.id)
-    baseline = VitalsEntry(systolic=120, diastolic=80, pulse=70, resp_rate=16, temperature=36.8, spo2=98)
+    clinic = setup.get_clinic(db)
+    temperature = 98.2 if clinic.temperature_unit == "F" else 36.8
+    baseline = VitalsEntry(systolic=120, diastolic=80, pulse=70, resp_rate=16, temperature=temperature, spo2=98)
     sessions.check_in(db, nurse, row.id, baseline, expected_version=None, at=now - timedelta(minutes=60),
                       acknowledge_flags=True)
     sessions.proceed(db, nurse, row.id, expected_version=None, at=now - timedelta(minutes=59))
