@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.engine import Database
-from db.models import AppUser, Chair, Therapy
+from db.models import AppUser, AuditEvent, Chair, Therapy
 from infusion import metrics
 from infusion.audit import Actor
 from infusion.metrics import TrendFilters
@@ -47,6 +47,13 @@ def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: i
         completeness=report.counts,
         incomplete_sessions=report.sessions,
     )
+
+
+def data_version(db: Database) -> int:
+    """The newest audit event id. Every write records one, so it changes whenever the data do:
+    part of the cache key, it makes cached trends refresh after any save, in any server process."""
+    with db.reading() as s:
+        return int(s.scalar(select(func.max(AuditEvent.id))) or 0)
 
 
 def filter_options(db: Database, actor: Actor) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:

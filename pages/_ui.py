@@ -108,11 +108,12 @@ def spend_token(key: str) -> None:
     st.session_state.pop(f"_token_{key}", None)
 
 
-def show_error(error: ChairsideError) -> None:
+def show_error(error: ChairsideError, prefix: str = "Not saved.") -> None:
+    lead = f"{prefix} " if prefix else ""
     if isinstance(error, ValidationError) and len(error.problems) > 1:
-        st.error("Not saved. Please fix:\n" + "\n".join(f"- {m}" for m in error.problems.values()), icon="🚫")
+        st.error(f"{lead}Please fix:\n" + "\n".join(f"- {m}" for m in error.problems.values()), icon="🚫")
     else:
-        st.error(f"Not saved. {error}", icon="🚫")
+        st.error(f"{lead}{error}", icon="🚫")
 
 
 def attempt(action: Callable[[], T], success: str | None = None) -> T | None:

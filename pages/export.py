@@ -44,13 +44,16 @@ try:
                                    nurse_ids=tuple(nurse_ids), include_entered_in_error=in_error)
     frame, total = export_service.preview(db, quality, dataset, filters, deidentify=deidentify)
 except ChairsideError as error:
-    ui.show_error(error)
+    ui.show_error(error, prefix="")
     if deidentify:
         st.caption(f"The de-identification secret comes from the {ENV_SECRET} environment variable on the server.")
     st.stop()
 
-st.markdown(f"**{total:,} rows** match. First {len(frame)}:")
-st.dataframe(frame, hide_index=True, width="stretch")
+if total == 0:
+    st.info("No rows match these filters: try a wider date range, fewer filters or another dataset.")
+else:
+    st.markdown(f"**{total:,} rows** match. First {len(frame)}:")
+    st.dataframe(frame, hide_index=True, width="stretch")
 name = export.suggested_filename(dataset, filters, deidentify)
 if total > export_service.PAGE_ROW_LIMIT:
     st.warning(f"That is more than {export_service.PAGE_ROW_LIMIT:,} rows: use the command line, which streams "

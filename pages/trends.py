@@ -18,9 +18,10 @@ clinic = get_clinic(db)
 st.header("Trends")
 
 
-@st.cache_data(ttl=60, max_entries=64, show_spinner="Computing…")
-def cached_trends(url: str, filters: TrendFilters, pchart_therapy: int | None) -> trends.Trends:
-    """Small frames only, keyed by the filters; the role was checked before this is called."""
+@st.cache_data(ttl=300, max_entries=64, show_spinner="Computing…")
+def cached_trends(url: str, data_version: int, filters: TrendFilters, pchart_therapy: int | None) -> trends.Trends:
+    """Small frames only, keyed by the filters and the data version (any write changes it);
+    the role was checked before this is called."""
     return trends.load(db, viewer, filters, pchart_therapy)
 
 
@@ -48,7 +49,7 @@ except ValueError as error:
     st.stop()
 pchart_therapy = therapy_ids[0] if len(therapy_ids) == 1 else None
 try:
-    data = cached_trends(ui.database_url(), filters, pchart_therapy)
+    data = cached_trends(ui.database_url(), trends.data_version(db), filters, pchart_therapy)
 except ChairsideError as error:
     ui.show_error(error)
     st.stop()
