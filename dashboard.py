@@ -29,6 +29,7 @@ PAGES = [  # (key, file, title, icon)
     ("chairside", "pages/chairside.py", "Chairside", "🩺"),
     ("session", "pages/session.py", "Session record", "📋"),
     ("board", "pages/board.py", "Chair board", "🪑"),
+    ("due", "pages/due.py", "Due list", "📅"),
     ("trends", "pages/trends.py", "Trends", "📈"),
     ("export", "pages/export.py", "Exports", "⬇️"),
     ("audit", "pages/audit.py", "Audit log", "🔎"),

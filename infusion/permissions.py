@@ -23,7 +23,8 @@ ADMINISTRATION = (ADMIN,)
 #: page key → roles that see it in navigation (and may open it by URL)
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "chairside": CHARTING,
-    "session": CHARTING,  # issue 5: session pages are for nurses (and charge nurses, administrators)
+    "session": CHARTING,
+    "due": (NURSE, CHARGE, MANAGER, ADMIN),  # issue 5: session pages are for nurses (and charge nurses, administrators)
     "board": BOARD,
     "trends": TRENDS,
     "export": EXPORTS,

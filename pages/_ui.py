@@ -63,7 +63,7 @@ def actor() -> Actor | None:
 
 
 PAGE_TITLES = {
-    "chairside": "Chairside", "session": "Session record", "board": "Chair board", "trends": "Trends", "export": "Exports",
+    "chairside": "Chairside", "session": "Session record", "due": "Due list", "board": "Chair board", "trends": "Trends", "export": "Exports",
     "audit": "Audit log", "administration": "Administration",
 }
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from infusion import corrections, entries, sessions, setup, timeline, views
+from infusion import corrections, due, entries, sessions, setup, timeline, views
 from infusion.catalog import rate_plan_for
 from infusion.clock import format_local, format_minutes, utcnow
 from infusion.entries import ACTIONS, CTCAE_IRR, SYMPTOMS
@@ -227,6 +227,12 @@ def versioned(detail: views.SessionDetail) -> int | None:
 
 
 def step_scheduled(detail: views.SessionDetail) -> None:
+    early = due.too_early_for_session(db, detail.session.id)
+    if early is not None:
+        st.warning(f"📅 {early.message}", icon="⚠️")
+    position = due.course_position(db, detail.session.patient_id, detail.session.therapy_id)
+    if position:
+        st.caption(f"Course: {position}")
     vitals_form(detail, kind="check_in")
     with st.expander("Cancel this session"):
         with st.form(f"cancel_{detail.session.id}"):

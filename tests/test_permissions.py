@@ -56,10 +56,10 @@ def people(db) -> dict[str, Actor]:
     return out
 
 
-ISSUE_PAGES = {  # issue 5, "Roles"
-    "nurse": {"chairside", "session"},
-    "charge_nurse": {"chairside", "session", "board"},
-    "manager": {"board", "trends"},
+ISSUE_PAGES = {  # issue 5, "Roles"; issue 6 adds the Due list for nurses, charge nurses and managers
+    "nurse": {"chairside", "session", "due"},
+    "charge_nurse": {"chairside", "session", "board", "due"},
+    "manager": {"board", "trends", "due"},
     "quality": {"trends", "export", "audit"},
     "admin": set(PAGE_ROLES),  # everything, plus Administration
 }
