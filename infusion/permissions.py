@@ -6,6 +6,7 @@ from infusion.audit import Actor
 from infusion.errors import PermissionDenied
 
 NURSE, CHARGE, MANAGER, QUALITY, ADMIN = "nurse", "charge_nurse", "manager", "quality", "admin"
+ROLES = (NURSE, CHARGE, MANAGER, QUALITY, ADMIN)
 ROLE_LABELS = {NURSE: "Nurse", CHARGE: "Charge nurse", MANAGER: "Clinic manager", QUALITY: "Quality", ADMIN: "Administrator"}
 
 #: roles that chart at the chair (admin covers small clinics where the administrator also nurses)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 
-from db.engine import Database
+from db.engine import Database, database_url  # noqa: F401  (re-exported for pages)
 from db.models import ROLES, AppUser, Chair, Clinic, Patient, Therapy
 from infusion.audit import SYSTEM, Actor, record, snapshot, changed
 from infusion.catalog import SEED_FIELDS, load_seed
@@ -296,3 +296,12 @@ def update_therapy(db: Database, actor: Actor, therapy_id: int, changes: dict[st
         new.pop("version", None)
         record(s, actor, "update_therapy", "therapy", therapy.id, before=old, after=new)
         return therapy
+
+
+def open_clinic(url: str) -> Database:
+    """Open (migrating to head) and bootstrap the clinic database at `url`: what every app start needs."""
+    from db.engine import open_database
+
+    database = open_database(url)
+    bootstrap(database)
+    return database

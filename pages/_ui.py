@@ -11,12 +11,11 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from db.engine import Database, database_url, open_database
+from infusion.setup import database_url, open_clinic
 from infusion.audit import Actor
 from infusion.clock import from_local, utcnow
 from infusion.errors import ChairsideError, ValidationError
 from infusion.permissions import PAGE_ROLES, ROLE_LABELS
-from infusion.setup import bootstrap
 
 T = TypeVar("T")
 
@@ -35,10 +34,8 @@ GRADE_CHIPS = {1: "🟡 G1", 2: "🟠 G2", 3: "🔴 G3", 4: "🟥 G4", 5: "⬛ G
 
 
 @st.cache_resource(show_spinner="Opening the clinic database…")
-def _open(url: str) -> Database:
-    database = open_database(url)
-    bootstrap(database)
-    return database
+def _open(url: str) -> Any:
+    return open_clinic(url)
 
 
 def load_demo_once() -> None:
@@ -53,7 +50,7 @@ def _load_demo(url: str) -> bool:
     return load_demo_if_empty(_open(url))
 
 
-def get_db() -> Database:
+def get_db() -> Any:
     """The database for the configured URL, migrated and seeded once per server process."""
     return _open(database_url())
 

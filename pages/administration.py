@@ -10,9 +10,8 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from db.models import ROLES
 from infusion import auth, setup, views
-from infusion.permissions import ROLE_LABELS
+from infusion.permissions import ROLE_LABELS, ROLES
 from infusion.settings import AlertThresholds
 from pages import _ui as ui
 
