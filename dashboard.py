@@ -30,6 +30,7 @@ PAGES = [  # (key, file, title, icon)
     ("session", "pages/session.py", "Session record", "📋"),
     ("board", "pages/board.py", "Chair board", "🪑"),
     ("due", "pages/due.py", "Due list", "📅"),
+    ("follow_up", "pages/follow_up.py", "Follow-up calls", "📞"),
     ("trends", "pages/trends.py", "Trends", "📈"),
     ("export", "pages/export.py", "Exports", "⬇️"),
     ("audit", "pages/audit.py", "Audit log", "🔎"),

@@ -25,7 +25,8 @@ ADMINISTRATION = (ADMIN,)
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "chairside": CHARTING,
     "session": CHARTING,
-    "due": (NURSE, CHARGE, MANAGER, ADMIN),  # issue 5: session pages are for nurses (and charge nurses, administrators)
+    "due": (NURSE, CHARGE, MANAGER, ADMIN),
+    "follow_up": CHARTING,  # issue 5: session pages are for nurses (and charge nurses, administrators)
     "board": BOARD,
     "trends": TRENDS,
     "export": EXPORTS,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from db.engine import Database
 from db.models import AppUser, AuditEvent, Chair, Therapy
 from infusion import metrics
+from infusion.aftercare import delayed_reaction_rates
 from infusion.audit import Actor
 from infusion.metrics import TrendFilters
 from infusion.permissions import TRENDS, require_role
@@ -30,6 +31,7 @@ class Trends:
     time_lost: pd.DataFrame
     completeness: pd.DataFrame
     incomplete_sessions: pd.DataFrame
+    delayed: pd.DataFrame
 
 
 def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: int | None = None) -> Trends:
@@ -46,6 +48,7 @@ def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: i
         time_lost=metrics.reaction_time_lost(db, filters),
         completeness=report.counts,
         incomplete_sessions=report.sessions,
+        delayed=delayed_reaction_rates(db, filters),
     )
 
 

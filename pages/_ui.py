@@ -60,7 +60,7 @@ def actor() -> Actor | None:
 
 
 PAGE_TITLES = {
-    "chairside": "Chairside", "session": "Session record", "due": "Due list", "board": "Chair board", "trends": "Trends", "export": "Exports",
+    "chairside": "Chairside", "session": "Session record", "due": "Due list", "follow_up": "Follow-up calls", "board": "Chair board", "trends": "Trends", "export": "Exports",
     "audit": "Audit log", "administration": "Administration",
 }
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from infusion import corrections, due, entries, sessions, setup, timeline, views
+from infusion import aftercare, corrections, due, entries, pretreatment, sessions, setup, timeline, views
 from infusion.catalog import rate_plan_for
 from infusion.clock import format_local, format_minutes, utcnow
 from infusion.entries import ACTIONS, CTCAE_IRR, SYMPTOMS
@@ -246,14 +246,37 @@ def step_scheduled(detail: views.SessionDetail) -> None:
 def step_checked_in(detail: views.SessionDetail) -> None:
     sid = detail.session.id
     st.markdown("**Check-in assessment:** proceed to infusion, or defer (the session is kept with the reason).")
+    pretreatment_form(detail)
     c1, c2 = st.columns(2)
     if c1.button("✅ Proceed", type="primary", key=f"proceed_{sid}", width="stretch"):
-        if ui.attempt(lambda: sessions.proceed(db, nurse, sid, expected_version=versioned(detail)),
+        if ui.attempt(lambda: pretreatment.proceed_with_checks(db, nurse, sid, versioned(detail)),
                       "Cleared to proceed."):
             st.rerun()
     with c2.popover("⏸ Defer", width="stretch"):
         defer_form(detail)
     pre_infusion_checks(detail)
+
+
+def pretreatment_form(detail: views.SessionDetail) -> None:
+    """The clinic's pre-treatment checklist: a required item left unchecked blocks Proceed (defer instead)."""
+    sid = detail.session.id
+    checks = pretreatment.checklist_for(detail.therapy)
+    answered = pretreatment.latest_answers(db, nurse, sid)
+    with st.form(f"pretreatment_{sid}"):
+        st.markdown("**Pre-treatment checks**")
+        answers, notes = {}, {}
+        for check in checks:
+            c = st.columns([3, 2])
+            previous = answered.get(check.code)
+            answers[check.code] = c[0].checkbox(check.label + (" (required)" if check.required else ""),
+                                                value=bool(previous and previous.answer),
+                                                key=f"pt_{sid}_{check.code}")
+            notes[check.code] = c[1].text_input("Note", value=(previous.note or "") if previous else "",
+                                                key=f"pt_note_{sid}_{check.code}", label_visibility="collapsed",
+                                                placeholder="note (optional)")
+        if st.form_submit_button("Save checks"):
+            if ui.attempt(lambda: pretreatment.record_pretreatment(db, nurse, sid, answers, notes), "Checks saved."):
+                st.rerun()
 
 
 def defer_form(detail: views.SessionDetail) -> None:
@@ -274,7 +297,9 @@ def pre_infusion_checks(detail: views.SessionDetail) -> None:
     """Program checklist and premedication, before the IV starts."""
     sid, therapy = detail.session.id, detail.therapy
     if therapy.program:
-        if detail.program_check is None:
+        if detail.program_check is None and detail.session.status == "checked_in":
+            st.caption(f"{therapy.program}: confirm the authorisation in the pre-treatment checks above.")
+        elif detail.program_check is None:
             with st.form(f"program_{sid}"):
                 st.markdown(f"**{therapy.program} checklist** — required before every {therapy.brand or therapy.name} "
                             "infusion: confirm the patient is authorized and the pre-infusion checklist is complete.")
@@ -388,8 +413,26 @@ def stop_form(detail: views.SessionDetail) -> None:
                 st.rerun()
 
 
+def education_form(detail: views.SessionDetail) -> None:
+    """Discharge education given, and the printable one-page summary for the patient."""
+    sid = detail.session.id
+    with st.form(f"education_{sid}"):
+        items = st.multiselect("Education given", list(aftercare.EDUCATION), default=detail.session.education or [],
+                               format_func=lambda k: aftercare.EDUCATION[k], key=f"education_{sid}_items")
+        if st.form_submit_button("Save education"):
+            if ui.attempt(lambda: aftercare.record_education(db, nurse, sid, items,
+                                                             expected_version=versioned(detail)),
+                          "Education recorded."):
+                st.rerun()
+    summary = ui.attempt(lambda: aftercare.summary_html(aftercare.patient_summary(db, nurse, sid)))
+    if summary:
+        st.download_button("🖨 Patient summary (print or save as PDF)", summary, file_name=f"visit-summary-{sid}.html",
+                           mime="text/html", on_click="ignore", key=f"summary_{sid}")
+
+
 def discharge_form(detail: views.SessionDetail) -> None:
     sid = detail.session.id
+    education_form(detail)
     ends = detail.observation_ends_at
     early = ends is not None and utcnow() < ends
     with st.form(f"discharge_{sid}"):
@@ -725,6 +768,9 @@ def session_panel(session_id: int) -> None:
         if status in ("discharged", "deferred"):
             with st.expander("📈 Timeline"):
                 timeline_panel(detail)
+        if status == "discharged":
+            with st.expander("🖨 Education and patient summary"):
+                education_form(detail)
     if status not in ("scheduled", "cancelled"):
         with st.expander("✏️ Correct the record / addendum"):
             amend_panel(detail)

@@ -69,9 +69,14 @@ def numbers(frame, name: str, key: str) -> None:  # type: ignore[no-untyped-def]
 st.subheader("Reaction rate per therapy")
 st.caption("Sessions with at least one reaction ÷ completed (discharged) sessions, per 100 infusions, with a 95 % "
            "Wilson interval. Entered-in-error reactions are excluded. Reactions can occur up to 24 h after an "
-           "infusion (Ocrevus and Briumvi labels); only reactions recorded during the session are counted here.")
+           "infusion (Ocrevus and Briumvi labels): those reported at the next-day follow-up call count too, and are split out below.")
 st.plotly_chart(trend_charts.reaction_rate_figure(data.rates), width="stretch", key="chart_1")
 numbers(data.rates, "reaction_rates", "dl_rates")
+
+st.markdown("**During the session vs within 24 h after** (delayed reactions from the next-day follow-up call)")
+st.dataframe(data.delayed.rename(columns={"rate_during_per_100": "during session per 100",
+                                          "rate_after_per_100": "within 24 h after per 100"}),
+             hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
 with c1:

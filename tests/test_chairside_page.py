@@ -44,6 +44,15 @@ def _click(at, label: str):
     return at
 
 
+def _tick_all_checks(at, sid: int, program_ref: str | None = None) -> None:
+    for box in at.checkbox:
+        if box.key and box.key.startswith(f"pt_{sid}_"):
+            box.check()
+    if program_ref:
+        at.text_input(key=f"pt_note_{sid}_program_authorised").set_value(program_ref)
+    _click(at, "Save checks")
+
+
 def _add_walk_in(at, therapy_name: str) -> None:
     at.selectbox(key="wi_patient").set_value(at.selectbox(key="wi_patient").options and
                                              at.selectbox(key="wi_patient").options[0])
@@ -70,9 +79,13 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
     _click(at, "Check in")
     assert "Checked in · NEWS2 0" in _texts(at)
 
+    # Proceed is blocked until the pre-treatment checks (incl. TOUCH authorisation) are ticked
     _click(at, "✅ Proceed")
-    at.text_input(key=f"program_ref_{sid}").set_value("TOUCH-123")
-    _click(at, "Confirm TOUCH checklist done")
+    assert "JC virus antibody test" in _texts(at) and "Not saved" in _texts(at)
+    _tick_all_checks(at, sid, program_ref="TOUCH-123")
+    assert "Checks saved" in _texts(at)
+    _click(at, "✅ Proceed")
+    assert "Cleared to proceed" in _texts(at)
     assert "TOUCH checklist confirmed" in _texts(at)
 
     at.selectbox(key=f"start_site_{sid}").set_value("Left forearm")
@@ -160,6 +173,7 @@ def test_start_iv_without_lot_is_refused(db, make_app):
     for field, value in {"sbp": 120, "dbp": 80, "pulse": 72, "temp": 36.6, "rr": 16, "spo2": 98}.items():
         at.number_input(key=f"{key}_{field}").set_value(value)
     _click(at, "Check in")
+    _tick_all_checks(at, sid)
     _click(at, "✅ Proceed")
     at.selectbox(key=f"start_site_{sid}").set_value("Right forearm")
     at.number_input(key=f"start_rate_{sid}").set_value(250.0)

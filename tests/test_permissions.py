@@ -57,8 +57,8 @@ def people(db) -> dict[str, Actor]:
 
 
 ISSUE_PAGES = {  # issue 5, "Roles"; issue 6 adds the Due list for nurses, charge nurses and managers
-    "nurse": {"chairside", "session", "due"},
-    "charge_nurse": {"chairside", "session", "board", "due"},
+    "nurse": {"chairside", "session", "due", "follow_up"},
+    "charge_nurse": {"chairside", "session", "board", "due", "follow_up"},
     "manager": {"board", "trends", "due"},
     "quality": {"trends", "export", "audit"},
     "admin": set(PAGE_ROLES),  # everything, plus Administration
