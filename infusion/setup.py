@@ -245,7 +245,7 @@ def update_settings(db: Database, actor: Actor, changes: dict[str, Any], *, expe
 THERAPY_EDITABLE = (
     "name", "brand", "default_dose", "dose_unit", "dosing_text", "dosing_interval_days", "min_interval_days",
     "duration_windows", "observation_rules", "premedication_required", "premedication_text", "program",
-    "vitals_schedule", "notes", "active",
+    "vitals_schedule", "notes", "active", "pretreatment_checks",
 )
 
 
@@ -279,6 +279,10 @@ def update_therapy(db: Database, actor: Actor, therapy_id: int, changes: dict[st
         every = changes["vitals_schedule"].get("every_minutes")
         if every is not None and (not isinstance(every, int) or not 5 <= every <= 240):
             raise ValidationError({"vitals_schedule": "Vitals every N minutes must be 5–240."})
+    if "pretreatment_checks" in changes:
+        from infusion.pretreatment import validate_checklist
+
+        changes = {**changes, "pretreatment_checks": validate_checklist(changes["pretreatment_checks"])}
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationError({"name": "The therapy needs a name."})
     with db.writing() as s:

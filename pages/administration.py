@@ -165,6 +165,8 @@ with tab_catalog:
         observation = st.text_area("Observation rules (JSON: from, to, minutes)",
                                    value=json.dumps(therapy.observation_rules), key="cat_obs")
         schedule = st.text_area("Vitals schedule (JSON)", value=json.dumps(therapy.vitals_schedule), key="cat_sched")
+        checklist = st.text_area("Pre-treatment checklist (JSON list of {code, label, required}; [] = the defaults)",
+                                 value=json.dumps(therapy.pretreatment_checks or []), key="cat_checks")
         if st.form_submit_button("Save therapy", type="primary"):
             try:
                 changes = {
@@ -173,6 +175,7 @@ with tab_catalog:
                     "program": program, "active": active, "premedication_text": premed_text,
                     "duration_windows": json.loads(windows), "observation_rules": json.loads(observation),
                     "vitals_schedule": json.loads(schedule),
+                    "pretreatment_checks": json.loads(checklist),
                 }
             except json.JSONDecodeError as error:
                 st.error(f"Not saved: the JSON is not valid ({error.msg} at line {error.lineno}).")

@@ -213,3 +213,21 @@ def test_stale_version_is_refused_after_the_checks_pass(db, nurse):
     with pytest.raises(ConflictError):
         proceed_with_checks(db, nurse, sid, version(db, sid) - 1)
     assert row(db, sid).status == "checked_in"
+
+
+def test_a_clinic_edits_the_checklist_through_the_catalog_and_it_applies(db):
+    """Administration: the clinic's own checklist replaces the defaults; a malformed one is refused."""
+    from infusion import setup
+    from infusion.audit import Actor
+    from infusion.errors import ValidationError
+    from infusion.pretreatment import checklist_for
+
+    admin = Actor(None, "Admin", "admin")
+    therapy = next(t for t in setup.list_therapies(db) if t.code == "ivig")
+    own = [{"code": "igA", "label": "IgA level on file", "required": True}]
+    updated = setup.update_therapy(db, admin, therapy.id, {"pretreatment_checks": own},
+                                   expected_version=therapy.version)
+    assert [c.code for c in checklist_for(updated)] == ["igA"]
+    with pytest.raises(ValidationError):
+        setup.update_therapy(db, admin, therapy.id, {"pretreatment_checks": [{"label": "no code"}]},
+                             expected_version=updated.version)
