@@ -87,6 +87,7 @@ def header() -> None:
             sign_out("signed out")
             st.rerun()
         with st.form("own_password", clear_on_submit=True):
+            current = st.text_input("Current password", type="password", key="own_current_password")
             new = st.text_input("New password", type="password", key="own_new_password")
             again = st.text_input("Repeat", type="password", key="own_new_password_again")
             if st.form_submit_button("Change my password"):
@@ -94,7 +95,7 @@ def header() -> None:
                     st.error("The two passwords differ.")
                 else:
                     try:
-                        auth.set_password(database, who, who.user_id or -1, new)
+                        auth.set_password(database, who, who.user_id or -1, new, current_password=current)
                     except ChairsideError as error:
                         st.error(str(error))
                     else:

@@ -185,13 +185,18 @@ def _user(s, user_id: int) -> AppUser:  # type: ignore[no-untyped-def]
     return user
 
 
-def set_password(db: Database, actor: Actor, user_id: int, password: str) -> None:
-    """Administrators reset anyone's password; everyone may change their own."""
-    if actor is None or actor.user_id != user_id:
+def set_password(db: Database, actor: Actor, user_id: int, password: str, *,
+                 current_password: str | None = None) -> None:
+    """Administrators reset anyone's password; everyone may change their own by giving the current one
+    (so a tablet left signed in cannot be used to take the account over)."""
+    own = actor is not None and actor.user_id == user_id
+    if not own:
         require_role(actor, ADMINISTRATION, "reset another user's password")
     settings = _settings(db)
     with db.writing() as s:
         user = _user(s, user_id)
+        if own and actor.name != "command line" and not verify_password(user.password_hash, current_password or ""):
+            raise AuthError("Your current password is not right; the password was not changed.")
         check_password_rules(password, settings, user.username)
         user.password_hash = hash_password(password)
         user.failed_attempts, user.locked_until = 0, None

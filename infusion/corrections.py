@@ -151,6 +151,7 @@ def correct_reaction(
         clinic, settings = clinic_context(s)
         onset = clinical_time(onset_at or old.onset_at, field="onset_at", label="Reaction onset", settings=settings,
                               tz=clinic.timezone, not_before=[(row.checked_in_at, "check-in")])
+        resolved_at = resolved_at or old.resolved_at  # a resolution recorded meanwhile is kept
         if resolved_at is not None:
             clinical_time(resolved_at, field="resolved_at", label="Resolution", settings=settings,
                           tz=clinic.timezone, not_before=[(onset, "the onset")])
@@ -206,9 +207,19 @@ def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int
         _may_amend(actor, row, getattr(entry, AUTHOR_FIELD[entity]))
         if entity == "rate_change" and entry.kind in ("start", "stop"):
             raise StateError("The IV start and stop are corrected as session times, not marked in error.")
+        if entity == "rate_change" and entry.kind in ("pause", "resume"):
+            raise StateError("A pause or resume changes the session's state: record the opposite step "
+                             "(resume or pause) with a note instead of marking it in error.")
         entry.status = "entered_in_error"
         entry.correction_reason = reason
         refresh_summaries(s, row)
+        if entity == "rate_change" and row.status == "infusing":
+            s.flush()
+            latest = s.scalars(select(RateChange).where(
+                RateChange.session_id == row.id, RateChange.status == "active",
+                RateChange.kind.in_(("start", "change", "resume"))).order_by(RateChange.at.desc(),
+                                                                            RateChange.id.desc()).limit(1)).first()
+            row.current_rate_ml_h = latest.rate_ml_h if latest else row.current_rate_ml_h
         record(s, actor, "entered_in_error", entity, entry.id, session_id=row.id, patient_id=row.patient_id,
                before={"status": "active"}, after={"status": "entered_in_error"}, reason=reason)
         return entry
@@ -225,7 +236,8 @@ def correct_session_time(db: Database, actor: Actor, session_id: int, field: str
         check_version(s, row, expected_version)
         # the "author" of session times is anyone who charted on this session
         charted = actor.user_id is not None and s.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.session_id == row.id, AuditEvent.user_id == actor.user_id))
+            AuditEvent.session_id == row.id, AuditEvent.user_id == actor.user_id,
+            AuditEvent.action.not_in(("view", "search_audit", "export_fhir"))))
         _may_amend(actor, row, actor.user_id if charted else row.created_by_id)
         old_value = getattr(row, field)
         if old_value is None:

@@ -381,10 +381,14 @@ def resolve_reaction(db: Database, actor: Actor, reaction_id: int, *, resolved_a
     """Fill in the resolution time of an open reaction (a blank becomes a value; nothing is overwritten)."""
     require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
-        reaction = s.get(Reaction, reaction_id)
-        if reaction is None:
+        session_id = s.scalar(select(Reaction.session_id).where(Reaction.id == reaction_id))
+        if session_id is None:
             raise NotFoundError(f"Reaction {reaction_id} not found.")
-        row = lock_session(s, reaction.session_id, None)
+        row = lock_session(s, session_id, None)  # lock first, then read the reaction as it is now
+        reaction = s.get(Reaction, reaction_id, populate_existing=True)
+        if reaction.status != "active":
+            raise StateError("This reaction record was corrected or marked in error since your screen loaded; "
+                             "reload and resolve the current record.")
         if reaction.resolved_at is not None:
             raise StateError("This reaction already has a resolution time; corrections keep the original.")
         clinic, settings = clinic_context(s)

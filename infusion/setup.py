@@ -57,6 +57,7 @@ def update_clinic(
     temperature_unit: str,
     weight_unit: str,
     phone: str | None = None,
+    expected_version: int | None = None,
 ) -> Clinic:
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     problems: dict[str, str] = {}
@@ -74,6 +75,8 @@ def update_clinic(
         raise ValidationError(problems)
     with db.writing() as s:
         clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        if expected_version is not None and clinic.version != expected_version:
+            raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
         before = snapshot(clinic)
         clinic.name, clinic.timezone = name.strip(), timezone
         clinic.temperature_unit, clinic.weight_unit, clinic.phone = temperature_unit, weight_unit, phone
@@ -255,6 +258,9 @@ def _check_rules(rules: Any, field: str, keys: tuple[str, ...]) -> None:
     for rule in rules:
         if not isinstance(rule, dict) or not isinstance(rule.get("from", 1), int) or rule.get("from", 1) < 1:
             raise ValidationError({field: f"Each {field} rule needs 'from' (an infusion number ≥ 1)."})
+        upper = rule.get("to")
+        if upper is not None and (not isinstance(upper, int) or isinstance(upper, bool) or upper < rule.get("from", 1)):
+            raise ValidationError({field: f"Each {field} rule's 'to' must be a whole infusion number ≥ its 'from'."})
         for key in keys:
             value = rule.get(key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0 or value > 24 * 60):
@@ -276,7 +282,14 @@ def update_therapy(db: Database, actor: Actor, therapy_id: int, changes: dict[st
     if "observation_rules" in changes:
         _check_rules(changes["observation_rules"], "observation_rules", ("minutes",))
     if "vitals_schedule" in changes:
-        every = changes["vitals_schedule"].get("every_minutes")
+        schedule = changes["vitals_schedule"]
+        if not isinstance(schedule, dict):
+            raise ValidationError({"vitals_schedule": "The vitals schedule must be an object like "
+                                                      '{"after_start_minutes": [15], "every_minutes": 60}.'})
+        offsets = schedule.get("after_start_minutes", [])
+        if not isinstance(offsets, list) or not all(isinstance(m, int) and 0 <= m <= 1440 for m in offsets):
+            raise ValidationError({"vitals_schedule": "after_start_minutes must be a list of minutes (0–1440)."})
+        every = schedule.get("every_minutes")
         if every is not None and (not isinstance(every, int) or not 5 <= every <= 240):
             raise ValidationError({"vitals_schedule": "Vitals every N minutes must be 5–240."})
     if "pretreatment_checks" in changes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -129,8 +129,13 @@ def clinic_time(value: time | None, tz: str, day: date | None = None) -> datetim
     """A wall-clock time typed at the clinic as UTC; empty means 'now' (None)."""
     if value is None:
         return None
-    local_day = day or utcnow().astimezone(ZoneInfo(tz)).date()
-    return from_local(datetime.combine(local_day, value), tz)
+    if day is not None:
+        return from_local(datetime.combine(day, value), tz)
+    now = utcnow()
+    moment = from_local(datetime.combine(now.astimezone(ZoneInfo(tz)).date(), value), tz)
+    if moment > now + timedelta(minutes=30):  # 23:55 typed at 00:10 means last night
+        moment -= timedelta(days=1)
+    return moment
 
 
 def time_field(label: str, key: str, help_text: str = "Leave empty for now; type an earlier time for a late entry.") -> Any:

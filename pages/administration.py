@@ -37,7 +37,8 @@ with tab_clinic:
         phone = c3.text_input("Clinic phone", value=clinic.phone or "")
         if st.form_submit_button("Save clinic", type="primary"):
             if ui.attempt(lambda: setup.update_clinic(db, admin, name=name, timezone=tz, temperature_unit=tu,
-                                                      weight_unit=wu, phone=phone), "Clinic saved."):
+                                                      weight_unit=wu, phone=phone, expected_version=clinic.version),
+                          "Clinic saved."):
                 st.rerun()
     st.caption("Values are stored in SI units (°C, kg) and UTC; they are shown in the units and time zone above.")
 

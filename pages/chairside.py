@@ -132,22 +132,31 @@ def vitals_inputs(prefix: str, *, with_weight: bool, defaults: Any = None) -> tu
     weight = c[3].number_input(f"Weight {WU}", value=start("weight_kg"), step=0.1, format="%.1f",
                                key=f"{prefix}_weight") if with_weight else None
     c = st.columns(4)
-    position = c[0].selectbox("Position", [None, *POSITIONS], key=f"{prefix}_pos",
+    positions = [None, *POSITIONS]
+    position = c[0].selectbox("Position", positions, key=f"{prefix}_pos",
+                              index=positions.index(defaults.position) if defaults is not None
+                              and defaults.position in positions else 0,
                               format_func=lambda p: "—" if p is None else p)
     acvpu = c[1].selectbox("Consciousness", list(CONSCIOUSNESS), key=f"{prefix}_acvpu",
+                           index=list(CONSCIOUSNESS).index(defaults.consciousness) if defaults is not None else 0,
                            format_func=lambda k: f"{k} · {CONSCIOUSNESS[k]}")
     taken = c[2].time_input("Time taken", value=None, key=f"{prefix}_time", step=60,
                             help="Leave empty for now; type an earlier time for a late entry.")
-    on_o2 = c[3].checkbox("On oxygen", key=f"{prefix}_o2")
+    on_o2 = c[3].checkbox("On oxygen", key=f"{prefix}_o2", value=bool(defaults is not None and defaults.on_oxygen))
     with st.expander("Unable to obtain · provider notified · note"):
         u1, u2 = st.columns([1, 2])
+        had_unable = dict(defaults.unable_to_obtain or {}) if defaults is not None else {}
         unable = u1.multiselect("Unable to obtain", [m for m in MEASURES if with_weight or m != "weight"],
+                                default=[m for m in had_unable if with_weight or m != "weight"],
                                 format_func=lambda m: LABELS[m], key=f"{prefix}_unable")
-        why = u2.text_input("Why (e.g. cold fingers, patient asleep)", key=f"{prefix}_why")
+        why = u2.text_input("Why (e.g. cold fingers, patient asleep)", value=next(iter(had_unable.values()), ""),
+                            key=f"{prefix}_why")
         p1, p2 = st.columns([1, 2])
-        notified = p1.checkbox("Provider notified", key=f"{prefix}_notified")
-        provider = p2.text_input("Provider name", key=f"{prefix}_provider")
-        note = st.text_input("Note", key=f"{prefix}_note")
+        notified = p1.checkbox("Provider notified", key=f"{prefix}_notified",
+                               value=bool(defaults is not None and defaults.provider_notified))
+        provider = p2.text_input("Provider name", key=f"{prefix}_provider",
+                                 value=(defaults.provider_name or "") if defaults is not None else "")
+        note = st.text_input("Note", key=f"{prefix}_note", value=(defaults.note or "") if defaults is not None else "")
     entry = VitalsEntry(
         systolic=sbp, diastolic=dbp, pulse=pulse, resp_rate=rr, temperature=temp, spo2=spo2, pain=pain,
         weight=weight, consciousness=acvpu, on_oxygen=on_o2, position=position,
@@ -305,7 +314,8 @@ def pre_infusion_checks(detail: views.SessionDetail) -> None:
                             "infusion: confirm the patient is authorized and the pre-infusion checklist is complete.")
                 ref = st.text_input("Authorization / checklist reference (optional)", key=f"program_ref_{sid}")
                 if st.form_submit_button(f"Confirm {therapy.program} checklist done"):
-                    if ui.attempt(lambda: sessions.confirm_program(db, nurse, sid, authorization_ref=ref),
+                    if ui.attempt(lambda: sessions.confirm_program(db, nurse, sid, authorization_ref=ref,
+                                                                   expected_version=versioned(detail)),
                                   f"{therapy.program} checklist confirmed."):
                         st.rerun()
         else:
@@ -375,7 +385,8 @@ def rate_controls(detail: views.SessionDetail) -> None:
             if st.form_submit_button("Change rate"):
                 tok = ui.token(f"rate_{sid}")
                 if ui.attempt(lambda: entries.change_rate(db, nurse, sid, rate, at=ui.clinic_time(at, TZ), note=note,
-                                                          client_token=tok), "Rate changed."):
+                                                          client_token=tok, expected_version=versioned(detail)),
+                              "Rate changed."):
                     ui.spend_token(f"rate_{sid}")
                     st.rerun()
         with st.form(f"pause_{sid}", clear_on_submit=True):
@@ -564,7 +575,8 @@ def correction_form(kind: str, entry: Any) -> None:
     key = f"fix_{kind}_{entry.id}"
     with st.form(key):
         if kind == "vital_sign":
-            fixed, _ = vitals_inputs(key, with_weight=entry.weight_kg is not None or entry.phase == "pre", defaults=entry)
+            fixed, fixed_time = vitals_inputs(key, with_weight=entry.weight_kg is not None or entry.phase == "pre",
+                                              defaults=entry)
         elif kind == "reaction":
             c = st.columns([2, 1, 2])
             symptoms = c[0].multiselect("Symptoms", list(SYMPTOMS), default=entry.symptoms, format_func=SYMPTOMS.get,
@@ -583,8 +595,12 @@ def correction_form(kind: str, entry: Any) -> None:
         reason = st.text_input("Reason for the correction", key=f"{key}_reason")
         if st.form_submit_button("Save correction", type="primary"):
             if kind == "vital_sign":
-                action = lambda: corrections.correct_vitals(db, nurse, entry.id, fixed, reason=reason,  # noqa: E731
-                                                            acknowledge_flags=True)
+                corrected_at = ui.clinic_time(fixed_time, TZ, entry.taken_at.astimezone(ZoneInfo(TZ)).date()) \
+                    if fixed_time else entry.taken_at
+                action = lambda: corrections.correct_vitals(  # noqa: E731
+                    db, nurse, entry.id, fixed, reason=reason, taken_at=corrected_at,
+                    # the nurse reviewed the values she is correcting; their flags are stored and shown
+                    acknowledge_flags=True)
             elif kind == "reaction":
                 action = lambda: corrections.correct_reaction(  # noqa: E731
                     db, nurse, entry.id, reason=reason, symptoms=symptoms, grade=grade, actions=actions,
@@ -642,7 +658,7 @@ def header(detail: views.SessionDetail) -> None:
     row, patient, therapy = detail.session, detail.patient, detail.therapy
     age = ""
     if patient.birth_date:
-        today = utcnow().date()
+        today = utcnow().astimezone(ZoneInfo(TZ)).date()
         years = today.year - patient.birth_date.year - ((today.month, today.day) < (patient.birth_date.month, patient.birth_date.day))
         age = f" · {years} y"
     st.markdown(f"### {patient.given_name} {patient.family_name}{age} · {detail.chair.name}")

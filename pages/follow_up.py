@@ -72,12 +72,18 @@ def save(sid: int, key: str, outcome: str | None, note: str, *, delayed: bool, *
                 note, other_text=reaction["other"], medication_given=reaction["medication"],
                 provider_notified=reaction["notified"], provider_name=reaction["provider"],
                 confirm_beyond_24h=reaction["confirm"], client_token=ui.token(key))
-        aftercare.record_follow_up(db, nurse, sid, outcome, note, expected_version=seen.get(sid))
     except ConfirmationRequired as error:
         st.warning("Not saved. " + " ".join(error.flags) + " Tick the box to record it anyway.", icon="⚠️")
         return
     except ChairsideError as error:
         ui.show_error(error)
+        return
+    try:
+        aftercare.record_follow_up(db, nurse, sid, outcome, note, expected_version=seen.get(sid))
+    except ChairsideError as error:
+        # the reaction is stored (its form token is kept, so saving again cannot record it twice)
+        prefix = "The delayed reaction was saved, but the call was not." if delayed else "Not saved."
+        ui.show_error(error, prefix=prefix)
         return
     ui.spend_token(key)
     ui.flash("Call recorded" + (" with a delayed reaction." if delayed else "."))

@@ -304,7 +304,7 @@ def test_password_rules_apply_to_every_way_of_setting_one(db, admin):
         with pytest.raises(ValidationError):
             auth.set_password(db, admin, user.id, bad)
         with pytest.raises(ValidationError):
-            auth.set_password(db, Actor(user.id, "Nora Person", "nurse"), user.id, bad)
+            auth.set_password(db, Actor(user.id, "Nora Person", "nurse"), user.id, bad, current_password=PASSWORD)
     assert auth.authenticate(db, "nora", PASSWORD).user_id == user.id  # unchanged
 
 
@@ -359,7 +359,9 @@ def test_everyone_may_change_their_own_password(db, admin):
     user = _user(db, admin)
     me = Actor(user.id, "Nora Person", "nurse")
     before = audit_count(db)
-    auth.set_password(db, me, user.id, OTHER_PASSWORD)
+    with pytest.raises(AuthError):  # a tablet left signed in cannot be used to take the account over
+        auth.set_password(db, me, user.id, OTHER_PASSWORD, current_password="not my password")
+    auth.set_password(db, me, user.id, OTHER_PASSWORD, current_password=PASSWORD)
     assert [(e.action, e.entity_id, e.user_id) for e in audits_since(db, before)] == [
         ("set_password", user.id, user.id)]
     _refused(db, "nora", PASSWORD)
