@@ -445,7 +445,7 @@ def due_list(db: Database, actor: Actor, today: date, *, sections: tuple[str, ..
 
 
 TOO_EARLY_COLUMNS = ["session_id", "patient_id", "therapy_id", "patient", "therapy", "scheduled", "last",
-                     "allowed_from", "enforced", "message"]
+                     "allowed_from", "enforced", "message", "version"]
 
 
 def too_early_bookings(db: Database, actor: Actor, today: date) -> pd.DataFrame:
@@ -469,7 +469,7 @@ def too_early_bookings(db: Database, actor: Actor, today: date) -> pd.DataFrame:
         out.append({"session_id": session.id, "patient_id": patient.id, "therapy_id": therapy.id,
                     "patient": f"{patient.family_name}, {patient.given_name}", "therapy": therapy.brand or therapy.name,
                     "scheduled": session.scheduled_at, "last": early.last, "allowed_from": early.allowed_from,
-                    "enforced": early.enforced, "message": early.message})
+                    "enforced": early.enforced, "message": early.message, "version": session.version})
     return pd.DataFrame.from_records(out, columns=TOO_EARLY_COLUMNS)
 
 

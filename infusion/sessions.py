@@ -7,6 +7,7 @@ discharge. Vitals, reactions and rate entries are in `infusion.entries`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +26,7 @@ from db.models import (
     Reaction,
     Therapy,
 )
+from infusion import setup
 from infusion.audit import Actor, changed, record, snapshot
 from infusion.catalog import duration_window, observation_minutes
 from infusion.clock import format_local, utcnow
@@ -94,32 +96,62 @@ def create_session(
     """Add a session to the day (a walk-in now, or a scheduled time)."""
     require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
-        patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
-        problems = {}
-        if patient is None:
-            problems["patient"] = "Pick a patient."
-        if therapy is None or not therapy.active:
-            problems["therapy"] = "Pick a therapy from the catalog."
-        if chair is None or not chair.active:
-            problems["chair"] = "Pick a chair."
-        if dose is None and therapy is not None:
-            dose = therapy.default_dose
-        if dose is None or dose <= 0:
-            problems["dose"] = "Enter the dose (a positive number)."
-        if problems:
-            raise ValidationError(problems)
-        assert therapy is not None and patient is not None and chair is not None
-        now = utcnow()
-        row = InfusionSession(
-            patient_id=patient_id, therapy_id=therapy_id, chair_id=chair_id, dose=dose,
-            dose_unit=therapy.dose_unit, infusion_number=next_infusion_number(s, patient_id, therapy_id),
-            status="scheduled", walk_in=walk_in, at_home=chair.kind == "home", scheduled_at=scheduled_at or now,
-            created_at=now, created_by_id=actor.user_id,
-        )
-        s.add(row)
-        s.flush()
-        record(s, actor, "create", "session", row.id, session_id=row.id, patient_id=patient_id, after=snapshot(row))
-        return row
+        return _insert_session(s, actor, patient_id=patient_id, therapy_id=therapy_id, chair_id=chair_id, dose=dose,
+                               scheduled_at=scheduled_at, walk_in=walk_in)
+
+
+def create_walk_in(
+    db: Database,
+    actor: Actor,
+    *,
+    therapy_id: int,
+    chair_id: int,
+    dose: float | None = None,
+    patient_id: int | None = None,
+    new_patient: dict[str, Any] | None = None,
+) -> InfusionSession:
+    """A walk-in, with a new patient if need be, in one transaction: a refused session stores no patient."""
+    require_role(actor, CHARTING, "chart infusion sessions")
+    if new_patient is not None:
+        setup.check_patient(new_patient.get("mrn", ""), new_patient.get("given_name", ""),
+                            new_patient.get("family_name", ""), new_patient.get("birth_date"))
+    with db.writing() as s:
+        if new_patient is not None:
+            patient_id = setup.insert_patient(s, actor, **new_patient).id
+        if patient_id is None:
+            raise ValidationError({"patient": "Pick a patient, or fill in the new patient's details."})
+        return _insert_session(s, actor, patient_id=patient_id, therapy_id=therapy_id, chair_id=chair_id,
+                               dose=dose, scheduled_at=None, walk_in=True)
+
+
+def _insert_session(s: Session, actor: Actor, *, patient_id: int, therapy_id: int, chair_id: int,
+                    dose: float | None, scheduled_at: datetime | None, walk_in: bool) -> InfusionSession:
+    patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
+    problems = {}
+    if patient is None:
+        problems["patient"] = "Pick a patient."
+    if therapy is None or not therapy.active:
+        problems["therapy"] = "Pick a therapy from the catalog."
+    if chair is None or not chair.active:
+        problems["chair"] = "Pick a chair."
+    if dose is None and therapy is not None:
+        dose = therapy.default_dose
+    if dose is None or dose <= 0:
+        problems["dose"] = "Enter the dose (a positive number)."
+    if problems:
+        raise ValidationError(problems)
+    assert therapy is not None and patient is not None and chair is not None
+    now = utcnow()
+    row = InfusionSession(
+        patient_id=patient_id, therapy_id=therapy_id, chair_id=chair_id, dose=dose,
+        dose_unit=therapy.dose_unit, infusion_number=next_infusion_number(s, patient_id, therapy_id),
+        status="scheduled", walk_in=walk_in, at_home=chair.kind == "home", scheduled_at=scheduled_at or now,
+        created_at=now, created_by_id=actor.user_id,
+    )
+    s.add(row)
+    s.flush()
+    record(s, actor, "create", "session", row.id, session_id=row.id, patient_id=patient_id, after=snapshot(row))
+    return row
 
 
 def check_in(

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from db.engine import Database, database_url  # noqa: F401  (re-exported for pages)
 from db.models import ROLES, AppUser, Chair, Clinic, Patient, Therapy
@@ -167,6 +168,34 @@ def add_staff(db: Database, actor: Actor, display_name: str, role: str = "nurse"
         raise ConflictError(f"A user named {username!r} already exists.") from None
 
 
+def check_patient(mrn: str, given_name: str, family_name: str, birth_date: date | None) -> None:
+    """The new-patient fields, or ValidationError naming each problem."""
+    problems: dict[str, str] = {}
+    if not mrn.strip():
+        problems["mrn"] = "Enter the patient's MRN."
+    if not given_name.strip() or not family_name.strip():
+        problems["name"] = "Enter the patient's given and family name."
+    if birth_date is not None and birth_date > utcnow().date():
+        problems["birth_date"] = "Date of birth cannot be in the future."
+    if problems:
+        raise ValidationError(problems)
+
+
+def insert_patient(s: Session, actor: Actor, *, mrn: str, given_name: str, family_name: str,
+                   birth_date: date | None = None, diagnosis: str = "", allergies: str = "") -> Patient:
+    """Add a checked patient inside the caller's transaction (so a walk-in is one write)."""
+    mrn = mrn.strip()
+    if s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == mrn)):
+        raise ConflictError(f"MRN {mrn} already belongs to a patient; pick them from the list.")
+    patient = Patient(mrn=mrn, given_name=given_name.strip(), family_name=family_name.strip(),
+                      birth_date=birth_date, diagnosis=diagnosis, allergies=allergies.strip(),
+                      created_at=utcnow())
+    s.add(patient)
+    s.flush()
+    record(s, actor, "create", "patient", patient.id, patient_id=patient.id, after=snapshot(patient))
+    return patient
+
+
 def add_patient(
     db: Database,
     actor: Actor,
@@ -179,26 +208,10 @@ def add_patient(
     allergies: str = "",
 ) -> Patient:
     require_role(actor, CHARTING, "register patients")
-    problems: dict[str, str] = {}
-    mrn = mrn.strip()
-    if not mrn:
-        problems["mrn"] = "Enter the patient's MRN."
-    if not given_name.strip() or not family_name.strip():
-        problems["name"] = "Enter the patient's given and family name."
-    if birth_date is not None and birth_date > date.today():
-        problems["birth_date"] = "Date of birth cannot be in the future."
-    if problems:
-        raise ValidationError(problems)
+    check_patient(mrn, given_name, family_name, birth_date)
     with db.writing() as s:
-        if s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == mrn)):
-            raise ConflictError(f"MRN {mrn} already belongs to a patient; pick them from the list.")
-        patient = Patient(mrn=mrn, given_name=given_name.strip(), family_name=family_name.strip(),
-                          birth_date=birth_date, diagnosis=diagnosis, allergies=allergies.strip(),
-                          created_at=utcnow())
-        s.add(patient)
-        s.flush()
-        record(s, actor, "create", "patient", patient.id, patient_id=patient.id, after=snapshot(patient))
-        return patient
+        return insert_patient(s, actor, mrn=mrn, given_name=given_name, family_name=family_name,
+                              birth_date=birth_date, diagnosis=diagnosis, allergies=allergies)
 
 
 def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patient]:

@@ -90,12 +90,12 @@ def walk_in_form() -> None:
             ch_by_id = {c.id: c for c in chairs}
             chair_id = c7.selectbox("Chair", list(ch_by_id), format_func=lambda i: ch_by_id[i].name, key="wi_chair")
             if st.form_submit_button("Add session", type="primary"):
+                new_patient = None if patient_id is not None else {
+                    "mrn": mrn, "given_name": given, "family_name": family, "birth_date": birth,
+                    "diagnosis": diagnosis}
                 try:
-                    if patient_id is None:
-                        patient_id = setup.add_patient(db, nurse, mrn=mrn, given_name=given, family_name=family,
-                                                       birth_date=birth, diagnosis=diagnosis).id
-                    created = sessions.create_session(db, nurse, patient_id=patient_id, therapy_id=therapy_id,
-                                                      chair_id=chair_id, dose=dose, walk_in=True)
+                    created = sessions.create_walk_in(db, nurse, patient_id=patient_id, new_patient=new_patient,
+                                                      therapy_id=therapy_id, chair_id=chair_id, dose=dose)
                 except ChairsideError as error:
                     ui.show_error(error)
                 else:

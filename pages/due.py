@@ -146,7 +146,8 @@ def move_form(r: Any) -> None:
         keep = c4.form_submit_button("Keep with reason", key=f"{key}_keep")
     if move or keep:
         when = r.scheduled if keep else _when(new_day, new_time)
-        if ui.attempt(lambda: scheduling.move_booking(db, viewer, int(r.session_id), when, expected_version=None,
+        if ui.attempt(lambda: scheduling.move_booking(db, viewer, int(r.session_id), when,
+                                                      expected_version=int(r.version),
                                                       override_too_early_reason=reason if keep else None),
                       "Booking moved." if move else "Booking kept; the reason is in the audit log."):
             st.rerun()

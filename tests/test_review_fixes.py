@@ -70,3 +70,21 @@ def test_malformed_catalog_edits_are_refused_and_chairside_keeps_working(db, cha
         setup.update_therapy(db, ADMIN, therapy.id, changes, expected_version=therapy.version)
     sid = new_session(db, nurse, "methylprednisolone")
     assert any(card.id == sid for card in views.today_sessions(db, nurse))
+
+
+def test_a_refused_walk_in_stores_no_new_patient(db):
+    from sqlalchemy import func, select
+
+    from db.models import Patient
+    from infusion import sessions
+
+    nurse = _staff(db, "Ann Author")
+    chair = setup.add_chair(db, ADMIN, "Chair W")
+    therapy = next(t for t in setup.list_therapies(db) if t.code == "natalizumab")
+    new = {"mrn": "MRN-W1", "given_name": "Wendy", "family_name": "Walk"}
+    with pytest.raises(ValidationError):
+        sessions.create_walk_in(db, nurse, therapy_id=therapy.id, chair_id=chair.id, dose=-1, new_patient=new)
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == "MRN-W1")) == 0
+    made = sessions.create_walk_in(db, nurse, therapy_id=therapy.id, chair_id=chair.id, new_patient=new)
+    assert made.status == "scheduled" and made.dose == 300
