@@ -224,17 +224,15 @@ def proceed_with_checks(db: Database, actor: Actor, session_id: int, expected_ve
                         *, at: datetime | None = None) -> InfusionSession:
     """`sessions.proceed`, refused while a required check is unanswered or answered no.
 
-    The check and the proceed are two transactions (sessions.proceed opens its
-    own); a "no" saved by another tablet in the milliseconds between them is
-    the only gap. Moving the check inside `sessions.proceed` would close it.
+    The check runs inside proceed's transaction, on the locked session row, so an
+    answer saved by another tablet cannot slip in between check and proceed.
     """
     require_role(actor, CHARTING, "chart infusion sessions")
-    with db.reading() as s:
-        row = s.get(InfusionSession, session_id)
-        if row is None:
-            raise NotFoundError(f"Session {session_id} not found.")
-        missing = _blockers(s, row) if row.status == "checked_in" else []
-    if missing:
-        raise ValidationError({f"pretreatment.{c.code}": f"Not checked: {c.label}." for c in missing}
-                              | {"pretreatment": "Answer yes to every required check, or defer the session."})
-    return proceed(db, actor, session_id, expected_version=expected_version, at=at)
+
+    def checks_done(s: Session, row: InfusionSession) -> None:
+        missing = _blockers(s, row)
+        if missing:
+            raise ValidationError({f"pretreatment.{c.code}": f"Not checked: {c.label}." for c in missing}
+                                  | {"pretreatment": "Answer yes to every required check, or defer the session."})
+
+    return proceed(db, actor, session_id, expected_version=expected_version, at=at, precondition=checks_done)

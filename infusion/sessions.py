@@ -6,6 +6,7 @@ discharge. Vitals, reactions and rate entries are in `infusion.entries`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -199,12 +200,19 @@ def check_in(
 
 
 def proceed(db: Database, actor: Actor, session_id: int, *, expected_version: int | None,
-            at: datetime | None = None) -> InfusionSession:
-    """Check-in assessment done: the patient is cleared to start."""
+            at: datetime | None = None,
+            precondition: Callable[[Session, InfusionSession], None] | None = None) -> InfusionSession:
+    """Check-in assessment done: the patient is cleared to start.
+
+    `precondition` runs inside the same transaction, after the row is locked (the
+    pre-treatment checklist uses it, so no answer can change between check and proceed).
+    """
     require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         row = lock_session(s, session_id, expected_version)
         require_transition("proceed", row.status)
+        if precondition is not None:
+            precondition(s, row)
         clinic, settings = clinic_context(s)
         before = snapshot(row)
         row.ready_at = clinical_time(at, field="ready_at", label="Proceed", settings=settings, tz=clinic.timezone,
