@@ -182,13 +182,15 @@ def check_patient(mrn: str, given_name: str, family_name: str, birth_date: date 
 
 
 def insert_patient(s: Session, actor: Actor, *, mrn: str, given_name: str, family_name: str,
-                   birth_date: date | None = None, diagnosis: str = "", allergies: str = "") -> Patient:
+                   birth_date: date | None = None, diagnosis: str = "", allergies: str = "",
+                   address: str | None = None, phone: str | None = None) -> Patient:
     """Add a checked patient inside the caller's transaction (so a walk-in is one write)."""
     mrn = mrn.strip()
     if s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == mrn)):
         raise ConflictError(f"MRN {mrn} already belongs to a patient; pick them from the list.")
     patient = Patient(mrn=mrn, given_name=given_name.strip(), family_name=family_name.strip(),
                       birth_date=birth_date, diagnosis=diagnosis, allergies=allergies.strip(),
+                      address=(address or "").strip() or None, phone=(phone or "").strip() or None,
                       created_at=utcnow())
     s.add(patient)
     s.flush()
@@ -206,12 +208,17 @@ def add_patient(
     birth_date: date | None = None,
     diagnosis: str = "",
     allergies: str = "",
+    address: str | None = None,
+    phone: str | None = None,
 ) -> Patient:
+    """Register a patient; the address (for home infusion) and phone (for the follow-up call)
+    are kept with the patient and never leave in a de-identified export."""
     require_role(actor, CHARTING, "register patients")
     check_patient(mrn, given_name, family_name, birth_date)
     with db.writing() as s:
         return insert_patient(s, actor, mrn=mrn, given_name=given_name, family_name=family_name,
-                              birth_date=birth_date, diagnosis=diagnosis, allergies=allergies)
+                              birth_date=birth_date, diagnosis=diagnosis, allergies=allergies,
+                              address=address, phone=phone)
 
 
 def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patient]:

@@ -123,8 +123,9 @@ with tab_chairs:
 with tab_patients:
     query = st.text_input("Search by name or MRN")
     found = setup.search_patients(db, query)
-    st.dataframe([{"MRN": p.mrn, "Name": f"{p.family_name}, {p.given_name}",
-                   "Born": p.birth_date, "Diagnosis": p.diagnosis} for p in found], hide_index=True)
+    st.dataframe([{"MRN": p.mrn, "Name": f"{p.family_name}, {p.given_name}", "Born": p.birth_date,
+                   "Diagnosis": p.diagnosis, "Phone": p.phone or "", "Address": p.address or ""} for p in found],
+                 hide_index=True)
     with st.form("patient", clear_on_submit=True):
         c1, c2, c3 = st.columns(3)
         mrn = c1.text_input("MRN")
@@ -134,9 +135,13 @@ with tab_patients:
         born = c4.date_input("Date of birth", value=None, min_value=date(1900, 1, 1))
         dx = c5.selectbox("Diagnosis", setup.DIAGNOSES)
         allergies = st.text_input("Allergies")
+        c6, c7 = st.columns([2, 1])
+        address = c6.text_input("Home address (home infusion)")
+        phone = c7.text_input("Phone (follow-up call)")
         if st.form_submit_button("Add patient"):
             if ui.attempt(lambda: setup.add_patient(db, admin, mrn=mrn, given_name=given, family_name=family,
-                                                    birth_date=born, diagnosis=dx, allergies=allergies),
+                                                    birth_date=born, diagnosis=dx, allergies=allergies,
+                                                    address=address, phone=phone),
                           "Patient added."):
                 st.rerun()
 

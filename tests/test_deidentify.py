@@ -150,3 +150,30 @@ def test_notice_says_what_was_removed() -> None:
     for phrase in ("names", "MRN", "dates of birth", "pseudonymous", "year", "IV start", "90+", "Free text",
                    "lot numbers", "privacy officer"):
         assert phrase in text, phrase
+
+
+def test_a_home_patients_address_and_phone_never_reach_a_deidentified_export(db, monkeypatch):
+    """Issue 6: the address is kept with the patient for home visits, not in de-identified files."""
+    import io
+
+    from infusion import export, sessions, setup
+    from infusion.audit import Actor
+    from infusion.clock import utcnow
+    from tests.helpers import ADMIN, ago, walk
+
+    monkeypatch.setenv("CHAIRSIDE_DEID_SECRET", "a-long-enough-test-secret")
+    nurse = Actor(None, "Test Nurse", "nurse")
+    home = setup.add_chair(db, ADMIN, "Home visit", kind="home")
+    patient = setup.add_patient(db, nurse, mrn="MRN-HOME1", given_name="Hana", family_name="Homebody",
+                                address="12 Elm Street, Springfield", phone="(555) 010-9999")
+    therapy = next(t for t in setup.list_therapies(db) if t.code == "natalizumab")
+    sid = sessions.create_session(db, nurse, patient_id=patient.id, therapy_id=therapy.id, chair_id=home.id).id
+    walk(db, nurse, sid, "discharged", t0=ago(200))
+    today = utcnow().date()
+    for dataset in ("sessions", "vitals", "reactions"):
+        out = io.BytesIO()
+        export.write_csv(db, dataset, export.ExportFilters(start=today.replace(day=1) if today.day > 2 else today,
+                                                           end=today), out, deidentify=True)
+        text = out.getvalue().decode("utf-8-sig")
+        for secret in ("Elm Street", "010-9999", "Homebody", "MRN-HOME1"):
+            assert secret not in text, (dataset, secret)
