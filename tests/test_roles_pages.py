@@ -103,7 +103,7 @@ def _shows_page(at, key: str, title: str) -> bool:  # type: ignore[no-untyped-de
 
 
 #: the dashboard's own header (the user menu) is on every page
-HEADER_INPUTS = {"own_new_password", "own_new_password_again"}
+HEADER_INPUTS = {"own_current_password", "own_new_password", "own_new_password_again"}
 
 
 def _page_inputs(at) -> set[str]:  # type: ignore[no-untyped-def]
