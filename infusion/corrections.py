@@ -29,11 +29,11 @@ from db.models import (
     VitalSign,
 )
 from infusion.audit import Actor, record, snapshot
-from infusion.catalog import duration_window
 from infusion.clock import utcnow
+from infusion.sessions import summarise_durations
 from infusion.entries import _phase, _validate_reaction, insert_vitals
 from infusion.errors import NotFoundError, PermissionDenied, StateError, ValidationError
-from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text, therapy_of
+from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text
 from infusion.permissions import CHARTING, CLINICAL_READ, CORRECT_OTHERS, require_role
 from infusion.vitals import VitalsEntry
 
@@ -270,14 +270,7 @@ def correct_session_time(db: Database, actor: Actor, session_id: int, field: str
         before = snapshot(row)
         setattr(row, field, times[field])
         _mirror_rate_row(s, actor, row, field, times[field], reason)
-        if row.iv_started_at and row.iv_stopped_at:
-            minutes = (row.iv_stopped_at - row.iv_started_at).total_seconds() / 60
-            window = duration_window(therapy_of(s, row).duration_windows, row.infusion_number)
-            row.infusion_minutes = round(minutes, 1)
-            row.long_infusion_flag = window.max_minutes is not None and \
-                minutes > window.max_minutes + settings.window_tolerance_minutes
-        if row.checked_in_at and (row.discharged_at or row.closed_at):
-            row.chair_minutes = round(((row.discharged_at or row.closed_at) - row.checked_in_at).total_seconds() / 60, 1)
+        summarise_durations(s, row, settings)
         # phase is derived from the session times, so it follows their correction
         for vital in s.scalars(select(VitalSign).where(VitalSign.session_id == row.id)):
             vital.phase = _phase(row, vital.taken_at)

@@ -167,14 +167,6 @@ def write_csv(
     return written
 
 
-def export_csv_bytes(db: Database, dataset: str, filters: ExportFilters, deidentify: bool = False,
-                     secret: bytes | str | None = None, *, actor_role: str | None = None) -> bytes:
-    """The whole CSV in memory, for a download button (use `write_csv` to a file for large exports)."""
-    out = io.BytesIO()
-    write_csv(db, dataset, filters, out, deidentify, secret, actor_role=actor_role)
-    return out.getvalue()
-
-
 def preview(
     db: Database,
     dataset: str,

@@ -35,6 +35,7 @@ from infusion.entries import insert_vitals, validate_rate
 from infusion.permissions import CHARTING, require_role
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
 from infusion.guard import check_version, clinic_context, clinical_time, lock_session, required_text, therapy_of
+from infusion.settings import ClinicSettings
 from infusion.states import require_transition
 from infusion.vitals import VitalsEntry
 
@@ -236,7 +237,7 @@ def defer(db: Database, actor: Actor, session_id: int, reason: str, *, expected_
                                       not_before=[(row.checked_in_at, "check-in")])
         row.status = "deferred"
         row.deferral_reason = reason
-        _summarise_chair_time(row)
+        summarise_durations(s, row, settings)
         _audit_change(s, actor, "defer", row, before, reason=reason)
         return row
 
@@ -359,12 +360,10 @@ def stop_iv(db: Database, actor: Actor, session_id: int, *, expected_version: in
             raise ValidationError({"iv_stopped_at": (
                 f"An infusion of {minutes / 60:.1f} h is longer than the {settings.max_infusion_hours:g} h limit; "
                 "check the IV start and stop times.")})
-        window = duration_window(therapy_of(s, row).duration_windows, row.infusion_number)
         before = snapshot(row)
         row.status = "observation"
         row.iv_stopped_at = moment
-        row.infusion_minutes = round(minutes, 1)
-        row.long_infusion_flag = window.max_minutes is not None and minutes > window.max_minutes + settings.window_tolerance_minutes
+        summarise_durations(s, row, settings)
         row.current_rate_ml_h = 0.0
         s.add(RateChange(session_id=row.id, at=moment, kind="stop", rate_ml_h=0.0,
                          entered_at=utcnow(), entered_by_id=actor.user_id))
@@ -379,7 +378,15 @@ def observation_end(s: Session, row: InfusionSession) -> datetime | None:
     return row.iv_stopped_at + timedelta(minutes=minutes)
 
 
-def _summarise_chair_time(row: InfusionSession) -> None:
+def summarise_durations(s: Session, row: InfusionSession, settings: ClinicSettings) -> None:
+    """Keep the duration summaries (infusion and chair minutes, past-window flag) in step with the
+    session times: after IV stop, discharge or deferral, and after a time correction."""
+    if row.iv_started_at and row.iv_stopped_at:
+        minutes = (row.iv_stopped_at - row.iv_started_at).total_seconds() / 60
+        window = duration_window(therapy_of(s, row).duration_windows, row.infusion_number)
+        row.infusion_minutes = round(minutes, 1)
+        row.long_infusion_flag = window.max_minutes is not None and \
+            minutes > window.max_minutes + settings.window_tolerance_minutes
     end = row.discharged_at or row.closed_at
     if row.checked_in_at and end:
         row.chair_minutes = round((end - row.checked_in_at).total_seconds() / 60, 1)
@@ -412,7 +419,7 @@ def discharge(db: Database, actor: Actor, session_id: int, *, expected_version: 
             row.early_discharge_reason = reason
         row.status = "discharged"
         row.discharged_at = moment
-        _summarise_chair_time(row)
+        summarise_durations(s, row, settings)
         _audit_change(s, actor, "discharge", row, before, reason=row.early_discharge_reason)
         return row
 

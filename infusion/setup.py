@@ -234,14 +234,6 @@ def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patie
         return list(s.scalars(q))
 
 
-def get_therapy(db: Database, therapy_id: int) -> Therapy:
-    with db.reading() as s:
-        therapy = s.get(Therapy, therapy_id)
-    if therapy is None:
-        raise NotFoundError(f"Therapy {therapy_id} not found.")
-    return therapy
-
-
 def update_settings(db: Database, actor: Actor, changes: dict[str, Any], *, expected_version: int | None = None) -> Clinic:
     """Change alert thresholds and tunables (validated by ClinicSettings), audited field by field."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")

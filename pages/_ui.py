@@ -136,7 +136,3 @@ def clinic_time(value: time | None, tz: str, day: date | None = None) -> datetim
     if moment > now + timedelta(minutes=30):  # 23:55 typed at 00:10 means last night
         moment -= timedelta(days=1)
     return moment
-
-
-def time_field(label: str, key: str, help_text: str = "Leave empty for now; type an earlier time for a late entry.") -> Any:
-    return st.time_input(label, value=None, key=key, step=60, help=help_text)
