@@ -4,6 +4,7 @@ Run with `streamlit run dashboard.py` (add `-- --demo` to load the demo clinic
 into an empty database). The database comes from CHAIRSIDE_DATABASE_URL
 (default: chairside.sqlite here); migrations run on start.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,12 +12,12 @@ import sys
 
 import streamlit as st
 
-from infusion import auth
+from infusion.accounts import auth
+from infusion.accounts.permissions import PAGE_ROLES, ROLE_LABELS
 from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
-from infusion.permissions import PAGE_ROLES, ROLE_LABELS
-from infusion.setup import clinic_settings, get_clinic
-from pages import _ui as ui
+from infusion.services.setup import clinic_settings, get_clinic
+from ui import common as ui
 
 st.set_page_config(page_title="Chairside", page_icon="💉", layout="wide")
 log = logging.getLogger("chairside")
@@ -65,8 +66,9 @@ if ui.actor() is not None:
 
 # Idle sign-out: checked on every interaction, and by a timer so an idle screen clears itself.
 now = utcnow()
-if ui.actor() is not None and auth.idle_expired(st.session_state.get("_last_activity"), now,
-                                                settings.idle_sign_out_minutes):
+if ui.actor() is not None and auth.idle_expired(
+    st.session_state.get("_last_activity"), now, settings.idle_sign_out_minutes
+):
     sign_out("idle")
 st.session_state["_last_activity"] = now
 
@@ -108,8 +110,13 @@ if who is None:
 else:
     allowed = [key for key, *_ in PAGES if who.role in PAGE_ROLES[key]]
     pages = [
-        st.Page(path, title=title, icon=icon, default=(key == allowed[0]) if allowed else False,
-                visibility="visible" if key in allowed else "hidden")
+        st.Page(
+            path,
+            title=title,
+            icon=icon,
+            default=(key == allowed[0]) if allowed else False,
+            visibility="visible" if key in allowed else "hidden",
+        )
         for key, path, title, icon in PAGES
     ]
     navigation = st.navigation(pages, position="top")
@@ -121,5 +128,8 @@ try:
     navigation.run()
 except Exception:  # noqa: BLE001 - the last line of defence: no traceback on a tablet
     log.exception("unexpected error on page %s", navigation.title)
-    st.error("Something went wrong showing this page. Nothing was saved by the step that failed; "
-             "reload the page and try again. The error has been logged.", icon="🚫")
+    st.error(
+        "Something went wrong showing this page. Nothing was saved by the step that failed; "
+        "reload the page and try again. The error has been logged.",
+        icon="🚫",
+    )

@@ -4,6 +4,7 @@ that is dropped afterwards). Prints figures only; nothing is asserted.
 
     python bench/demo_load.py [--sessions N] [--seed S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from db.engine import open_database  # noqa: E402
-from infusion.demo import DemoOptions, load_demo  # noqa: E402
+from infusion.demo.clinic import DemoOptions, load_demo  # noqa: E402
 
 
 def run(label: str, url: str, options: DemoOptions) -> None:
@@ -34,12 +35,16 @@ def run(label: str, url: str, options: DemoOptions) -> None:
     cpu = time.process_time() - cpu  # this process only: SQLite's work, not the PostgreSQL server's
     c = result.counts
     rows = sum(c.values())
-    print(f"{label}: {c['sessions']:,} sessions, {c['vital_signs']:,} vital signs, {c['rate_changes']:,} rate "
-          f"changes, {c['premedications']:,} premedications, {c['reactions']:,} reactions, "
-          f"{c['patients']:,} patients ({rows:,} rows)")
-    print(f"{label}: load {result.seconds:.1f} s wall, {cpu:.1f} s CPU in this process "
-          f"({rows / result.seconds:,.0f} rows/s, {c['sessions'] / result.seconds:,.0f} sessions/s); "
-          f"migrations {migrated:.1f} s")
+    print(
+        f"{label}: {c['sessions']:,} sessions, {c['vital_signs']:,} vital signs, {c['rate_changes']:,} rate "
+        f"changes, {c['premedications']:,} premedications, {c['reactions']:,} reactions, "
+        f"{c['patients']:,} patients ({rows:,} rows)"
+    )
+    print(
+        f"{label}: load {result.seconds:.1f} s wall, {cpu:.1f} s CPU in this process "
+        f"({rows / result.seconds:,.0f} rows/s, {c['sessions'] / result.seconds:,.0f} sessions/s); "
+        f"migrations {migrated:.1f} s"
+    )
 
 
 def sqlite(options: DemoOptions) -> None:
@@ -70,8 +75,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     options = DemoOptions(sessions=args.sessions, seed=args.seed)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
-          "(wall times stretch when other work shares the CPUs)")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
+        "(wall times stretch when other work shares the CPUs)"
+    )
     sqlite(options)
     pg_url = os.environ.get("CHAIRSIDE_TEST_POSTGRES_URL")
     if pg_url:

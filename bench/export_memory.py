@@ -18,6 +18,7 @@ fresh interpreter so one size's peak cannot hide in another's:
 Prints figures only; nothing is asserted (the issue asks for a closing note, not
 a timing test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,11 +47,17 @@ def ensure_database(sessions: int) -> Path:
         return path
     url = f"sqlite:///{path}"
     print(f"generating {sessions:,} demo sessions into {path} …", file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, "-m", "infusion.demo", "--sessions", str(sessions),
-                           "--database-url", url], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "infusion.demo", "--sessions", str(sessions), "--database-url", url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        print(f"infusion.demo failed ({done.stderr.strip().splitlines()[-1:]}); bulk-inserting synthetic rows",
-              file=sys.stderr)
+        print(
+            f"infusion.demo.clinic failed ({done.stderr.strip().splitlines()[-1:]}); bulk-inserting synthetic rows",
+            file=sys.stderr,
+        )
         path.unlink(missing_ok=True)
         synthetic_database(path, sessions)
     return path
@@ -62,29 +69,58 @@ def synthetic_database(path: Path, sessions: int, vitals_per_session: int = 6) -
 
     from db.engine import open_database
     from db.models import Chair, InfusionSession, Patient, Therapy, VitalSign
-    from infusion.setup import bootstrap
+    from infusion.services.setup import bootstrap
 
     db = open_database(f"sqlite:///{path}")
     bootstrap(db)
-    now = datetime.now(timezone.utc) - timedelta(days=1)
+    now = datetime.now(UTC) - timedelta(days=1)
     with db.writing() as s:
         therapy_id = s.query(Therapy.id).first()[0]
         s.execute(insert(Chair), [{"name": "Chair 1", "kind": "chair", "active": True}])
         chair_id = s.query(Chair.id).first()[0]
-        s.execute(insert(Patient), [{"mrn": f"SYN{i:07d}", "family_name": "Synthetic", "given_name": str(i),
-                                     "created_at": now} for i in range(1, 2001)])
+        s.execute(
+            insert(Patient),
+            [
+                {"mrn": f"SYN{i:07d}", "family_name": "Synthetic", "given_name": str(i), "created_at": now}
+                for i in range(1, 2001)
+            ],
+        )
         batch_s, batch_v, vid = [], [], 1
         for sid in range(1, sessions + 1):
             start = now - timedelta(hours=sid % 8760)
-            batch_s.append({"id": sid, "patient_id": 1 + sid % 2000, "therapy_id": therapy_id, "chair_id": chair_id,
-                            "dose": 300.0, "status": "discharged", "scheduled_at": start, "checked_in_at": start,
-                            "iv_started_at": start + timedelta(minutes=20), "created_at": start})
+            batch_s.append(
+                {
+                    "id": sid,
+                    "patient_id": 1 + sid % 2000,
+                    "therapy_id": therapy_id,
+                    "chair_id": chair_id,
+                    "dose": 300.0,
+                    "status": "discharged",
+                    "scheduled_at": start,
+                    "checked_in_at": start,
+                    "iv_started_at": start + timedelta(minutes=20),
+                    "created_at": start,
+                }
+            )
             for k in range(vitals_per_session):
-                batch_v.append({"id": vid, "session_id": sid, "phase": "infusion",
-                                "taken_at": start + timedelta(minutes=15 * k), "entered_at": start,
-                                "systolic": 120, "diastolic": 80, "pulse": 70, "resp_rate": 16,
-                                "temperature_c": 36.8, "spo2": 98, "status": "active", "flags": [],
-                                "unable_to_obtain": {}})
+                batch_v.append(
+                    {
+                        "id": vid,
+                        "session_id": sid,
+                        "phase": "infusion",
+                        "taken_at": start + timedelta(minutes=15 * k),
+                        "entered_at": start,
+                        "systolic": 120,
+                        "diastolic": 80,
+                        "pulse": 70,
+                        "resp_rate": 16,
+                        "temperature_c": 36.8,
+                        "spo2": 98,
+                        "status": "active",
+                        "flags": [],
+                        "unable_to_obtain": {},
+                    }
+                )
                 vid += 1
             if len(batch_v) >= 50_000:
                 s.execute(insert(InfusionSession), batch_s)
@@ -102,7 +138,7 @@ def child(path: str, trace: bool) -> dict[str, float]:
     import tracemalloc
 
     from db.engine import Database, make_engine
-    from infusion.export import ExportFilters, write_csv
+    from infusion.exports.datasets import ExportFilters, write_csv
 
     db = Database(make_engine(f"sqlite:///{path}"))
     with db.engine.connect() as conn:  # open the pool and load the dialect before the baseline
@@ -121,14 +157,25 @@ def child(path: str, trace: bool) -> dict[str, float]:
     after_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
     size = out_path.stat().st_size
     out_path.unlink()
-    return {"rows": rows, "seconds": seconds, "cpu_seconds": cpu, "maxrss_mib": after_kb / 1024,
-            "export_rss_mib": (after_kb - before_kb) / 1024, "tracemalloc_peak_mib": peak_trace / 2**20,
-            "file_mib": size / 2**20}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "maxrss_mib": after_kb / 1024,
+        "export_rss_mib": (after_kb - before_kb) / 1024,
+        "tracemalloc_peak_mib": peak_trace / 2**20,
+        "file_mib": size / 2**20,
+    }
 
 
 def measure(path: Path, trace: bool) -> dict[str, float]:
-    done = subprocess.run([sys.executable, __file__, "--child", str(path)] + (["--trace"] if trace else []),
-                          cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(path)] + (["--trace"] if trace else []),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -141,17 +188,22 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child, args.trace)))
         return 0
-    print(f"{'sessions':>9} {'vitals rows':>12} {'CSV MiB':>8} {'wall s':>7} {'CPU s':>6} {'µs/row CPU':>10} "
-          f"{'maxrss MiB':>11} {'+export MiB':>12} {'tracemalloc peak MiB':>21}")
+    print(
+        f"{'sessions':>9} {'vitals rows':>12} {'CSV MiB':>8} {'wall s':>7} {'CPU s':>6} {'µs/row CPU':>10} "
+        f"{'maxrss MiB':>11} {'+export MiB':>12} {'tracemalloc peak MiB':>21}"
+    )
     for sessions in args.sizes:
         path = ensure_database(sessions)
         plain = measure(path, trace=False)
         traced = measure(path, trace=True)
-        print(f"{sessions:>9,} {int(plain['rows']):>12,} {plain['file_mib']:>8.1f} {plain['seconds']:>7.1f} "
-              f"{plain['cpu_seconds']:>6.1f} {plain['cpu_seconds'] / max(plain['rows'], 1) * 1e6:>10.0f} "
-              f"{plain['maxrss_mib']:>11.1f} "
-              f"{plain['export_rss_mib']:>12.1f} {traced['tracemalloc_peak_mib']:>21.2f}", flush=True)
-    from infusion.export import CHUNK_ROWS
+        print(
+            f"{sessions:>9,} {int(plain['rows']):>12,} {plain['file_mib']:>8.1f} {plain['seconds']:>7.1f} "
+            f"{plain['cpu_seconds']:>6.1f} {plain['cpu_seconds'] / max(plain['rows'], 1) * 1e6:>10.0f} "
+            f"{plain['maxrss_mib']:>11.1f} "
+            f"{plain['export_rss_mib']:>12.1f} {traced['tracemalloc_peak_mib']:>21.2f}",
+            flush=True,
+        )
+    from infusion.exports.datasets import CHUNK_ROWS
 
     print(f"(databases: {', '.join(str(database_path(n)) for n in args.sizes)}; {CHUNK_ROWS:,} rows per chunk)")
     return 0

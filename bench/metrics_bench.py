@@ -3,13 +3,14 @@
     python -m infusion.demo --sessions 100000 --database-url sqlite:////tmp/bench.sqlite
     python bench/metrics_bench.py --database-url sqlite:////tmp/bench.sqlite
 
-If the database has no sessions, the script fills it first: with infusion.demo
+If the database has no sessions, the script fills it first: with infusion.demo.clinic
 when that module can be imported, otherwise with a quick bulk insert of its own
 (sessions, one reaction in ~8 %, vitals every 60 min) so the timings still mean
 something. reaction_rates is also timed as one hand-written SQL statement, to
 show what the SQLAlchemy Core + pandas + Wilson layer costs on top of the query
-(two variants: EXISTS per session, and the LEFT JOIN that infusion.metrics uses).
+(two variants: EXISTS per session, and the LEFT JOIN that infusion.reads.trends.metrics uses).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,9 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from db.engine import WRITE_OPTION, Database, open_database  # noqa: E402
 from db.models import Chair, InfusionSession, Patient, Reaction, Therapy, VitalSign  # noqa: E402
-from infusion import metrics  # noqa: E402
-from infusion.metrics import TrendFilters, utc_bounds  # noqa: E402
-from infusion.setup import bootstrap  # noqa: E402
+from infusion.reads.trends import metrics
+from infusion.reads.trends.metrics import TrendFilters, utc_bounds  # noqa: E402
+from infusion.services.setup import bootstrap  # noqa: E402
 
 WINDOW = "s.status = 'discharged' AND s.checked_in_at >= :lo AND s.checked_in_at < :hi"
 HAND_SQL = {
@@ -40,7 +41,7 @@ SELECT s.therapy_id, COUNT(*) AS completed,
        SUM(CASE WHEN EXISTS (SELECT 1 FROM reaction r WHERE r.session_id = s.id AND r.status = 'active')
                 THEN 1 ELSE 0 END) AS with_reaction
 FROM infusion_session s WHERE {WINDOW} GROUP BY s.therapy_id""",
-    # what infusion.metrics emits: a LEFT JOIN of active reactions grouped per session
+    # what infusion.reads.trends.metrics emits: a LEFT JOIN of active reactions grouped per session
     "left join": f"""
 SELECT s.therapy_id, COUNT(*) AS completed, COUNT(r.sid) AS with_reaction
 FROM infusion_session s
@@ -68,12 +69,12 @@ def session_count(db: Database) -> int:
 
 def fill(db: Database, sessions: int) -> None:
     try:
-        from infusion.demo import DemoOptions, load_demo
+        from infusion.demo.clinic import DemoOptions, load_demo
     except ImportError as exc:  # the demo module is someone else's work in progress
-        print(f"infusion.demo unavailable ({exc}); bulk-inserting {sessions:,} plain sessions")
+        print(f"infusion.demo.clinic unavailable ({exc}); bulk-inserting {sessions:,} plain sessions")
         bulk_fill(db, sessions)
         return
-    print(f"loading infusion.demo with {sessions:,} sessions …", flush=True)
+    print(f"loading infusion.demo.clinic with {sessions:,} sessions …", flush=True)
     start = time.perf_counter()
     load_demo(db, DemoOptions(sessions=sessions))
     print(f"  done in {time.perf_counter() - start:.1f} s")
@@ -83,18 +84,29 @@ def bulk_fill(db: Database, sessions: int, seed: int = 7) -> None:
     """Discharged sessions spread over the last year, 08:00–17:00 UTC, one executemany per table."""
     rng = random.Random(seed)
     bootstrap(db)
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     with db.engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             therapies = [r[0] for r in conn.execute(select(Therapy.id))]
-            conn.execute(insert(Chair), [{"name": f"Bench chair {i}", "kind": "chair", "active": True}
-                                         for i in range(8)])
+            conn.execute(
+                insert(Chair), [{"name": f"Bench chair {i}", "kind": "chair", "active": True} for i in range(8)]
+            )
             chairs = [r[0] for r in conn.execute(select(Chair.id))]
             patients = max(100, sessions // 8)
-            conn.execute(insert(Patient), [{"mrn": f"B{i:07d}", "family_name": "Bench", "given_name": str(i),
-                                            "diagnosis": "Multiple sclerosis", "created_at": now}
-                                           for i in range(patients)])
+            conn.execute(
+                insert(Patient),
+                [
+                    {
+                        "mrn": f"B{i:07d}",
+                        "family_name": "Bench",
+                        "given_name": str(i),
+                        "diagnosis": "Multiple sclerosis",
+                        "created_at": now,
+                    }
+                    for i in range(patients)
+                ],
+            )
             patient_ids = [r[0] for r in conn.execute(select(Patient.id))]
             rows, vitals, reactions = [], [], []
             first_id = int(conn.scalar(select(func.coalesce(func.max(InfusionSession.id), 0)))) + 1
@@ -104,20 +116,49 @@ def bulk_fill(db: Database, sessions: int, seed: int = 7) -> None:
                 start, length = checkin + timedelta(minutes=20), rng.choice((60, 90, 150, 210, 240))
                 stop, end = start + timedelta(minutes=length), start + timedelta(minutes=length + 60)
                 sid = first_id + i
-                rows.append({"id": sid, "patient_id": rng.choice(patient_ids), "therapy_id": rng.choice(therapies),
-                             "chair_id": rng.choice(chairs), "infusion_number": rng.randint(1, 6),
-                             "status": "discharged", "scheduled_at": checkin, "checked_in_at": checkin,
-                             "iv_started_at": start, "iv_stopped_at": stop, "discharged_at": end,
-                             "infusion_minutes": float(length), "chair_minutes": float(length + 80),
-                             "created_at": checkin})
+                rows.append(
+                    {
+                        "id": sid,
+                        "patient_id": rng.choice(patient_ids),
+                        "therapy_id": rng.choice(therapies),
+                        "chair_id": rng.choice(chairs),
+                        "infusion_number": rng.randint(1, 6),
+                        "status": "discharged",
+                        "scheduled_at": checkin,
+                        "checked_in_at": checkin,
+                        "iv_started_at": start,
+                        "iv_stopped_at": stop,
+                        "discharged_at": end,
+                        "infusion_minutes": float(length),
+                        "chair_minutes": float(length + 80),
+                        "created_at": checkin,
+                    }
+                )
                 for minutes in range(-20, length + 1, 60):
-                    vitals.append({"session_id": sid, "phase": "pre" if minutes < 0 else "infusion",
-                                   "taken_at": start + timedelta(minutes=minutes), "entered_at": checkin,
-                                   "status": "active", "systolic": 120, "diastolic": 80, "pulse": 70})
+                    vitals.append(
+                        {
+                            "session_id": sid,
+                            "phase": "pre" if minutes < 0 else "infusion",
+                            "taken_at": start + timedelta(minutes=minutes),
+                            "entered_at": checkin,
+                            "status": "active",
+                            "systolic": 120,
+                            "diastolic": 80,
+                            "pulse": 70,
+                        }
+                    )
                 if rng.random() < 0.08:
-                    reactions.append({"session_id": sid, "onset_at": start + timedelta(minutes=30),
-                                      "grade": rng.choice((1, 1, 2, 2, 3)), "symptoms": ["rash"],
-                                      "actions": ["observed"], "entered_at": start, "status": "active"})
+                    reactions.append(
+                        {
+                            "session_id": sid,
+                            "onset_at": start + timedelta(minutes=30),
+                            "grade": rng.choice((1, 1, 2, 2, 3)),
+                            "symptoms": ["rash"],
+                            "actions": ["observed"],
+                            "entered_at": start,
+                            "status": "active",
+                        }
+                    )
             conn.execute(insert(InfusionSession), rows)
             conn.execute(insert(VitalSign), vitals)
             if reactions:
@@ -151,15 +192,23 @@ def main(argv: list[str] | None = None) -> int:
         n_vitals = s.scalar(select(func.count()).select_from(VitalSign))
         n_reactions = s.scalar(select(func.count()).select_from(Reaction))
         therapy = s.scalar(select(Therapy.id).where(Therapy.code == "ocrelizumab_iv"))
-        nurse = s.scalar(text("SELECT entered_by_id FROM rate_change WHERE kind = 'start' "
-                              "AND entered_by_id IS NOT NULL LIMIT 1"))
+        nurse = s.scalar(
+            text("SELECT entered_by_id FROM rate_change WHERE kind = 'start' AND entered_by_id IS NOT NULL LIMIT 1")
+        )
     today = date.today()
     year = TrendFilters(today - timedelta(days=args.days - 1), today)
     month = TrendFilters(today - timedelta(days=29), today)
-    narrow = TrendFilters(year.start, year.end, therapy_ids=(therapy,) if therapy else (),
-                          nurse_ids=(nurse,) if nurse else (), infusion="later")
-    print(f"{db.dialect} {args.database_url}: {n_sessions:,} sessions, {n_vitals:,} vitals, "
-          f"{n_reactions:,} reactions; period {year.start} – {year.end}; best of {args.repeat} after a first call")
+    narrow = TrendFilters(
+        year.start,
+        year.end,
+        therapy_ids=(therapy,) if therapy else (),
+        nurse_ids=(nurse,) if nurse else (),
+        infusion="later",
+    )
+    print(
+        f"{db.dialect} {args.database_url}: {n_sessions:,} sessions, {n_vitals:,} vitals, "
+        f"{n_reactions:,} reactions; period {year.start} – {year.end}; best of {args.repeat} after a first call"
+    )
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("reaction_rates, hand-written SQL, EXISTS", lambda: hand_written(db, year, "exists")),
         ("reaction_rates, hand-written SQL, LEFT JOIN", lambda: hand_written(db, year, "left join")),

@@ -8,6 +8,7 @@ sessions, default 100,000), then times, on top of that history:
   - change_rate, and
   - the two reads behind the Chairside screen (today's list, one session in full).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from db.engine import open_database  # noqa: E402
-from infusion import entries, sessions, setup, views  # noqa: E402
-from infusion.audit import Actor  # noqa: E402
+from infusion.accounts.actor import Actor
+from infusion.clinical.vitals import VitalsEntry  # noqa: E402
 from infusion.clock import utcnow  # noqa: E402
-from infusion.vitals import VitalsEntry  # noqa: E402
+from infusion.reads import sessions as views
+from infusion.services import entries, sessions, setup
 
 ADMIN = Actor(None, "bench admin", "admin")
 
@@ -54,7 +56,7 @@ def main() -> None:
     if url is None:
         path = Path(tempfile.mkdtemp()) / "bench.sqlite"
         url = f"sqlite:///{path}"
-        from infusion.demo import main as demo_main
+        from infusion.demo.clinic import main as demo_main
 
         t0 = time.perf_counter()
         demo_main(["--sessions", str(args.sessions), "--database-url", url])
@@ -72,19 +74,42 @@ def main() -> None:
     clinic = setup.get_clinic(db)
     temperature = 98.2 if clinic.temperature_unit == "F" else 36.8
     baseline = VitalsEntry(systolic=120, diastolic=80, pulse=70, resp_rate=16, temperature=temperature, spo2=98)
-    sessions.check_in(db, nurse, row.id, baseline, expected_version=None, at=now - timedelta(minutes=60),
-                      acknowledge_flags=True)
+    sessions.check_in(
+        db, nurse, row.id, baseline, expected_version=None, at=now - timedelta(minutes=60), acknowledge_flags=True
+    )
     sessions.proceed(db, nurse, row.id, expected_version=None, at=now - timedelta(minutes=59))
-    sessions.start_iv(db, nurse, row.id, expected_version=None, site="Port", gauge=20, attempts=1, lot_number="B",
-                      rate_ml_h=100, at=now - timedelta(minutes=58))
+    sessions.start_iv(
+        db,
+        nurse,
+        row.id,
+        expected_version=None,
+        site="Port",
+        gauge=20,
+        attempts=1,
+        lot_number="B",
+        rate_ml_h=100,
+        at=now - timedelta(minutes=58),
+    )
     with db.engine.connect() as conn:
-        counts = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
-                  for t in ("infusion_session", "vital_sign", "audit_event")}
+        counts = {
+            t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
+            for t in ("infusion_session", "vital_sign", "audit_event")
+        }
     print(f"database: {db.dialect}; rows: {counts}")
 
-    report("record_vitals (save)", timed(lambda i: entries.record_vitals(
-        db, nurse, row.id, VitalsEntry(pulse=70 + i % 20, systolic=118, diastolic=76), client_token=f"b{stamp}-{i}"),
-        args.saves))
+    report(
+        "record_vitals (save)",
+        timed(
+            lambda i: entries.record_vitals(
+                db,
+                nurse,
+                row.id,
+                VitalsEntry(pulse=70 + i % 20, systolic=118, diastolic=76),
+                client_token=f"b{stamp}-{i}",
+            ),
+            args.saves,
+        ),
+    )
     report("change_rate (save)", timed(lambda i: entries.change_rate(db, nurse, row.id, 100 + i % 50), 100))
     report("today_sessions (read)", timed(lambda i: views.today_sessions(db, nurse), 50))
     report("session_detail (read)", timed(lambda i: views.session_detail(db, nurse, row.id), 50))

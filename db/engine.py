@@ -7,6 +7,7 @@ survives the app being killed), and transactions that write start with
 `BEGIN IMMEDIATE` so two writers queue instead of failing half-way with
 SQLITE_BUSY (see ../shared/engineering.md §3).
 """
+
 from __future__ import annotations
 
 import os
@@ -67,9 +68,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
+        self._write = sessionmaker(bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:

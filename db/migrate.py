@@ -1,4 +1,5 @@
 """Run Alembic migrations from code (app start, tests) and from `alembic upgrade head`."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -15,6 +15,7 @@ Design notes that later work relies on:
 - Per-session summary columns (reaction_count, worst_grade, durations,
   last_vitals_at) are kept on write so dashboards never scan all vitals.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -123,7 +124,7 @@ class Therapy(Base):
     premedication_required: Mapped[bool] = mapped_column(Boolean, default=False)
     premedication_text: Mapped[str] = mapped_column(Text, default="")
     program: Mapped[str | None] = mapped_column(String(40))
-    #: see infusion.schedule.VitalsSchedule
+    #: see infusion.clinical.schedule.VitalsSchedule
     vitals_schedule: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     #: titration steps (clinical.md §1b); used by the timeline/titration work
     rate_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)

@@ -1,12 +1,13 @@
 """The current time, in UTC, in one place so tests can reason about it."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_local(moment: datetime | None, tz: str) -> datetime | None:
@@ -20,7 +21,7 @@ def from_local(moment: datetime, tz: str) -> datetime:
     """A wall-clock time typed at the clinic (naive or aware) as aware UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(tz))
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def format_local(moment: datetime | None, tz: str, fmt: str = "%H:%M") -> str:

@@ -1,4 +1,5 @@
 """Errors a user can act on. Pages show `str(error)`; nothing else reaches the screen."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 Alert thresholds are the "suggested demo defaults" of clinical.md §4b. The
 tolerances at the bottom are product choices: clinical.md is silent on them.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,23 +1,29 @@
 """Exports for quality teams: documented, spreadsheet-safe CSVs (de-identified on request) and FHIR bundles."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import streamlit as st
 
-from infusion import export, export_schema, export_service, trends
+from infusion.accounts.permissions import AUDIT
 from infusion.clock import utcnow
-from infusion.deidentify import DEID_NOTICE, ENV_SECRET
 from infusion.errors import ChairsideError
-from infusion.permissions import AUDIT
-from pages import _ui as ui
+from infusion.exports import datasets as export
+from infusion.exports import schema as export_schema
+from infusion.exports import service as export_service
+from infusion.exports.deidentify import DEID_NOTICE, ENV_SECRET
+from infusion.reads.trends import service as trends
+from ui import common as ui
 
 db = ui.get_db()
 quality = ui.page_guard("export")
 st.header("Exports")
-st.caption(f"UTF-8 CSV with a byte-order mark (opens cleanly in Excel), ISO 8601 times with the UTC offset, SI units "
-           f"named in the column headers, formula injection neutralised. Schema version {export_schema.SCHEMA_VERSION}; "
-           "every column is described in the data dictionary below. Every export is recorded in the audit log.")
+st.caption(
+    f"UTF-8 CSV with a byte-order mark (opens cleanly in Excel), ISO 8601 times with the UTC offset, SI units "
+    f"named in the column headers, formula injection neutralised. Schema version {export_schema.SCHEMA_VERSION}; "
+    "every column is described in the data dictionary below. Every export is recorded in the audit log."
+)
 
 datasets = [d for d in export_schema.DATASETS if d != "audit" or quality.role in AUDIT]
 therapies, chairs, nurses = trends.filter_options(db, quality) if quality.role in ("quality", "admin") else ({}, {}, {})
@@ -40,8 +46,14 @@ if deidentify:
         st.markdown("\n".join(f"- {line}" for line in DEID_NOTICE))
 
 try:
-    filters = export.ExportFilters(start=start, end=end, therapy_ids=tuple(therapy_ids), chair_ids=tuple(chair_ids),
-                                   nurse_ids=tuple(nurse_ids), include_entered_in_error=in_error)
+    filters = export.ExportFilters(
+        start=start,
+        end=end,
+        therapy_ids=tuple(therapy_ids),
+        chair_ids=tuple(chair_ids),
+        nurse_ids=tuple(nurse_ids),
+        include_entered_in_error=in_error,
+    )
     frame, total = export_service.preview(db, quality, dataset, filters, deidentify=deidentify)
 except ChairsideError as error:
     ui.show_error(error, prefix="")
@@ -56,9 +68,11 @@ else:
     st.dataframe(frame, hide_index=True, width="stretch")
 name = export.suggested_filename(dataset, filters, deidentify)
 if total > export_service.PAGE_ROW_LIMIT:
-    st.warning(f"That is more than {export_service.PAGE_ROW_LIMIT:,} rows: use the command line, which streams "
-               f"to a file with bounded memory:\n\n`python -m infusion.export --dataset {dataset} --from {start} "
-               f"--to {end}{' --deidentify' if deidentify else ''} --out {name}`")
+    st.warning(
+        f"That is more than {export_service.PAGE_ROW_LIMIT:,} rows: use the command line, which streams "
+        f"to a file with bounded memory:\n\n`python -m infusion.exports --dataset {dataset} --from {start} "
+        f"--to {end}{' --deidentify' if deidentify else ''} --out {name}`"
+    )
 elif total:
     if st.button("Prepare the CSV file", key="ex_prepare"):
         data = ui.attempt(lambda: export_service.csv_file(db, quality, dataset, filters, deidentify=deidentify))
@@ -66,15 +80,23 @@ elif total:
             st.session_state["_export_file"] = (name, data[0], data[1])
     prepared = st.session_state.get("_export_file")
     if prepared and prepared[0] == name:
-        st.download_button(f"Download {prepared[0]} ({prepared[2]:,} rows)", prepared[1], file_name=prepared[0],
-                           mime="text/csv", type="primary")
+        st.download_button(
+            f"Download {prepared[0]} ({prepared[2]:,} rows)",
+            prepared[1],
+            file_name=prepared[0],
+            mime="text/csv",
+            type="primary",
+        )
 
 with st.expander(f"Data dictionary: {dataset}{' (de-identified)' if deidentify else ''}"):
     st.dataframe(export_schema.dictionary_rows(dataset, deidentify), hide_index=True, width="stretch")
-    st.download_button("Download the data dictionary (CSV)",
-                       export_schema.render_csv(dataset, deidentify).encode("utf-8-sig"),
-                       file_name=f"chairside_{dataset}_dictionary_v{export_schema.SCHEMA_VERSION}.csv",
-                       mime="text/csv", key="ex_dict")
+    st.download_button(
+        "Download the data dictionary (CSV)",
+        export_schema.render_csv(dataset, deidentify).encode("utf-8-sig"),
+        file_name=f"chairside_{dataset}_dictionary_v{export_schema.SCHEMA_VERSION}.csv",
+        mime="text/csv",
+        key="ex_dict",
+    )
 
 st.subheader("FHIR R4 bundle of one session")
 with st.form("fhir"):
@@ -88,5 +110,10 @@ if build:
     else:
         bundle = ui.attempt(lambda: export_service.fhir_bundle(db, quality, int(session_id), deidentify=fhir_deid))
         if bundle is not None:
-            st.download_button("Download FHIR bundle (JSON)", bundle, file_name=f"session_{int(session_id)}_fhir.json",
-                               mime="application/fhir+json", key="fhir_download")
+            st.download_button(
+                "Download FHIR bundle (JSON)",
+                bundle,
+                file_name=f"session_{int(session_id)}_fhir.json",
+                mime="application/fhir+json",
+                key="fhir_download",
+            )

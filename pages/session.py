@@ -1,11 +1,13 @@
 """Session record: find any session and see its timeline and full record (read-only)."""
+
 from __future__ import annotations
 
 import streamlit as st
 
-from infusion import timeline, views
+from infusion.charts import timeline
 from infusion.clock import format_local, utcnow
-from pages import _ui as ui
+from infusion.reads import sessions as views
+from ui import common as ui
 
 db = ui.get_db()
 reader = ui.page_guard("session")
@@ -29,17 +31,30 @@ if detail is None:
     st.info("That session no longer exists.")
     st.stop()
 row, tz = detail.session, detail.clinic.timezone
-st.markdown(f"### {detail.patient.given_name} {detail.patient.family_name} · {detail.therapy.brand or detail.therapy.name} "
-            f"#{row.infusion_number} · {detail.chair.name}")
-st.caption(f"MRN {detail.patient.mrn} · {ui.STATUS_CHIPS[row.status]} · checked in "
-           f"{format_local(row.checked_in_at, tz, '%d %b %H:%M')} · IV {format_local(row.iv_started_at, tz)}–"
-           f"{format_local(row.iv_stopped_at, tz)} · discharged {format_local(row.discharged_at, tz)}")
-st.plotly_chart(timeline.session_timeline(detail), width="stretch", key="session_timeline",
-                config={"displayModeBar": False})
-st.download_button("Timeline data (CSV)", timeline.timeline_frame(detail).to_csv(index=False).encode("utf-8-sig"),
-                   file_name=f"session_{row.id}_timeline.csv", mime="text/csv")
-for title, frame in (("Vitals", views.vitals_table(detail)), ("Reactions", views.reactions_table(detail)),
-                     ("Rate", views.rates_table(detail)), ("Premedication", views.premeds_table(detail))):
+st.markdown(
+    f"### {detail.patient.given_name} {detail.patient.family_name} · {detail.therapy.brand or detail.therapy.name} "
+    f"#{row.infusion_number} · {detail.chair.name}"
+)
+st.caption(
+    f"MRN {detail.patient.mrn} · {ui.STATUS_CHIPS[row.status]} · checked in "
+    f"{format_local(row.checked_in_at, tz, '%d %b %H:%M')} · IV {format_local(row.iv_started_at, tz)}–"
+    f"{format_local(row.iv_stopped_at, tz)} · discharged {format_local(row.discharged_at, tz)}"
+)
+st.plotly_chart(
+    timeline.session_timeline(detail), width="stretch", key="session_timeline", config={"displayModeBar": False}
+)
+st.download_button(
+    "Timeline data (CSV)",
+    timeline.timeline_frame(detail).to_csv(index=False).encode("utf-8-sig"),
+    file_name=f"session_{row.id}_timeline.csv",
+    mime="text/csv",
+)
+for title, frame in (
+    ("Vitals", views.vitals_table(detail)),
+    ("Reactions", views.reactions_table(detail)),
+    ("Rate", views.rates_table(detail)),
+    ("Premedication", views.premeds_table(detail)),
+):
     if not frame.empty:
         st.markdown(f"**{title}**")
         st.dataframe(frame, hide_index=True, width="stretch")

@@ -1,12 +1,13 @@
 """Sign in: local accounts, single sign-on when configured, and the first administrator."""
+
 from __future__ import annotations
 
 import streamlit as st
 
-from infusion import auth
+from infusion.accounts import auth
 from infusion.errors import ChairsideError
-from infusion.setup import clinic_settings, get_clinic
-from pages import _ui as ui
+from infusion.services.setup import clinic_settings, get_clinic
+from ui import common as ui
 
 db = ui.get_db()
 clinic = get_clinic(db)
@@ -24,13 +25,16 @@ with middle:
     ui.show_flash()
     if auth.needs_first_admin(db):
         st.subheader("Create the administrator")
-        st.write("This clinic database is new. Create the first administrator account; "
-                 "the administrator then adds nurses and other staff.")
+        st.write(
+            "This clinic database is new. Create the first administrator account; "
+            "the administrator then adds nurses and other staff."
+        )
         with st.form("first_admin"):
             username = st.text_input("User name", key="fa_username")
             name = st.text_input("Your name", key="fa_name")
-            password = st.text_input(f"Password (at least {settings.min_password_length} characters)",
-                                     type="password", key="fa_password")
+            password = st.text_input(
+                f"Password (at least {settings.min_password_length} characters)", type="password", key="fa_password"
+            )
             again = st.text_input("Repeat the password", type="password", key="fa_again")
             if st.form_submit_button("Create administrator", type="primary"):
                 if password != again:
@@ -62,12 +66,18 @@ with middle:
                     signed_in(who)
         if sso_configured:
             st.button("Sign in with single sign-on", on_click=st.login, width="stretch")
-        st.caption(f"You are signed out after {settings.idle_sign_out_minutes} minutes without activity: "
-                   "tablets are shared.")
+        st.caption(
+            f"You are signed out after {settings.idle_sign_out_minutes} minutes without activity: tablets are shared."
+        )
         if settings.demo_mode:
-            from infusion.demo import DEMO_PASSWORD, STAFF
+            from infusion.demo.clinic import DEMO_PASSWORD, STAFF
 
-            accounts = ", ".join(f"`{user}` ({role.replace('_', ' ')})" for user, _, role in STAFF
-                                 if user in ("maria.lopez", "karen.miller", "paul.richards", "linda.cho", "it.admin"))
-            st.info(f"**Demo clinic.** Demo accounts, password `{DEMO_PASSWORD}`: {accounts}. "
-                    "Never use demo data for real patients.")
+            accounts = ", ".join(
+                f"`{user}` ({role.replace('_', ' ')})"
+                for user, _, role in STAFF
+                if user in ("maria.lopez", "karen.miller", "paul.richards", "linda.cho", "it.admin")
+            )
+            st.info(
+                f"**Demo clinic.** Demo accounts, password `{DEMO_PASSWORD}`: {accounts}. "
+                "Never use demo data for real patients."
+            )

@@ -1,16 +1,18 @@
 """Trends for managers: reaction rates with uncertainty, p-chart, durations, chair use, completeness."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import streamlit as st
 
-from infusion import trend_charts, trends
+from infusion.charts import trends as trend_charts
 from infusion.clock import utcnow
 from infusion.errors import ChairsideError
-from infusion.metrics import TrendFilters
-from infusion.setup import get_clinic
-from pages import _ui as ui
+from infusion.reads.trends import service as trends
+from infusion.reads.trends.metrics import TrendFilters
+from infusion.services.setup import get_clinic
+from ui import common as ui
 
 db = ui.get_db()
 viewer = ui.page_guard("trends")
@@ -35,15 +37,30 @@ with st.form("trend_filters"):
     c = st.columns([2, 2, 1, 1])
     chair_ids = c[0].multiselect("Chair", list(chairs), format_func=chairs.get, key="tr_chair")
     nurse_ids = c[1].multiselect("Nurse (who started the IV)", list(nurses), format_func=nurses.get, key="tr_nurse")
-    infusion = c[2].selectbox("Infusions", ["all", "first", "later"], key="tr_infusion",
-                              format_func={"all": "all", "first": "first only", "later": "2nd and later"}.get)
-    location = c[3].selectbox("Where", ["all", "clinic", "home"], key="tr_location",
-                              format_func={"all": "clinic + home", "clinic": "clinic chairs", "home": "home visits"}.get)
+    infusion = c[2].selectbox(
+        "Infusions",
+        ["all", "first", "later"],
+        key="tr_infusion",
+        format_func={"all": "all", "first": "first only", "later": "2nd and later"}.get,
+    )
+    location = c[3].selectbox(
+        "Where",
+        ["all", "clinic", "home"],
+        key="tr_location",
+        format_func={"all": "clinic + home", "clinic": "clinic chairs", "home": "home visits"}.get,
+    )
     st.form_submit_button("Apply filters", type="primary")
 
 try:
-    filters = TrendFilters(start=start, end=end, therapy_ids=tuple(therapy_ids), chair_ids=tuple(chair_ids),
-                           nurse_ids=tuple(nurse_ids), infusion=infusion, location=location)
+    filters = TrendFilters(
+        start=start,
+        end=end,
+        therapy_ids=tuple(therapy_ids),
+        chair_ids=tuple(chair_ids),
+        nurse_ids=tuple(nurse_ids),
+        infusion=infusion,
+        location=location,
+    )
 except ValueError as error:
     st.error(f"Filters not applied: {error}")
     st.stop()
@@ -62,21 +79,32 @@ def numbers(frame, name: str, key: str) -> None:  # type: ignore[no-untyped-def]
     """The figure's numbers beside it, and as a CSV download."""
     with st.expander("Numbers"):
         st.dataframe(frame, hide_index=True, width="stretch")
-        st.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8-sig"),
-                           file_name=f"chairside_{name}_{filters.start}_{filters.end}.csv", mime="text/csv", key=key)
+        st.download_button(
+            "Download CSV",
+            frame.to_csv(index=False).encode("utf-8-sig"),
+            file_name=f"chairside_{name}_{filters.start}_{filters.end}.csv",
+            mime="text/csv",
+            key=key,
+        )
 
 
 st.subheader("Reaction rate per therapy")
-st.caption("Sessions with at least one reaction ÷ completed (discharged) sessions, per 100 infusions, with a 95 % "
-           "Wilson interval. Entered-in-error reactions are excluded. Reactions can occur up to 24 h after an "
-           "infusion (Ocrevus and Briumvi labels): those reported at the next-day follow-up call count too, and are split out below.")
+st.caption(
+    "Sessions with at least one reaction ÷ completed (discharged) sessions, per 100 infusions, with a 95 % "
+    "Wilson interval. Entered-in-error reactions are excluded. Reactions can occur up to 24 h after an "
+    "infusion (Ocrevus and Briumvi labels): those reported at the next-day follow-up call count too, and are split out below."
+)
 st.plotly_chart(trend_charts.reaction_rate_figure(data.rates), width="stretch", key="chart_1")
 numbers(data.rates, "reaction_rates", "dl_rates")
 
 st.markdown("**During the session vs within 24 h after** (delayed reactions from the next-day follow-up call)")
-st.dataframe(data.delayed.rename(columns={"rate_during_per_100": "during session per 100",
-                                          "rate_after_per_100": "within 24 h after per 100"}),
-             hide_index=True, width="stretch")
+st.dataframe(
+    data.delayed.rename(
+        columns={"rate_during_per_100": "during session per 100", "rate_after_per_100": "within 24 h after per 100"}
+    ),
+    hide_index=True,
+    width="stretch",
+)
 
 c1, c2 = st.columns(2)
 with c1:
@@ -97,10 +125,14 @@ st.subheader("Session durations against the label")
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**IV start → stop** (green band: label range)")
-    st.plotly_chart(trend_charts.duration_figure(data.durations, "infusion_minutes", "minutes"), width="stretch", key="chart_5")
+    st.plotly_chart(
+        trend_charts.duration_figure(data.durations, "infusion_minutes", "minutes"), width="stretch", key="chart_5"
+    )
 with c2:
     st.markdown("**Chair time: check-in → discharge**")
-    st.plotly_chart(trend_charts.duration_figure(data.durations, "chair_minutes", "minutes"), width="stretch", key="chart_6")
+    st.plotly_chart(
+        trend_charts.duration_figure(data.durations, "chair_minutes", "minutes"), width="stretch", key="chart_6"
+    )
 numbers(data.duration_summary, "durations", "dl_durations")
 
 st.subheader("Chair utilisation")

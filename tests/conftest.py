@@ -5,6 +5,7 @@ PostgreSQL tests run in a schema of their own (created and migrated once per
 test run, truncated before each test, dropped at the end), so they never touch
 anything else in the database.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,8 @@ from sqlalchemy import create_engine, text
 from db.engine import Database, make_engine
 from db.migrate import upgrade_to_head
 from db.models import Base
-from infusion.audit import Actor
-from infusion.setup import bootstrap
+from infusion.accounts.actor import Actor
+from infusion.services.setup import bootstrap
 
 PG_URL = os.environ.get("CHAIRSIDE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -71,8 +72,9 @@ def _truncate_all(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
-           pg_schema_url: str | None) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_schema_url: str | None
+) -> Iterator[str]:
     """A URL to an empty, migrated database on each backend."""
     if request.param == "sqlite":
         path = tmp_path / "chairside.sqlite"

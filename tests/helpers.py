@@ -1,21 +1,24 @@
 """Shared builders for the database tests: patients, chairs, sessions walked to a state,
 and whole-database snapshots to prove that a rejected write changed nothing."""
+
 from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from db.engine import Database
 from db.models import AuditEvent, Base, InfusionSession, Therapy
-from infusion import entries, sessions
-from infusion.audit import Actor
+from infusion.accounts.actor import Actor
+from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import utcnow
-from infusion.setup import add_chair, add_patient
-from infusion.vitals import VitalsEntry
+from infusion.services import entries, sessions
+from infusion.services.setup import add_chair, add_patient, add_staff
 
+ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count(1)
 
 
@@ -35,20 +38,34 @@ def therapy_id(db: Database, code: str) -> int:
 ADMIN = Actor(None, "Test Admin", "admin")
 
 
+def staff_actor(db: Database, name: str, role: str = "nurse") -> Actor:
+    """A real user account with `role`, as the actor that signed in."""
+    user = add_staff(db, ADMIN, name, role)
+    return Actor(user.id, user.display_name, role)
+
+
 def new_chair(db: Database, actor: Actor) -> int:
     return add_chair(db, ADMIN, f"Chair {next(_counter)}").id
 
 
 def new_patient(db: Database, actor: Actor) -> int:
     n = next(_counter)
-    return add_patient(db, actor, mrn=f"MRN{n:05d}", given_name="Pat", family_name=f"Tester{n}",
-                       diagnosis="Multiple sclerosis").id
+    return add_patient(
+        db, actor, mrn=f"MRN{n:05d}", given_name="Pat", family_name=f"Tester{n}", diagnosis="Multiple sclerosis"
+    ).id
 
 
-def new_session(db: Database, actor: Actor, therapy: str = "natalizumab", *, chair_id: int | None = None,
-                patient_id: int | None = None) -> int:
+def new_session(
+    db: Database,
+    actor: Actor,
+    therapy: str = "natalizumab",
+    *,
+    chair_id: int | None = None,
+    patient_id: int | None = None,
+) -> int:
     return sessions.create_session(
-        db, actor,
+        db,
+        actor,
         patient_id=patient_id or new_patient(db, actor),
         therapy_id=therapy_id(db, therapy),
         chair_id=chair_id or new_chair(db, actor),
@@ -67,8 +84,9 @@ def ago(minutes: float) -> datetime:
     return utcnow() - timedelta(minutes=minutes)
 
 
-def walk(db: Database, actor: Actor, session_id: int, to: str, *, t0: datetime | None = None,
-         infusion_minutes: float = 60) -> datetime:
+def walk(
+    db: Database, actor: Actor, session_id: int, to: str, *, t0: datetime | None = None, infusion_minutes: float = 60
+) -> datetime:
     """Take a session through the normal steps up to status `to`; returns the check-in time.
 
     Check-in at t0 (default 5 h ago), proceed +5 min, program and premedication +10 min,
@@ -85,13 +103,23 @@ def walk(db: Database, actor: Actor, session_id: int, to: str, *, t0: datetime |
         if therapy.program:
             sessions.confirm_program(db, actor, session_id, authorization_ref="AUTH-1")
         if therapy.premedication_required:
-            entries.record_premedication(db, actor, session_id, drug="Methylprednisolone", dose="100 mg",
-                                         given_at=t0 + timedelta(minutes=10))
-        sessions.start_iv(db, actor, session_id, expected_version=None, site="Left forearm", gauge=22,
-                          attempts=1, lot_number="LOT-1", rate_ml_h=100, at=t0 + timedelta(minutes=20))
+            entries.record_premedication(
+                db, actor, session_id, drug="Methylprednisolone", dose="100 mg", given_at=t0 + timedelta(minutes=10)
+            )
+        sessions.start_iv(
+            db,
+            actor,
+            session_id,
+            expected_version=None,
+            site="Left forearm",
+            gauge=22,
+            attempts=1,
+            lot_number="LOT-1",
+            rate_ml_h=100,
+            at=t0 + timedelta(minutes=20),
+        )
     if target >= 3:
-        sessions.stop_iv(db, actor, session_id, expected_version=None,
-                         at=t0 + timedelta(minutes=20 + infusion_minutes))
+        sessions.stop_iv(db, actor, session_id, expected_version=None, at=t0 + timedelta(minutes=20 + infusion_minutes))
     if target >= 4:
         sessions.discharge(db, actor, session_id, expected_version=None, early_reason="test walk")
     return t0

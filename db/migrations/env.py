@@ -1,4 +1,5 @@
 """Alembic environment: uses a connection handed in by db.migrate, or the configured URL."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -3,15 +3,16 @@
 Revision ID: 0002
 Revises: 0001
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
-down_revision: Union[str, Sequence[str], None] = "0001"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -46,10 +47,12 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("corrected_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("corrected_by_id", BIGINT, nullable=True),
-        sa.ForeignKeyConstraint(["corrected_by_id"], ["app_user.id"],
-                                name=op.f("fk_session_correction_corrected_by_id_app_user")),
-        sa.ForeignKeyConstraint(["session_id"], ["infusion_session.id"],
-                                name=op.f("fk_session_correction_session_id_infusion_session")),
+        sa.ForeignKeyConstraint(
+            ["corrected_by_id"], ["app_user.id"], name=op.f("fk_session_correction_corrected_by_id_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["infusion_session.id"], name=op.f("fk_session_correction_session_id_infusion_session")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_session_correction")),
     )
     op.create_index("ix_session_correction_session", "session_correction", ["session_id", "corrected_at"])
@@ -61,8 +64,9 @@ def upgrade() -> None:
         sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("author_id", BIGINT, nullable=True),
         sa.ForeignKeyConstraint(["author_id"], ["app_user.id"], name=op.f("fk_addendum_author_id_app_user")),
-        sa.ForeignKeyConstraint(["session_id"], ["infusion_session.id"],
-                                name=op.f("fk_addendum_session_id_infusion_session")),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["infusion_session.id"], name=op.f("fk_addendum_session_id_infusion_session")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_addendum")),
     )
     op.create_index("ix_addendum_session", "addendum", ["session_id", "written_at"])
@@ -71,10 +75,14 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_AUDIT_GUARD)
     else:
-        op.execute("CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
-                   "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END")
-        op.execute("CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
-                   "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END")
+        op.execute(
+            "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END"
+        )
 
 
 def downgrade() -> None:

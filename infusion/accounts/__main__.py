@@ -1,0 +1,7 @@
+"""`python -m infusion.accounts`."""
+
+import sys
+
+from infusion.accounts.cli import main
+
+sys.exit(main())

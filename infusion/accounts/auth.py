@@ -1,0 +1,348 @@
+"""Local accounts: Argon2 password hashes, lockout after repeated failures,
+idle sign-out, the first administrator, and mapping single sign-on identities.
+
+Messages on a failed sign-in never reveal whether the account exists.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+
+from db.engine import Database
+from db.models import ROLES, AppUser, Clinic
+from infusion.accounts.actor import SYSTEM, Actor
+from infusion.accounts.permissions import ADMINISTRATION, require_role
+from infusion.clock import utcnow
+from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
+from infusion.services.audit import record
+from infusion.services.opening import clinic_context
+from infusion.settings import ClinicSettings
+
+_hasher = PasswordHasher()
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+_dummy_hash: str | None = None
+
+
+def _spend_equal_time(password: str) -> None:
+    """Verify against a throw-away hash so an unknown user name costs as much as a known one."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("chairside: not a password")
+    try:
+        _hasher.verify(_dummy_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        pass
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        _spend_equal_time(password)
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_rules(password: str, settings: ClinicSettings, username: str = "") -> None:
+    if len(password) < settings.min_password_length:
+        raise ValidationError({"password": f"Use at least {settings.min_password_length} characters."})
+    if username and username.lower() in password.lower():
+        raise ValidationError({"password": "The password must not contain the user name."})
+
+
+def _settings(db: Database) -> ClinicSettings:
+    with db.reading() as s:
+        return clinic_context(s)[1]
+
+
+def _actor(user: AppUser) -> Actor:
+    return Actor(user.id, user.display_name, user.role)
+
+
+def needs_first_admin(db: Database) -> bool:
+    """True on a new clinic database: nobody can sign in with a password yet.
+
+    (Accounts made with `python -m infusion.accounts` count: that clinic is not new.)
+    """
+    with db.reading() as s:
+        return not s.scalar(
+            select(func.count())
+            .select_from(AppUser)
+            .where(AppUser.active.is_(True), (AppUser.password_hash.is_not(None)) | (AppUser.email.is_not(None)))
+        )
+
+
+def authenticate(db: Database, username: str, password: str, now: datetime | None = None) -> Actor:
+    """The signed-in actor, or AuthError. Failed attempts count toward a lockout.
+
+    A refusal is committed (audit row, failure count) before it is raised.
+    """
+    now = now or utcnow()
+    username = (username or "").strip().lower()
+    settings = _settings(db)
+    failure: AuthError | None = None
+    with db.writing() as s:
+        user = s.scalars(select(AppUser).where(AppUser.username == username).with_for_update()).first()
+        if user is None or not user.active:
+            verify_password(None, password)
+            record(
+                s,
+                SYSTEM,
+                "sign_in_failed",
+                "app_user",
+                user.id if user else None,
+                after={"username": username},
+                reason="unknown or disabled account",
+            )
+            failure = AuthError("User name or password not recognised.")
+        elif user.locked_until is not None and user.locked_until > now:
+            record(s, SYSTEM, "sign_in_locked", "app_user", user.id, after={"username": username})
+            minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
+            failure = AuthError(f"Too many failed attempts: try again in {minutes} min, or ask an administrator.")
+        elif not verify_password(user.password_hash, password):
+            user.failed_attempts = (user.failed_attempts or 0) + 1
+            reason = f"wrong password ({user.failed_attempts})"
+            if user.failed_attempts >= settings.lockout_attempts:
+                user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+                user.failed_attempts = 0
+                reason += f"; locked for {settings.lockout_minutes} min"
+            record(s, SYSTEM, "sign_in_failed", "app_user", user.id, after={"username": username}, reason=reason)
+            failure = AuthError("User name or password not recognised.")
+        else:
+            user.failed_attempts, user.locked_until, user.last_sign_in_at = 0, None, now
+            record(s, _actor(user), "sign_in", "app_user", user.id)
+            return _actor(user)
+    raise failure
+
+
+def sign_out(db: Database, actor: Actor, reason: str = "signed out") -> None:
+    with db.writing() as s:
+        record(s, actor, "sign_out", "app_user", actor.user_id, reason=reason)
+
+
+def idle_expired(last_activity: datetime | None, now: datetime, idle_minutes: int) -> bool:
+    return last_activity is not None and now - last_activity > timedelta(minutes=idle_minutes)
+
+
+def _new_user(
+    s,
+    actor: Actor,
+    *,
+    username: str,
+    display_name: str,
+    role: str,  # type: ignore[no-untyped-def]
+    password: str | None,
+    email: str | None,
+    settings: ClinicSettings,
+) -> AppUser:
+    username = (username or "").strip().lower()
+    problems: dict[str, str] = {}
+    if not USERNAME.match(username):
+        problems["username"] = "User names are 2–80 lower-case letters, digits, '.', '_' or '-'."
+    if not (display_name or "").strip():
+        problems["display_name"] = "Enter the person's name."
+    if role not in ROLES:
+        problems["role"] = f"Role must be one of {', '.join(ROLES)}."
+    if problems:
+        raise ValidationError(problems)
+    if password is not None:
+        check_password_rules(password, settings, username)
+    if s.scalar(select(func.count()).select_from(AppUser).where(AppUser.username == username)):
+        raise ConflictError(f"The user name {username!r} is taken.")
+    clean_email = (email or "").strip().lower() or None
+    if clean_email and s.scalar(
+        select(func.count()).select_from(AppUser).where(func.lower(AppUser.email) == clean_email)
+    ):
+        raise ConflictError(f"The e-mail {clean_email} already belongs to another user.")
+    user = AppUser(
+        username=username,
+        display_name=display_name.strip(),
+        role=role,
+        active=True,
+        password_hash=hash_password(password) if password else None,
+        email=(email or "").strip().lower() or None,
+        created_at=utcnow(),
+        failed_attempts=0,
+    )
+    s.add(user)
+    s.flush()
+    record(
+        s,
+        actor,
+        "create",
+        "app_user",
+        user.id,
+        after={"username": username, "display_name": user.display_name, "role": role, "email": user.email},
+    )
+    return user
+
+
+def create_first_admin(db: Database, *, username: str, display_name: str, password: str) -> Actor:
+    """Only while no administrator can sign in: the first start of a new clinic."""
+    settings = _settings(db)
+    with db.writing() as s:
+        # lock the clinic row so two visitors of a new database cannot both become administrator
+        s.scalars(select(Clinic).order_by(Clinic.id).limit(1).with_for_update()).first()
+        if s.scalar(
+            select(func.count())
+            .select_from(AppUser)
+            .where(AppUser.active.is_(True), (AppUser.password_hash.is_not(None)) | (AppUser.email.is_not(None)))
+        ):
+            raise ConflictError("This clinic already has accounts; sign in instead.")
+        user = _new_user(
+            s,
+            SYSTEM,
+            username=username,
+            display_name=display_name,
+            role="admin",
+            password=password,
+            email=None,
+            settings=settings,
+        )
+        return _actor(user)
+
+
+def add_user(
+    db: Database,
+    actor: Actor,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str | None = None,
+    email: str | None = None,
+) -> AppUser:
+    require_role(actor, ADMINISTRATION, "add users")
+    settings = _settings(db)
+    with db.writing() as s:
+        return _new_user(
+            s,
+            actor,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password=password,
+            email=email,
+            settings=settings,
+        )
+
+
+def _user(s, user_id: int) -> AppUser:  # type: ignore[no-untyped-def]
+    user = s.scalars(select(AppUser).where(AppUser.id == user_id).with_for_update()).first()
+    if user is None:
+        raise NotFoundError(f"User {user_id} not found.")
+    return user
+
+
+def set_password(
+    db: Database, actor: Actor, user_id: int, password: str, *, current_password: str | None = None
+) -> None:
+    """Administrators reset anyone's password; everyone may change their own by giving the current one
+    (so a tablet left signed in cannot be used to take the account over)."""
+    own = actor is not None and actor.user_id == user_id
+    if not own:
+        require_role(actor, ADMINISTRATION, "reset another user's password")
+    settings = _settings(db)
+    with db.writing() as s:
+        user = _user(s, user_id)
+        if own and actor.name != "command line" and not verify_password(user.password_hash, current_password or ""):
+            raise AuthError("Your current password is not right; the password was not changed.")
+        check_password_rules(password, settings, user.username)
+        user.password_hash = hash_password(password)
+        user.failed_attempts, user.locked_until = 0, None
+        record(s, actor, "set_password", "app_user", user.id, reason="password set")
+
+
+def set_active(db: Database, actor: Actor, user_id: int, active: bool) -> None:
+    require_role(actor, ADMINISTRATION, "enable or disable users")
+    if actor.user_id == user_id and not active:
+        raise ValidationError({"active": "You cannot disable your own account."})
+    with db.writing() as s:
+        user = _user(s, user_id)
+        before = user.active
+        user.active = active
+        record(
+            s,
+            actor,
+            "enable_user" if active else "disable_user",
+            "app_user",
+            user.id,
+            before={"active": before},
+            after={"active": active},
+        )
+
+
+def change_role(db: Database, actor: Actor, user_id: int, role: str) -> None:
+    require_role(actor, ADMINISTRATION, "change roles")
+    if role not in ROLES:
+        raise ValidationError({"role": f"Role must be one of {', '.join(ROLES)}."})
+    if actor.user_id == user_id and role != "admin":
+        raise ValidationError({"role": "You cannot remove your own administrator role."})
+    with db.writing() as s:
+        user = _user(s, user_id)
+        before = user.role
+        user.role = role
+        record(s, actor, "change_role", "app_user", user.id, before={"role": before}, after={"role": role})
+
+
+def sso_actor(db: Database, email: str | None) -> Actor:
+    """Map a single sign-on identity (st.user e-mail) to a local active user and role.
+
+    A refusal is committed to the audit trail before it is raised.
+    """
+    email = (email or "").strip().lower()
+    if not email:
+        raise AuthError("Your identity provider did not share an e-mail address.")
+    with db.writing() as s:
+        user = s.scalars(select(AppUser).where(func.lower(AppUser.email) == email)).first()
+        if user is None or not user.active:
+            record(
+                s,
+                SYSTEM,
+                "sign_in_failed",
+                "app_user",
+                user.id if user else None,
+                after={"email": email},
+                reason="single sign-on: no active local user",
+            )
+            refused = True
+        else:
+            refused = False
+            user.last_sign_in_at = utcnow()
+            record(s, _actor(user), "sign_in", "app_user", user.id, reason="single sign-on")
+            signed_in = _actor(user)
+    if refused:
+        raise AuthError(f"{email} is not a Chairside user here; ask an administrator to add you.")
+    return signed_in
+
+
+def current_actor(db: Database, actor: Actor) -> Actor | None:
+    """The signed-in person as the database has them now: None once disabled, with a changed role at once."""
+    if actor.user_id is None:
+        return actor
+    with db.reading() as s:
+        user = s.get(AppUser, actor.user_id)
+    if user is None or not user.active:
+        return None
+    if user.role != actor.role or user.display_name != actor.name:
+        return _actor(user)
+    return actor
+
+
+def list_users(db: Database, actor: Actor) -> list[AppUser]:
+    require_role(actor, ADMINISTRATION, "list users")
+    with db.reading() as s:
+        return list(s.scalars(select(AppUser).order_by(AppUser.active.desc(), AppUser.display_name)))

@@ -1,0 +1,204 @@
+"""Plotly figures for the Trends page, built from the small frames of `infusion.reads.trends.metrics`.
+
+Kept out of the page so they can be tested without Streamlit. Colour is never
+the only signal: every bar and point carries its number as text.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from infusion.charts.palette import GRADE_COLOURS
+
+
+def _empty(message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.update_layout(height=200, xaxis={"visible": False}, yaxis={"visible": False})
+    return figure
+
+
+def reaction_rate_figure(rates: pd.DataFrame) -> go.Figure:
+    """Reactions per 100 infusions per therapy with 95 % Wilson intervals as error bars."""
+    if rates.empty:
+        return _empty("No completed sessions in this period")
+    data = rates.sort_values("rate_per_100")
+    figure = go.Figure(
+        go.Bar(
+            x=data["rate_per_100"],
+            y=data["therapy"],
+            orientation="h",
+            marker_color="#1f6f8b",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": data["ci_high_per_100"] - data["rate_per_100"],
+                "arrayminus": data["rate_per_100"] - data["ci_low_per_100"],
+            },
+            text=[
+                f"{r:.1f} ({w}/{n})" for r, w, n in zip(data["rate_per_100"], data["with_reaction"], data["completed"])
+            ],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1f} per 100<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=80 + 40 * len(data),
+        margin={"l": 10, "r": 40, "t": 10, "b": 40},
+        xaxis_title="sessions with ≥ 1 reaction per 100 completed (95 % Wilson CI)",
+    )
+    return figure
+
+
+def grade_figure(by_grade: pd.DataFrame) -> go.Figure:
+    if by_grade.empty:
+        return _empty("No reactions in this period")
+    figure = go.Figure()
+    for grade in sorted(by_grade["grade"].unique()):
+        part = by_grade[by_grade["grade"] == grade]
+        figure.add_trace(
+            go.Bar(
+                x=part["therapy"],
+                y=part["rate_per_100"],
+                name=f"Grade {grade}",
+                marker_color=GRADE_COLOURS.get(int(grade)),
+                text=part["sessions"],
+                textposition="inside",
+            )
+        )
+    figure.update_layout(
+        barmode="stack", height=360, yaxis_title="per 100 completed sessions", margin={"t": 10, "b": 10}
+    )
+    return figure
+
+
+def infusion_number_figure(by_number: pd.DataFrame) -> go.Figure:
+    if by_number.empty:
+        return _empty("No completed sessions in this period")
+    figure = go.Figure()
+    for bucket in ("1st", "2nd", "later"):
+        part = by_number[by_number["infusion_bucket"] == bucket]
+        if part.empty:
+            continue
+        figure.add_trace(
+            go.Bar(
+                x=part["therapy"],
+                y=part["rate_per_100"],
+                name=f"{bucket} infusion",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": part["ci_high_per_100"] - part["rate_per_100"],
+                    "arrayminus": part["rate_per_100"] - part["ci_low_per_100"],
+                },
+                text=[f"{r:.0f}" for r in part["rate_per_100"]],
+                textposition="outside",
+            )
+        )
+    figure.update_layout(barmode="group", height=380, yaxis_title="per 100 (95 % Wilson CI)", margin={"t": 10})
+    return figure
+
+
+def pchart_figure(pchart: pd.DataFrame, title: str) -> go.Figure:
+    """Monthly reaction proportion with the centre line and 3-sigma limits; points outside are marked."""
+    if pchart.empty:
+        return _empty("No completed sessions in this period")
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=pchart["month"],
+            y=pchart["ucl"],
+            mode="lines",
+            line={"dash": "dash", "color": "#999"},
+            name="UCL (3σ)",
+            line_shape="hvh",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=pchart["month"],
+            y=pchart["lcl"],
+            mode="lines",
+            line={"dash": "dash", "color": "#999"},
+            name="LCL (3σ)",
+            line_shape="hvh",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(x=pchart["month"], y=pchart["p_bar"], mode="lines", line={"color": "#555"}, name="centre p̄")
+    )
+    inside = pchart[~pchart["out_of_control"].astype(bool)]
+    outside = pchart[pchart["out_of_control"].astype(bool)]
+    figure.add_trace(
+        go.Scatter(
+            x=inside["month"],
+            y=inside["p"],
+            mode="lines+markers",
+            name="monthly rate",
+            marker={"color": "#1f6f8b", "size": 9},
+            text=[f"{x}/{n}" for x, n in zip(inside["x"], inside["n"])],
+            hovertemplate="%{x|%b %Y}: %{y:.1%} (%{text})<extra></extra>",
+        )
+    )
+    if not outside.empty:
+        figure.add_trace(
+            go.Scatter(
+                x=outside["month"],
+                y=outside["p"],
+                mode="markers+text",
+                name="outside limits",
+                marker={"color": "#c62828", "size": 13, "symbol": "x"},
+                text=["⚠"] * len(outside),
+                textposition="top center",
+            )
+        )
+    figure.update_layout(title=title, height=360, yaxis_tickformat=".0%", margin={"t": 40})
+    return figure
+
+
+def duration_figure(durations: pd.DataFrame, column: str, label: str) -> go.Figure:
+    """Box plots of durations per therapy against the label range (shaded)."""
+    if durations.empty:
+        return _empty("No completed sessions in this period")
+    figure = go.Figure()
+    for therapy, part in durations.groupby("therapy", sort=True):
+        figure.add_trace(go.Box(y=part[column], name=str(therapy), boxpoints="outliers", showlegend=False))
+        low, high = part["label_min_minutes"].min(), part["label_max_minutes"].max()
+        if column == "infusion_minutes" and pd.notna(low):
+            figure.add_trace(
+                go.Scatter(
+                    x=[therapy, therapy],
+                    y=[low, high if pd.notna(high) else low],
+                    mode="markers+lines",
+                    marker={"symbol": "line-ew-open", "size": 24, "color": "#2e7d32"},
+                    line={"color": "rgba(46,125,50,0.35)", "width": 14},
+                    name="label range",
+                    showlegend=False,
+                    hovertemplate="label %{y:.0f} min<extra></extra>",
+                )
+            )
+    figure.update_layout(height=380, yaxis_title=label, margin={"t": 10})
+    return figure
+
+
+def utilisation_figure(utilisation: pd.DataFrame) -> go.Figure:
+    if utilisation.empty:
+        return _empty("No chair time in this period")
+    grid = utilisation.pivot_table(index="weekday_name", columns="hour", values="share", sort=False)
+    figure = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=[f"{h:02d}:00" for h in grid.columns],
+            y=list(grid.index),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            text=[[f"{v:.0%}" if pd.notna(v) else "" for v in row] for row in grid.values],
+            texttemplate="%{text}",
+            hovertemplate="%{y} %{x}: %{z:.0%} of chair-hours occupied<extra></extra>",
+        )
+    )
+    figure.update_layout(height=320, margin={"t": 10})
+    return figure

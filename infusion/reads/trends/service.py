@@ -1,0 +1,75 @@
+"""The Trends page's data in one role-checked call: every metric for one set of filters.
+
+`infusion.reads.trends.metrics` holds the SQL; this module is the service a page calls, so
+a page mistake cannot show trends to a role that may not see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from db.engine import Database
+from db.models import AppUser, AuditEvent, Chair, Therapy
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import TRENDS, require_role
+from infusion.reads.trends import metrics
+from infusion.reads.trends.metrics import TrendFilters
+from infusion.services.aftercare import delayed_reaction_rates
+
+
+@dataclass(frozen=True)
+class Trends:
+    rates: pd.DataFrame
+    by_grade: pd.DataFrame
+    by_number: pd.DataFrame
+    pchart: pd.DataFrame
+    durations: pd.DataFrame
+    duration_summary: pd.DataFrame
+    utilisation: pd.DataFrame
+    time_lost: pd.DataFrame
+    completeness: pd.DataFrame
+    incomplete_sessions: pd.DataFrame
+    delayed: pd.DataFrame
+
+
+def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: int | None = None) -> Trends:
+    require_role(actor, TRENDS, "see clinic trends")
+    report = metrics.completeness(db, filters)
+    return Trends(
+        rates=metrics.reaction_rates(db, filters),
+        by_grade=metrics.reaction_rates_by_grade(db, filters),
+        by_number=metrics.reaction_rates_by_infusion_number(db, filters),
+        pchart=metrics.monthly_reaction_pchart(db, filters, therapy_id=pchart_therapy_id),
+        durations=metrics.session_durations(db, filters),
+        duration_summary=metrics.duration_summary(db, filters),
+        utilisation=metrics.chair_utilisation(db, filters),
+        time_lost=metrics.reaction_time_lost(db, filters),
+        completeness=report.counts,
+        incomplete_sessions=report.sessions,
+        delayed=delayed_reaction_rates(db, filters),
+    )
+
+
+def data_version(db: Database) -> int:
+    """The newest audit event id. Every write records one, so it changes whenever the data do:
+    part of the cache key, it makes cached trends refresh after any save, in any server process."""
+    with db.reading() as s:
+        return int(s.scalar(select(func.max(AuditEvent.id))) or 0)
+
+
+def filter_options(db: Database, actor: Actor) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """Therapies, chairs and nurses to filter by (id → label)."""
+    require_role(actor, TRENDS, "see clinic trends")
+    with db.reading() as s:
+        therapies = {t.id: t.brand or t.name for t in s.scalars(select(Therapy).order_by(Therapy.name))}
+        chairs = {c.id: c.name for c in s.scalars(select(Chair).order_by(Chair.id))}
+        nurses = {
+            u.id: u.display_name
+            for u in s.scalars(
+                select(AppUser).where(AppUser.role.in_(("nurse", "charge_nurse"))).order_by(AppUser.display_name)
+            )
+        }
+    return therapies, chairs, nurses

@@ -1,0 +1,548 @@
+"""Corrections, entered-in-error, late entries and addenda (clinical.md §6b).
+
+Nothing is overwritten: a correction appends a new row that points at the one it
+replaces (`replaces_id`) and marks the old one `corrected`; a mistake is marked
+`entered_in_error` with a reason and leaves every view, metric and export while
+staying in the record and the audit trail. Session times keep their original
+value in `session_correction`. After discharge the record is amended only by
+addendum. The author of an entry may correct it; charge nurses (and
+administrators) may correct anyone's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.engine import Database
+from db.models import (
+    Addendum,
+    AuditEvent,
+    InfusionSession,
+    Premedication,
+    RateChange,
+    Reaction,
+    SessionCorrection,
+    VitalSign,
+)
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import CHARTING, CLINICAL_READ, CORRECT_OTHERS, require_role
+from infusion.clinical.vitals import VitalsEntry
+from infusion.clock import utcnow
+from infusion.errors import NotFoundError, PermissionDenied, StateError, ValidationError
+from infusion.services.audit import record, snapshot
+from infusion.services.entries import _phase, _validate_reaction, insert_vitals
+from infusion.services.opening import check_version, clinic_context, clinical_time, lock_session, required_text
+from infusion.services.sessions import summarise_durations
+
+ENTRY_MODELS: dict[str, type] = {
+    "vital_sign": VitalSign,
+    "reaction": Reaction,
+    "premedication": Premedication,
+    "rate_change": RateChange,
+}
+AUTHOR_FIELD = {
+    "vital_sign": "entered_by_id",
+    "reaction": "entered_by_id",
+    "premedication": "entered_by_id",
+    "rate_change": "entered_by_id",
+}
+SESSION_TIME_FIELDS = {"checked_in_at": "check-in", "iv_started_at": "IV start", "iv_stopped_at": "IV stop"}
+
+
+def _reason(reason: str | None) -> str:
+    return required_text(
+        reason, "reason", "Say why the entry is corrected (e.g. 'wrong patient', 'typo: 132 not 123')."
+    )
+
+
+def _may_amend(actor: Actor, row: InfusionSession, author_id: int | None) -> None:
+    require_role(actor, CHARTING, "correct the record")
+    if row.status == "discharged":
+        raise StateError("This session is discharged: amend it with an addendum instead.")
+    if actor.role not in CORRECT_OTHERS and (author_id is None or author_id != actor.user_id):
+        raise PermissionDenied("Only the person who made the entry, or a charge nurse, may correct it.")
+
+
+def _load_entry(s: Session, entity: str, entry_id: int) -> Any:
+    model = ENTRY_MODELS.get(entity)
+    if model is None:
+        raise ValidationError({"entity": f"Unknown entry type {entity!r}."})
+    entry = s.get(model, entry_id)
+    if entry is None:
+        raise NotFoundError(f"{entity.replace('_', ' ').capitalize()} {entry_id} not found.")
+    if entry.status != "active":
+        raise StateError(f"This entry is already {entry.status.replace('_', ' ')}; only the current value can change.")
+    return entry
+
+
+def refresh_summaries(s: Session, row: InfusionSession) -> None:
+    """Recompute the per-session summaries from the active entries after a correction."""
+    s.flush()
+    active_reactions = select(Reaction).where(Reaction.session_id == row.id, Reaction.status == "active")
+    grades = [r.grade for r in s.scalars(active_reactions)]
+    row.reaction_count = len(grades)
+    row.worst_grade = max(grades) if grades else None
+    row.last_vitals_at = s.scalar(
+        select(func.max(VitalSign.taken_at)).where(VitalSign.session_id == row.id, VitalSign.status == "active")
+    )
+    baseline = s.scalars(
+        select(VitalSign)
+        .where(
+            VitalSign.session_id == row.id,
+            VitalSign.status == "active",
+            VitalSign.phase == "pre",
+            VitalSign.systolic.is_not(None),
+        )
+        .order_by(VitalSign.taken_at)
+        .limit(1)
+    ).first()
+    row.baseline_systolic = baseline.systolic if baseline else None
+
+
+def correct_vitals(
+    db: Database,
+    actor: Actor,
+    vital_id: int,
+    entry: VitalsEntry,
+    *,
+    reason: str,
+    taken_at: datetime | None = None,
+    acknowledge_flags: bool = False,
+    client_token: str | None = None,
+) -> VitalSign:
+    """Replace a set of vitals with corrected values; the original stays, marked corrected."""
+    reason = _reason(reason)
+    with db.writing() as s:
+        old = _load_entry(s, "vital_sign", vital_id)
+        row = lock_session(s, old.session_id, None)
+        _may_amend(actor, row, old.entered_by_id)
+        clinic, settings = clinic_context(s)
+        moment = clinical_time(
+            taken_at or old.taken_at,
+            field="taken_at",
+            label="Vitals time",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.checked_in_at, "check-in")],
+        )
+        original = snapshot(old)
+        old.status = "corrected"
+        refresh_summaries(s, row)
+        new = insert_vitals(
+            s,
+            actor,
+            row,
+            clinic,
+            settings,
+            entry,
+            taken_at=moment,
+            require_core=old.phase == "pre" and old.taken_at == row.checked_in_at,
+            acknowledge_flags=acknowledge_flags,
+            client_token=client_token,
+            audit_action=None,
+        )
+        new.replaces_id, new.correction_reason = old.id, reason
+        refresh_summaries(s, row)
+        record(
+            s,
+            actor,
+            "correct",
+            "vital_sign",
+            new.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before=original,
+            after=snapshot(new),
+            reason=reason,
+        )
+        return new
+
+
+def correct_reaction(
+    db: Database,
+    actor: Actor,
+    reaction_id: int,
+    *,
+    reason: str,
+    symptoms: list[str],
+    grade: int,
+    actions: list[str],
+    onset_at: datetime | None = None,
+    other_text: str | None = None,
+    medication_given: str | None = None,
+    resolved_at: datetime | None = None,
+    provider_notified: bool = False,
+    provider_name: str | None = None,
+    note: str | None = None,
+) -> Reaction:
+    """Replace a reaction record (grade, symptoms, times…); the original stays, marked corrected."""
+    reason = _reason(reason)
+    problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
+    if provider_notified and not (provider_name or "").strip():
+        problems["provider_name"] = "Name the provider who was notified."
+    if problems:
+        raise ValidationError(problems)
+    with db.writing() as s:
+        old = _load_entry(s, "reaction", reaction_id)
+        row = lock_session(s, old.session_id, None)
+        _may_amend(actor, row, old.entered_by_id)
+        clinic, settings = clinic_context(s)
+        onset = clinical_time(
+            onset_at or old.onset_at,
+            field="onset_at",
+            label="Reaction onset",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.checked_in_at, "check-in")],
+        )
+        resolved_at = resolved_at or old.resolved_at  # a resolution recorded meanwhile is kept
+        if resolved_at is not None:
+            clinical_time(
+                resolved_at,
+                field="resolved_at",
+                label="Resolution",
+                settings=settings,
+                tz=clinic.timezone,
+                not_before=[(onset, "the onset")],
+            )
+        original = snapshot(old)
+        old.status = "corrected"
+        new = Reaction(
+            session_id=row.id,
+            onset_at=onset,
+            symptoms=list(symptoms),
+            other_text=(other_text or "").strip() or None,
+            grade=grade,
+            actions=list(actions),
+            medication_given=(medication_given or "").strip() or None,
+            resolved_at=resolved_at,
+            provider_notified=provider_notified,
+            provider_name=(provider_name or "").strip() or None,
+            note=(note or "").strip() or None,
+            entered_at=utcnow(),
+            entered_by_id=actor.user_id,
+            status="active",
+            replaces_id=old.id,
+            correction_reason=reason,
+        )
+        s.add(new)
+        refresh_summaries(s, row)
+        record(
+            s,
+            actor,
+            "correct",
+            "reaction",
+            new.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before=original,
+            after=snapshot(new),
+            reason=reason,
+        )
+        return new
+
+
+def correct_premedication(
+    db: Database,
+    actor: Actor,
+    premed_id: int,
+    *,
+    reason: str,
+    drug: str,
+    dose: str,
+    route: str = "IV",
+    given_at: datetime | None = None,
+) -> Premedication:
+    reason = _reason(reason)
+    drug = required_text(drug, "drug", "Enter the premedication drug.")
+    dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
+    if route not in ("IV", "PO", "IM", "SC"):
+        raise ValidationError({"route": "Route must be IV, PO, IM or SC."})
+    with db.writing() as s:
+        old = _load_entry(s, "premedication", premed_id)
+        row = lock_session(s, old.session_id, None)
+        _may_amend(actor, row, old.entered_by_id)
+        clinic, settings = clinic_context(s)
+        moment = clinical_time(
+            given_at or old.given_at,
+            field="given_at",
+            label="Premedication time",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.checked_in_at, "check-in")],
+        )
+        original = snapshot(old)
+        old.status = "corrected"
+        new = Premedication(
+            session_id=row.id,
+            drug=drug,
+            dose=dose,
+            route=route,
+            given_at=moment,
+            entered_at=utcnow(),
+            entered_by_id=actor.user_id,
+            status="active",
+            replaces_id=old.id,
+            correction_reason=reason,
+        )
+        s.add(new)
+        s.flush()
+        record(
+            s,
+            actor,
+            "correct",
+            "premedication",
+            new.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before=original,
+            after=snapshot(new),
+            reason=reason,
+        )
+        return new
+
+
+def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int, reason: str) -> Any:
+    """The entry was a mistake (wrong patient, duplicate): it leaves every view and metric, stays in the record."""
+    reason = _reason(reason)
+    with db.writing() as s:
+        entry = _load_entry(s, entity, entry_id)
+        row = lock_session(s, entry.session_id, None)
+        _may_amend(actor, row, getattr(entry, AUTHOR_FIELD[entity]))
+        if entity == "rate_change" and entry.kind in ("start", "stop"):
+            raise StateError("The IV start and stop are corrected as session times, not marked in error.")
+        if entity == "rate_change" and entry.kind in ("pause", "resume"):
+            raise StateError(
+                "A pause or resume changes the session's state: record the opposite step "
+                "(resume or pause) with a note instead of marking it in error."
+            )
+        entry.status = "entered_in_error"
+        entry.correction_reason = reason
+        refresh_summaries(s, row)
+        if entity == "rate_change" and row.status == "infusing":
+            s.flush()
+            latest = s.scalars(
+                select(RateChange)
+                .where(
+                    RateChange.session_id == row.id,
+                    RateChange.status == "active",
+                    RateChange.kind.in_(("start", "change", "resume")),
+                )
+                .order_by(RateChange.at.desc(), RateChange.id.desc())
+                .limit(1)
+            ).first()
+            row.current_rate_ml_h = latest.rate_ml_h if latest else row.current_rate_ml_h
+        record(
+            s,
+            actor,
+            "entered_in_error",
+            entity,
+            entry.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before={"status": "active"},
+            after={"status": "entered_in_error"},
+            reason=reason,
+        )
+        return entry
+
+
+def correct_session_time(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    field: str,
+    new_value: datetime,
+    *,
+    reason: str,
+    expected_version: int | None,
+) -> InfusionSession:
+    """Correct check-in, IV start or IV stop; the original value is kept in session_correction."""
+    reason = _reason(reason)
+    if field not in SESSION_TIME_FIELDS:
+        raise ValidationError({"field": f"Only {', '.join(SESSION_TIME_FIELDS.values())} times can be corrected here."})
+    with db.writing() as s:
+        row = lock_session(s, session_id, None)
+        check_version(s, row, expected_version)
+        # the "author" of session times is anyone who charted on this session
+        charted = actor.user_id is not None and s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.session_id == row.id,
+                AuditEvent.user_id == actor.user_id,
+                AuditEvent.action.not_in(("view", "search_audit", "export_fhir")),
+            )
+        )
+        _may_amend(actor, row, actor.user_id if charted else row.created_by_id)
+        old_value = getattr(row, field)
+        if old_value is None:
+            raise StateError(f"There is no {SESSION_TIME_FIELDS[field]} time to correct yet.")
+        clinic, settings = clinic_context(s)
+        times = {name: getattr(row, name) for name in ("checked_in_at", "iv_started_at", "iv_stopped_at")}
+        times[field] = clinical_time(
+            new_value, field=field, label=SESSION_TIME_FIELDS[field].capitalize(), settings=settings, tz=clinic.timezone
+        )
+        order = [t for t in (times["checked_in_at"], times["iv_started_at"], times["iv_stopped_at"]) if t]
+        if order != sorted(order) or (
+            times["iv_started_at"] and times["iv_stopped_at"] and times["iv_stopped_at"] <= times["iv_started_at"]
+        ):
+            raise ValidationError({field: "Times must run check-in ≤ IV start < IV stop."})
+        if times["iv_started_at"] and times["iv_stopped_at"]:
+            minutes = (times["iv_stopped_at"] - times["iv_started_at"]).total_seconds() / 60
+            if minutes > settings.max_infusion_hours * 60:
+                raise ValidationError(
+                    {field: f"An infusion over {settings.max_infusion_hours:g} h is not possible; check the times."}
+                )
+        rate_times = s.execute(
+            select(func.min(RateChange.at), func.max(RateChange.at)).where(
+                RateChange.session_id == row.id,
+                RateChange.status == "active",
+                RateChange.kind.in_(("change", "pause", "resume")),
+            )
+        ).one()
+        if rate_times[0] is not None:
+            if times["iv_started_at"] and times["iv_started_at"] > rate_times[0]:
+                raise ValidationError({field: "IV start cannot be after a recorded rate change; correct that first."})
+            if times["iv_stopped_at"] and times["iv_stopped_at"] < rate_times[1]:
+                raise ValidationError({field: "IV stop cannot be before a recorded rate change; correct that first."})
+        earliest_entry = s.scalar(
+            select(func.min(VitalSign.taken_at)).where(VitalSign.session_id == row.id, VitalSign.status == "active")
+        )
+        if field == "checked_in_at" and earliest_entry is not None and times[field] > earliest_entry:
+            raise ValidationError({field: "Check-in cannot be after the first vitals; correct those first."})
+        before = snapshot(row)
+        setattr(row, field, times[field])
+        _mirror_rate_row(s, actor, row, field, times[field], reason)
+        summarise_durations(s, row, settings)
+        # phase is derived from the session times, so it follows their correction
+        for vital in s.scalars(select(VitalSign).where(VitalSign.session_id == row.id)):
+            vital.phase = _phase(row, vital.taken_at)
+        s.add(
+            SessionCorrection(
+                session_id=row.id,
+                field=field,
+                old_value=old_value.isoformat(),
+                new_value=times[field].isoformat(),
+                reason=reason,
+                corrected_at=utcnow(),
+                corrected_by_id=actor.user_id,
+            )
+        )
+        s.flush()
+        record(
+            s,
+            actor,
+            "correct_time",
+            "session",
+            row.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before={field: before[field]},
+            after={field: times[field]},
+            reason=reason,
+        )
+        return row
+
+
+def _mirror_rate_row(s: Session, actor: Actor, row: InfusionSession, field: str, value: datetime, reason: str) -> None:
+    """IV start/stop also live in the rate log: correct that row the same way (new row, old marked corrected)."""
+    kind = {"iv_started_at": "start", "iv_stopped_at": "stop"}.get(field)
+    if kind is None:
+        return
+    old = s.scalars(
+        select(RateChange).where(
+            RateChange.session_id == row.id, RateChange.kind == kind, RateChange.status == "active"
+        )
+    ).first()
+    if old is None:
+        return
+    old.status = "corrected"
+    s.add(
+        RateChange(
+            session_id=row.id,
+            at=value,
+            kind=kind,
+            rate_ml_h=old.rate_ml_h,
+            note=old.note,
+            entered_at=utcnow(),
+            entered_by_id=actor.user_id,
+            status="active",
+            replaces_id=old.id,
+            correction_reason=reason,
+        )
+    )
+
+
+def add_addendum(db: Database, actor: Actor, session_id: int, text: str) -> Addendum:
+    """A dated, signed note added to the record (the only amendment after discharge)."""
+    require_role(actor, CHARTING, "add an addendum")
+    text = required_text(text, "text", "Write the addendum.")
+    with db.writing() as s:
+        row = lock_session(s, session_id, None)
+        addendum = Addendum(session_id=row.id, text=text, written_at=utcnow(), author_id=actor.user_id)
+        s.add(addendum)
+        s.flush()
+        record(
+            s,
+            actor,
+            "addendum",
+            "session",
+            row.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            after={"addendum_id": addendum.id, "text": text},
+        )
+        return addendum
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    status: str
+    entered_at: datetime
+    entered_by_id: int | None
+    reason: str | None
+    values: dict[str, Any]
+
+
+def entry_history(db: Database, actor: Actor, entity: str, entry_id: int) -> list[Version]:
+    """Every version of an entry, oldest first, following the correction links both ways."""
+    require_role(actor, CLINICAL_READ, "see the history of an entry")
+    model = ENTRY_MODELS.get(entity)
+    if model is None:
+        raise ValidationError({"entity": f"Unknown entry type {entity!r}."})
+    with db.reading() as s:
+        entry = s.get(model, entry_id)
+        if entry is None:
+            raise NotFoundError(f"{entity} {entry_id} not found.")
+        chain = [entry]
+        while chain[0].replaces_id is not None:
+            chain.insert(0, s.get(model, chain[0].replaces_id))
+        while True:
+            newer = s.scalars(select(model).where(model.replaces_id == chain[-1].id)).first()
+            if newer is None:
+                break
+            chain.append(newer)
+        return [Version(e.id, e.status, e.entered_at, e.entered_by_id, e.correction_reason, snapshot(e)) for e in chain]
+
+
+def session_amendments(db: Database, actor: Actor, session_id: int) -> tuple[list[SessionCorrection], list[Addendum]]:
+    require_role(actor, CLINICAL_READ, "see a session's amendments")
+    with db.reading() as s:
+        corrections = list(
+            s.scalars(
+                select(SessionCorrection)
+                .where(SessionCorrection.session_id == session_id)
+                .order_by(SessionCorrection.corrected_at)
+            )
+        )
+        addenda = list(
+            s.scalars(select(Addendum).where(Addendum.session_id == session_id).order_by(Addendum.written_at))
+        )
+    return corrections, addenda

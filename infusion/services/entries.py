@@ -1,0 +1,570 @@
+"""Entries within a session: vitals, premedication, rate changes and pauses, reactions.
+
+Entries are appended, never edited in place; `client_token` makes a retried or
+double-tapped save idempotent. Each function locks the session row first, so
+the summary columns it keeps (last vitals, reaction count, worst grade) stay
+consistent with concurrent writers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.engine import Database
+from db.models import Clinic, InfusionSession, Premedication, RateChange, Reaction, VitalSign
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import CHARTING, require_role
+from infusion.clinical.news2 import News2
+from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
+from infusion.clinical.states import (
+    PREMED_STATUSES,
+    REACTION_STATUSES,
+    VITALS_STATUSES,
+    require_status,
+    require_transition,
+)
+from infusion.clinical.vitals import Flag, Vitals, VitalsEntry, alert_flags, score, validate_vitals
+from infusion.clock import utcnow
+from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
+from infusion.services.audit import record, snapshot
+from infusion.services.opening import check_version, clinic_context, clinical_time, lock_session, required_text
+from infusion.settings import ClinicSettings
+
+MAX_RATE_ML_H = 1000.0  # product plausibility limit; the highest label step in clinical.md §1b is 400 mL/h
+
+
+def validate_rate(rate_ml_h: float | None) -> str | None:
+    if rate_ml_h is None:
+        return "Enter the rate in mL/h."
+    if not 0 < float(rate_ml_h) <= MAX_RATE_ML_H:
+        return f"Rate {rate_ml_h:g} mL/h is outside 0–{MAX_RATE_ML_H:g} mL/h; enter mL per hour."
+    return None
+
+
+@dataclass(frozen=True)
+class VitalsAssessment:
+    vitals: Vitals
+    news2: News2
+    flags: list[Flag]
+
+
+def assess(
+    entry: VitalsEntry,
+    clinic: Clinic,
+    settings: ClinicSettings,
+    *,
+    baseline_systolic: int | None,
+    require_core: bool = False,
+) -> VitalsAssessment:
+    """Validate, score and flag a set of vitals without writing anything."""
+    vitals = validate_vitals(
+        entry, temperature_unit=clinic.temperature_unit, weight_unit=clinic.weight_unit, require_core=require_core
+    )
+    news = score(vitals)
+    flags = alert_flags(
+        vitals,
+        settings.thresholds,
+        baseline_systolic=baseline_systolic,
+        temperature_unit=clinic.temperature_unit,
+        news=news,
+    )
+    return VitalsAssessment(vitals, news, flags)
+
+
+def preview_vitals(
+    db: Database, session_id: int | None, entry: VitalsEntry, *, require_core: bool = False
+) -> VitalsAssessment:
+    """What a save would record (values, NEWS2, flags), so flags show before the nurse commits."""
+    with db.reading() as s:
+        clinic, settings = clinic_context(s)
+        baseline = None
+        if session_id is not None:
+            row = s.get(InfusionSession, session_id)
+            baseline = row.baseline_systolic if row else None
+        return assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
+
+
+def _existing(s: Session, model: type, token: str | None, session_id: int):  # type: ignore[no-untyped-def]
+    if not token:
+        return None
+    found = s.scalars(select(model).where(model.client_token == token)).first()
+    if found is not None and found.session_id != session_id:
+        raise ValidationError({"client_token": "This form was already used for another session; reload the page."})
+    return found
+
+
+def _phase(row: InfusionSession, taken_at: datetime) -> str:
+    if row.iv_started_at is None or taken_at < row.iv_started_at:
+        return "pre"
+    if row.iv_stopped_at is None or taken_at < row.iv_stopped_at:
+        return "infusion"
+    return "observation"
+
+
+def insert_vitals(
+    s: Session,
+    actor: Actor,
+    row: InfusionSession,
+    clinic: Clinic,
+    settings: ClinicSettings,
+    entry: VitalsEntry,
+    *,
+    taken_at: datetime,
+    require_core: bool,
+    acknowledge_flags: bool,
+    client_token: str | None,
+    audit_action: str | None = "record_vitals",
+) -> VitalSign:
+    """Validate and add one set of vitals to a locked session (used by check-in, later sets, corrections)."""
+    existing = _existing(s, VitalSign, client_token, row.id)
+    if existing is not None:
+        return existing
+    baseline = row.baseline_systolic
+    result = assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
+    if result.flags and not acknowledge_flags:
+        raise ConfirmationRequired([f.message for f in result.flags])
+    v = result.vitals
+    now = utcnow()
+    vital = VitalSign(
+        session_id=row.id,
+        phase=_phase(row, taken_at),
+        taken_at=taken_at,
+        entered_at=now,
+        entered_by_id=actor.user_id,
+        systolic=v.systolic,
+        diastolic=v.diastolic,
+        pulse=v.pulse,
+        resp_rate=v.resp_rate,
+        temperature_c=v.temperature_c,
+        spo2=v.spo2,
+        pain=v.pain,
+        weight_kg=v.weight_kg,
+        consciousness=v.consciousness,
+        on_oxygen=v.on_oxygen,
+        position=v.position,
+        unable_to_obtain=v.unable_to_obtain,
+        provider_notified=v.provider_notified,
+        provider_name=v.provider_name,
+        provider_notified_at=now if v.provider_notified else None,
+        flags=[f.as_dict() for f in result.flags],
+        flag_count=len(result.flags),
+        news2=result.news2.total,
+        news2_complete=result.news2.complete,
+        note=v.note,
+        status="active",
+        client_token=client_token,
+    )
+    s.add(vital)
+    if require_core and v.systolic is not None:
+        row.baseline_systolic = v.systolic
+    if row.last_vitals_at is None or taken_at > row.last_vitals_at:
+        row.last_vitals_at = taken_at
+    s.flush()
+    if audit_action:
+        record(
+            s,
+            actor,
+            audit_action,
+            "vital_sign",
+            vital.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            after=snapshot(vital),
+        )
+    return vital
+
+
+def record_vitals(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    entry: VitalsEntry,
+    *,
+    taken_at: datetime | None = None,
+    acknowledge_flags: bool = False,
+    client_token: str | None = None,
+    expected_version: int | None = None,
+) -> VitalSign:
+    """A set of vitals during the infusion or observation, at the time it was taken."""
+    require_role(actor, CHARTING, "chart infusion sessions")
+    with db.writing() as s:
+        row = lock_session(s, session_id, None)
+        existing = _existing(s, VitalSign, client_token, row.id)
+        if existing is not None:
+            return existing  # a retried save: already stored, whatever changed since
+        check_version(s, row, expected_version)
+        require_status(row.status, VITALS_STATUSES, "vitals")
+        clinic, settings = clinic_context(s)
+        moment = clinical_time(
+            taken_at,
+            field="taken_at",
+            label="Vitals time",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.checked_in_at, "check-in")],
+        )
+        return insert_vitals(
+            s,
+            actor,
+            row,
+            clinic,
+            settings,
+            entry,
+            taken_at=moment,
+            require_core=False,
+            acknowledge_flags=acknowledge_flags,
+            client_token=client_token,
+        )
+
+
+def record_premedication(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    *,
+    drug: str,
+    dose: str,
+    route: str = "IV",
+    given_at: datetime | None = None,
+    client_token: str | None = None,
+) -> Premedication:
+    require_role(actor, CHARTING, "chart infusion sessions")
+    drug = required_text(drug, "drug", "Enter the premedication drug.")
+    dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
+    if route not in ("IV", "PO", "IM", "SC"):
+        raise ValidationError({"route": "Route must be IV, PO, IM or SC."})
+    with db.writing() as s:
+        row = lock_session(s, session_id, None)
+        require_status(row.status, PREMED_STATUSES, "premedication")
+        existing = _existing(s, Premedication, client_token, row.id)
+        if existing is not None:
+            return existing
+        clinic, settings = clinic_context(s)
+        moment = clinical_time(
+            given_at,
+            field="given_at",
+            label="Premedication time",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.checked_in_at, "check-in")],
+        )
+        premed = Premedication(
+            session_id=row.id,
+            drug=drug,
+            dose=dose,
+            route=route,
+            given_at=moment,
+            entered_at=utcnow(),
+            entered_by_id=actor.user_id,
+            status="active",
+            client_token=client_token,
+        )
+        s.add(premed)
+        s.flush()
+        record(
+            s,
+            actor,
+            "record_premedication",
+            "premedication",
+            premed.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            after=snapshot(premed),
+        )
+        return premed
+
+
+def _last_rate_time(s: Session, session_id: int) -> datetime | None:
+    return s.scalar(
+        select(func.max(RateChange.at)).where(RateChange.session_id == session_id, RateChange.status == "active")
+    )
+
+
+def _rate_entry(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    *,
+    kind: str,
+    rate_ml_h: float | None,
+    at: datetime | None,
+    note: str | None,
+    expected_version: int | None,
+    client_token: str | None,
+) -> RateChange:
+    require_role(actor, CHARTING, "chart infusion sessions")
+    if kind in ("change", "resume"):
+        problem = validate_rate(rate_ml_h)
+        if problem:
+            raise ValidationError({"rate_ml_h": problem})
+    with db.writing() as s:
+        row = lock_session(s, session_id, None)
+        existing = _existing(s, RateChange, client_token, row.id)
+        if existing is not None:
+            return existing  # a retried save: already stored, whatever changed since
+        check_version(s, row, expected_version)
+        before = {"status": row.status, "current_rate_ml_h": row.current_rate_ml_h}
+        if kind == "change":
+            if row.status != "infusing":
+                raise StateError("Change the rate while the infusion is running (resume a paused infusion instead).")
+        else:
+            row.status = require_transition(kind, row.status)
+        clinic, settings = clinic_context(s)
+        moment = clinical_time(
+            at,
+            field="at",
+            label="Rate entry time",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.iv_started_at, "IV start"), (_last_rate_time(s, row.id), "the last rate entry")],
+        )
+        if kind in ("change", "resume"):
+            row.current_rate_ml_h = float(rate_ml_h)  # type: ignore[arg-type]
+        entry = RateChange(
+            session_id=row.id,
+            at=moment,
+            kind=kind,
+            rate_ml_h=float(rate_ml_h) if rate_ml_h is not None and kind != "pause" else None,
+            note=(note or "").strip() or None,
+            entered_at=utcnow(),
+            entered_by_id=actor.user_id,
+            status="active",
+            client_token=client_token,
+        )
+        s.add(entry)
+        s.flush()
+        record(
+            s,
+            actor,
+            f"rate_{kind}",
+            "rate_change",
+            entry.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before=before,
+            after=snapshot(entry),
+        )
+        return entry
+
+
+def change_rate(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    rate_ml_h: float,
+    *,
+    at: datetime | None = None,
+    note: str | None = None,
+    client_token: str | None = None,
+    expected_version: int | None = None,
+) -> RateChange:
+    return _rate_entry(
+        db,
+        actor,
+        session_id,
+        kind="change",
+        rate_ml_h=rate_ml_h,
+        at=at,
+        note=note,
+        expected_version=expected_version,
+        client_token=client_token,
+    )
+
+
+def pause(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    *,
+    at: datetime | None = None,
+    note: str | None = None,
+    expected_version: int | None = None,
+    client_token: str | None = None,
+) -> RateChange:
+    return _rate_entry(
+        db,
+        actor,
+        session_id,
+        kind="pause",
+        rate_ml_h=None,
+        at=at,
+        note=note,
+        expected_version=expected_version,
+        client_token=client_token,
+    )
+
+
+def resume(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    rate_ml_h: float,
+    *,
+    at: datetime | None = None,
+    note: str | None = None,
+    expected_version: int | None = None,
+    client_token: str | None = None,
+) -> RateChange:
+    return _rate_entry(
+        db,
+        actor,
+        session_id,
+        kind="resume",
+        rate_ml_h=rate_ml_h,
+        at=at,
+        note=note,
+        expected_version=expected_version,
+        client_token=client_token,
+    )
+
+
+def _validate_reaction(
+    symptoms: list[str], other_text: str | None, grade: int, actions: list[str], medication_given: str | None
+) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if not symptoms:
+        problems["symptoms"] = "Pick at least one symptom."
+    unknown = [x for x in symptoms if x not in SYMPTOMS]
+    if unknown:
+        problems["symptoms"] = f"Unknown symptom(s): {', '.join(unknown)}."
+    if "other" in symptoms and not (other_text or "").strip():
+        problems["other_text"] = "Describe the 'other' symptom."
+    if grade not in CTCAE_IRR:
+        problems["grade"] = "CTCAE grade must be 1 to 5."
+    elif "anaphylaxis" in symptoms and grade < 3:
+        problems["grade"] = "CTCAE v5.0 defines anaphylaxis from grade 3 (grades 1–2 do not exist for it)."
+    bad_actions = [a for a in actions if a not in ACTIONS]
+    if bad_actions:
+        problems["actions"] = f"Unknown action(s): {', '.join(bad_actions)}."
+    if not actions:
+        problems["actions"] = "Record what was done (choose 'Observed only' if nothing)."
+    if "medication_given" in actions and not (medication_given or "").strip():
+        problems["medication_given"] = "Name the medication given (drug, dose, route)."
+    return problems
+
+
+def record_reaction(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    *,
+    symptoms: list[str],
+    grade: int,
+    actions: list[str],
+    onset_at: datetime | None = None,
+    other_text: str | None = None,
+    medication_given: str | None = None,
+    resolved_at: datetime | None = None,
+    provider_notified: bool = False,
+    provider_name: str | None = None,
+    note: str | None = None,
+    client_token: str | None = None,
+) -> Reaction:
+    """A reaction observed during the infusion or observation, with its CTCAE grade and what was done."""
+    require_role(actor, CHARTING, "chart infusion sessions")
+    problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
+    if provider_notified and not (provider_name or "").strip():
+        problems["provider_name"] = "Name the provider who was notified."
+    if problems:
+        raise ValidationError(problems)
+    with db.writing() as s:
+        row = lock_session(s, session_id, None)
+        require_status(row.status, REACTION_STATUSES, "a reaction")
+        existing = _existing(s, Reaction, client_token, row.id)
+        if existing is not None:
+            return existing
+        clinic, settings = clinic_context(s)
+        onset = clinical_time(
+            onset_at,
+            field="onset_at",
+            label="Reaction onset",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(row.checked_in_at, "check-in")],
+        )
+        if resolved_at is not None:
+            clinical_time(
+                resolved_at,
+                field="resolved_at",
+                label="Resolution",
+                settings=settings,
+                tz=clinic.timezone,
+                not_before=[(onset, "the onset")],
+            )
+        reaction = Reaction(
+            session_id=row.id,
+            onset_at=onset,
+            symptoms=list(symptoms),
+            other_text=(other_text or "").strip() or None,
+            grade=grade,
+            actions=list(actions),
+            medication_given=(medication_given or "").strip() or None,
+            resolved_at=resolved_at,
+            provider_notified=provider_notified,
+            provider_name=(provider_name or "").strip() or None,
+            note=(note or "").strip() or None,
+            entered_at=utcnow(),
+            entered_by_id=actor.user_id,
+            status="active",
+            client_token=client_token,
+        )
+        s.add(reaction)
+        row.reaction_count = (row.reaction_count or 0) + 1
+        row.worst_grade = max(row.worst_grade or 0, grade)
+        s.flush()
+        record(
+            s,
+            actor,
+            "record_reaction",
+            "reaction",
+            reaction.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            after=snapshot(reaction),
+        )
+        return reaction
+
+
+def resolve_reaction(db: Database, actor: Actor, reaction_id: int, *, resolved_at: datetime | None = None) -> Reaction:
+    """Fill in the resolution time of an open reaction (a blank becomes a value; nothing is overwritten)."""
+    require_role(actor, CHARTING, "chart infusion sessions")
+    with db.writing() as s:
+        session_id = s.scalar(select(Reaction.session_id).where(Reaction.id == reaction_id))
+        if session_id is None:
+            raise NotFoundError(f"Reaction {reaction_id} not found.")
+        row = lock_session(s, session_id, None)  # lock first, then read the reaction as it is now
+        reaction = s.get(Reaction, reaction_id, populate_existing=True)
+        if reaction.status != "active":
+            raise StateError(
+                "This reaction record was corrected or marked in error since your screen loaded; "
+                "reload and resolve the current record."
+            )
+        if reaction.resolved_at is not None:
+            raise StateError("This reaction already has a resolution time; corrections keep the original.")
+        clinic, settings = clinic_context(s)
+        moment = clinical_time(
+            resolved_at,
+            field="resolved_at",
+            label="Resolution",
+            settings=settings,
+            tz=clinic.timezone,
+            not_before=[(reaction.onset_at, "the onset")],
+        )
+        reaction.resolved_at = moment
+        s.flush()
+        record(
+            s,
+            actor,
+            "resolve_reaction",
+            "reaction",
+            reaction.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before={"resolved_at": None},
+            after={"resolved_at": moment},
+        )
+        return reaction

@@ -1,0 +1,207 @@
+"""Booking a session ahead: the dose the schedule expects, the course position, and the too-early rule.
+
+Wraps `infusion.services.sessions.create_session` (walk_in=False). Everything that can
+refuse is checked before the session is created, so a refusal stores nothing.
+The course position and a dose reason are then set on the new row in a second,
+audited write: create_session takes neither (a kwarg there would make the two
+one transaction; see the report of this change).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from db.engine import Database
+from db.models import Chair, InfusionSession, Patient, Therapy
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import CHARTING, require_role
+from infusion.clock import utcnow
+from infusion.errors import ValidationError
+from infusion.reads.due import LEMTRADA, _tz, check_too_early, local_date, next_for
+from infusion.services import sessions
+from infusion.services.audit import changed, record, snapshot
+from infusion.services.opening import lock_session
+
+#: doses within this of the expected one count as the same (float input from a number field)
+DOSE_TOLERANCE = 1e-6
+
+
+def schedule_session(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    therapy_id: int,
+    chair_id: int,
+    when: datetime,
+    dose: float | None = None,
+    dose_reason: str | None = None,
+    override_too_early_reason: str | None = None,
+) -> InfusionSession:
+    """Book a session at `when` (aware datetime, today or later).
+
+    The dose defaults to the one the schedule expects; a different dose needs
+    `dose_reason`. A date before the therapy's minimum interval needs
+    `override_too_early_reason` (the message names the date it becomes
+    allowed); a date only earlier than usual is booked (the page warns).
+    """
+    require_role(actor, CHARTING, "schedule infusion sessions")
+    problems: dict[str, str] = {}
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
+    with db.reading() as s:
+        tz = _tz(s)
+        patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
+    if patient is None:
+        problems["patient"] = "Pick a patient."
+    if therapy is None or not therapy.active:
+        problems["therapy"] = "Pick a therapy from the catalog."
+    if chair is None or not chair.active:
+        problems["chair"] = "Pick a chair."
+    if problems:
+        raise ValidationError(problems)
+    assert therapy is not None
+    today = local_date(utcnow(), tz)
+    day = local_date(when, tz)
+    if day < today:
+        raise ValidationError(
+            {
+                "scheduled_at": f"{day:%d %b %Y} is in the past: book today or later "
+                "(a session given already is charted on the Chairside page)."
+            }
+        )
+    nxt = next_for(db, patient_id, therapy_id, when)
+    expected = nxt.expected_dose
+    if dose is None:
+        dose = expected
+    reason = (dose_reason or "").strip() or None
+    differs = expected is not None and dose is not None and abs(dose - expected) > DOSE_TOLERANCE
+    if dose is not None and dose <= 0:
+        problems["dose"] = "Enter the dose (a positive number)."
+    elif differs and reason is None:
+        problems["dose_reason"] = (
+            f"The schedule expects {expected:g} {nxt.dose_unit} for {nxt.label}; "
+            f"give a reason for {dose:g} {nxt.dose_unit}."
+        )
+    override = (override_too_early_reason or "").strip() or None
+    early = check_too_early(db, patient_id, therapy_id, when)
+    if early is not None and early.enforced and override is None:
+        problems["override_too_early_reason"] = f"{early.message} Give a reason to book it earlier."
+    if problems:
+        raise ValidationError(problems)
+
+    row = sessions.create_session(
+        db,
+        actor,
+        patient_id=patient_id,
+        therapy_id=therapy_id,
+        chair_id=chair_id,
+        dose=dose,
+        scheduled_at=when,
+        walk_in=False,
+    )
+    course = therapy.code == LEMTRADA
+    overriding = early is not None and early.enforced
+    if not (course or differs or overriding):
+        return row
+    with db.writing() as s:
+        fresh = s.scalars(select(InfusionSession).where(InfusionSession.id == row.id).with_for_update()).one()
+        before = snapshot(fresh)
+        if course:
+            fresh.course_number, fresh.course_day = nxt.course_number, nxt.course_day
+        if differs:
+            fresh.dose_reason = reason
+        s.flush()
+        old, new = changed(before, snapshot(fresh))
+        old.pop("version", None)
+        new.pop("version", None)
+        why = (
+            "; ".join(
+                x
+                for x in (
+                    f"dose: {reason}" if differs else "",
+                    f"booked before {early.allowed_from:%Y-%m-%d}: {override}" if overriding and early else "",
+                )
+                if x
+            )
+            or None
+        )
+        record(
+            s,
+            actor,
+            "schedule",
+            "session",
+            fresh.id,
+            session_id=fresh.id,
+            patient_id=patient_id,
+            before=old,
+            after=new | {"course_label": nxt.label},
+            reason=why,
+        )
+        return fresh
+
+
+def expected_for_booking(
+    db: Database, patient_id: int, therapy_id: int, when: datetime | date
+) -> tuple[float | None, str]:
+    """(expected dose, course label) a booking at `when` would get: for pre-filling the form."""
+    nxt = next_for(db, patient_id, therapy_id, when)
+    return nxt.expected_dose, nxt.label
+
+
+def move_booking(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    when: datetime,
+    *,
+    expected_version: int | None,
+    override_too_early_reason: str | None = None,
+) -> InfusionSession:
+    """Move a booked (not yet checked-in) session to another date and time, e.g. a too-early booking
+    to the date its therapy allows. The same too-early rule as a new booking applies; audited."""
+    require_role(actor, CHARTING, "schedule infusion sessions")
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
+    with db.reading() as s:
+        tz = _tz(s)
+        current = s.get(InfusionSession, session_id)
+    if current is None:
+        raise ValidationError({"session": f"Session {session_id} not found."})
+    if current.status != "scheduled":
+        raise ValidationError({"session": "Only a booked session that is not checked in yet can be moved."})
+    day = local_date(when, tz)
+    if day < local_date(utcnow(), tz):
+        raise ValidationError({"scheduled_at": f"{day:%d %b %Y} is in the past: book today or later."})
+    early = check_too_early(db, current.patient_id, current.therapy_id, when, exclude_session_id=session_id)
+    override = (override_too_early_reason or "").strip() or None
+    if early is not None and early.enforced and override is None:
+        raise ValidationError({"override_too_early_reason": f"{early.message} Give a reason to book it earlier."})
+    nxt = next_for(db, current.patient_id, current.therapy_id, when, exclude_session_id=session_id)
+    with db.writing() as s:
+        row = lock_session(s, session_id, expected_version)
+        if row.status != "scheduled":
+            raise ValidationError({"session": "Only a booked session that is not checked in yet can be moved."})
+        before = snapshot(row)
+        row.scheduled_at = when
+        if row.course_number is not None or nxt.course_number is not None:
+            row.course_number, row.course_day = nxt.course_number, nxt.course_day
+        s.flush()
+        old, new = changed(before, snapshot(row))
+        old.pop("version", None)
+        new.pop("version", None)
+        reason = f"booked before {early.allowed_from:%Y-%m-%d}: {override}" if early and early.enforced else None
+        record(
+            s,
+            actor,
+            "reschedule",
+            "session",
+            row.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before=old,
+            after=new,
+            reason=reason,
+        )
+        return row

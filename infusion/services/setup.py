@@ -1,0 +1,394 @@
+"""Clinic set-up: the clinic row, the therapy catalog seed, chairs, staff and patients."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.engine import Database, database_url  # noqa: F401  (re-exported for pages)
+from db.models import ROLES, AppUser, Chair, Clinic, Patient, Therapy
+from infusion.accounts.actor import SYSTEM, Actor
+from infusion.accounts.permissions import ADMINISTRATION, CHARTING, require_role
+from infusion.clinical.catalog import SEED_FIELDS, load_seed
+from infusion.clock import utcnow
+from infusion.errors import ConflictError, NotFoundError, ValidationError
+from infusion.services.audit import changed, record, snapshot
+from infusion.settings import ClinicSettings, load_settings
+
+DIAGNOSES = ("Multiple sclerosis", "Systemic sclerosis", "ALS", "CIDP", "Myasthenia gravis", "Other")
+
+
+def ensure_clinic(db: Database) -> Clinic:
+    """The clinic row, created with neutral defaults (UTC, °C, kg) on a new database."""
+    with db.writing() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+        if clinic is None:
+            clinic = Clinic(
+                name="Infusion clinic",
+                timezone="UTC",
+                temperature_unit="C",
+                weight_unit="kg",
+                settings=ClinicSettings().model_dump(),
+            )
+            s.add(clinic)
+            s.flush()
+            record(s, SYSTEM, "create", "clinic", clinic.id, after=snapshot(clinic))
+        return clinic
+
+
+def get_clinic(db: Database) -> Clinic:
+    with db.reading() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+    if clinic is None:
+        return ensure_clinic(db)
+    return clinic
+
+
+def clinic_settings(clinic: Clinic) -> ClinicSettings:
+    return load_settings(clinic.settings)
+
+
+def update_clinic(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str,
+    timezone: str,
+    temperature_unit: str,
+    weight_unit: str,
+    phone: str | None = None,
+    expected_version: int | None = None,
+) -> Clinic:
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
+    problems: dict[str, str] = {}
+    if not name.strip():
+        problems["name"] = "The clinic needs a name."
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems["timezone"] = f"Unknown time zone {timezone!r} (use a name like America/New_York)."
+    if temperature_unit not in ("C", "F"):
+        problems["temperature_unit"] = "Temperature unit must be C or F."
+    if weight_unit not in ("kg", "lb"):
+        problems["weight_unit"] = "Weight unit must be kg or lb."
+    if problems:
+        raise ValidationError(problems)
+    with db.writing() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        if expected_version is not None and clinic.version != expected_version:
+            raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
+        before = snapshot(clinic)
+        clinic.name, clinic.timezone = name.strip(), timezone
+        clinic.temperature_unit, clinic.weight_unit, clinic.phone = temperature_unit, weight_unit, phone
+        s.flush()
+        old, new = changed(before, snapshot(clinic))
+        record(s, actor, "update", "clinic", clinic.id, before=old, after=new)
+        return clinic
+
+
+def seed_therapies(db: Database) -> int:
+    """Insert catalog therapies the database lacks; never overwrite a clinic's edits."""
+    with db.writing() as s:
+        existing = set(s.scalars(select(Therapy.code)))
+        added = 0
+        for row in load_seed():
+            if row["code"] in existing:
+                continue
+            therapy = Therapy(code=row["code"], **{k: row[k] for k in SEED_FIELDS})
+            s.add(therapy)
+            s.flush()
+            record(s, SYSTEM, "seed", "therapy", therapy.id, after=snapshot(therapy))
+            added += 1
+        return added
+
+
+def bootstrap(db: Database) -> Clinic:
+    """What every start needs: a clinic row and the seeded catalog."""
+    clinic = ensure_clinic(db)
+    seed_therapies(db)
+    return clinic
+
+
+def list_therapies(db: Database, *, active_only: bool = True) -> list[Therapy]:
+    with db.reading() as s:
+        q = select(Therapy).order_by(Therapy.name)
+        if active_only:
+            q = q.where(Therapy.active.is_(True))
+        return list(s.scalars(q))
+
+
+def list_chairs(db: Database) -> list[Chair]:
+    with db.reading() as s:
+        return list(s.scalars(select(Chair).where(Chair.active.is_(True)).order_by(Chair.kind, Chair.id)))
+
+
+def add_chair(db: Database, actor: Actor, name: str, kind: str = "chair") -> Chair:
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the chair a name, e.g. 'Chair 4'."})
+    if kind not in ("chair", "home"):
+        raise ValidationError({"kind": "A location is a clinic chair or a home visit."})
+    try:
+        with db.writing() as s:
+            chair = Chair(name=name, kind=kind, active=True)
+            s.add(chair)
+            s.flush()
+            record(s, actor, "create", "chair", chair.id, after=snapshot(chair))
+            return chair
+    except IntegrityError:
+        raise ConflictError(f"A chair named {name!r} already exists.") from None
+
+
+def list_staff(db: Database, role: str | None = None) -> list[AppUser]:
+    with db.reading() as s:
+        q = select(AppUser).where(AppUser.active.is_(True)).order_by(AppUser.display_name)
+        if role:
+            q = q.where(AppUser.role == role)
+        return list(s.scalars(q))
+
+
+def add_staff(
+    db: Database, actor: Actor, display_name: str, role: str = "nurse", username: str | None = None
+) -> AppUser:
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
+    display_name = display_name.strip()
+    if not display_name:
+        raise ValidationError({"display_name": "Enter the person's name."})
+    if role not in ROLES:
+        raise ValidationError({"role": f"Role must be one of {', '.join(ROLES)}."})
+    username = (username or re.sub(r"[^a-z0-9]+", ".", display_name.lower()).strip(".")) or "user"
+    try:
+        with db.writing() as s:
+            user = AppUser(username=username, display_name=display_name, role=role, active=True, created_at=utcnow())
+            s.add(user)
+            s.flush()
+            record(s, actor, "create", "app_user", user.id, after=snapshot(user, ("username", "display_name", "role")))
+            return user
+    except IntegrityError:
+        raise ConflictError(f"A user named {username!r} already exists.") from None
+
+
+def check_patient(mrn: str, given_name: str, family_name: str, birth_date: date | None) -> None:
+    """The new-patient fields, or ValidationError naming each problem."""
+    problems: dict[str, str] = {}
+    if not mrn.strip():
+        problems["mrn"] = "Enter the patient's MRN."
+    if not given_name.strip() or not family_name.strip():
+        problems["name"] = "Enter the patient's given and family name."
+    if birth_date is not None and birth_date > utcnow().date():
+        problems["birth_date"] = "Date of birth cannot be in the future."
+    if problems:
+        raise ValidationError(problems)
+
+
+def insert_patient(
+    s: Session,
+    actor: Actor,
+    *,
+    mrn: str,
+    given_name: str,
+    family_name: str,
+    birth_date: date | None = None,
+    diagnosis: str = "",
+    allergies: str = "",
+    address: str | None = None,
+    phone: str | None = None,
+) -> Patient:
+    """Add a checked patient inside the caller's transaction (so a walk-in is one write)."""
+    mrn = mrn.strip()
+    if s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == mrn)):
+        raise ConflictError(f"MRN {mrn} already belongs to a patient; pick them from the list.")
+    patient = Patient(
+        mrn=mrn,
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        birth_date=birth_date,
+        diagnosis=diagnosis,
+        allergies=allergies.strip(),
+        address=(address or "").strip() or None,
+        phone=(phone or "").strip() or None,
+        created_at=utcnow(),
+    )
+    s.add(patient)
+    s.flush()
+    record(s, actor, "create", "patient", patient.id, patient_id=patient.id, after=snapshot(patient))
+    return patient
+
+
+def add_patient(
+    db: Database,
+    actor: Actor,
+    *,
+    mrn: str,
+    given_name: str,
+    family_name: str,
+    birth_date: date | None = None,
+    diagnosis: str = "",
+    allergies: str = "",
+    address: str | None = None,
+    phone: str | None = None,
+) -> Patient:
+    """Register a patient; the address (for home infusion) and phone (for the follow-up call)
+    are kept with the patient and never leave in a de-identified export."""
+    require_role(actor, CHARTING, "register patients")
+    check_patient(mrn, given_name, family_name, birth_date)
+    with db.writing() as s:
+        return insert_patient(
+            s,
+            actor,
+            mrn=mrn,
+            given_name=given_name,
+            family_name=family_name,
+            birth_date=birth_date,
+            diagnosis=diagnosis,
+            allergies=allergies,
+            address=address,
+            phone=phone,
+        )
+
+
+def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patient]:
+    with db.reading() as s:
+        q = select(Patient).order_by(Patient.family_name, Patient.given_name).limit(limit)
+        if text.strip():
+            like = f"%{text.strip().lower()}%"
+            q = q.where(
+                func.lower(Patient.family_name).like(like)
+                | func.lower(Patient.given_name).like(like)
+                | func.lower(Patient.mrn).like(like)
+            )
+        return list(s.scalars(q))
+
+
+def update_settings(
+    db: Database, actor: Actor, changes: dict[str, Any], *, expected_version: int | None = None
+) -> Clinic:
+    """Change alert thresholds and tunables (validated by ClinicSettings), audited field by field."""
+    require_role(actor, ADMINISTRATION, "change the clinic set-up")
+    with db.writing() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        if expected_version is not None and clinic.version != expected_version:
+            raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
+        current = load_settings(clinic.settings).model_dump()
+        merged = {**current, **{k: v for k, v in changes.items() if k != "thresholds"}}
+        merged["thresholds"] = {**current["thresholds"], **changes.get("thresholds", {})}
+        try:
+            validated = ClinicSettings.model_validate(merged)
+        except PydanticValidationError as error:
+            raise ValidationError(
+                {".".join(map(str, e["loc"])): f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()}
+            ) from None
+        before = clinic.settings
+        clinic.settings = validated.model_dump()
+        s.flush()
+        old, new = changed(before or {}, clinic.settings)
+        record(s, actor, "update_settings", "clinic", clinic.id, before=old, after=new)
+        return clinic
+
+
+THERAPY_EDITABLE = (
+    "name",
+    "brand",
+    "default_dose",
+    "dose_unit",
+    "dosing_text",
+    "dosing_interval_days",
+    "min_interval_days",
+    "duration_windows",
+    "observation_rules",
+    "premedication_required",
+    "premedication_text",
+    "program",
+    "vitals_schedule",
+    "notes",
+    "active",
+    "pretreatment_checks",
+)
+
+
+def _check_rules(rules: Any, field: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(rules, list) or not rules:
+        raise ValidationError({field: f"{field} needs at least one rule."})
+    for rule in rules:
+        if not isinstance(rule, dict) or not isinstance(rule.get("from", 1), int) or rule.get("from", 1) < 1:
+            raise ValidationError({field: f"Each {field} rule needs 'from' (an infusion number ≥ 1)."})
+        upper = rule.get("to")
+        if upper is not None and (not isinstance(upper, int) or isinstance(upper, bool) or upper < rule.get("from", 1)):
+            raise ValidationError({field: f"Each {field} rule's 'to' must be a whole infusion number ≥ its 'from'."})
+        for key in keys:
+            value = rule.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0 or value > 24 * 60):
+                raise ValidationError({field: f"{key} must be minutes between 0 and 1440."})
+        if (
+            rule.get("min_minutes") is not None
+            and rule.get("max_minutes") is not None
+            and rule["max_minutes"] < rule["min_minutes"]
+        ):
+            raise ValidationError({field: "max_minutes must not be below min_minutes."})
+
+
+def update_therapy(
+    db: Database, actor: Actor, therapy_id: int, changes: dict[str, Any], *, expected_version: int | None
+) -> Therapy:
+    """A clinic adjusts its catalog row; every changed field is audited with old and new values."""
+    require_role(actor, ADMINISTRATION, "edit the therapy catalog")
+    unknown = set(changes) - set(THERAPY_EDITABLE)
+    if unknown:
+        raise ValidationError({"fields": f"Not editable here: {', '.join(sorted(unknown))}."})
+    if "duration_windows" in changes:
+        _check_rules(changes["duration_windows"], "duration_windows", ("min_minutes", "max_minutes"))
+    if "observation_rules" in changes:
+        _check_rules(changes["observation_rules"], "observation_rules", ("minutes",))
+    if "vitals_schedule" in changes:
+        schedule = changes["vitals_schedule"]
+        if not isinstance(schedule, dict):
+            raise ValidationError(
+                {
+                    "vitals_schedule": "The vitals schedule must be an object like "
+                    '{"after_start_minutes": [15], "every_minutes": 60}.'
+                }
+            )
+        offsets = schedule.get("after_start_minutes", [])
+        if not isinstance(offsets, list) or not all(isinstance(m, int) and 0 <= m <= 1440 for m in offsets):
+            raise ValidationError({"vitals_schedule": "after_start_minutes must be a list of minutes (0–1440)."})
+        every = schedule.get("every_minutes")
+        if every is not None and (not isinstance(every, int) or not 5 <= every <= 240):
+            raise ValidationError({"vitals_schedule": "Vitals every N minutes must be 5–240."})
+    if "pretreatment_checks" in changes:
+        from infusion.services.pretreatment import validate_checklist
+
+        changes = {**changes, "pretreatment_checks": validate_checklist(changes["pretreatment_checks"])}
+    if "name" in changes and not str(changes["name"]).strip():
+        raise ValidationError({"name": "The therapy needs a name."})
+    with db.writing() as s:
+        therapy = s.get(Therapy, therapy_id)
+        if therapy is None:
+            raise NotFoundError(f"Therapy {therapy_id} not found.")
+        if expected_version is not None and therapy.version != expected_version:
+            raise ConflictError("Someone changed this therapy since you opened it; reload and retry.")
+        before = snapshot(therapy)
+        for key, value in changes.items():
+            setattr(therapy, key, value)
+        s.flush()
+        old, new = changed(before, snapshot(therapy))
+        old.pop("version", None)
+        new.pop("version", None)
+        record(s, actor, "update_therapy", "therapy", therapy.id, before=old, after=new)
+        return therapy
+
+
+def open_clinic(url: str) -> Database:
+    """Open (migrating to head) and bootstrap the clinic database at `url`: what every app start needs."""
+    from db.engine import open_database
+
+    database = open_database(url)
+    bootstrap(database)
+    return database

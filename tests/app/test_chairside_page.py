@@ -1,0 +1,194 @@
+"""AppTest: a nurse walks a whole session through the Chairside page, and bad input
+shows a message and stores nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from db.models import AuditEvent, InfusionSession, Reaction, VitalSign
+from infusion.accounts.actor import Actor
+from infusion.services import setup
+
+
+def _count(db, model) -> int:
+    with db.reading() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def _seed(db):
+    admin = Actor(None, "Setup", "admin")
+    nurse = setup.add_staff(db, admin, "Nora Nurse", "nurse")
+    setup.add_chair(db, admin, "Chair 1")
+    patient = setup.add_patient(db, admin, mrn="MRN-1", given_name="Ann", family_name="Lee")
+    return Actor(nurse.id, nurse.display_name, "nurse"), patient
+
+
+def _start(make_app, actor):
+    at = make_app()
+    at.session_state["actor"] = actor
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _texts(at) -> str:
+    parts = [e.value for e in (*at.error, *at.warning, *at.success, *at.info)]
+    parts += [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def _click(at, label: str):
+    button = next(b for b in at.button if b.label == label)
+    button.click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _tick_all_checks(at, sid: int, program_ref: str | None = None) -> None:
+    for box in at.checkbox:
+        if box.key and box.key.startswith(f"pt_{sid}_"):
+            box.check()
+    if program_ref:
+        at.text_input(key=f"pt_note_{sid}_program_authorised").set_value(program_ref)
+    _click(at, "Save checks")
+
+
+def _add_walk_in(at, therapy_name: str) -> None:
+    at.selectbox(key="wi_patient").set_value(
+        at.selectbox(key="wi_patient").options and at.selectbox(key="wi_patient").options[0]
+    )
+    at.selectbox(key="wi_patient").select_index(1)
+    therapy = at.selectbox(key="wi_therapy")
+    therapy.select_index(next(i for i, o in enumerate(therapy.options) if therapy_name in o))
+    _click(at, "Add session")
+
+
+def test_nurse_logs_a_whole_tysabri_session(db, make_app):
+    actor, patient = _seed(db)
+    at = _start(make_app, actor)
+    _add_walk_in(at, "Tysabri")
+    assert "Walk-in session added" in _texts(at)
+    with db.reading() as s:
+        session = s.scalars(select(InfusionSession)).one()
+    sid = session.id
+
+    # check in with normal vitals (clinic in °C by default)
+    key = f"check_in_{sid}"
+    for field, value in {
+        "sbp": 124,
+        "dbp": 78,
+        "pulse": 72,
+        "temp": 36.7,
+        "rr": 16,
+        "spo2": 98,
+        "pain": 0,
+        "weight": 71.5,
+    }.items():
+        at.number_input(key=f"{key}_{field}").set_value(value)
+    _click(at, "Check in")
+    assert "Checked in · NEWS2 0" in _texts(at)
+
+    # Proceed is blocked until the pre-treatment checks (incl. TOUCH authorisation) are ticked
+    _click(at, "✅ Proceed")
+    assert "JC virus antibody test" in _texts(at) and "Not saved" in _texts(at)
+    _tick_all_checks(at, sid, program_ref="TOUCH-123")
+    assert "Checks saved" in _texts(at)
+    _click(at, "✅ Proceed")
+    assert "Cleared to proceed" in _texts(at)
+    assert "TOUCH checklist confirmed" in _texts(at)
+
+    at.selectbox(key=f"start_site_{sid}").set_value("Left forearm")
+    at.text_input(key=f"start_lot_{sid}").set_value("LOT-42")
+    at.number_input(key=f"start_rate_{sid}").set_value(100.0)
+    _click(at, "▶ Start IV")
+    assert "IV started" in _texts(at)
+    assert "🟢 Infusing" in _texts(at)
+
+    # abnormal vitals: flags show before the save and ask for confirmation
+    key = f"vitals_{sid}"
+    for field, value in {"sbp": 118, "dbp": 70, "pulse": 126, "temp": 38.4, "rr": 18, "spo2": 97}.items():
+        at.number_input(key=f"{key}_{field}").set_value(value)
+    _click(at, "Save vitals")
+    shown = _texts(at)
+    assert "Abnormal values" in shown and "Pulse 126 > 120 /min" in shown and "Temperature 38.4 °C" in shown
+    assert _count(db, VitalSign) == 1  # only the check-in set so far: nothing saved before confirmation
+    at.checkbox(key=f"_pending_{key}_notified").check()
+    at.text_input(key=f"_pending_{key}_provider").set_value("Dr Patel")
+    _click(at, "Confirm and save")
+    with db.reading() as s:
+        flagged = s.scalars(select(VitalSign).where(VitalSign.phase == "infusion")).one()
+    assert (
+        flagged.provider_name == "Dr Patel" and flagged.flag_count == 2
+    )  # temperature and pulse (NEWS2 has no single 3 here)
+
+    # a reaction, then its resolution
+    rkey = f"reaction_{sid}"
+    at.multiselect(key=f"{rkey}_symptoms").set_value(["fever", "chills"])
+    at.radio(key=f"{rkey}_grade").set_value(2)
+    at.multiselect(key=f"{rkey}_actions").set_value(["paused", "medication_given"])
+    at.text_input(key=f"{rkey}_med").set_value("Acetaminophen 650 mg PO")
+    _click(at, "Save reaction")
+    assert "Reaction recorded" in _texts(at)
+    assert "Open reaction" in _texts(at)
+    with db.reading() as s:
+        reaction = s.scalars(select(Reaction)).one()
+    _click(at, "Mark resolved")
+
+    _click(at, "⏹ Stop IV")
+    assert "observation started" in _texts(at)
+    # discharge now is before the 60-min Tysabri observation ends: a reason is required
+    _click(at, "🏠 Discharge")
+    assert "give a reason to discharge early" in _texts(at)
+    at.text_input(key=f"discharge_reason_{sid}").set_value("Ride waiting; provider agreed")
+    _click(at, "🏠 Discharge")
+    assert "Patient discharged" in _texts(at)
+
+    with db.reading() as s:
+        done = s.get(InfusionSession, sid)
+        reaction = s.get(Reaction, reaction.id)
+        audit_users = set(s.scalars(select(AuditEvent.user_name).where(AuditEvent.session_id == sid)))
+    assert done.status == "discharged"
+    assert done.lot_number == "LOT-42" and done.iv_site == "Left forearm"
+    assert done.reaction_count == 1 and done.worst_grade == 2
+    assert done.early_discharge_reason == "Ride waiting; provider agreed"
+    assert reaction.resolved_at is not None
+    assert audit_users == {"Nora Nurse"}
+
+
+def test_impossible_vitals_show_a_message_and_store_nothing(db, make_app):
+    actor, _ = _seed(db)
+    at = _start(make_app, actor)
+    _add_walk_in(at, "Ocrevus")
+    with db.reading() as s:
+        sid = s.scalars(select(InfusionSession.id)).one()
+    before = (_count(db, VitalSign), _count(db, AuditEvent))
+    key = f"check_in_{sid}"
+    for field, value in {"sbp": 400, "dbp": 80, "pulse": 72, "temp": 98.6, "rr": 16, "spo2": 98}.items():
+        at.number_input(key=f"{key}_{field}").set_value(value)
+    _click(at, "Check in")
+    shown = _texts(at)
+    assert "Systolic BP 400 is outside the accepted range 40–300 mmHg" in shown
+    assert "looks like °F" in shown
+    assert (_count(db, VitalSign), _count(db, AuditEvent)) == before
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).status == "scheduled"
+
+
+def test_start_iv_without_lot_is_refused(db, make_app):
+    actor, _ = _seed(db)
+    at = _start(make_app, actor)
+    _add_walk_in(at, "Methylprednisolone")
+    with db.reading() as s:
+        sid = s.scalars(select(InfusionSession.id)).one()
+    key = f"check_in_{sid}"
+    for field, value in {"sbp": 120, "dbp": 80, "pulse": 72, "temp": 36.6, "rr": 16, "spo2": 98}.items():
+        at.number_input(key=f"{key}_{field}").set_value(value)
+    _click(at, "Check in")
+    _tick_all_checks(at, sid)
+    _click(at, "✅ Proceed")
+    at.selectbox(key=f"start_site_{sid}").set_value("Right forearm")
+    at.number_input(key=f"start_rate_{sid}").set_value(250.0)
+    _click(at, "▶ Start IV")
+    assert "Enter the product lot number" in _texts(at)
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).status == "ready"

@@ -1,0 +1,182 @@
+"""AppTest of the Due page (issue 6): the empty state, overdue patients, booking through the form,
+a too-early date refused with the date it becomes allowed, and the protocol-interval form.
+
+Works before and after "due" is wired into PAGE_ROLES / dashboard.PAGES: once dashboard.PAGES lists
+the page it is opened through the app with `switch_page`; until then the page file runs on its own
+and the test adds "due" to the permission table for its duration.
+"""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from db.models import InfusionSession, PatientProtocol
+from infusion.accounts import permissions
+from infusion.accounts.actor import Actor
+from infusion.clock import utcnow
+from infusion.services import setup
+from tests.helpers import ADMIN, ROOT, therapy_id
+from ui import common as _ui
+
+TODAY = utcnow().date()  # the seeded clinic runs on UTC
+DUE_ROLES = (permissions.NURSE, permissions.CHARGE, permissions.MANAGER, permissions.ADMIN)
+
+
+def _wired() -> bool:
+    tree = ast.parse((ROOT / "dashboard.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PAGES" for t in node.targets):
+            return any(entry[0] == "due" for entry in ast.literal_eval(node.value))
+    return False
+
+
+@pytest.fixture
+def open_due(make_app, monkeypatch: pytest.MonkeyPatch):
+    """Open the Due page as `actor`, through the app's navigation when it is wired."""
+    if "due" not in permissions.PAGE_ROLES:
+        monkeypatch.setitem(permissions.PAGE_ROLES, "due", DUE_ROLES)
+    if "due" not in _ui.PAGE_TITLES:
+        monkeypatch.setitem(_ui.PAGE_TITLES, "due", "Due list")
+
+    def go(actor: Actor) -> AppTest:
+        if _wired():
+            at = make_app()
+            at.session_state["actor"] = actor
+            _run(at)
+            _run(at.switch_page("pages/due.py"))
+        else:
+            at = AppTest.from_file(str(ROOT / "pages" / "due.py"), default_timeout=60)
+            at.session_state["actor"] = actor
+            _run(at)
+        return at
+
+    return go
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _submit(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click()
+    return _run(at)
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.error, *at.warning, *at.success, *at.info)]
+    parts += [m.value for m in at.markdown] + [c.value for c in at.caption] + [h.value for h in at.subheader]
+    return "\n".join(str(p) for p in parts)
+
+
+def _seed(db):
+    nurse = setup.add_staff(db, ADMIN, "Nora Nurse", "nurse")
+    chair = setup.add_chair(db, ADMIN, "Chair 1")
+    return Actor(nurse.id, nurse.display_name, "nurse"), chair.id
+
+
+def _give(db, patient_id: int, code: str, day: date, chair_id: int) -> None:
+    moment = datetime.combine(day, time(10), tzinfo=UTC)
+    with db.writing() as s:
+        s.add(
+            InfusionSession(
+                patient_id=patient_id,
+                therapy_id=therapy_id(db, code),
+                chair_id=chair_id,
+                dose=300,
+                status="discharged",
+                scheduled_at=moment,
+                checked_in_at=moment,
+                iv_started_at=moment,
+                iv_stopped_at=moment + timedelta(hours=1),
+                discharged_at=moment + timedelta(hours=2),
+                created_at=moment,
+            )
+        )
+
+
+def _patient(db, nurse: Actor, mrn: str, family: str) -> int:
+    return setup.add_patient(db, nurse, mrn=mrn, given_name="Pat", family_name=family).id
+
+
+def _sessions(db) -> list[InfusionSession]:
+    with db.reading() as s:
+        return list(s.scalars(select(InfusionSession).where(InfusionSession.status == "scheduled")))
+
+
+def test_empty_clinic_shows_a_helpful_empty_state(db, open_due):
+    at = open_due(Actor(None, "Nurse", "nurse"))
+    assert "Due list" in [h.value for h in at.header]
+    texts = _texts(at)
+    assert "Nobody is overdue or due this week" in texts
+    assert "No chairs yet" in texts
+
+
+def test_overdue_patient_is_listed_and_booked_through_the_form(db, open_due):
+    nurse, chair = _seed(db)
+    patient = _patient(db, nurse, "MRN-1", "Lee")
+    _give(db, patient, "natalizumab", TODAY - timedelta(days=40), chair)
+    at = open_due(nurse)
+    assert "Overdue (1)" in _texts(at)
+    table = at.dataframe[0].value
+    assert list(table["Patient"]) == ["Lee, Pat"] and int(table["Days overdue"].iloc[0]) == 12
+    assert table["Expected dose"].iloc[0] == "300 mg"
+
+    key = f"sched_{patient}_{therapy_id(db, 'natalizumab')}"
+    assert at.number_input(key=f"{key}_dose").value == 300  # prefilled with the expected dose
+    at.date_input(key=f"{key}_date").set_value(TODAY + timedelta(days=1))
+    at.time_input(key=f"{key}_time").set_value(time(10, 30))
+    _submit(at, f"{key}_submit")
+    [booked] = _sessions(db)
+    assert (booked.patient_id, booked.dose, booked.walk_in) == (patient, 300, False)
+    assert booked.scheduled_at == datetime.combine(TODAY + timedelta(days=1), time(10, 30), tzinfo=UTC)
+    texts = _texts(at)
+    assert "Booked" in texts and "Chair 1" in texts
+    assert f"{(TODAY + timedelta(days=1)):%d %b}" in at.dataframe[0].value["Booked"].iloc[0]
+
+
+def test_too_early_date_is_refused_naming_the_allowed_date(db, open_due):
+    nurse, chair = _seed(db)
+    patient = _patient(db, nurse, "MRN-2", "Ode")
+    last = TODAY - timedelta(days=100)
+    for day in (TODAY - timedelta(days=220), TODAY - timedelta(days=206), last):
+        _give(db, patient, "ocrelizumab_iv", day, chair)
+    at = open_due(nurse)
+    at.selectbox(key="sched_any_patient").set_value(patient)
+    at.selectbox(key="sched_any_therapy").set_value(therapy_id(db, "ocrelizumab_iv"))
+    at.date_input(key="sched_any_date").set_value(TODAY + timedelta(days=1))
+    _submit(at, "sched_any_submit")
+    allowed = last + timedelta(days=140)
+    errors = " ".join(e.value for e in at.error)
+    assert "Not saved" in errors and f"allowed from {allowed:%d %b %Y}" in errors
+    assert _sessions(db) == []
+
+    # with a reason it is booked, and then listed as booked too early
+    at.text_input(key="sched_any_early_reason").set_value("Moving abroad; neurologist agreed")
+    _submit(at, "sched_any_submit")
+    assert len(_sessions(db)) == 1
+    assert "Booked too early (1)" in _texts(at)
+
+
+def test_protocol_interval_form_for_charge_nurse_and_read_only_for_manager(db, open_due):
+    nurse, chair = _seed(db)
+    patient = _patient(db, nurse, "MRN-3", "Ivy")
+    _give(db, patient, "ivig", TODAY - timedelta(days=30), chair)
+    manager = open_due(Actor(None, "Manager", "manager"))
+    texts = _texts(manager)
+    assert "set the protocol interval below" in texts and "A charge nurse or an administrator sets" in texts
+    assert "Booking is for nurses and charge nurses." in texts
+
+    at = open_due(Actor(None, "Charge", "charge_nurse"))
+    at.number_input(key="protocol_days").set_value(21)
+    at.text_input(key="protocol_note").set_value("CIDP 1 g/kg every 3 weeks")
+    _submit(at, "protocol_submit")
+    with db.reading() as s:
+        assert s.scalar(select(func.max(PatientProtocol.interval_days))) == 21
+    assert "Overdue (1)" in _texts(at)  # 30 days since the last IVIG, every 21 days

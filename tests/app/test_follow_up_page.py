@@ -1,0 +1,154 @@
+"""AppTest: the Follow-up page lists yesterday's discharges, and recording "reached" with a
+delayed reaction stores both the call and the reaction.
+
+The page is run on its own (not through dashboard.py) until "follow_up" is in
+dashboard.PAGES; the page key is added to PAGE_ROLES/PAGE_TITLES here if the
+integration has not done it yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from db.models import FollowUp, Reaction
+from infusion.accounts import permissions
+from infusion.accounts.actor import SYSTEM, Actor
+from infusion.clock import from_local, utcnow
+from infusion.services import sessions
+from infusion.services.setup import add_patient, add_staff, update_clinic
+from tests.helpers import ROOT, new_session, walk
+from ui import common as _ui
+
+TZ = "America/New_York"
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch, db_url: str):
+    monkeypatch.setenv("CHAIRSIDE_DATABASE_URL", db_url)
+    monkeypatch.setitem(
+        permissions.PAGE_ROLES,
+        "follow_up",
+        permissions.PAGE_ROLES.get("follow_up", (permissions.NURSE, permissions.CHARGE)),
+    )
+    monkeypatch.setitem(_ui.PAGE_TITLES, "follow_up", _ui.PAGE_TITLES.get("follow_up", "Follow-up calls"))
+
+    def build(actor: Actor) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "pages" / "follow_up.py"), default_timeout=60)
+        at.session_state["actor"] = actor
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return build
+
+
+def _local_day(offset: int):
+    return utcnow().astimezone(ZoneInfo(TZ)).date() + timedelta(days=offset)
+
+
+def _discharged(db, nurse: Actor, family: str, day_offset: int, hhmm: str = "14:00") -> int:
+    pid = add_patient(db, nurse, mrn=f"MRN-{family}", given_name="Pat", family_name=family).id
+    sid = new_session(db, nurse, "natalizumab", patient_id=pid)
+    at = from_local(datetime.combine(_local_day(day_offset), time.fromisoformat(hhmm)), TZ)
+    walk(db, nurse, sid, "observation", t0=at - timedelta(hours=3))
+    sessions.discharge(db, nurse, sid, expected_version=None, at=at)
+    return sid
+
+
+def _seed(db) -> tuple[Actor, dict[str, int]]:
+    update_clinic(db, SYSTEM, name="Test clinic", timezone=TZ, temperature_unit="C", weight_unit="kg", phone="555-0100")
+    user = add_staff(db, SYSTEM, "Nora Nurse")
+    nurse = Actor(user.id, user.display_name, "nurse")
+    sids = {
+        "early": _discharged(db, nurse, "Yester", -1, "00:30"),
+        "late": _discharged(db, nurse, "Evening", -1, "21:00"),
+        "older": _discharged(db, nurse, "Older", -2, "14:00"),
+    }
+    return nurse, sids
+
+
+def _texts(at) -> str:
+    parts = [e.value for e in (*at.error, *at.warning, *at.success, *at.info)]
+    parts += [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_the_list_shows_yesterdays_discharges(db, page):
+    nurse, sids = _seed(db)
+    at = page(nurse)
+    text = _texts(at)
+    assert "Yester, Pat" in text and "Evening, Pat" in text
+    assert "Older, Pat" not in text
+    assert [m.value for m in at.metric][:1] == ["2"]
+    at.toggle(key="fu_weekend").set_value(True).run()
+    assert "Older, Pat" in _texts(at)
+
+
+def test_recording_reached_with_a_delayed_reaction_stores_both(db, page):
+    nurse, sids = _seed(db)
+    sid = sids["late"]
+    at = page(nurse)
+    key = f"fu_{sid}"
+    at.radio(key=f"{key}_outcome").set_value("reached")
+    at.text_input(key=f"{key}_note").set_value("Fever overnight, settled with paracetamol")
+    at.checkbox(key=f"{key}_delayed").check()
+    at.multiselect(key=f"{key}_symptoms").set_value(["fever", "chills"])
+    at.date_input(key=f"{key}_onset_day").set_value(_local_day(-1))
+    at.time_input(key=f"{key}_onset_time").set_value(time(23, 15))
+    at.radio(key=f"{key}_grade").set_value(1)
+    at.multiselect(key=f"{key}_actions").set_value(["medication_given"])
+    at.text_input(key=f"{key}_med").set_value("Paracetamol 1 g PO")
+    buttons = [b for b in at.button if b.label == "Save call"]
+    buttons[1].click().run()  # rows are in discharge order: early, late
+    assert not at.exception, at.exception
+    assert "Call recorded with a delayed reaction." in _texts(at)
+    with db.reading() as s:
+        follow = s.scalars(select(FollowUp)).one()
+        reaction = s.scalars(select(Reaction).where(Reaction.session_id == sid)).one()
+    assert (follow.session_id, follow.outcome, follow.attempts, follow.called_by_id) == (
+        sid,
+        "reached",
+        1,
+        nurse.user_id,
+    )
+    assert reaction.delayed and reaction.symptoms == ["fever", "chills"] and reaction.grade == 1
+    assert reaction.medication_given == "Paracetamol 1 g PO"
+    assert reaction.onset_at == from_local(datetime.combine(_local_day(-1), time(23, 15)), TZ)
+    assert "Reached" in _texts(at) and "1 delayed" in _texts(at)
+
+
+def test_a_refused_reaction_saves_no_call(db, page):
+    nurse, sids = _seed(db)
+    sid = sids["early"]
+    at = page(nurse)
+    key = f"fu_{sid}"
+    at.radio(key=f"{key}_outcome").set_value("reached")
+    at.checkbox(key=f"{key}_delayed").check()  # but no symptoms, grade or onset
+    [b for b in at.button if b.label == "Save call"][0].click().run()
+    assert not at.exception
+    assert "Not saved" in _texts(at)
+    with db.reading() as s:
+        assert s.scalars(select(FollowUp)).first() is None
+        assert s.scalars(select(Reaction)).first() is None
+
+
+def test_not_reached_is_recorded(db, page):
+    nurse, sids = _seed(db)
+    sid = sids["early"]
+    at = page(nurse)
+    at.radio(key=f"fu_{sid}_outcome").set_value("not_reached")
+    [b for b in at.button if b.label == "Save call"][0].click().run()
+    assert "Call recorded." in _texts(at)
+    with db.reading() as s:
+        assert s.scalars(select(FollowUp.outcome)).one() == "not_reached"
+
+
+def test_managers_are_refused(db, page):
+    _seed(db)
+    at = page(Actor(None, "Mia Manager", "manager"))
+    assert any("may not open" in e.value for e in at.error)

@@ -1,0 +1,149 @@
+"""Alembic migrations against the models, on SQLite and PostgreSQL, and the SQLite connection settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from db.engine import Database, make_engine
+from db.migrate import alembic_config, upgrade_to_head
+from db.models import Base
+
+TABLES = {t.name for t in Base.metadata.sorted_tables}
+
+
+def _head() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_database_is_at_head(raw_db):
+    with raw_db.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == _head()
+
+
+def test_models_match_the_migrations(raw_db):
+    with raw_db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_every_model_table_exists_with_its_active_session_indexes(raw_db):
+    inspector = inspect(raw_db.engine)
+    assert TABLES <= set(inspector.get_table_names())
+    indexes = {ix["name"]: ix for ix in inspector.get_indexes("infusion_session")}
+    for name, column in (("uq_session_active_chair", "chair_id"), ("uq_session_active_patient", "patient_id")):
+        assert indexes[name]["unique"]
+        assert indexes[name]["column_names"] == [column]
+
+
+def test_upgrade_to_head_twice_is_harmless(raw_db):
+    upgrade_to_head(raw_db.engine)
+    with raw_db.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == _head()
+
+
+def _sqlite_only(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite connection settings")
+
+
+def test_sqlite_connections_have_foreign_keys_and_wal(raw_db):
+    _sqlite_only(raw_db)
+    # several pooled connections, each configured on connect
+    connections = [raw_db.engine.connect() for _ in range(3)]
+    try:
+        for conn in connections:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def test_foreign_keys_are_enforced(raw_db):
+    with pytest.raises(IntegrityError):
+        with raw_db.writing() as s:
+            s.execute(
+                text(
+                    "INSERT INTO vital_sign (session_id, phase, taken_at, entered_at, status, consciousness, on_oxygen, "
+                    "unable_to_obtain, provider_notified, flags, flag_count, news2_complete) "
+                    "VALUES (424242, 'pre', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'active', 'A', false, '{}', false, "
+                    "'[]', 0, false)"
+                )
+            )
+
+
+def test_sqlite_downgrade_to_base_and_upgrade_again(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'roundtrip.sqlite'}")
+    try:
+        upgrade_to_head(engine)
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+        remaining = set(inspect(engine).get_table_names())
+        assert not (remaining & TABLES)
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() is None
+        upgrade_to_head(engine)
+        assert TABLES <= set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            assert context.get_current_revision() == _head()
+    finally:
+        engine.dispose()
+
+
+def test_open_database_migrates_a_new_file(tmp_path: Path):
+    from db.engine import open_database
+
+    database = open_database(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    try:
+        assert TABLES <= set(inspect(database.engine).get_table_names())
+    finally:
+        database.engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_data_referencing_app_user(tmp_path):
+    """Regression: 0002 on a SQLite clinic that already had staff and audit rows failed
+    (SQLite rebuilt app_user while foreign keys pointed at it)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from db.engine import make_engine
+    from db.migrate import alembic_config, upgrade_to_head
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO app_user (username, display_name, role, active, created_at) "
+                "VALUES ('ann', 'Ann', 'nurse', 1, '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_event (at, user_id, user_name, action, entity) "
+                "VALUES ('2026-01-01 00:00:00', 1, 'Ann', 'create', 'app_user')"
+            )
+        )
+    upgrade_to_head(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, failed_attempts FROM app_user")).one() == ("ann", 0)
+        assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 1
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()

@@ -1,0 +1,149 @@
+"""Streamlit helpers shared by the pages: the database handle, who is charting,
+messages, and small formatting widgets. UI only; every rule lives in `infusion/`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import PAGE_ROLES, ROLE_LABELS
+from infusion.clock import from_local, utcnow
+from infusion.errors import ChairsideError, ValidationError
+from infusion.services.setup import database_url, open_clinic
+
+T = TypeVar("T")
+
+STATUS_CHIPS = {
+    "scheduled": "⚪ Waiting",
+    "checked_in": "🔵 Checked in",
+    "ready": "🔵 Ready to start",
+    "infusing": "🟢 Infusing",
+    "paused": "🟠 Paused",
+    "observation": "🟣 Observation",
+    "discharged": "⚫ Discharged",
+    "deferred": "▫️ Deferred",
+    "cancelled": "▫️ Cancelled",
+}
+GRADE_CHIPS = {1: "🟡 G1", 2: "🟠 G2", 3: "🔴 G3", 4: "🟥 G4", 5: "⬛ G5"}
+
+
+@st.cache_resource(show_spinner="Opening the clinic database…")
+def _open(url: str) -> Any:
+    return open_clinic(url)
+
+
+def load_demo_once() -> None:
+    """`streamlit run dashboard.py -- --demo`: fill an empty database with the demo clinic, once."""
+    _load_demo(database_url())
+
+
+@st.cache_resource(show_spinner="Loading the demo clinic…")
+def _load_demo(url: str) -> bool:
+    from infusion.demo.clinic import load_demo_if_empty
+
+    return load_demo_if_empty(_open(url))
+
+
+def get_db() -> Any:
+    """The database for the configured URL, migrated and seeded once per server process."""
+    return _open(database_url())
+
+
+def actor() -> Actor | None:
+    return st.session_state.get("actor")
+
+
+PAGE_TITLES = {
+    "chairside": "Chairside",
+    "session": "Session record",
+    "due": "Due list",
+    "follow_up": "Follow-up calls",
+    "board": "Chair board",
+    "trends": "Trends",
+    "export": "Exports",
+    "audit": "Audit log",
+    "administration": "Administration",
+}
+
+
+def page_guard(page: str) -> Actor:
+    """The signed-in actor if their role may open `page`; otherwise a clear refusal and stop.
+
+    Navigation already hides pages a role may not use; this also refuses a page
+    reached by its URL. The service functions check the role a third time.
+    """
+    who = actor()
+    if who is None:
+        st.info("Please sign in.")
+        st.stop()
+    if who.role not in PAGE_ROLES[page]:
+        st.error(
+            f"Your role ({ROLE_LABELS.get(who.role, who.role)}) may not open {PAGE_TITLES[page]}. "
+            "Ask an administrator if you need it.",
+            icon="🔒",
+        )
+        st.stop()
+    return who  # type: ignore[return-value]
+
+
+def flash(message: str) -> None:
+    """A success message shown once after the rerun that follows a save."""
+    st.session_state["_flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("_flash", None)
+    if message:
+        st.success(message, icon="✅")
+
+
+def token(key: str) -> str:
+    """A per-form idempotency token: the same until the save succeeds."""
+    name = f"_token_{key}"
+    if name not in st.session_state:
+        st.session_state[name] = uuid.uuid4().hex
+    return st.session_state[name]
+
+
+def spend_token(key: str) -> None:
+    st.session_state.pop(f"_token_{key}", None)
+
+
+def show_error(error: ChairsideError, prefix: str = "Not saved.") -> None:
+    lead = f"{prefix} " if prefix else ""
+    if isinstance(error, ValidationError) and len(error.problems) > 1:
+        st.error(f"{lead}Please fix:\n" + "\n".join(f"- {m}" for m in error.problems.values()), icon="🚫")
+    else:
+        st.error(f"{lead}{error}", icon="🚫")
+
+
+def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
+    """Run a service call; show its message on a rule violation instead of a traceback."""
+    try:
+        result = action()
+    except ChairsideError as error:
+        show_error(error)
+        return None
+    if success:
+        flash(success)
+    return result
+
+
+def clinic_time(value: time | None, tz: str, day: date | None = None) -> datetime | None:
+    """A wall-clock time typed at the clinic as UTC; empty means 'now' (None)."""
+    if value is None:
+        return None
+    if day is not None:
+        return from_local(datetime.combine(day, value), tz)
+    now = utcnow()
+    moment = from_local(datetime.combine(now.astimezone(ZoneInfo(tz)).date(), value), tz)
+    if moment > now + timedelta(minutes=30):  # 23:55 typed at 00:10 means last night
+        moment -= timedelta(days=1)
+    return moment
