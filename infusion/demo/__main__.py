@@ -2,6 +2,6 @@
 
 import sys
 
-from infusion.demo.clinic import main
+from infusion.demo.cli import main
 
 sys.exit(main())

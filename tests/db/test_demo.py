@@ -37,7 +37,7 @@ from infusion.accounts.actor import Actor
 from infusion.accounts.auth import verify_password
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.clinical.vitals import Vitals, alert_flags, score
-from infusion.demo.clinic import DEMO_PASSWORD, DIAGNOSES, DemoOptions, DemoRefused, load_demo, load_demo_if_empty, main
+from infusion.demo import DEMO_PASSWORD, DIAGNOSES, DemoOptions, DemoRefused, load_demo, load_demo_if_empty, main
 from infusion.reads.sessions import today_sessions
 from infusion.settings import load_settings
 
