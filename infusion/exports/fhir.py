@@ -35,10 +35,12 @@ keyed pseudonyms so no Chairside record number appears.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from decimal import Decimal
+from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
 from fhir.resources.R4B.adverseevent import AdverseEvent, AdverseEventSuspectEntity
@@ -75,6 +77,8 @@ IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+
+log = logging.getLogger(__name__)
 
 #: Fixed namespace: the same record always gets the same resource id, so a re-sent bundle updates, not duplicates.
 _NAMESPACE = uuid.UUID("0c8f7a52-4d3e-5b1a-9e0f-6a2b3c4d5e6f")
@@ -173,7 +177,10 @@ def build_bundle(
 ) -> Bundle:
     """The session as a FHIR R4 collection Bundle (validated by construction)."""
     key = deid.resolve_secret(secret) if deidentify else None
-    return _Builder(load_session(db, session_id), key).bundle(now or datetime.now(UTC))
+    bundle = _Builder(load_session(db, session_id), key).bundle(now or datetime.now(UTC))
+    # no session number: in de-identified mode it is one of the record numbers the bundle leaves out
+    log.info("FHIR bundle built: resources=%d deidentified=%s", len(bundle.entry or []), deidentify)
+    return bundle
 
 
 def bundle_json(bundle: Bundle) -> str:
@@ -191,10 +198,10 @@ def write_bundle(
     """Write the session's bundle as JSON (UTF-8) to a binary or text stream."""
     bundle = build_bundle(db, session_id, deidentify=deidentify, secret=secret)
     text = bundle_json(bundle) + "\n"
-    if hasattr(out, "encoding"):
-        out.write(text)  # type: ignore[arg-type]
+    if hasattr(out, "encoding"):  # a text stream; binary files and buffers have no encoding
+        cast(IO[str], out).write(text)
     else:
-        out.write(text.encode("utf-8"))  # type: ignore[arg-type]
+        cast(IO[bytes], out).write(text.encode("utf-8"))
     return bundle
 
 
@@ -202,8 +209,13 @@ def _concept(system: str, code: str, display: str | None = None, text: str | Non
     return CodeableConcept(coding=[Coding(system=system, code=code, display=display)], text=text)
 
 
+def _decimal(value: float) -> Decimal:
+    """FHIR decimals are `Decimal`; via str, as fhir.resources converts a float itself (1.1 stays 1.1)."""
+    return Decimal(str(value))
+
+
 def _quantity(value: float, ucum: str, unit: str) -> Quantity:
-    return Quantity(value=value, unit=unit, system=UCUM, code=ucum)
+    return Quantity(value=_decimal(value), unit=unit, system=UCUM, code=ucum)
 
 
 class _Builder:
@@ -236,6 +248,12 @@ class _Builder:
     @staticmethod
     def _ref(resource_id: str) -> Reference:
         return Reference(reference=f"urn:uuid:{resource_id}")
+
+    @classmethod
+    def _member_ref(cls, observation: Observation) -> Reference:
+        """A panel's hasMember link; every Observation built here has an id."""
+        assert observation.id is not None
+        return cls._ref(observation.id)
 
     def _time(self, moment: datetime | None) -> Any:
         """A FHIR dateTime: local time with offset, or only the year when de-identified."""
@@ -294,7 +312,9 @@ class _Builder:
         return Encounter(
             id=self.encounter_id,
             status=ENCOUNTER_STATUS[row.status],
-            class_fhir=Coding(
+            # populate_by_name accepts the attribute name at run time; without the pydantic mypy plugin
+            # (not in pyproject) mypy only knows the alias `class`, a Python keyword
+            class_fhir=Coding(  # type: ignore[call-arg]
                 system=ACT_CODE, code="HH" if home else "AMB", display="home health" if home else "ambulatory"
             ),
             type=[CodeableConcept(text="Infusion session")],
@@ -326,7 +346,7 @@ class _Builder:
             dose = (
                 _quantity(row.dose, ucum_dose, row.dose_unit)
                 if ucum_dose
-                else Quantity(value=row.dose, unit=row.dose_unit)
+                else Quantity(value=_decimal(row.dose), unit=row.dose_unit)
             )
         history = self._rate_history()
         return MedicationAdministration(
@@ -418,7 +438,7 @@ class _Builder:
                 members.append(self._observation(vital, key, value=self._value(key, number)))
         if not members:
             return []
-        panel = self._observation(vital, "panel", members=[self._ref(m.id) for m in members])
+        panel = self._observation(vital, "panel", members=[self._member_ref(m) for m in members])
         return [*members, panel]
 
     def adverse_event(self, reaction: Reaction, has_administration: bool) -> AdverseEvent:

@@ -19,7 +19,7 @@ import csv
 import enum
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,7 +35,7 @@ SCHEMA_VERSION = "1"
 
 DATASETS = ("sessions", "vitals", "reactions", "audit")
 
-DOCS_DIR = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary"
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary"
 
 #: Column types as written to the CSV.
 TYPES = {
@@ -116,7 +116,7 @@ class Column:
         return self.deid.value
 
 
-def _list(values: Sequence[object]) -> str:
+def _list(values: Iterable[object]) -> str:
     return ", ".join(str(v) for v in values)
 
 

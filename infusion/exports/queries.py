@@ -1,0 +1,280 @@
+"""The SELECT statement behind each export dataset, and the filters they share.
+
+Each dataset is one streamed main query (ordered, so a file is reproducible);
+the summaries a sessions row needs are fetched per chunk in `records`. The date
+range is turned into UTC bounds on the clinic's local days here, so every
+dataset of one range describes the same sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from db.models import AuditEvent, Chair, InfusionSession, Patient, Reaction, Therapy, VitalSign
+from infusion.errors import ValidationError
+
+S, P, T, C = InfusionSession, Patient, Therapy, Chair
+V, R, A = VitalSign, Reaction, AuditEvent
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which rows an export holds. Dates are the clinic's local days, both ends included.
+
+    For sessions, vitals and reactions the range applies to the session's scheduled
+    day, so the three datasets of one range describe the same sessions; for audit
+    it applies to the event time. Therapy and chair filters select sessions (audit:
+    events about those sessions); the nurse filter selects the nurse who checked the
+    patient in (audit: the member of staff who made the change).
+    """
+
+    start: date
+    end: date
+    therapy_ids: tuple[int, ...] = ()
+    chair_ids: tuple[int, ...] = ()
+    nurse_ids: tuple[int, ...] = ()
+    include_entered_in_error: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("therapy_ids", "chair_ids", "nurse_ids"):
+            object.__setattr__(self, name, tuple(int(x) for x in getattr(self, name)))
+        if self.start > self.end:
+            raise ValidationError(
+                {"end": f"The end date {self.end.isoformat()} is before the start date {self.start.isoformat()}."}
+            )
+
+
+def bounds(filters: ExportFilters, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The filters' local days as a half-open UTC range [first midnight, midnight after the last day)."""
+    start = datetime.combine(filters.start, time.min, tzinfo=tz)
+    end = datetime.combine(filters.end + timedelta(days=1), time.min, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def nurse() -> Any:
+    """Who checked the patient in (the check-in audit event, else the baseline vitals), else who created it."""
+    audit, vital = aliased(AuditEvent), aliased(VitalSign)
+    by_audit = (
+        select(audit.user_id)
+        .where(
+            audit.entity == "session", audit.entity_id == S.id, audit.action == "check_in", audit.user_id.is_not(None)
+        )
+        .order_by(audit.id)
+        .limit(1)
+        .correlate(S)
+        .scalar_subquery()
+    )
+    by_baseline = (
+        select(vital.entered_by_id)
+        .where(vital.session_id == S.id, vital.taken_at == S.checked_in_at, vital.entered_by_id.is_not(None))
+        .order_by(vital.id)
+        .limit(1)
+        .correlate(S)
+        .scalar_subquery()
+    )
+    return func.coalesce(by_audit, by_baseline, S.created_by_id)
+
+
+def _session_filters(filters: ExportFilters, lo: datetime, hi: datetime) -> list[Any]:
+    conditions: list[Any] = [S.scheduled_at >= lo, S.scheduled_at < hi]
+    if filters.therapy_ids:
+        conditions.append(S.therapy_id.in_(filters.therapy_ids))
+    if filters.chair_ids:
+        conditions.append(S.chair_id.in_(filters.chair_ids))
+    if filters.nurse_ids:
+        conditions.append(nurse().in_(filters.nurse_ids))
+    return conditions
+
+
+def _entry_statuses(status: InstrumentedAttribute[str], filters: ExportFilters) -> Any:
+    """Current entries only; entered-in-error ones too when asked for (clinical.md §6b)."""
+    wanted = ("active", "entered_in_error") if filters.include_entered_in_error else ("active",)
+    return status.in_(wanted)
+
+
+def sessions_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+    return (
+        select(
+            S.id.label("session_id"),
+            S.patient_id,
+            P.mrn,
+            P.family_name,
+            P.given_name,
+            P.birth_date,
+            P.diagnosis,
+            T.code.label("therapy_code"),
+            T.name.label("therapy_name"),
+            T.program,
+            T.premedication_required,
+            S.dose,
+            S.dose_unit,
+            S.infusion_number,
+            C.name.label("chair_name"),
+            C.kind.label("chair_kind"),
+            nurse().label("nurse_id"),
+            S.status,
+            S.walk_in,
+            S.scheduled_at,
+            S.checked_in_at,
+            S.ready_at,
+            S.iv_started_at,
+            S.iv_stopped_at,
+            S.discharged_at,
+            S.closed_at,
+            S.long_infusion_flag,
+            S.deferral_reason,
+            S.cancel_reason,
+            S.early_discharge_reason,
+            S.premed_override_reason,
+            S.iv_site,
+            S.iv_gauge,
+            S.iv_attempts,
+            S.lot_number,
+        )
+        .select_from(S)
+        .join(P, P.id == S.patient_id)
+        .join(T, T.id == S.therapy_id)
+        .join(C, C.id == S.chair_id)
+        .where(*_session_filters(filters, lo, hi))
+        .order_by(S.scheduled_at, S.id)
+    )
+
+
+def vitals_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+    return (
+        select(
+            V.id.label("vital_id"),
+            V.session_id,
+            S.patient_id,
+            T.code.label("therapy_code"),
+            S.infusion_number,
+            S.iv_started_at,
+            S.checked_in_at,
+            S.scheduled_at,
+            V.taken_at,
+            V.phase,
+            V.systolic,
+            V.diastolic,
+            V.pulse,
+            V.resp_rate,
+            V.temperature_c,
+            V.spo2,
+            V.pain,
+            V.weight_kg,
+            V.consciousness,
+            V.on_oxygen,
+            V.position,
+            V.unable_to_obtain,
+            V.flags,
+            V.flag_count,
+            V.news2,
+            V.news2_complete,
+            V.provider_notified,
+            V.provider_name,
+            V.provider_notified_at,
+            V.note,
+            V.entered_at,
+            V.entered_by_id,
+            V.status,
+            V.replaces_id,
+            V.correction_reason,
+        )
+        .select_from(V)
+        .join(S, S.id == V.session_id)
+        .join(T, T.id == S.therapy_id)
+        .where(*_session_filters(filters, lo, hi), _entry_statuses(V.status, filters))
+        .order_by(S.scheduled_at, S.id, V.taken_at, V.id)
+    )
+
+
+def reactions_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+    return (
+        select(
+            R.id.label("reaction_id"),
+            R.session_id,
+            S.patient_id,
+            T.code.label("therapy_code"),
+            S.infusion_number,
+            S.iv_started_at,
+            S.iv_stopped_at,
+            S.checked_in_at,
+            S.scheduled_at,
+            R.onset_at,
+            R.grade,
+            R.symptoms,
+            R.other_text,
+            R.actions,
+            R.medication_given,
+            R.resolved_at,
+            R.provider_notified,
+            R.provider_name,
+            R.note,
+            R.entered_at,
+            R.entered_by_id,
+            R.status,
+            R.replaces_id,
+            R.correction_reason,
+        )
+        .select_from(R)
+        .join(S, S.id == R.session_id)
+        .join(T, T.id == S.therapy_id)
+        .where(*_session_filters(filters, lo, hi), _entry_statuses(R.status, filters))
+        .order_by(S.scheduled_at, S.id, R.onset_at, R.id)
+    )
+
+
+def audit_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+    conditions: list[Any] = [A.at >= lo, A.at < hi]
+    if filters.therapy_ids:
+        conditions.append(S.therapy_id.in_(filters.therapy_ids))
+    if filters.chair_ids:
+        conditions.append(S.chair_id.in_(filters.chair_ids))
+    if filters.nurse_ids:
+        conditions.append(A.user_id.in_(filters.nurse_ids))
+    return (
+        select(
+            A.id.label("audit_id"),
+            A.at,
+            A.user_id,
+            A.user_name,
+            A.action,
+            A.entity,
+            A.entity_id,
+            A.session_id,
+            A.patient_id,
+            A.before,
+            A.after,
+            A.reason,
+            S.iv_started_at,
+            S.checked_in_at,
+            S.scheduled_at,
+        )
+        .select_from(A)
+        .outerjoin(S, S.id == A.session_id)
+        .where(*conditions)
+        .order_by(A.at, A.id)
+    )
+
+
+Query = Callable[[ExportFilters, datetime, datetime], Select]
+QUERIES: dict[str, Query] = {
+    "sessions": sessions_query,
+    "vitals": vitals_query,
+    "reactions": reactions_query,
+    "audit": audit_query,
+}
+#: The column that identifies one output row of each dataset (what a count counts).
+_ROW_KEYS: dict[str, Any] = {"sessions": S.id, "vitals": V.id, "reactions": R.id, "audit": A.id}
+
+
+def count_query(dataset: str, filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+    """How many rows the dataset's main query returns, without fetching them."""
+    inner = QUERIES[dataset](filters, lo, hi).with_only_columns(_ROW_KEYS[dataset]).order_by(None).subquery()
+    return select(func.count()).select_from(inner)
