@@ -148,3 +148,10 @@ def audit_count(db: Database) -> int:
 def audits_since(db: Database, count_before: int) -> list[AuditEvent]:
     with db.reading() as s:
         return list(s.scalars(select(AuditEvent).order_by(AuditEvent.id).offset(count_before)))
+
+
+def form_key(at: Any, form: str, field: str) -> str:
+    """The widget key of `field` in the current instance of the form `form` (see `ui.forms`)."""
+    name = f"_form_gen_{form}"
+    generation = at.session_state[name] if name in at.session_state else 0
+    return f"{form}__{generation}__{field}"

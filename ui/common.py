@@ -10,13 +10,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import streamlit as st
 
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import PAGE_ROLES, ROLE_LABELS
+from infusion.accounts.permissions import ROLE_LABELS
 from infusion.clock import from_local, utcnow
 from infusion.errors import ChairsideError, ValidationError
+from infusion.exports.csv_writer import csv_bytes
 from infusion.services.setup import database_url, open_clinic
+from ui.registry import BY_KEY
 
 T = TypeVar("T")
 
@@ -46,7 +49,7 @@ def load_demo_once() -> None:
 
 @st.cache_resource(show_spinner="Loading the demo clinic…")
 def _load_demo(url: str) -> bool:
-    from infusion.demo.clinic import load_demo_if_empty
+    from infusion.demo import load_demo_if_empty
 
     return load_demo_if_empty(_open(url))
 
@@ -60,19 +63,6 @@ def actor() -> Actor | None:
     return st.session_state.get("actor")
 
 
-PAGE_TITLES = {
-    "chairside": "Chairside",
-    "session": "Session record",
-    "due": "Due list",
-    "follow_up": "Follow-up calls",
-    "board": "Chair board",
-    "trends": "Trends",
-    "export": "Exports",
-    "audit": "Audit log",
-    "administration": "Administration",
-}
-
-
 def page_guard(page: str) -> Actor:
     """The signed-in actor if their role may open `page`; otherwise a clear refusal and stop.
 
@@ -83,9 +73,9 @@ def page_guard(page: str) -> Actor:
     if who is None:
         st.info("Please sign in.")
         st.stop()
-    if who.role not in PAGE_ROLES[page]:
+    if who.role not in BY_KEY[page].roles:
         st.error(
-            f"Your role ({ROLE_LABELS.get(who.role, who.role)}) may not open {PAGE_TITLES[page]}. "
+            f"Your role ({ROLE_LABELS.get(who.role, who.role)}) may not open {BY_KEY[page].title}. "
             "Ask an administrator if you need it.",
             icon="🔒",
         )
@@ -136,14 +126,31 @@ def attempt(action: Callable[[], T], success: str | None = None) -> T | None:
     return result
 
 
-def clinic_time(value: time | None, tz: str, day: date | None = None) -> datetime | None:
-    """A wall-clock time typed at the clinic as UTC; empty means 'now' (None)."""
+def clinic_time(
+    value: time | None, tz: str, day: date | None = None, *, not_before: datetime | None = None
+) -> datetime | None:
+    """A wall-clock time typed at the clinic, as UTC; empty means 'now' (None).
+
+    A time is read as today. Only when today's reading lies ahead of now and the
+    session was already running before midnight (`not_before` is yesterday) is it
+    read as yesterday — 23:55 typed at 00:10 during a session that started at
+    22:00. Anything else ahead of now stays today, so the service refuses it as
+    in the future rather than silently moving it a day back.
+    """
     if value is None:
         return None
     if day is not None:
         return from_local(datetime.combine(day, value), tz)
     now = utcnow()
     moment = from_local(datetime.combine(now.astimezone(ZoneInfo(tz)).date(), value), tz)
-    if moment > now + timedelta(minutes=30):  # 23:55 typed at 00:10 means last night
-        moment -= timedelta(days=1)
+    if moment > now and not_before is not None:
+        yesterday = moment - timedelta(days=1)
+        if yesterday >= not_before:
+            return yesterday
     return moment
+
+
+def csv_download(label: str, frame: pd.DataFrame, *, file_name: str, key: str | None = None) -> None:
+    """Every CSV a page offers goes through the one spreadsheet-safe writer (formula cells neutralised)."""
+    data = csv_bytes([str(c) for c in frame.columns], frame.itertuples(index=False, name=None))
+    st.download_button(label, data, file_name=file_name, mime="text/csv", key=key, on_click="ignore")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from db.models import AuditEvent, InfusionSession, Reaction, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.services import setup
+from tests.helpers import form_key
 
 
 def _count(db, model) -> int:
@@ -46,19 +47,19 @@ def _click(at, label: str):
 
 def _tick_all_checks(at, sid: int, program_ref: str | None = None) -> None:
     for box in at.checkbox:
-        if box.key and box.key.startswith(f"pt_{sid}_"):
+        if box.key and box.key.startswith(form_key(at, f"pretreatment_{sid}", "check_")):
             box.check()
     if program_ref:
-        at.text_input(key=f"pt_note_{sid}_program_authorised").set_value(program_ref)
-    _click(at, "Save checks")
+        at.text_input(key=form_key(at, f"pretreatment_{sid}", "note_program_authorised")).set_value(program_ref)
 
 
 def _add_walk_in(at, therapy_name: str) -> None:
-    at.selectbox(key="wi_patient").set_value(
-        at.selectbox(key="wi_patient").options and at.selectbox(key="wi_patient").options[0]
+    at.selectbox(key=form_key(at, "walk_in", "patient")).set_value(
+        at.selectbox(key=form_key(at, "walk_in", "patient")).options
+        and at.selectbox(key=form_key(at, "walk_in", "patient")).options[0]
     )
-    at.selectbox(key="wi_patient").select_index(1)
-    therapy = at.selectbox(key="wi_therapy")
+    at.selectbox(key=form_key(at, "walk_in", "patient")).select_index(1)
+    therapy = at.selectbox(key=form_key(at, "walk_in", "therapy"))
     therapy.select_index(next(i for i, o in enumerate(therapy.options) if therapy_name in o))
     _click(at, "Add session")
 
@@ -84,7 +85,7 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
         "pain": 0,
         "weight": 71.5,
     }.items():
-        at.number_input(key=f"{key}_{field}").set_value(value)
+        at.number_input(key=form_key(at, key, field)).set_value(value)
     _click(at, "Check in")
     assert "Checked in · NEWS2 0" in _texts(at)
 
@@ -92,14 +93,14 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
     _click(at, "✅ Proceed")
     assert "JC virus antibody test" in _texts(at) and "Not saved" in _texts(at)
     _tick_all_checks(at, sid, program_ref="TOUCH-123")
+    _click(at, "✅ Proceed")  # what is ticked counts: one action, not two
     assert "Checks saved" in _texts(at)
-    _click(at, "✅ Proceed")
     assert "Cleared to proceed" in _texts(at)
     assert "TOUCH checklist confirmed" in _texts(at)
 
-    at.selectbox(key=f"start_site_{sid}").set_value("Left forearm")
-    at.text_input(key=f"start_lot_{sid}").set_value("LOT-42")
-    at.number_input(key=f"start_rate_{sid}").set_value(100.0)
+    at.selectbox(key=form_key(at, f"start_{sid}", "site")).set_value("Left forearm")
+    at.text_input(key=form_key(at, f"start_{sid}", "lot")).set_value("LOT-42")
+    at.number_input(key=form_key(at, f"start_{sid}", "rate")).set_value(100.0)
     _click(at, "▶ Start IV")
     assert "IV started" in _texts(at)
     assert "🟢 Infusing" in _texts(at)
@@ -107,13 +108,13 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
     # abnormal vitals: flags show before the save and ask for confirmation
     key = f"vitals_{sid}"
     for field, value in {"sbp": 118, "dbp": 70, "pulse": 126, "temp": 38.4, "rr": 18, "spo2": 97}.items():
-        at.number_input(key=f"{key}_{field}").set_value(value)
+        at.number_input(key=form_key(at, key, field)).set_value(value)
     _click(at, "Save vitals")
     shown = _texts(at)
     assert "Abnormal values" in shown and "Pulse 126 > 120 /min" in shown and "Temperature 38.4 °C" in shown
     assert _count(db, VitalSign) == 1  # only the check-in set so far: nothing saved before confirmation
-    at.checkbox(key=f"_pending_{key}_notified").check()
-    at.text_input(key=f"_pending_{key}_provider").set_value("Dr Patel")
+    at.checkbox(key=form_key(at, key, "confirm_notified")).check()
+    at.text_input(key=form_key(at, key, "confirm_provider")).set_value("Dr Patel")
     _click(at, "Confirm and save")
     with db.reading() as s:
         flagged = s.scalars(select(VitalSign).where(VitalSign.phase == "infusion")).one()
@@ -123,10 +124,10 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
 
     # a reaction, then its resolution
     rkey = f"reaction_{sid}"
-    at.multiselect(key=f"{rkey}_symptoms").set_value(["fever", "chills"])
-    at.radio(key=f"{rkey}_grade").set_value(2)
-    at.multiselect(key=f"{rkey}_actions").set_value(["paused", "medication_given"])
-    at.text_input(key=f"{rkey}_med").set_value("Acetaminophen 650 mg PO")
+    at.multiselect(key=form_key(at, rkey, "symptoms")).set_value(["fever", "chills"])
+    at.radio(key=form_key(at, rkey, "grade")).set_value(2)
+    at.multiselect(key=form_key(at, rkey, "actions")).set_value(["paused", "medication_given"])
+    at.text_input(key=form_key(at, rkey, "med")).set_value("Acetaminophen 650 mg PO")
     _click(at, "Save reaction")
     assert "Reaction recorded" in _texts(at)
     assert "Open reaction" in _texts(at)
@@ -134,12 +135,18 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
         reaction = s.scalars(select(Reaction)).one()
     _click(at, "Mark resolved")
 
+    # a few minutes into a one-hour Tysabri infusion: stopping asks for a deliberate second step
+    _click(at, "⏹ Stop IV")
+    assert "Not saved" in _texts(at) and _count(db, InfusionSession) == 1
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).status == "infusing"
+    at.checkbox(key=form_key(at, f"stop_{sid}", "confirm_early")).check()
     _click(at, "⏹ Stop IV")
     assert "observation started" in _texts(at)
     # discharge now is before the 60-min Tysabri observation ends: a reason is required
     _click(at, "🏠 Discharge")
     assert "give a reason to discharge early" in _texts(at)
-    at.text_input(key=f"discharge_reason_{sid}").set_value("Ride waiting; provider agreed")
+    at.text_input(key=form_key(at, f"discharge_{sid}", "reason")).set_value("Ride waiting; provider agreed")
     _click(at, "🏠 Discharge")
     assert "Patient discharged" in _texts(at)
 
@@ -164,7 +171,7 @@ def test_impossible_vitals_show_a_message_and_store_nothing(db, make_app):
     before = (_count(db, VitalSign), _count(db, AuditEvent))
     key = f"check_in_{sid}"
     for field, value in {"sbp": 400, "dbp": 80, "pulse": 72, "temp": 98.6, "rr": 16, "spo2": 98}.items():
-        at.number_input(key=f"{key}_{field}").set_value(value)
+        at.number_input(key=form_key(at, key, field)).set_value(value)
     _click(at, "Check in")
     shown = _texts(at)
     assert "Systolic BP 400 is outside the accepted range 40–300 mmHg" in shown
@@ -182,12 +189,12 @@ def test_start_iv_without_lot_is_refused(db, make_app):
         sid = s.scalars(select(InfusionSession.id)).one()
     key = f"check_in_{sid}"
     for field, value in {"sbp": 120, "dbp": 80, "pulse": 72, "temp": 36.6, "rr": 16, "spo2": 98}.items():
-        at.number_input(key=f"{key}_{field}").set_value(value)
+        at.number_input(key=form_key(at, key, field)).set_value(value)
     _click(at, "Check in")
     _tick_all_checks(at, sid)
     _click(at, "✅ Proceed")
-    at.selectbox(key=f"start_site_{sid}").set_value("Right forearm")
-    at.number_input(key=f"start_rate_{sid}").set_value(250.0)
+    at.selectbox(key=form_key(at, f"start_{sid}", "site")).set_value("Right forearm")
+    at.number_input(key=form_key(at, f"start_{sid}", "rate")).set_value(250.0)
     _click(at, "▶ Start IV")
     assert "Enter the product lot number" in _texts(at)
     with db.reading() as s:

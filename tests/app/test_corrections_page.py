@@ -14,7 +14,7 @@ from sqlalchemy import select
 from db.models import Addendum, Reaction, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.services import entries, setup
-from tests.helpers import ADMIN, ago, new_session, normal_vitals, walk
+from tests.helpers import ADMIN, ago, form_key, new_session, normal_vitals, walk
 
 
 def _nurse(db) -> Actor:
@@ -76,9 +76,9 @@ def test_nurse_corrects_a_pulse_and_the_table_keeps_the_original(db, make_app):
     assert not at.exception, at.exception
     assert _amend_expander(at).radio(key=f"amend_mode_{sid}").value == "Correct values"
     form = f"fix_vital_sign_{vital_id}"
-    assert at.number_input(key=f"{form}_pulse").value == 80  # pre-filled with the stored set
-    at.number_input(key=f"{form}_pulse").set_value(88)
-    at.text_input(key=f"{form}_reason").set_value("typo: 88 not 80")
+    assert at.number_input(key=form_key(at, form, "pulse")).value == 80  # pre-filled with the stored set
+    at.number_input(key=form_key(at, form, "pulse")).set_value(88)
+    at.text_input(key=form_key(at, form, "reason")).set_value("typo: 88 not 80")
     _click(at, "Save correction")
 
     assert "Correction saved" in _texts(at)
@@ -103,7 +103,7 @@ def test_a_correction_without_a_reason_is_not_saved(db, make_app):
     sid, vital_id = _infusing_with_vitals(db, actor)
     at = _open(make_app, actor, sid)
     _amend_expander(at).selectbox(key=f"amend_pick_{sid}").set_value(f"vital_sign:{vital_id}").run()
-    at.number_input(key=f"fix_vital_sign_{vital_id}_pulse").set_value(88)
+    at.number_input(key=form_key(at, f"fix_vital_sign_{vital_id}", "pulse")).set_value(88)
     _click(at, "Save correction")
     assert "Not saved" in _texts(at) and "Say why the entry is corrected" in _texts(at)
     with db.reading() as s:
@@ -123,7 +123,7 @@ def _mark_reaction_in_error(db, make_app):
     choice = f"reaction:{reaction.id}"
     _amend_expander(at).selectbox(key=f"amend_pick_{sid}").set_value(choice).run()
     _amend_expander(at).radio(key=f"amend_mode_{sid}").set_value("Entered in error").run()
-    at.text_input(key=f"eie_reason_{choice}").set_value("charted on the wrong patient")
+    at.text_input(key=form_key(at, f"eie_{choice}", "reason")).set_value("charted on the wrong patient")
     _click(at, "Mark entered in error")
     return at, reaction
 
@@ -163,7 +163,7 @@ def test_a_discharged_session_offers_only_the_addendum(db, make_app):
     assert f"amend_pick_{sid}" not in keys and f"fix_field_{sid}" not in keys and f"amend_mode_{sid}" not in keys
     assert "only way to amend a discharged session" in _texts(at)
 
-    at.text_area(key=f"addendum_text_{sid}").set_value("Patient phoned: mild headache in the evening.")
+    at.text_area(key=form_key(at, f"addendum_{sid}", "text")).set_value("Patient phoned: mild headache in the evening.")
     _click(at, "Add addendum")
     assert "Addendum added" in _texts(at)
     history = next(e for e in at.expander if "Corrections and addenda" in e.label)

@@ -8,7 +8,6 @@ and the test adds "due" to the permission table for its duration.
 
 from __future__ import annotations
 
-import ast
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -21,27 +20,19 @@ from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.services import setup
 from tests.helpers import ADMIN, ROOT, therapy_id
-from ui import common as _ui
+from ui.registry import BY_KEY
 
 TODAY = utcnow().date()  # the seeded clinic runs on UTC
 DUE_ROLES = (permissions.NURSE, permissions.CHARGE, permissions.MANAGER, permissions.ADMIN)
 
 
 def _wired() -> bool:
-    tree = ast.parse((ROOT / "dashboard.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PAGES" for t in node.targets):
-            return any(entry[0] == "due" for entry in ast.literal_eval(node.value))
-    return False
+    return "due" in BY_KEY
 
 
 @pytest.fixture
 def open_due(make_app, monkeypatch: pytest.MonkeyPatch):
     """Open the Due page as `actor`, through the app's navigation when it is wired."""
-    if "due" not in permissions.PAGE_ROLES:
-        monkeypatch.setitem(permissions.PAGE_ROLES, "due", DUE_ROLES)
-    if "due" not in _ui.PAGE_TITLES:
-        monkeypatch.setitem(_ui.PAGE_TITLES, "due", "Due list")
 
     def go(actor: Actor) -> AppTest:
         if _wired():

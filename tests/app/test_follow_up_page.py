@@ -16,13 +16,11 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from db.models import FollowUp, Reaction
-from infusion.accounts import permissions
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.clock import from_local, utcnow
 from infusion.services import sessions
 from infusion.services.setup import add_patient, add_staff, update_clinic
 from tests.helpers import ROOT, new_session, walk
-from ui import common as _ui
 
 TZ = "America/New_York"
 
@@ -30,12 +28,6 @@ TZ = "America/New_York"
 @pytest.fixture
 def page(monkeypatch: pytest.MonkeyPatch, db_url: str):
     monkeypatch.setenv("CHAIRSIDE_DATABASE_URL", db_url)
-    monkeypatch.setitem(
-        permissions.PAGE_ROLES,
-        "follow_up",
-        permissions.PAGE_ROLES.get("follow_up", (permissions.NURSE, permissions.CHARGE)),
-    )
-    monkeypatch.setitem(_ui.PAGE_TITLES, "follow_up", _ui.PAGE_TITLES.get("follow_up", "Follow-up calls"))
 
     def build(actor: Actor) -> AppTest:
         at = AppTest.from_file(str(ROOT / "pages" / "follow_up.py"), default_timeout=60)

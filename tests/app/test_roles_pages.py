@@ -7,7 +7,6 @@ would run the Streamlit app), so a page added there joins the matrix by itself.
 
 from __future__ import annotations
 
-import ast
 from datetime import timedelta
 from typing import Any
 
@@ -19,29 +18,21 @@ from sqlalchemy import select
 from db.models import AuditEvent
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import PAGE_ROLES, ROLE_LABELS
+from infusion.accounts.permissions import ROLE_LABELS
 from infusion.clock import utcnow
 from infusion.demo.clinic import DEMO_PASSWORD
 from infusion.services.setup import update_settings
 from infusion.settings import ClinicSettings
 from tests.helpers import ADMIN, ROOT
+from ui.registry import PAGES as REGISTRY
 
 PASSWORD = "correct horse battery"
 ROLES = ("nurse", "charge_nurse", "manager", "quality", "admin")
 NOT_RECOGNISED = "User name or password not recognised."
 
 
-def _dashboard_pages() -> list[tuple[str, str, str]]:
-    """(key, file, title) of every entry of dashboard.PAGES whose file exists."""
-    tree = ast.parse((ROOT / "dashboard.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PAGES" for t in node.targets):
-            entries = ast.literal_eval(node.value)
-            return [(key, path, title) for key, path, title, *_ in entries if (ROOT / path).is_file()]
-    raise AssertionError("dashboard.py has no PAGES list")
-
-
-PAGES = _dashboard_pages()
+PAGES = [(page.key, page.file, page.title) for page in REGISTRY]
+PAGE_ROLES = {page.key: page.roles for page in REGISTRY}
 
 
 def test_pages_are_the_permission_table_pages_that_exist():

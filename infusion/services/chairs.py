@@ -1,0 +1,88 @@
+"""Where a session happens: the free chairs, and moving a session to another chair.
+
+Why a move and not a new booking: the booked session keeps its history, dose and
+checks; only its place changes. The move is audited with the old and new chair
+and carries the version the nurse saw, like any other change to a session.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.engine import Database
+from db.models import Chair, InfusionSession
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import CHARTING, require_role
+from infusion.clinical.states import ACTIVE_STATUSES, SessionStatus
+from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
+from infusion.services.audit import record
+from infusion.services.opening import charting
+
+log = logging.getLogger(__name__)
+
+#: a session may change chair until the patient leaves it
+MOVABLE = (SessionStatus.SCHEDULED, *ACTIVE_STATUSES)
+MAX_REASON = 500  # product choice: a short remark
+
+
+def _occupied(s: Session, exclude_session: int | None = None) -> set[int]:
+    q = select(InfusionSession.chair_id).where(InfusionSession.status.in_(ACTIVE_STATUSES))
+    if exclude_session is not None:
+        q = q.where(InfusionSession.id != exclude_session)
+    return set(s.scalars(q))
+
+
+def free_chairs(db: Database, actor: Actor, *, exclude_session: int | None = None) -> list[Chair]:
+    """Active clinic chairs with no active session (other than `exclude_session`), and home-visit places."""
+    require_role(actor, CHARTING, "see the chairs")
+    with db.reading() as s:
+        taken = _occupied(s, exclude_session)
+        chairs = s.scalars(select(Chair).where(Chair.active.is_(True)).order_by(Chair.name)).all()
+        return [c for c in chairs if c.kind == "home" or c.id not in taken]
+
+
+def move_session(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    chair_id: int,
+    *,
+    reason: str | None = None,
+    expected_version: int | None,
+) -> InfusionSession:
+    """Move a booked or running session to a free chair (one transaction, audited)."""
+    note = (reason or "").strip() or None
+    if note is not None and len(note) > MAX_REASON:
+        raise ValidationError({"reason": f"Keep the reason under {MAX_REASON} characters."})
+    with charting(db, actor, session_id, expected_version, what="move a session") as w:
+        s, row = w.s, w.row
+        if row.status not in MOVABLE:
+            raise StateError("Only a booked or running session can change chair.")
+        chair = s.get(Chair, chair_id)
+        if chair is None or not chair.active:
+            raise NotFoundError("That chair does not exist or is no longer in use.")
+        if chair.id == row.chair_id:
+            raise ValidationError({"chair_id": "The session is already in that chair."})
+        if row.status in ACTIVE_STATUSES and chair.kind == "chair" and chair.id in _occupied(s, row.id):
+            raise ConflictError(f"{chair.name} has an active session now; pick a free chair.")
+        old = row.chair_id
+        row.chair_id = chair.id
+        row.at_home = chair.kind == "home"
+        s.flush()
+        record(
+            s,
+            actor,
+            "move_chair",
+            "session",
+            row.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            before={"chair_id": old},
+            after={"chair_id": chair.id},
+            reason=note,
+        )
+        log.info("move session=%s chair %s -> %s by user=%s", row.id, old, chair.id, actor.user_id)
+        return row

@@ -1,0 +1,58 @@
+"""What every Chairside part needs: the database, the nurse, the clinic's zone and units,
+and the session versions the nurse has seen (the next state change is checked against them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+import streamlit as st
+
+from db.engine import Database
+from infusion.accounts.actor import Actor
+from infusion.reads import sessions as views
+from ui import common as ui
+
+PANEL_KEY = "session_panel"
+
+
+@dataclass
+class Chairside:
+    db: Database
+    nurse: Actor
+    tz: str
+    temperature_unit: str
+    weight_unit: str
+    seen_versions: dict[int, int] = field(default_factory=dict)
+
+    def version(self, detail: views.SessionDetail) -> int | None:
+        """The version of the session the nurse's screen showed."""
+        return self.seen_versions.get(detail.session.id)
+
+    def time(
+        self, value: time | None, *, day: date | None = None, not_before: datetime | None = None
+    ) -> datetime | None:
+        """A wall-clock time typed at the chair, as UTC (empty means now)."""
+        return ui.clinic_time(value, self.tz, day, not_before=not_before)
+
+
+def select_session(session_id: int) -> None:
+    """Open a session: it scrolls into view, and confirmations left on another session are dropped."""
+    if st.session_state.get("selected_session") != session_id:
+        for key in [k for k in st.session_state if str(k).startswith("_pending_")]:
+            del st.session_state[key]
+    st.session_state["selected_session"] = session_id
+    st.session_state["_scroll_to_panel"] = True
+
+
+def scroll_panel_into_view() -> None:
+    """Bring the session panel to the top of the screen once, after it was opened from low in the list."""
+    if st.session_state.pop("_scroll_to_panel", False):
+        st.html(
+            "<script>"
+            f"const el = window.parent.document.querySelector('.st-key-{PANEL_KEY}') "
+            f"|| document.querySelector('.st-key-{PANEL_KEY}');"
+            "if (el) { el.scrollIntoView({block: 'start'}); }"
+            "</script>",
+            unsafe_allow_javascript=True,
+        )

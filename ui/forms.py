@@ -1,0 +1,117 @@
+"""One form helper for every save in the app: nothing typed is lost, a double tap saves once.
+
+Why not `st.form(clear_on_submit=True)`: a second tap interrupts the first tap's
+rerun, and the cleared form is what the second tap submits — the entry is lost
+and a validation error appears instead. Here a form *instance* is a generation:
+its widget keys and its idempotency token carry the generation number, so
+
+- a rejected save leaves every field as typed, with the message beside the button;
+- a double or triple tap submits the same values with the same token, and the
+  service stores one entry (or the step has moved on and the tap is ignored);
+- only a confirmed save moves to the next generation: a blank form, times back
+  to "now", never the last set pre-filled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from infusion.errors import ChairsideError
+from ui.common import flash, show_error
+
+T = TypeVar("T")
+
+
+def _gen_key(name: str) -> str:
+    return f"_form_gen_{name}"
+
+
+def _msg_key(name: str) -> str:
+    return f"_form_msg_{name}"
+
+
+@dataclass(frozen=True)
+class EntryForm:
+    """One instance of a named form: widget keys, its idempotency token and its outcome message."""
+
+    name: str
+    generation: int
+
+    def key(self, field: str) -> str:
+        """The widget key of `field` in this instance (a new instance starts blank)."""
+        return f"{self.name}__{self.generation}__{field}"
+
+    @property
+    def token(self) -> str:
+        """The idempotency token of this instance: the same across reruns until a save is confirmed."""
+        name = f"_form_token_{self.name}__{self.generation}"
+        if name not in st.session_state:
+            st.session_state[name] = uuid.uuid4().hex
+        return str(st.session_state[name])
+
+    def submit(self, label: str, *, name: str = "submit", **kwargs: Any) -> bool:
+        """A submit button of this instance (`name` tells two buttons of one form apart)."""
+        return bool(st.form_submit_button(label, key=self.key(name), **kwargs))
+
+    def save(
+        self,
+        action: Callable[[], T],
+        success: str | Callable[[T], str],
+        *,
+        at_panel: bool = False,
+        rerun: bool = True,
+    ) -> T | None:
+        """Run the service call; on a refusal show why right here and keep every field as typed.
+
+        On success the form moves to a blank instance and the message shows beside
+        it after the rerun (`at_panel=True`: at the top of the panel, for a step
+        that replaces this form).
+        """
+        try:
+            result = action()
+        except ChairsideError as error:
+            show_error(error)
+            return None
+        message = success(result) if callable(success) else success
+        if at_panel:
+            flash(message)
+        else:
+            st.session_state[_msg_key(self.name)] = message
+        done(self.name)
+        if rerun:
+            st.rerun()
+        return result
+
+
+def done(name: str) -> None:
+    """Move the named form to a blank instance (its token is spent)."""
+    generation = int(st.session_state.get(_gen_key(name), 0))
+    st.session_state.pop(f"_form_token_{name}__{generation}", None)
+    st.session_state[_gen_key(name)] = generation + 1
+
+
+def instance(name: str) -> EntryForm:
+    return EntryForm(name, int(st.session_state.get(_gen_key(name), 0)))
+
+
+@contextmanager
+def entry_form(name: str, *, border: bool = True) -> Iterator[EntryForm]:
+    """`with entry_form("premed_12") as f:` — an `st.form` whose fields survive a refused save."""
+    form = instance(name)
+    with st.form(f"{name}__{form.generation}", clear_on_submit=False, enter_to_submit=False, border=border):
+        yield form
+        message = st.session_state.pop(_msg_key(name), None)
+        if message:
+            st.success(message, icon="✅")
+
+
+def forget_pending(prefix: str = "_pending_") -> None:
+    """Drop every confirmation waiting on screen (another session was opened)."""
+    for key in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[key]
