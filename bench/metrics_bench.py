@@ -29,8 +29,9 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from db.engine import WRITE_OPTION, Database, open_database  # noqa: E402
 from db.models import Chair, InfusionSession, Patient, Reaction, Therapy, VitalSign  # noqa: E402
-from infusion.reads.trends import metrics
-from infusion.reads.trends.metrics import TrendFilters, utc_bounds  # noqa: E402
+from infusion.reads import trends as metrics  # noqa: E402
+from infusion.reads.trends import TrendFilters, utc_bounds  # noqa: E402
+from infusion.reads.trends.filters import _clinic_tz  # noqa: E402
 from infusion.services.setup import bootstrap  # noqa: E402
 
 WINDOW = "s.status = 'discharged' AND s.checked_in_at >= :lo AND s.checked_in_at < :hi"
@@ -167,7 +168,7 @@ def bulk_fill(db: Database, sessions: int, seed: int = 7) -> None:
 
 def hand_written(db: Database, f: TrendFilters, variant: str) -> list[Any]:
     with db.reading() as s:
-        tz = metrics._clinic_tz(s)
+        tz = _clinic_tz(s)
         lo, hi = utc_bounds(f.start, f.end, tz)
         if db.dialect == "sqlite":  # the stored format of UTCDateTime on SQLite
             lo, hi = (x.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") for x in (lo, hi))
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<48}{first:>10.1f}{median:>11.1f}{best:>9.1f}{rows:>7}")
     if args.explain:
         with db.reading() as s:
-            tz = metrics._clinic_tz(s)
+            tz = _clinic_tz(s)
             lo, hi = utc_bounds(year.start, year.end, tz)
             prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
             if db.dialect == "sqlite":

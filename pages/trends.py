@@ -9,8 +9,8 @@ import streamlit as st
 from infusion.charts import trends as trend_charts
 from infusion.clock import utcnow
 from infusion.errors import ChairsideError
+from infusion.reads.trends import TrendFilters
 from infusion.reads.trends import service as trends
-from infusion.reads.trends.metrics import TrendFilters
 from infusion.services.setup import get_clinic
 from ui import common as ui
 

@@ -1,4 +1,4 @@
-"""Plotly figures for the Trends page, built from the small frames of `infusion.reads.trends.metrics`.
+"""Plotly figures for the Trends page, built from the small frames of `infusion.reads.trends`.
 
 Kept out of the page so they can be tested without Streamlit. Colour is never
 the only signal: every bar and point carries its number as text.

@@ -56,17 +56,9 @@ from infusion.errors import (
     StateError,
     ValidationError,
 )
-from infusion.reads.trends.metrics import (
-    TrendFilters,
-    _catalog,
-    _clinic_tz,
-    _fetch,
-    _frame,
-    _label,
-    _where,
-    minutes_between,
-    utc_bounds,
-)
+from infusion.reads.trends.catalog import _catalog, _label
+from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _where, utc_bounds
+from infusion.reads.trends.sql import minutes_between
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import _existing, _validate_reaction
 from infusion.services.opening import clinic_context, clinical_time, lock_session, therapy_of

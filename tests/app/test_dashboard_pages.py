@@ -26,8 +26,8 @@ from infusion.exports import datasets as export
 from infusion.exports.deidentify import ENV_SECRET
 from infusion.reads import board
 from infusion.reads import sessions as views
-from infusion.reads.trends import metrics
-from infusion.reads.trends.metrics import TrendFilters
+from infusion.reads import trends as metrics
+from infusion.reads.trends import TrendFilters
 from infusion.services import sessions
 from infusion.services.setup import get_clinic
 

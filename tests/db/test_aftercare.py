@@ -19,7 +19,7 @@ from infusion.errors import (
     StateError,
     ValidationError,
 )
-from infusion.reads.trends.metrics import TrendFilters, reaction_rates
+from infusion.reads.trends import TrendFilters, reaction_rates
 from infusion.services import aftercare, entries, sessions
 from infusion.services.setup import add_patient, add_staff, update_clinic
 from tests.helpers import (

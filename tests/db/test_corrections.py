@@ -852,9 +852,9 @@ def test_an_entry_more_than_15_minutes_after_its_time_is_a_late_entry(db, staff,
 
 
 def test_a_reaction_in_error_no_longer_counts_in_the_reaction_rate(db, staff):
-    metrics = pytest.importorskip("infusion.reads.trends.metrics")
+    metrics = pytest.importorskip("infusion.reads.trends")
     if not hasattr(metrics, "reaction_rates") or not hasattr(metrics, "TrendFilters"):
-        pytest.skip("infusion.reads.trends.metrics.reaction_rates(db, TrendFilters(...)) is not there yet")
+        pytest.skip("infusion.reads.trends.reaction_rates(db, TrendFilters(...)) is not there yet")
     kept = chart(db, staff.author, to="observation", therapy="natalizumab", resolved=True)
     wrong = chart(db, staff.author, to="observation", therapy="natalizumab", resolved=True)
     corrections.mark_entered_in_error(db, staff.author, "reaction", wrong.reaction, "wrong patient")

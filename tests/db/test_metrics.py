@@ -40,8 +40,8 @@ from db.engine import Database
 from db.models import InfusionSession, Reaction, Therapy, VitalSign
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.clinical.vitals import VitalsEntry
-from infusion.reads.trends import metrics
-from infusion.reads.trends.metrics import TrendFilters
+from infusion.reads import trends as metrics
+from infusion.reads.trends import TrendFilters
 from infusion.services import entries, sessions
 from infusion.services.setup import add_chair, add_patient, add_staff, update_clinic
 
@@ -700,7 +700,7 @@ def test_location_filter_splits_clinic_and_home(db):
 
     from infusion.accounts.actor import Actor
     from infusion.clock import utcnow
-    from infusion.reads.trends.metrics import TrendFilters, reaction_rates
+    from infusion.reads.trends import TrendFilters, reaction_rates
     from infusion.services import setup
     from tests.helpers import ADMIN, ago, new_session, walk
 

@@ -1,1 +1,90 @@
-"""infusion/reads/trends"""
+"""Metrics for the managers' Trends page and the data-completeness checks (issue 3).
+
+Every figure function takes the database and a `TrendFilters` and returns a
+small DataFrame whose columns are listed in the matching `*_COLUMNS` constant,
+so a page can draw (and offer as CSV) without knowing any SQL. Aggregation
+happens in SQL (SQLAlchemy Core, GROUP BY) on SQLite and PostgreSQL alike; the
+only per-session rows that ever leave the database are the few columns a box
+plot or the chair-hour expansion needs, bounded by the filters. One module per
+figure; `filters`, `catalog` and `sql` hold what they share, `service` is the
+role-checked call a page makes.
+
+Definitions, chosen here because clinical.md and the issue leave them open:
+
+- A session belongs to the clinic-local day it was **checked in**
+  (`checked_in_at`). Sessions never checked in (scheduled, cancelled, deferred
+  before arrival) take part in no metric.
+- A **completed** session is one with status `discharged`. Sessions still in
+  observation are left out of every rate: a reaction can still start during
+  observation, so counting them would bias the rate down.
+- A session **has a reaction** when it has at least one reaction row with
+  status `active`. Rates are computed from the reaction rows (a LEFT JOIN of
+  active reactions grouped per session, giving the worst grade too), not from
+  the `reaction_count`/`worst_grade` summaries, so an entry marked
+  entered-in-error or corrected stops counting at once, whatever the correction
+  code does to the summaries. The same rule (status = 'active') applies to
+  vitals and rate entries everywhere in this package.
+- The **nurse** of a session is the one who documented the IV start (the active
+  'start' rate entry); a session without one matches no nurse filter.
+- **First / later** infusions use `infusion_session.infusion_number` (1 vs ≥ 2).
+- **Durations** and label windows: see `catalog`; clinic-local **months**: see `sql`.
+"""
+
+from infusion.reads.trends.completeness import (
+    CHECK_LABELS,
+    COMPLETENESS_COUNT_COLUMNS,
+    COMPLETENESS_SESSION_COLUMNS,
+    CompletenessReport,
+    completeness,
+)
+from infusion.reads.trends.durations import (
+    DURATION_COLUMNS,
+    DURATION_SUMMARY_COLUMNS,
+    duration_summary,
+    session_durations,
+)
+from infusion.reads.trends.filters import TrendFilters, utc_bounds
+from infusion.reads.trends.pchart import PCHART_COLUMNS, monthly_reaction_pchart
+from infusion.reads.trends.reactions import (
+    GRADE_RATE_COLUMNS,
+    INFUSION_BUCKETS,
+    INFUSION_NUMBER_RATE_COLUMNS,
+    REACTION_RATE_COLUMNS,
+    reaction_rates,
+    reaction_rates_by_grade,
+    reaction_rates_by_infusion_number,
+)
+from infusion.reads.trends.sql import epoch_seconds, minutes_between, month_bucket
+from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS, reaction_time_lost
+from infusion.reads.trends.utilisation import UTILISATION_COLUMNS, WEEKDAY_NAMES, chair_utilisation
+
+__all__ = [
+    "CHECK_LABELS",
+    "COMPLETENESS_COUNT_COLUMNS",
+    "COMPLETENESS_SESSION_COLUMNS",
+    "DURATION_COLUMNS",
+    "DURATION_SUMMARY_COLUMNS",
+    "GRADE_RATE_COLUMNS",
+    "INFUSION_BUCKETS",
+    "INFUSION_NUMBER_RATE_COLUMNS",
+    "PCHART_COLUMNS",
+    "REACTION_RATE_COLUMNS",
+    "TIME_LOST_COLUMNS",
+    "UTILISATION_COLUMNS",
+    "WEEKDAY_NAMES",
+    "CompletenessReport",
+    "TrendFilters",
+    "chair_utilisation",
+    "completeness",
+    "duration_summary",
+    "epoch_seconds",
+    "minutes_between",
+    "month_bucket",
+    "monthly_reaction_pchart",
+    "reaction_rates",
+    "reaction_rates_by_grade",
+    "reaction_rates_by_infusion_number",
+    "reaction_time_lost",
+    "session_durations",
+    "utc_bounds",
+]

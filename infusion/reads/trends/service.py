@@ -1,6 +1,6 @@
 """The Trends page's data in one role-checked call: every metric for one set of filters.
 
-`infusion.reads.trends.metrics` holds the SQL; this module is the service a page calls, so
+The figure modules of `infusion.reads.trends` hold the SQL; this module is the service a page calls, so
 a page mistake cannot show trends to a role that may not see them.
 """
 
@@ -15,8 +15,8 @@ from db.engine import Database
 from db.models import AppUser, AuditEvent, Chair, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import TRENDS, require_role
-from infusion.reads.trends import metrics
-from infusion.reads.trends.metrics import TrendFilters
+from infusion.reads import trends as metrics
+from infusion.reads.trends import TrendFilters
 from infusion.services.aftercare import delayed_reaction_rates
 
 

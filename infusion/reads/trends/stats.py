@@ -3,7 +3,7 @@
 The Wilson interval comes from statsmodels (a maintained, tested
 implementation) rather than our own algebra; the p-chart limits are a few lines
 of textbook arithmetic with no suitable maintained library, so they live here
-and are tested against a published worked example (tests/test_stats.py).
+and are tested against a published worked example (tests/unit/test_stats.py).
 Both accept vectors so a metric frame is computed in one call, and both return
 NaN (not an exception) where a subgroup has no sessions.
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-ArrayLike = Sequence[float] | np.ndarray | pd.Series
+ArrayLike: TypeAlias = Sequence[float] | np.ndarray | pd.Series
 
 
 def wilson_interval(

@@ -1,0 +1,152 @@
+"""Chair utilisation: share of chair-hours occupied by clinic-local weekday × hour.
+
+Kept apart because it is the one figure whose arithmetic happens in numpy
+(wall-clock hour slots across DST), not in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import case, func, literal, or_, select
+
+from db.engine import Database
+from db.models import ACTIVE_STATUSES, Chair, InfusionSession
+from db.types import UTCDateTime
+from infusion.clock import utcnow
+from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _where, utc_bounds
+from infusion.reads.trends.sql import epoch_seconds
+
+S = InfusionSession
+
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+UTILISATION_COLUMNS = ("weekday", "weekday_name", "hour", "chair_hours_available", "chair_hours_occupied", "share")
+
+
+def chair_utilisation(
+    db: Database,
+    f: TrendFilters,
+    *,
+    open_hour: int = 7,
+    close_hour: int = 19,
+    weekdays: Sequence[int] = (0, 1, 2, 3, 4),
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """Share of chair-hours occupied, by clinic-local weekday (0 = Monday) × hour of day.
+
+    Occupancy runs from check-in to discharge (or deferral/cancellation close)
+    for every session that sat in a chair, whatever its outcome; a session still
+    open counts until `now`, even one left open since an earlier day (the live
+    board lists those; the share shows what the record says). The denominator
+    is the number of clinic chairs (kind 'chair' and active, or the chosen
+    chairs) × the wall-clock hours from `open_hour` to `close_hour` on
+    `weekdays` within the period, up to `now`. clinical.md is silent on opening
+    hours: 07:00–19:00 Monday–Friday is a default, not a fact; pass the
+    clinic's own. Home visits are not chair-hours. Occupied time outside those
+    hours is not shown. A share above 1 means sessions overlapped in a chair
+    (the services prevent it; imports and overbooked demo days do not).
+
+    How: SQL selects only (check-in, end) as epoch seconds for the filtered
+    sessions; numpy expands them to hour slots in the clinic's wall-clock time
+    (zoneinfo, exact across DST on both databases — SQLite has no time-zone
+    data) and sums per cell. Columns: UTILISATION_COLUMNS.
+    """
+    if not 0 <= open_hour < close_hour <= 24:
+        raise ValueError("need 0 ≤ open_hour < close_hour ≤ 24")
+    days = tuple(sorted(set(int(d) for d in weekdays)))
+    now = now or utcnow()
+    with db.reading() as s:
+        tz = _clinic_tz(s)
+        lo, hi = utc_bounds(f.start, f.end, tz)
+        chair_q = select(Chair.id).where(Chair.kind == "chair")
+        chair_q = chair_q.where(Chair.id.in_(f.chair_ids)) if f.chair_ids else chair_q.where(Chair.active.is_(True))
+        chairs = list(s.scalars(chair_q))
+        rows: list[Any] = []
+        if chairs:
+            end = case(
+                (S.status.in_(ACTIVE_STATUSES), literal(now, UTCDateTime())),
+                else_=func.coalesce(S.discharged_at, S.closed_at),
+            )
+            q = select(epoch_seconds(S.checked_in_at), epoch_seconds(end)).where(
+                S.checked_in_at < hi,
+                # a visit may run past midnight; a session still open keeps the chair until now
+                or_(S.checked_in_at >= lo - timedelta(days=1), S.status.in_(ACTIVE_STATUSES)),
+                S.chair_id.in_(chairs),
+                *_where(f, None, None),
+            )
+            rows = _fetch(s, q)
+    if not chairs:  # nothing to measure: an empty frame, like every other metric of an empty clinic
+        return _frame(
+            [],
+            UTILISATION_COLUMNS,
+            {
+                "weekday": "int64",
+                "hour": "int64",
+                "chair_hours_available": "float64",
+                "chair_hours_occupied": "float64",
+                "share": "float64",
+            },
+        )
+    zone = ZoneInfo(tz)
+    hours = np.arange(open_hour, close_hour)
+    grid_w, grid_h = np.repeat(np.array(days, dtype=int), len(hours)), np.tile(hours, len(days))
+    available = np.zeros(grid_w.shape)
+    occupied = np.zeros(grid_w.shape)
+    cell = {(w, h): i for i, (w, h) in enumerate(zip(grid_w, grid_h))}
+    if days:
+        # Everything below is in local wall-clock hours since 1970-01-01 00:00 (local).
+        def wall_hours(instants: np.ndarray) -> np.ndarray:
+            local = pd.to_datetime(instants, unit="s", utc=True).tz_convert(zone).tz_localize(None)
+            return (local.to_numpy(dtype="datetime64[us]").astype("int64") / 3_600_000_000).astype(float)
+
+        limit = min(hi, max(now, lo))
+        span = wall_hours(np.array([lo.timestamp(), limit.timestamp()]))
+        # Denominator: each clinic hour of each day in the period, clipped to [lo, now).
+        day0 = int(span[0] // 24)
+        for day_index in range((f.end - f.start).days + 1):
+            day = day0 + day_index
+            weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+            if weekday not in days:
+                continue
+            for h in hours:
+                slot = day * 24 + h
+                part = min(slot + 1, span[1]) - max(slot, span[0])
+                if part > 0:
+                    available[cell[(weekday, h)]] += part * len(chairs)
+        if rows:
+            data = np.array([(a, b) for a, b in rows if a is not None and b is not None], dtype=float)
+            if data.size:
+                start_h, end_h = wall_hours(data[:, 0]), wall_hours(data[:, 1])
+                start_h, end_h = np.maximum(start_h, span[0]), np.minimum(end_h, span[1])
+                keep = end_h > start_h
+                start_h, end_h = start_h[keep], end_h[keep]
+                first = np.floor(start_h).astype(np.int64)
+                count = np.ceil(end_h).astype(np.int64) - first
+                owner = np.repeat(np.arange(len(first)), count)
+                offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+                slot = first[owner] + offset
+                overlap = np.minimum(end_h[owner], slot + 1) - np.maximum(start_h[owner], slot)
+                weekday, hod = (slot // 24 + 3) % 7, slot % 24
+                lookup = np.full(7 * 24, -1)
+                for (w, h), i in cell.items():
+                    lookup[w * 24 + h] = i
+                index = lookup[weekday * 24 + hod]
+                ok = (index >= 0) & (overlap > 0)
+                occupied += np.bincount(index[ok], weights=overlap[ok], minlength=len(occupied))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(available > 0, occupied / np.where(available > 0, available, 1), np.nan)
+    return pd.DataFrame(
+        {
+            "weekday": grid_w.astype("int64"),
+            "weekday_name": [WEEKDAY_NAMES[w] for w in grid_w],
+            "hour": grid_h.astype("int64"),
+            "chair_hours_available": available,
+            "chair_hours_occupied": occupied,
+            "share": share,
+        }
+    )[list(UTILISATION_COLUMNS)]
