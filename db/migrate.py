@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def upgrade_to_head(engine: Engine) -> None:
     with engine.connect() as connection:
         sqlite = engine.dialect.name == "sqlite"
         if sqlite:  # must run outside a transaction, so on the raw connection before SQLAlchemy begins
-            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+            _raw_execute(connection, "PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
                 cfg.attributes["connection"] = connection
@@ -41,4 +41,11 @@ def upgrade_to_head(engine: Engine) -> None:
                         raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
         finally:
             if sqlite:
-                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+                _raw_execute(connection, "PRAGMA foreign_keys=ON")
+
+
+def _raw_execute(connection: Connection, sql: str) -> None:
+    """Run `sql` on the DBAPI connection itself, outside SQLAlchemy's transaction handling."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None  # an open Connection holds its DBAPI connection
+    raw.execute(sql)

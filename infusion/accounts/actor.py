@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infusion.accounts.permissions import Role
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -11,7 +13,7 @@ class Actor:
 
     user_id: int | None
     name: str
-    role: str = "nurse"
+    role: str = Role.NURSE
 
 
-SYSTEM = Actor(None, "system", "admin")
+SYSTEM = Actor(None, "system", Role.ADMIN)

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import ROLES, AppUser, Clinic
+from db.models import AppUser, Clinic
 from infusion.accounts.actor import SYSTEM, Actor
-from infusion.accounts.permissions import ADMINISTRATION, require_role
+from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_role
 from infusion.clock import utcnow
 from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
 from infusion.services.audit import record
@@ -138,12 +139,12 @@ def idle_expired(last_activity: datetime | None, now: datetime, idle_minutes: in
 
 
 def _new_user(
-    s,
+    s: Session,
     actor: Actor,
     *,
     username: str,
     display_name: str,
-    role: str,  # type: ignore[no-untyped-def]
+    role: str,
     password: str | None,
     email: str | None,
     settings: ClinicSettings,
@@ -207,7 +208,7 @@ def create_first_admin(db: Database, *, username: str, display_name: str, passwo
             SYSTEM,
             username=username,
             display_name=display_name,
-            role="admin",
+            role=Role.ADMIN,
             password=password,
             email=None,
             settings=settings,
@@ -240,7 +241,7 @@ def add_user(
         )
 
 
-def _user(s, user_id: int) -> AppUser:  # type: ignore[no-untyped-def]
+def _user(s: Session, user_id: int) -> AppUser:
     user = s.scalars(select(AppUser).where(AppUser.id == user_id).with_for_update()).first()
     if user is None:
         raise NotFoundError(f"User {user_id} not found.")
@@ -289,7 +290,7 @@ def change_role(db: Database, actor: Actor, user_id: int, role: str) -> None:
     require_role(actor, ADMINISTRATION, "change roles")
     if role not in ROLES:
         raise ValidationError({"role": f"Role must be one of {', '.join(ROLES)}."})
-    if actor.user_id == user_id and role != "admin":
+    if actor.user_id == user_id and role != Role.ADMIN:
         raise ValidationError({"role": "You cannot remove your own administrator role."})
     with db.writing() as s:
         user = _user(s, user_id)

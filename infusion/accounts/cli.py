@@ -17,14 +17,15 @@ import sys
 
 from sqlalchemy import select
 
-from db.engine import database_url, open_database
-from db.models import ROLES, AppUser
+from db.engine import Database, database_url, open_database
+from db.models import AppUser
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import Role
 from infusion.errors import ChairsideError
 from infusion.services.setup import bootstrap
 
-CLI_ACTOR = Actor(None, "command line", "admin")
+CLI_ACTOR = Actor(None, "command line", Role.ADMIN)
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -36,7 +37,7 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def _user_id(db, username: str) -> int:  # type: ignore[no-untyped-def]
+def _user_id(db: Database, username: str) -> int:
     with db.reading() as s:
         user_id = s.scalar(select(AppUser.id).where(AppUser.username == username.strip().lower()))
     if user_id is None:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     add = sub.add_parser("add", help="add a user")
     add.add_argument("username")
     add.add_argument("--name", required=True, help="display name")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--role", required=True, choices=[role.value for role in Role])
     add.add_argument("--email", help="e-mail used by single sign-on")
     add.add_argument("--password-stdin", action="store_true")
     add.add_argument("--no-password", action="store_true", help="single sign-on only")

@@ -3,12 +3,29 @@ function checks the role too, so a page mistake cannot leak data."""
 
 from __future__ import annotations
 
-from infusion.accounts.actor import Actor
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
 from infusion.errors import PermissionDenied
 
-NURSE, CHARGE, MANAGER, QUALITY, ADMIN = "nurse", "charge_nurse", "manager", "quality", "admin"
-ROLES = (NURSE, CHARGE, MANAGER, QUALITY, ADMIN)
-ROLE_LABELS = {
+if TYPE_CHECKING:
+    from infusion.accounts.actor import Actor
+
+
+class Role(StrEnum):
+    """A staff role; each member equals the string stored in `app_user.role`."""
+
+    NURSE = "nurse"
+    CHARGE = "charge_nurse"
+    MANAGER = "manager"
+    QUALITY = "quality"
+    ADMIN = "admin"
+
+
+NURSE, CHARGE, MANAGER, QUALITY, ADMIN = Role.NURSE, Role.CHARGE, Role.MANAGER, Role.QUALITY, Role.ADMIN
+#: every role, in the order forms list them (the one definition; db.models imports it)
+ROLES: tuple[Role, ...] = tuple(Role)
+ROLE_LABELS: dict[str, str] = {
     NURSE: "Nurse",
     CHARGE: "Charge nurse",
     MANAGER: "Clinic manager",
@@ -29,7 +46,7 @@ AUDIT = (QUALITY, ADMIN)
 ADMINISTRATION = (ADMIN,)
 
 #: page key → roles that see it in navigation (and may open it by URL)
-PAGE_ROLES: dict[str, tuple[str, ...]] = {
+PAGE_ROLES: dict[str, tuple[Role, ...]] = {
     "chairside": CHARTING,
     "session": CHARTING,
     "due": (NURSE, CHARGE, MANAGER, ADMIN),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from infusion.clinical.states import SessionStatus
+
 
 @dataclass(frozen=True)
 class VitalsDue:
@@ -46,12 +48,12 @@ def next_vitals_due(
     def met(at: datetime) -> bool:
         return any(t >= at - early for t in vitals_times)
 
-    if status in ("checked_in", "ready"):
+    if status in (SessionStatus.CHECKED_IN, SessionStatus.READY):
         if checked_in_at is not None and not any(t >= checked_in_at - early for t in vitals_times):
             return VitalsDue(checked_in_at, "check-in baseline")
         return VitalsDue(None, "next set due after IV start")
 
-    if status in ("infusing", "paused") and iv_started_at is not None:
+    if status in (SessionStatus.INFUSING, SessionStatus.PAUSED) and iv_started_at is not None:
         candidates: list[VitalsDue] = []
         for offset in schedule.get("after_start_minutes", []) or []:
             at = iv_started_at + timedelta(minutes=offset)
@@ -71,7 +73,7 @@ def next_vitals_due(
             return VitalsDue(None, "no schedule")
         return min(candidates, key=lambda c: c.due_at)  # type: ignore[arg-type,return-value]
 
-    if status == "observation" and iv_stopped_at is not None:
+    if status == SessionStatus.OBSERVATION and iv_stopped_at is not None:
         if schedule.get("at_end_of_infusion", True) and not met(iv_stopped_at):
             return VitalsDue(iv_stopped_at, "end of infusion")
         if observation_minutes and schedule.get("at_end_of_observation", True):

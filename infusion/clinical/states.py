@@ -2,41 +2,76 @@
 
 Every service function asks `require_transition` before it writes, so an
 out-of-order step (IV stop before IV start, discharge while infusing) gets a
-clear message instead of a corrupted record.
+clear message instead of a corrupted record; the status it returns is the one
+the service stores.
+
+Statuses are `StrEnum`s: each member equals its string, so database values,
+JSON audit snapshots and comparisons with plain strings keep working.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from infusion.errors import StateError
 
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "check_in": {"scheduled": "checked_in"},
-    "proceed": {"checked_in": "ready"},
-    "defer": {"checked_in": "deferred", "ready": "deferred", "scheduled": "deferred"},
-    "cancel": {"scheduled": "cancelled"},
-    "start_iv": {"ready": "infusing"},
-    "pause": {"infusing": "paused"},
-    "resume": {"paused": "infusing"},
-    "stop_iv": {"infusing": "observation", "paused": "observation"},
-    "discharge": {"observation": "discharged"},
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CHECKED_IN = "checked_in"
+    READY = "ready"
+    INFUSING = "infusing"
+    PAUSED = "paused"
+    OBSERVATION = "observation"
+    DISCHARGED = "discharged"
+    DEFERRED = "deferred"
+    CANCELLED = "cancelled"
+
+
+class EntryStatus(StrEnum):
+    """The state of an append-only clinical entry (vitals, premedication, rate change, reaction)."""
+
+    ACTIVE = "active"
+    CORRECTED = "corrected"
+    ENTERED_IN_ERROR = "entered_in_error"
+
+
+S = SessionStatus
+
+#: Session states in which a chair (and a patient) is occupied.
+ACTIVE_STATUSES: tuple[SessionStatus, ...] = (S.CHECKED_IN, S.READY, S.INFUSING, S.PAUSED, S.OBSERVATION)
+SESSION_STATUSES: tuple[SessionStatus, ...] = (S.SCHEDULED, S.CANCELLED, S.DEFERRED, *ACTIVE_STATUSES, S.DISCHARGED)
+CLOSED_STATUSES: tuple[SessionStatus, ...] = (S.DISCHARGED, S.DEFERRED, S.CANCELLED)
+ENTRY_STATUSES: tuple[EntryStatus, ...] = tuple(EntryStatus)
+
+TRANSITIONS: dict[str, dict[SessionStatus, SessionStatus]] = {
+    "check_in": {S.SCHEDULED: S.CHECKED_IN},
+    "proceed": {S.CHECKED_IN: S.READY},
+    "defer": {S.CHECKED_IN: S.DEFERRED, S.READY: S.DEFERRED, S.SCHEDULED: S.DEFERRED},
+    "cancel": {S.SCHEDULED: S.CANCELLED},
+    "start_iv": {S.READY: S.INFUSING},
+    "pause": {S.INFUSING: S.PAUSED},
+    "resume": {S.PAUSED: S.INFUSING},
+    "stop_iv": {S.INFUSING: S.OBSERVATION, S.PAUSED: S.OBSERVATION},
+    "discharge": {S.OBSERVATION: S.DISCHARGED},
 }
 
-STATUS_LABELS = {
-    "scheduled": "Waiting",
-    "checked_in": "Checked in",
-    "ready": "Ready to start",
-    "infusing": "Infusing",
-    "paused": "Paused",
-    "observation": "Observation",
-    "discharged": "Discharged",
-    "deferred": "Deferred",
-    "cancelled": "Cancelled",
+STATUS_LABELS: dict[str, str] = {
+    S.SCHEDULED: "Waiting",
+    S.CHECKED_IN: "Checked in",
+    S.READY: "Ready to start",
+    S.INFUSING: "Infusing",
+    S.PAUSED: "Paused",
+    S.OBSERVATION: "Observation",
+    S.DISCHARGED: "Discharged",
+    S.DEFERRED: "Deferred",
+    S.CANCELLED: "Cancelled",
 }
 
 #: Statuses in which vitals may be recorded, and in which reactions may be.
-VITALS_STATUSES = ("checked_in", "ready", "infusing", "paused", "observation")
-REACTION_STATUSES = ("ready", "infusing", "paused", "observation")
-PREMED_STATUSES = ("checked_in", "ready", "infusing", "paused")
+VITALS_STATUSES = (S.CHECKED_IN, S.READY, S.INFUSING, S.PAUSED, S.OBSERVATION)
+REACTION_STATUSES = (S.READY, S.INFUSING, S.PAUSED, S.OBSERVATION)
+PREMED_STATUSES = (S.CHECKED_IN, S.READY, S.INFUSING, S.PAUSED)
 
 ACTION_LABELS = {
     "check_in": "check in",
@@ -51,9 +86,14 @@ ACTION_LABELS = {
 }
 
 
-def require_transition(action: str, status: str) -> str:
+def next_status(action: str, status: str) -> SessionStatus | None:
+    """The status `action` leads to from `status`, or None if the step is not allowed from there."""
+    return TRANSITIONS[action].get(status)  # type: ignore[call-overload]
+
+
+def require_transition(action: str, status: str) -> SessionStatus:
     """The status after `action`, or a StateError saying why it is not allowed now."""
-    target = TRANSITIONS[action].get(status)
+    target = next_status(action, status)
     if target is None:
         raise StateError(f"Cannot {ACTION_LABELS[action]}: the session is {STATUS_LABELS.get(status, status).lower()}.")
     return target

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -15,6 +15,7 @@ from db.engine import Database
 from db.models import AuditEvent, Patient
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import AUDIT, require_role
+from infusion.clock import local_day_bounds
 from infusion.errors import ValidationError
 from infusion.services.audit import record
 from infusion.services.opening import clinic_context
@@ -35,10 +36,7 @@ class AuditFilters:
 def _bounds(filters: AuditFilters, tz: str) -> tuple[datetime, datetime]:
     if filters.end < filters.start:
         raise ValidationError({"end": "The end date is before the start date."})
-    zone = ZoneInfo(tz)
-    lo = datetime.combine(filters.start, time.min, tzinfo=zone)
-    hi = datetime.combine(filters.end + timedelta(days=1), time.min, tzinfo=zone)
-    return lo, hi
+    return local_day_bounds(filters.start, tz, filters.end)
 
 
 def search(db: Database, actor: Actor, filters: AuditFilters, limit: int = MAX_ROWS) -> tuple[pd.DataFrame, int]:

@@ -43,21 +43,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import Clinic, InfusionSession, Patient, PatientProtocol, Therapy
+from db.models import InfusionSession, Patient, PatientProtocol, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ADMIN, CHARGE, MANAGER, NURSE, require_role
-from infusion.clock import utcnow
+from infusion.clinical.states import SessionStatus
+from infusion.clock import local_date, local_day_start, utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
 from infusion.services.audit import changed, record, snapshot
+from infusion.services.opening import clinic_timezone
 
 #: roles that see the due list (the Due page's roles)
 DUE_READ = (NURSE, CHARGE, MANAGER, ADMIN)
@@ -89,7 +90,7 @@ LEMTRADA_SCHEDULED_COURSES = 2
 WARN_TOLERANCE_DAYS = 7
 PROTOCOL_MAX_DAYS = 366
 #: sessions that are booked but not yet infused
-PENDING_STATUSES = ("scheduled", "checked_in", "ready")
+PENDING_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CHECKED_IN, SessionStatus.READY)
 
 SECTION_OVERDUE, SECTION_WEEK, SECTION_PROTOCOL, SECTION_LATER, SECTION_NONE = (
     "overdue",
@@ -228,16 +229,16 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
                 note="Not started: the first infusion is booked when prescribed.",
             )
         if n == 1:
-            due = doses[0].day + timedelta(days=INITIAL_PAIR_DAYS)
+            second = doses[0].day + timedelta(days=INITIAL_PAIR_DAYS)
             # clinical.md gives no minimum between the two initial infusions: warn only.
             return NextInfusion(
                 2,
                 f"{name} initial dose 2 of 2",
                 dose,
                 unit,
-                due,
+                second,
                 last,
-                warn_before=_warn_before(due, INITIAL_PAIR_DAYS),
+                warn_before=_warn_before(second, INITIAL_PAIR_DAYS),
             )
         assert last is not None
         anchor = doses[0].day if n == 2 else last.day
@@ -386,27 +387,12 @@ def too_early(nxt: NextInfusion, when: date) -> TooEarly | None:
 
 
 # ------------------------------------------------------------------ database side
-def _tz(s: Session) -> str:
-    clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
-    if clinic is None:
-        raise NotFoundError("The clinic is not set up yet.")
-    return clinic.timezone
-
-
-def local_date(moment: datetime, tz: str) -> date:
-    return moment.astimezone(ZoneInfo(tz)).date()
-
-
-def _day_start(day: date, tz: str) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)).astimezone(UTC)
-
-
 def _as_datetime(when: datetime | date, tz: str) -> datetime:
     if isinstance(when, datetime):
         if when.tzinfo is None:
             raise ValidationError({"scheduled_at": "Booking time without a time zone."})
         return when
-    return _day_start(when, tz)
+    return local_day_start(when, tz)
 
 
 def _doses(
@@ -421,12 +407,12 @@ def _doses(
 ) -> list[Dose]:
     """Given infusions (IV started) and, if asked, bookings from today on, before `before`, in date order."""
     given = InfusionSession.iv_started_at.is_not(None)
-    cond = given
+    cond: ColumnElement[bool] = given
     if include_planned:
         pending = (
             InfusionSession.iv_started_at.is_(None)
             & InfusionSession.status.in_(PENDING_STATUSES)
-            & (InfusionSession.scheduled_at >= _day_start(today, tz))
+            & (InfusionSession.scheduled_at >= local_day_start(today, tz))
         )
         cond = or_(given, pending)
     q = select(
@@ -468,7 +454,7 @@ def next_for(
         therapy = s.get(Therapy, therapy_id)
         if therapy is None:
             raise NotFoundError(f"Therapy {therapy_id} not found.")
-        tz = _tz(s)
+        tz = clinic_timezone(s)
         today = local_date(utcnow(), tz)
         before = _as_datetime(when, tz) if when is not None else None
         doses = _doses(s, tz, patient_id, therapy_id, before, exclude_session_id, when is not None, today)
@@ -493,7 +479,7 @@ def check_too_early(
     minimum interval, or, where none is set, well before its due date; otherwise None."""
     nxt = next_for(db, patient_id, therapy_id, when, exclude_session_id=exclude_session_id)
     with db.reading() as s:
-        tz = _tz(s)
+        tz = clinic_timezone(s)
     day = local_date(when, tz) if isinstance(when, datetime) else when
     return too_early(nxt, day)
 
@@ -535,7 +521,7 @@ def due_list(
     protocol / later / no due date; only the asked `sections` are returned, most overdue first."""
     require_role(actor, DUE_READ, "see the due list")
     with db.reading() as s:
-        tz = _tz(s)
+        tz = clinic_timezone(s)
         therapies = {t.id: t for t in s.scalars(select(Therapy))}
         patients = {p.id: p for p in s.scalars(select(Patient))}
         history: dict[tuple[int, int], list[Dose]] = defaultdict(list)
@@ -551,11 +537,14 @@ def due_list(
             .order_by(InfusionSession.iv_started_at)
         )
         for patient_id, therapy_id, started, course, day in s.execute(q):
+            assert started is not None  # the query keeps sessions with an IV start only
             history[(patient_id, therapy_id)].append(Dose(local_date(started, tz), False, course, day))
         booked: dict[tuple[int, int], date] = {}
         for patient_id, therapy_id, first in s.execute(
             select(InfusionSession.patient_id, InfusionSession.therapy_id, func.min(InfusionSession.scheduled_at))
-            .where(InfusionSession.status.in_(PENDING_STATUSES), InfusionSession.scheduled_at >= _day_start(today, tz))
+            .where(
+                InfusionSession.status.in_(PENDING_STATUSES), InfusionSession.scheduled_at >= local_day_start(today, tz)
+            )
             .group_by(InfusionSession.patient_id, InfusionSession.therapy_id)
         ):
             booked[(patient_id, therapy_id)] = local_date(first, tz)
@@ -636,7 +625,7 @@ def too_early_bookings(db: Database, actor: Actor, today: date) -> pd.DataFrame:
     """Booked sessions from `today` on that fall before their therapy's allowed (or usual) date."""
     require_role(actor, DUE_READ, "see the due list")
     with db.reading() as s:
-        tz = _tz(s)
+        tz = clinic_timezone(s)
         rows = s.execute(
             select(InfusionSession, Patient, Therapy)
             .join(Patient, Patient.id == InfusionSession.patient_id)
@@ -644,7 +633,7 @@ def too_early_bookings(db: Database, actor: Actor, today: date) -> pd.DataFrame:
             .where(
                 InfusionSession.status.in_(PENDING_STATUSES),
                 InfusionSession.iv_started_at.is_(None),
-                InfusionSession.scheduled_at >= _day_start(today, tz),
+                InfusionSession.scheduled_at >= local_day_start(today, tz),
             )
             .order_by(InfusionSession.scheduled_at)
         ).all()
@@ -792,7 +781,7 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
             .outerjoin(
                 PatientProtocol, (PatientProtocol.patient_id == Patient.id) & (PatientProtocol.therapy_id == Therapy.id)
             )
-            .where(Therapy.code.in_(PROTOCOL_THERAPIES), InfusionSession.status.not_in(("cancelled",)))
+            .where(Therapy.code.in_(PROTOCOL_THERAPIES), InfusionSession.status.not_in((SessionStatus.CANCELLED,)))
             .distinct()
             .order_by(Patient.family_name, Patient.given_name, Therapy.name)
         ).all()

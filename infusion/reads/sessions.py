@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from db.engine import Database
 from db.models import (
-    ACTIVE_STATUSES,
     AppUser,
     AuditEvent,
     Chair,
@@ -36,13 +36,18 @@ from infusion.accounts.permissions import BOARD, CHARTING, CLINICAL_READ, requir
 from infusion.clinical.catalog import DurationWindow, duration_window, observation_minutes
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.clinical.schedule import InfusionClock, VitalsDue, infusion_clock, next_vitals_due
-from infusion.clinical.states import STATUS_LABELS
+from infusion.clinical.states import (
+    ACTIVE_STATUSES,
+    CLOSED_STATUSES,  # noqa: F401  (importable from here, as before)
+    STATUS_LABELS,
+    EntryStatus,
+    SessionStatus,
+)
 from infusion.clinical.units import temperature_for_display, weight_for_display
-from infusion.clock import format_local, format_minutes, utcnow
+from infusion.clock import format_local, format_minutes, local_date, local_day_bounds, utcnow
 from infusion.services.audit import record
-from infusion.settings import ClinicSettings, load_settings
-
-CLOSED_STATUSES = ("discharged", "deferred", "cancelled")
+from infusion.services.opening import clinic_context
+from infusion.settings import ClinicSettings
 
 
 @dataclass(frozen=True)
@@ -72,22 +77,13 @@ class SessionCard:
     chair_id: int = 0
 
 
-def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(tz)
-    start = datetime.combine(day, time.min, tzinfo=zone)
-    return start.astimezone(ZoneInfo("UTC")), (start + timedelta(days=1)).astimezone(ZoneInfo("UTC"))
-
-
-def _clinic(s) -> tuple[Clinic, ClinicSettings]:  # type: ignore[no-untyped-def]
-    clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
-    return clinic, load_settings(clinic.settings)
-
-
-def _times_by_session(s, model, column, ids: list[int], extra=()) -> dict[int, list[datetime]]:  # type: ignore[no-untyped-def]
+def _times_by_session(
+    s: Session, model: Any, column: Any, ids: list[int], extra: tuple[Any, ...] = ()
+) -> dict[int, list[datetime]]:
     out: dict[int, list[datetime]] = defaultdict(list)
     if not ids:
         return out
-    q = select(model.session_id, column).where(model.session_id.in_(ids), model.status == "active", *extra)
+    q = select(model.session_id, column).where(model.session_id.in_(ids), model.status == EntryStatus.ACTIVE, *extra)
     for sid, moment in s.execute(q):
         out[sid].append(moment)
     return out
@@ -98,8 +94,8 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
     require_role(actor, CHARTING + BOARD, "see today's sessions")
     now = now or utcnow()
     with db.reading() as s:
-        clinic, settings = _clinic(s)
-        start, end = local_day_bounds(now.astimezone(ZoneInfo(clinic.timezone)).date(), clinic.timezone)
+        clinic, settings = clinic_context(s)
+        start, end = local_day_bounds(local_date(now, clinic.timezone), clinic.timezone)
         q = (
             select(InfusionSession, Patient, Therapy, Chair)
             .join(Patient, Patient.id == InfusionSession.patient_id)
@@ -115,7 +111,9 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
         if ids:
             for sid, n in s.execute(
                 select(Reaction.session_id, func.count())
-                .where(Reaction.session_id.in_(ids), Reaction.status == "active", Reaction.resolved_at.is_(None))
+                .where(
+                    Reaction.session_id.in_(ids), Reaction.status == EntryStatus.ACTIVE, Reaction.resolved_at.is_(None)
+                )
                 .group_by(Reaction.session_id)
             ):
                 open_reactions[sid] = n
@@ -181,9 +179,9 @@ def _card(
         alerts.append(f"⚠️ Reaction open ({open_reactions})")
     if overdue > 0:
         alerts.append(f"⏰ Vitals overdue {format_minutes(overdue)}")
-    if row.status == "infusing" and clock.past_window:
+    if row.status == SessionStatus.INFUSING and clock.past_window:
         alerts.append(f"⌛ Past expected window ({window.describe()})")
-    if row.status == "observation" and obs_end is not None:
+    if row.status == SessionStatus.OBSERVATION and obs_end is not None:
         if now >= obs_end:
             alerts.append("✅ Observation complete: ready to discharge")
         elif (obs_end - now) <= timedelta(minutes=15):
@@ -193,18 +191,19 @@ def _card(
         urgency = 0
     elif overdue > 0:
         urgency = 1
-    elif row.status == "observation" and obs_end is not None and now >= obs_end - timedelta(minutes=15):
+    elif row.status == SessionStatus.OBSERVATION and obs_end is not None and now >= obs_end - timedelta(minutes=15):
         urgency = 2
-    elif row.status in ("infusing", "paused", "observation"):
+    elif row.status in (SessionStatus.INFUSING, SessionStatus.PAUSED, SessionStatus.OBSERVATION):
         urgency = 3
-    elif row.status in ("checked_in", "ready"):
+    elif row.status in (SessionStatus.CHECKED_IN, SessionStatus.READY):
         urgency = 4
-    elif row.status == "scheduled":
+    elif row.status == SessionStatus.SCHEDULED:
         urgency = 5
     else:
         urgency = 6
     missing_stop = row.iv_stopped_at is None and (
-        row.status == "observation" or (row.status == "discharged" and row.iv_started_at is not None)
+        row.status == SessionStatus.OBSERVATION
+        or (row.status == SessionStatus.DISCHARGED and row.iv_started_at is not None)
     )
     if missing_stop:
         alerts.append("❓ No IV stop time recorded")
@@ -261,11 +260,11 @@ class SessionDetail:
 
     @property
     def needs_premedication(self) -> bool:
-        return self.therapy.premedication_required and not any(p.status == "active" for p in self.premeds)
+        return self.therapy.premedication_required and not any(p.status == EntryStatus.ACTIVE for p in self.premeds)
 
     @property
     def open_reactions(self) -> list[Reaction]:
-        return [r for r in self.reactions if r.status == "active" and r.resolved_at is None]
+        return [r for r in self.reactions if r.status == EntryStatus.ACTIVE and r.resolved_at is None]
 
     def who(self, user_id: int | None) -> str:
         return self.staff.get(user_id or -1, "—")
@@ -301,7 +300,7 @@ def session_detail(db: Database, actor: Actor, session_id: int, now: datetime | 
         row = s.get(InfusionSession, session_id)
         if row is None:
             return None
-        clinic, settings = _clinic(s)
+        clinic, settings = clinic_context(s)
         patient, therapy, chair = (
             s.get(Patient, row.patient_id),
             s.get(Therapy, row.therapy_id),
@@ -320,8 +319,8 @@ def session_detail(db: Database, actor: Actor, session_id: int, now: datetime | 
         staff = {uid: name for uid, name in s.execute(select(AppUser.id, AppUser.display_name))}
     window = duration_window(therapy.duration_windows, row.infusion_number)
     obs = observation_minutes(therapy.observation_rules, row.infusion_number)
-    active_vitals = [v.taken_at for v in vitals if v.status == "active"]
-    rate_times = [r.at for r in rates if r.status == "active" and r.kind in ("change", "resume")]
+    active_vitals = [v.taken_at for v in vitals if v.status == EntryStatus.ACTIVE]
+    rate_times = [r.at for r in rates if r.status == EntryStatus.ACTIVE and r.kind in ("change", "resume")]
     due = next_vitals_due(
         status=row.status,
         schedule=therapy.vitals_schedule,
@@ -509,7 +508,7 @@ def find_sessions(
     """Sessions by patient MRN and/or clinic-local day, newest first (for the Session page's picker)."""
     require_role(actor, CLINICAL_READ, "look up sessions")
     with db.reading() as s:
-        clinic, _ = _clinic(s)
+        clinic, _ = clinic_context(s)
         q = (
             select(
                 InfusionSession.id,

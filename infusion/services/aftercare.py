@@ -35,18 +35,21 @@ from __future__ import annotations
 
 import html
 import importlib
+import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy.orm import Session
 
 from db.engine import Database
 from db.models import AppUser, FollowUp, InfusionSession, Patient, Reaction, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, CORRECT_OTHERS, require_role
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
-from infusion.clock import format_local, format_minutes, utcnow
+from infusion.clinical.states import EntryStatus, SessionStatus
+from infusion.clock import format_local, format_minutes, local_day_bounds, utcnow
 from infusion.errors import (
     ChairsideError,
     ConfirmationRequired,
@@ -57,11 +60,13 @@ from infusion.errors import (
     ValidationError,
 )
 from infusion.reads.trends.catalog import _catalog, _label
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _where
 from infusion.reads.trends.sql import minutes_between
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import _existing, _validate_reaction
-from infusion.services.opening import clinic_context, clinical_time, lock_session, therapy_of
+from infusion.services.opening import charting, clinic_context, clinic_timezone, clinical_time, therapy_of
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------
 # Discharge education
@@ -81,21 +86,21 @@ EDUCATION: dict[str, str] = {
     "infection_before_next": "Tell the clinic about a fever or an infection before your next infusion: it may be delayed.",
     "next_appointment": "When your next infusion is due, and how to book it.",
 }
-EDUCATION_STATUSES = ("observation", "discharged")
+EDUCATION_STATUSES = (SessionStatus.OBSERVATION, SessionStatus.DISCHARGED)
 
 
 def record_education(
     db: Database, actor: Actor, session_id: int, items: list[str], *, expected_version: int | None = None
 ) -> InfusionSession:
     """Record the discharge education given; items already recorded stay (additive)."""
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id, expected_version)
     unknown = [i for i in items if i not in EDUCATION]
     if unknown:
         raise ValidationError({"education": f"Unknown education item(s): {', '.join(unknown)}."})
     if not items:
         raise ValidationError({"education": "Tick the education given."})
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
+    with opening as w:
+        s, row = w.s, w.row
         if row.status not in EDUCATION_STATUSES:
             raise StateError("Discharge education is recorded during observation or after discharge.")
         before = {"education": list(row.education or [])}
@@ -114,6 +119,7 @@ def record_education(
                 before=before,
                 after={"education": row.education},
             )
+            log.info("record_education session=%s items=%s by user=%s", row.id, ",".join(items), actor.user_id)
         return row
 
 
@@ -122,7 +128,7 @@ def record_education(
 # ---------------------------------------------------------------------------
 
 ASK_THE_CLINIC = "Ask the clinic"
-SUMMARY_STATUSES = ("observation", "discharged")
+SUMMARY_STATUSES = (SessionStatus.OBSERVATION, SessionStatus.DISCHARGED)
 
 
 def _next_due_from_module(db: Database, row: InfusionSession) -> str | None:
@@ -167,7 +173,7 @@ def patient_summary(db: Database, actor: Actor, session_id: int, *, next_due: da
         reactions = list(
             s.scalars(
                 select(Reaction)
-                .where(Reaction.session_id == row.id, Reaction.status == "active")
+                .where(Reaction.session_id == row.id, Reaction.status == EntryStatus.ACTIVE)
                 .order_by(Reaction.onset_at, Reaction.id)
             )
         )
@@ -338,11 +344,11 @@ def follow_up_worklist(db: Database, actor: Actor, day: date, *, days: int = 1) 
     if days < 1:
         raise ValidationError({"days": "Look back at least one day."})
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(day - timedelta(days=days), day - timedelta(days=1), tz)
+        tz = clinic_timezone(s, missing="UTC")
+        lo, hi = local_day_bounds(day - timedelta(days=days), tz, day - timedelta(days=1))
         delayed = (
             select(Reaction.session_id.label("sid"), func.count().label("n"))
-            .where(Reaction.status == "active", Reaction.delayed.is_(True))
+            .where(Reaction.status == EntryStatus.ACTIVE, Reaction.delayed.is_(True))
             .group_by(Reaction.session_id)
             .subquery("delayed")
         )
@@ -375,7 +381,7 @@ def follow_up_worklist(db: Database, actor: Actor, day: date, *, days: int = 1) 
             .outerjoin(F, F.session_id == S.id)
             .outerjoin(AppUser, AppUser.id == F.called_by_id)
             .outerjoin(delayed, delayed.c.sid == S.id)
-            .where(S.status == "discharged", S.discharged_at >= lo, S.discharged_at < hi)
+            .where(S.status == SessionStatus.DISCHARGED, S.discharged_at >= lo, S.discharged_at < hi)
             .order_by(S.discharged_at, S.id)
         )
         rows = _fetch(s, q)
@@ -453,15 +459,15 @@ def record_follow_up(
     `expected_version` is the follow-up version the nurse saw (0 = none yet);
     a call recorded meanwhile by someone else is a ConflictError.
     """
-    require_role(actor, CHARTING, "record a follow-up call")
+    opening = charting(db, actor, session_id, what="record a follow-up call")
     if outcome not in ("reached", "not_reached"):
         raise ValidationError({"outcome": "Record the call as reached or not reached."})
     note = (note or "").strip()
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)  # serialises the first call's insert
-        if row.status != "discharged":
+    with opening as w:  # the session row lock serialises the first call's insert
+        s, row = w.s, w.row
+        if row.status != SessionStatus.DISCHARGED:
             raise StateError("Follow-up calls are for discharged sessions.")
-        clinic, _ = clinic_context(s)
+        clinic = w.clinic
         follow = s.scalars(select(FollowUp).where(FollowUp.session_id == row.id)).first()
         seen = 0 if follow is None else follow.version
         if expected_version is not None and expected_version != seen:
@@ -492,6 +498,7 @@ def record_follow_up(
             before=old or None,
             after=new,
         )
+        log.info("record_follow_up session=%s outcome=%s by user=%s", row.id, outcome, actor.user_id)
         return follow
 
 
@@ -523,7 +530,7 @@ def record_delayed_reaction(
     client_token: str | None = None,
 ) -> Reaction:
     """A reaction the patient reports after discharge (usually at the next-day call), stored with `delayed=True`."""
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id)
     problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
     in_chair = [a for a in actions if a in ACTIONS and a not in DELAYED_ACTIONS]
     if in_chair and "actions" not in problems:
@@ -537,15 +544,14 @@ def record_delayed_reaction(
         problems["onset_at"] = "Enter when the symptoms started."
     if problems:
         raise ValidationError(problems)
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
+    with opening as w:
+        s, row = w.s, w.row
         existing = _existing(s, Reaction, client_token, row.id)
         if existing is not None:
             return existing
-        if row.status != "discharged" or row.discharged_at is None:
+        if row.status != SessionStatus.DISCHARGED or row.discharged_at is None:
             raise StateError("A delayed reaction is recorded after discharge; during the visit use Reaction.")
-        clinic, settings = clinic_context(s)
-        tz = clinic.timezone
+        settings, tz = w.settings, w.tz
         onset = clinical_time(
             onset_at,
             field="onset_at",
@@ -595,7 +601,7 @@ def record_delayed_reaction(
             delayed=True,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             client_token=client_token,
         )
         s.add(reaction)
@@ -616,6 +622,7 @@ def record_delayed_reaction(
             after=snapshot(reaction),
             reason=reason,
         )
+        log.info("record_delayed_reaction session=%s reaction=%s by user=%s", row.id, reaction.id, actor.user_id)
         return reaction
 
 
@@ -627,25 +634,25 @@ def withdraw_delayed_reaction(db: Database, actor: Actor, reaction_id: int, reas
     sessions; without this a mistaken report would count in the rates for
     ever. The row stays, marked, with who, when and why.
     """
-    require_role(actor, CHARTING, "correct the record")
+    opening = charting(db, actor, lambda s: _delayed_reaction(s, reaction_id).session_id, what="correct the record")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the reaction is withdrawn (e.g. 'wrong patient')."})
-    with db.writing() as s:
-        reaction = s.get(Reaction, reaction_id)
-        if reaction is None or not reaction.delayed:
-            raise NotFoundError(f"Delayed reaction {reaction_id} not found.")
-        row = lock_session(s, reaction.session_id, None)
-        if reaction.status != "active":
+    with opening as w:
+        s, row = w.s, w.row
+        reaction = _delayed_reaction(s, reaction_id)  # read before the lock; the same object
+        if reaction.status != EntryStatus.ACTIVE:
             raise StateError(f"This reaction is already {reaction.status.replace('_', ' ')}.")
         if actor.role not in CORRECT_OTHERS and (
             reaction.entered_by_id is None or reaction.entered_by_id != actor.user_id
         ):
             raise PermissionDenied("Only the person who recorded it, or a charge nurse, may withdraw it.")
-        reaction.status, reaction.correction_reason = "entered_in_error", reason
+        reaction.status, reaction.correction_reason = EntryStatus.ENTERED_IN_ERROR, reason
         s.flush()
         grades = list(
-            s.scalars(select(Reaction.grade).where(Reaction.session_id == row.id, Reaction.status == "active"))
+            s.scalars(
+                select(Reaction.grade).where(Reaction.session_id == row.id, Reaction.status == EntryStatus.ACTIVE)
+            )
         )
         row.reaction_count, row.worst_grade = len(grades), (max(grades) if grades else None)
         record(
@@ -656,11 +663,19 @@ def withdraw_delayed_reaction(db: Database, actor: Actor, reaction_id: int, reas
             reaction.id,
             session_id=row.id,
             patient_id=row.patient_id,
-            before={"status": "active"},
-            after={"status": "entered_in_error"},
+            before={"status": EntryStatus.ACTIVE},
+            after={"status": EntryStatus.ENTERED_IN_ERROR},
             reason=reason,
         )
+        log.info("withdraw_delayed_reaction session=%s reaction=%s by user=%s", row.id, reaction.id, actor.user_id)
         return reaction
+
+
+def _delayed_reaction(s: Session, reaction_id: int) -> Reaction:
+    reaction = s.get(Reaction, reaction_id)
+    if reaction is None or not reaction.delayed:
+        raise NotFoundError(f"Delayed reaction {reaction_id} not found.")
+    return reaction
 
 
 # ---------------------------------------------------------------------------
@@ -683,8 +698,8 @@ def delayed_reaction_rates(db: Database, filters: TrendFilters) -> pd.DataFrame:
     after discharge, and both per 100 completed. Same session selection as `metrics.reaction_rates`."""
     S = InfusionSession
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(filters.start, filters.end, tz)
+        tz = clinic_timezone(s, missing="UTC")
+        lo, hi = local_day_bounds(filters.start, tz, filters.end)
         catalog = _catalog(s)
         within = and_(
             Reaction.delayed.is_(True),
@@ -698,7 +713,7 @@ def delayed_reaction_rates(db: Database, filters: TrendFilters) -> pd.DataFrame:
             )
             .select_from(Reaction)
             .join(S, S.id == Reaction.session_id)
-            .where(Reaction.status == "active")
+            .where(Reaction.status == EntryStatus.ACTIVE)
             .group_by(Reaction.session_id)
             .subquery("split")
         )
@@ -711,7 +726,7 @@ def delayed_reaction_rates(db: Database, filters: TrendFilters) -> pd.DataFrame:
             )
             .select_from(S)
             .outerjoin(per_session, per_session.c.sid == S.id)
-            .where(S.status == "discharged", *_where(filters, lo, hi))
+            .where(S.status == SessionStatus.DISCHARGED, *_where(filters, lo, hi))
             .group_by(S.therapy_id)
         )
         rows = _fetch(s, q)

@@ -11,6 +11,7 @@ administrators) may correct anyone's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,14 +31,17 @@ from db.models import (
     VitalSign,
 )
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import CHARTING, CLINICAL_READ, CORRECT_OTHERS, require_role
+from infusion.accounts.permissions import CLINICAL_READ, CORRECT_OTHERS, require_role
+from infusion.clinical.states import EntryStatus, SessionStatus
 from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import utcnow
 from infusion.errors import NotFoundError, PermissionDenied, StateError, ValidationError
 from infusion.services.audit import record, snapshot
 from infusion.services.entries import _phase, _validate_reaction, insert_vitals
-from infusion.services.opening import check_version, clinic_context, clinical_time, lock_session, required_text
+from infusion.services.opening import SessionRef, charting, clinical_time, required_text
 from infusion.services.sessions import summarise_durations
+
+log = logging.getLogger(__name__)
 
 ENTRY_MODELS: dict[str, type] = {
     "vital_sign": VitalSign,
@@ -60,9 +64,22 @@ def _reason(reason: str | None) -> str:
     )
 
 
+AMEND = "correct the record"
+
+
+def _amending(db: Database, actor: Actor, session: SessionRef, expected_version: int | None = None) -> charting:
+    """The opening of a correction: a charting role, then the session row locked (see `opening.charting`)."""
+    return charting(db, actor, session, expected_version, what=AMEND)
+
+
+def _session_of(entity: str, entry_id: int) -> SessionRef:
+    """Inside the transaction, before the lock: the (active) entry's session."""
+    return lambda s: int(_load_entry(s, entity, entry_id).session_id)
+
+
 def _may_amend(actor: Actor, row: InfusionSession, author_id: int | None) -> None:
-    require_role(actor, CHARTING, "correct the record")
-    if row.status == "discharged":
+    """After `_amending` checked the role: the record is still open, and this person may change the entry."""
+    if row.status == SessionStatus.DISCHARGED:
         raise StateError("This session is discharged: amend it with an addendum instead.")
     if actor.role not in CORRECT_OTHERS and (author_id is None or author_id != actor.user_id):
         raise PermissionDenied("Only the person who made the entry, or a charge nurse, may correct it.")
@@ -75,7 +92,7 @@ def _load_entry(s: Session, entity: str, entry_id: int) -> Any:
     entry = s.get(model, entry_id)
     if entry is None:
         raise NotFoundError(f"{entity.replace('_', ' ').capitalize()} {entry_id} not found.")
-    if entry.status != "active":
+    if entry.status != EntryStatus.ACTIVE:
         raise StateError(f"This entry is already {entry.status.replace('_', ' ')}; only the current value can change.")
     return entry
 
@@ -83,18 +100,20 @@ def _load_entry(s: Session, entity: str, entry_id: int) -> Any:
 def refresh_summaries(s: Session, row: InfusionSession) -> None:
     """Recompute the per-session summaries from the active entries after a correction."""
     s.flush()
-    active_reactions = select(Reaction).where(Reaction.session_id == row.id, Reaction.status == "active")
+    active_reactions = select(Reaction).where(Reaction.session_id == row.id, Reaction.status == EntryStatus.ACTIVE)
     grades = [r.grade for r in s.scalars(active_reactions)]
     row.reaction_count = len(grades)
     row.worst_grade = max(grades) if grades else None
     row.last_vitals_at = s.scalar(
-        select(func.max(VitalSign.taken_at)).where(VitalSign.session_id == row.id, VitalSign.status == "active")
+        select(func.max(VitalSign.taken_at)).where(
+            VitalSign.session_id == row.id, VitalSign.status == EntryStatus.ACTIVE
+        )
     )
     baseline = s.scalars(
         select(VitalSign)
         .where(
             VitalSign.session_id == row.id,
-            VitalSign.status == "active",
+            VitalSign.status == EntryStatus.ACTIVE,
             VitalSign.phase == "pre",
             VitalSign.systolic.is_not(None),
         )
@@ -117,28 +136,28 @@ def correct_vitals(
 ) -> VitalSign:
     """Replace a set of vitals with corrected values; the original stays, marked corrected."""
     reason = _reason(reason)
-    with db.writing() as s:
-        old = _load_entry(s, "vital_sign", vital_id)
-        row = lock_session(s, old.session_id, None)
+    opening = _amending(db, actor, _session_of("vital_sign", vital_id))
+    with opening as w:
+        s, row = w.s, w.row
+        old = _load_entry(s, "vital_sign", vital_id)  # loaded before the lock; the same object
         _may_amend(actor, row, old.entered_by_id)
-        clinic, settings = clinic_context(s)
         moment = clinical_time(
             taken_at or old.taken_at,
             field="taken_at",
             label="Vitals time",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
         original = snapshot(old)
-        old.status = "corrected"
+        old.status = EntryStatus.CORRECTED
         refresh_summaries(s, row)
         new = insert_vitals(
             s,
             actor,
             row,
-            clinic,
-            settings,
+            w.clinic,
+            w.settings,
             entry,
             taken_at=moment,
             require_core=old.phase == "pre" and old.taken_at == row.checked_in_at,
@@ -160,6 +179,7 @@ def correct_vitals(
             after=snapshot(new),
             reason=reason,
         )
+        log.info("correct vital_sign=%s as %s session=%s by user=%s", old.id, new.id, row.id, actor.user_id)
         return new
 
 
@@ -182,22 +202,23 @@ def correct_reaction(
 ) -> Reaction:
     """Replace a reaction record (grade, symptoms, times…); the original stays, marked corrected."""
     reason = _reason(reason)
+    opening = _amending(db, actor, _session_of("reaction", reaction_id))
     problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
     if provider_notified and not (provider_name or "").strip():
         problems["provider_name"] = "Name the provider who was notified."
     if problems:
         raise ValidationError(problems)
-    with db.writing() as s:
+    with opening as w:
+        s, row = w.s, w.row
         old = _load_entry(s, "reaction", reaction_id)
-        row = lock_session(s, old.session_id, None)
         _may_amend(actor, row, old.entered_by_id)
-        clinic, settings = clinic_context(s)
+        settings, tz = w.settings, w.tz
         onset = clinical_time(
             onset_at or old.onset_at,
             field="onset_at",
             label="Reaction onset",
             settings=settings,
-            tz=clinic.timezone,
+            tz=tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
         resolved_at = resolved_at or old.resolved_at  # a resolution recorded meanwhile is kept
@@ -207,11 +228,11 @@ def correct_reaction(
                 field="resolved_at",
                 label="Resolution",
                 settings=settings,
-                tz=clinic.timezone,
+                tz=tz,
                 not_before=[(onset, "the onset")],
             )
         original = snapshot(old)
-        old.status = "corrected"
+        old.status = EntryStatus.CORRECTED
         new = Reaction(
             session_id=row.id,
             onset_at=onset,
@@ -226,7 +247,7 @@ def correct_reaction(
             note=(note or "").strip() or None,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             replaces_id=old.id,
             correction_reason=reason,
         )
@@ -244,6 +265,7 @@ def correct_reaction(
             after=snapshot(new),
             reason=reason,
         )
+        log.info("correct reaction=%s as %s session=%s by user=%s", old.id, new.id, row.id, actor.user_id)
         return new
 
 
@@ -259,25 +281,25 @@ def correct_premedication(
     given_at: datetime | None = None,
 ) -> Premedication:
     reason = _reason(reason)
+    opening = _amending(db, actor, _session_of("premedication", premed_id))
     drug = required_text(drug, "drug", "Enter the premedication drug.")
     dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
     if route not in ("IV", "PO", "IM", "SC"):
         raise ValidationError({"route": "Route must be IV, PO, IM or SC."})
-    with db.writing() as s:
+    with opening as w:
+        s, row = w.s, w.row
         old = _load_entry(s, "premedication", premed_id)
-        row = lock_session(s, old.session_id, None)
         _may_amend(actor, row, old.entered_by_id)
-        clinic, settings = clinic_context(s)
         moment = clinical_time(
             given_at or old.given_at,
             field="given_at",
             label="Premedication time",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
         original = snapshot(old)
-        old.status = "corrected"
+        old.status = EntryStatus.CORRECTED
         new = Premedication(
             session_id=row.id,
             drug=drug,
@@ -286,7 +308,7 @@ def correct_premedication(
             given_at=moment,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             replaces_id=old.id,
             correction_reason=reason,
         )
@@ -304,15 +326,17 @@ def correct_premedication(
             after=snapshot(new),
             reason=reason,
         )
+        log.info("correct premedication=%s as %s session=%s by user=%s", old.id, new.id, row.id, actor.user_id)
         return new
 
 
 def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int, reason: str) -> Any:
     """The entry was a mistake (wrong patient, duplicate): it leaves every view and metric, stays in the record."""
     reason = _reason(reason)
-    with db.writing() as s:
+    opening = _amending(db, actor, _session_of(entity, entry_id))
+    with opening as w:
+        s, row = w.s, w.row
         entry = _load_entry(s, entity, entry_id)
-        row = lock_session(s, entry.session_id, None)
         _may_amend(actor, row, getattr(entry, AUTHOR_FIELD[entity]))
         if entity == "rate_change" and entry.kind in ("start", "stop"):
             raise StateError("The IV start and stop are corrected as session times, not marked in error.")
@@ -321,16 +345,16 @@ def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int
                 "A pause or resume changes the session's state: record the opposite step "
                 "(resume or pause) with a note instead of marking it in error."
             )
-        entry.status = "entered_in_error"
+        entry.status = EntryStatus.ENTERED_IN_ERROR
         entry.correction_reason = reason
         refresh_summaries(s, row)
-        if entity == "rate_change" and row.status == "infusing":
+        if entity == "rate_change" and row.status == SessionStatus.INFUSING:
             s.flush()
             latest = s.scalars(
                 select(RateChange)
                 .where(
                     RateChange.session_id == row.id,
-                    RateChange.status == "active",
+                    RateChange.status == EntryStatus.ACTIVE,
                     RateChange.kind.in_(("start", "change", "resume")),
                 )
                 .order_by(RateChange.at.desc(), RateChange.id.desc())
@@ -345,10 +369,11 @@ def mark_entered_in_error(db: Database, actor: Actor, entity: str, entry_id: int
             entry.id,
             session_id=row.id,
             patient_id=row.patient_id,
-            before={"status": "active"},
-            after={"status": "entered_in_error"},
+            before={"status": EntryStatus.ACTIVE},
+            after={"status": EntryStatus.ENTERED_IN_ERROR},
             reason=reason,
         )
+        log.info("entered_in_error %s=%s session=%s by user=%s", entity, entry.id, row.id, actor.user_id)
         return entry
 
 
@@ -366,9 +391,9 @@ def correct_session_time(
     reason = _reason(reason)
     if field not in SESSION_TIME_FIELDS:
         raise ValidationError({"field": f"Only {', '.join(SESSION_TIME_FIELDS.values())} times can be corrected here."})
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
-        check_version(s, row, expected_version)
+    opening = _amending(db, actor, session_id, expected_version)
+    with opening as w:
+        s, row = w.s, w.row
         # the "author" of session times is anyone who charted on this session
         charted = actor.user_id is not None and s.scalar(
             select(func.count())
@@ -383,10 +408,10 @@ def correct_session_time(
         old_value = getattr(row, field)
         if old_value is None:
             raise StateError(f"There is no {SESSION_TIME_FIELDS[field]} time to correct yet.")
-        clinic, settings = clinic_context(s)
+        settings = w.settings
         times = {name: getattr(row, name) for name in ("checked_in_at", "iv_started_at", "iv_stopped_at")}
         times[field] = clinical_time(
-            new_value, field=field, label=SESSION_TIME_FIELDS[field].capitalize(), settings=settings, tz=clinic.timezone
+            new_value, field=field, label=SESSION_TIME_FIELDS[field].capitalize(), settings=settings, tz=w.tz
         )
         order = [t for t in (times["checked_in_at"], times["iv_started_at"], times["iv_stopped_at"]) if t]
         if order != sorted(order) or (
@@ -402,7 +427,7 @@ def correct_session_time(
         rate_times = s.execute(
             select(func.min(RateChange.at), func.max(RateChange.at)).where(
                 RateChange.session_id == row.id,
-                RateChange.status == "active",
+                RateChange.status == EntryStatus.ACTIVE,
                 RateChange.kind.in_(("change", "pause", "resume")),
             )
         ).one()
@@ -412,7 +437,9 @@ def correct_session_time(
             if times["iv_stopped_at"] and times["iv_stopped_at"] < rate_times[1]:
                 raise ValidationError({field: "IV stop cannot be before a recorded rate change; correct that first."})
         earliest_entry = s.scalar(
-            select(func.min(VitalSign.taken_at)).where(VitalSign.session_id == row.id, VitalSign.status == "active")
+            select(func.min(VitalSign.taken_at)).where(
+                VitalSign.session_id == row.id, VitalSign.status == EntryStatus.ACTIVE
+            )
         )
         if field == "checked_in_at" and earliest_entry is not None and times[field] > earliest_entry:
             raise ValidationError({field: "Check-in cannot be after the first vitals; correct those first."})
@@ -447,6 +474,7 @@ def correct_session_time(
             after={field: times[field]},
             reason=reason,
         )
+        log.info("correct_time %s session=%s by user=%s", field, row.id, actor.user_id)
         return row
 
 
@@ -457,12 +485,12 @@ def _mirror_rate_row(s: Session, actor: Actor, row: InfusionSession, field: str,
         return
     old = s.scalars(
         select(RateChange).where(
-            RateChange.session_id == row.id, RateChange.kind == kind, RateChange.status == "active"
+            RateChange.session_id == row.id, RateChange.kind == kind, RateChange.status == EntryStatus.ACTIVE
         )
     ).first()
     if old is None:
         return
-    old.status = "corrected"
+    old.status = EntryStatus.CORRECTED
     s.add(
         RateChange(
             session_id=row.id,
@@ -472,7 +500,7 @@ def _mirror_rate_row(s: Session, actor: Actor, row: InfusionSession, field: str,
             note=old.note,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             replaces_id=old.id,
             correction_reason=reason,
         )
@@ -481,10 +509,10 @@ def _mirror_rate_row(s: Session, actor: Actor, row: InfusionSession, field: str,
 
 def add_addendum(db: Database, actor: Actor, session_id: int, text: str) -> Addendum:
     """A dated, signed note added to the record (the only amendment after discharge)."""
-    require_role(actor, CHARTING, "add an addendum")
+    opening = charting(db, actor, session_id, what="add an addendum")
     text = required_text(text, "text", "Write the addendum.")
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
+    with opening as w:
+        s, row = w.s, w.row
         addendum = Addendum(session_id=row.id, text=text, written_at=utcnow(), author_id=actor.user_id)
         s.add(addendum)
         s.flush()
@@ -498,6 +526,7 @@ def add_addendum(db: Database, actor: Actor, session_id: int, text: str) -> Adde
             patient_id=row.patient_id,
             after={"addendum_id": addendum.id, "text": text},
         )
+        log.info("addendum session=%s addendum=%s by user=%s", row.id, addendum.id, actor.user_id)
         return addendum
 
 

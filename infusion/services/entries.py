@@ -8,8 +8,10 @@ consistent with concurrent writers.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,22 +19,27 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import Clinic, InfusionSession, Premedication, RateChange, Reaction, VitalSign
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import CHARTING, require_role
 from infusion.clinical.news2 import News2
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
 from infusion.clinical.states import (
     PREMED_STATUSES,
     REACTION_STATUSES,
     VITALS_STATUSES,
+    EntryStatus,
+    SessionStatus,
     require_status,
-    require_transition,
 )
 from infusion.clinical.vitals import Flag, Vitals, VitalsEntry, alert_flags, score, validate_vitals
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
 from infusion.services.audit import record, snapshot
-from infusion.services.opening import check_version, clinic_context, clinical_time, lock_session, required_text
+from infusion.services.opening import charting, clinic_context, clinical_time, required_text
 from infusion.settings import ClinicSettings
+
+log = logging.getLogger(__name__)
+
+#: an entry model with a `client_token` and a `session_id` (VitalSign, Premedication, RateChange, Reaction)
+EntryT = TypeVar("EntryT", VitalSign, Premedication, RateChange, Reaction)
 
 MAX_RATE_ML_H = 1000.0  # product plausibility limit; the highest label step in clinical.md §1b is 400 mL/h
 
@@ -88,7 +95,8 @@ def preview_vitals(
         return assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
 
 
-def _existing(s: Session, model: type, token: str | None, session_id: int):  # type: ignore[no-untyped-def]
+def _existing(s: Session, model: type[EntryT], token: str | None, session_id: int) -> EntryT | None:
+    """The entry a retried save (same `client_token`) already stored, if any."""
     if not token:
         return None
     found = s.scalars(select(model).where(model.client_token == token)).first()
@@ -155,7 +163,7 @@ def insert_vitals(
         news2=result.news2.total,
         news2_complete=result.news2.complete,
         note=v.note,
-        status="active",
+        status=EntryStatus.ACTIVE,
         client_token=client_token,
     )
     s.add(vital)
@@ -190,35 +198,37 @@ def record_vitals(
     expected_version: int | None = None,
 ) -> VitalSign:
     """A set of vitals during the infusion or observation, at the time it was taken."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
-        existing = _existing(s, VitalSign, client_token, row.id)
-        if existing is not None:
-            return existing  # a retried save: already stored, whatever changed since
-        check_version(s, row, expected_version)
+
+    def retried(s: Session, row: InfusionSession) -> VitalSign | None:
+        return _existing(s, VitalSign, client_token, row.id)
+
+    with charting(db, actor, session_id, expected_version, replayed=retried) as w:
+        s, row = w.s, w.row
+        if w.replay is not None:
+            return w.replay  # a retried save: already stored, whatever changed since
         require_status(row.status, VITALS_STATUSES, "vitals")
-        clinic, settings = clinic_context(s)
         moment = clinical_time(
             taken_at,
             field="taken_at",
             label="Vitals time",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
-        return insert_vitals(
+        vital = insert_vitals(
             s,
             actor,
             row,
-            clinic,
-            settings,
+            w.clinic,
+            w.settings,
             entry,
             taken_at=moment,
             require_core=False,
             acknowledge_flags=acknowledge_flags,
             client_token=client_token,
         )
+        log.info("record_vitals session=%s vital=%s by user=%s", row.id, vital.id, actor.user_id)
+        return vital
 
 
 def record_premedication(
@@ -232,24 +242,23 @@ def record_premedication(
     given_at: datetime | None = None,
     client_token: str | None = None,
 ) -> Premedication:
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id)
     drug = required_text(drug, "drug", "Enter the premedication drug.")
     dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
     if route not in ("IV", "PO", "IM", "SC"):
         raise ValidationError({"route": "Route must be IV, PO, IM or SC."})
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
+    with opening as w:
+        s, row = w.s, w.row
         require_status(row.status, PREMED_STATUSES, "premedication")
         existing = _existing(s, Premedication, client_token, row.id)
         if existing is not None:
             return existing
-        clinic, settings = clinic_context(s)
         moment = clinical_time(
             given_at,
             field="given_at",
             label="Premedication time",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
         premed = Premedication(
@@ -260,7 +269,7 @@ def record_premedication(
             given_at=moment,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             client_token=client_token,
         )
         s.add(premed)
@@ -275,12 +284,15 @@ def record_premedication(
             patient_id=row.patient_id,
             after=snapshot(premed),
         )
+        log.info("record_premedication session=%s premedication=%s by user=%s", row.id, premed.id, actor.user_id)
         return premed
 
 
 def _last_rate_time(s: Session, session_id: int) -> datetime | None:
     return s.scalar(
-        select(func.max(RateChange.at)).where(RateChange.session_id == session_id, RateChange.status == "active")
+        select(func.max(RateChange.at)).where(
+            RateChange.session_id == session_id, RateChange.status == EntryStatus.ACTIVE
+        )
     )
 
 
@@ -296,34 +308,36 @@ def _rate_entry(
     expected_version: int | None,
     client_token: str | None,
 ) -> RateChange:
-    require_role(actor, CHARTING, "chart infusion sessions")
+
+    def retried(s: Session, row: InfusionSession) -> RateChange | None:
+        return _existing(s, RateChange, client_token, row.id)
+
+    opening = charting(db, actor, session_id, expected_version, replayed=retried)
     if kind in ("change", "resume"):
         problem = validate_rate(rate_ml_h)
         if problem:
             raise ValidationError({"rate_ml_h": problem})
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
-        existing = _existing(s, RateChange, client_token, row.id)
-        if existing is not None:
-            return existing  # a retried save: already stored, whatever changed since
-        check_version(s, row, expected_version)
+    with opening as w:
+        s, row = w.s, w.row
+        if w.replay is not None:
+            return w.replay  # a retried save: already stored, whatever changed since
         before = {"status": row.status, "current_rate_ml_h": row.current_rate_ml_h}
         if kind == "change":
-            if row.status != "infusing":
+            if row.status != SessionStatus.INFUSING:
                 raise StateError("Change the rate while the infusion is running (resume a paused infusion instead).")
         else:
-            row.status = require_transition(kind, row.status)
-        clinic, settings = clinic_context(s)
+            row.status = w.transition(kind)
         moment = clinical_time(
             at,
             field="at",
             label="Rate entry time",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.iv_started_at, "IV start"), (_last_rate_time(s, row.id), "the last rate entry")],
         )
         if kind in ("change", "resume"):
-            row.current_rate_ml_h = float(rate_ml_h)  # type: ignore[arg-type]
+            assert rate_ml_h is not None  # validate_rate refused a missing rate
+            row.current_rate_ml_h = float(rate_ml_h)
         entry = RateChange(
             session_id=row.id,
             at=moment,
@@ -332,7 +346,7 @@ def _rate_entry(
             note=(note or "").strip() or None,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             client_token=client_token,
         )
         s.add(entry)
@@ -348,6 +362,7 @@ def _rate_entry(
             before=before,
             after=snapshot(entry),
         )
+        log.info("rate_%s session=%s rate_change=%s by user=%s", kind, row.id, entry.id, actor.user_id)
         return entry
 
 
@@ -465,25 +480,24 @@ def record_reaction(
     client_token: str | None = None,
 ) -> Reaction:
     """A reaction observed during the infusion or observation, with its CTCAE grade and what was done."""
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id)
     problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
     if provider_notified and not (provider_name or "").strip():
         problems["provider_name"] = "Name the provider who was notified."
     if problems:
         raise ValidationError(problems)
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
+    with opening as w:
+        s, row = w.s, w.row
         require_status(row.status, REACTION_STATUSES, "a reaction")
         existing = _existing(s, Reaction, client_token, row.id)
         if existing is not None:
             return existing
-        clinic, settings = clinic_context(s)
         onset = clinical_time(
             onset_at,
             field="onset_at",
             label="Reaction onset",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
         if resolved_at is not None:
@@ -491,8 +505,8 @@ def record_reaction(
                 resolved_at,
                 field="resolved_at",
                 label="Resolution",
-                settings=settings,
-                tz=clinic.timezone,
+                settings=w.settings,
+                tz=w.tz,
                 not_before=[(onset, "the onset")],
             )
         reaction = Reaction(
@@ -509,7 +523,7 @@ def record_reaction(
             note=(note or "").strip() or None,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
-            status="active",
+            status=EntryStatus.ACTIVE,
             client_token=client_token,
         )
         s.add(reaction)
@@ -526,32 +540,40 @@ def record_reaction(
             patient_id=row.patient_id,
             after=snapshot(reaction),
         )
+        log.info(
+            "record_reaction session=%s reaction=%s grade=%s by user=%s", row.id, reaction.id, grade, actor.user_id
+        )
         return reaction
 
 
 def resolve_reaction(db: Database, actor: Actor, reaction_id: int, *, resolved_at: datetime | None = None) -> Reaction:
     """Fill in the resolution time of an open reaction (a blank becomes a value; nothing is overwritten)."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
+
+    def session_of_reaction(s: Session) -> int:
         session_id = s.scalar(select(Reaction.session_id).where(Reaction.id == reaction_id))
         if session_id is None:
             raise NotFoundError(f"Reaction {reaction_id} not found.")
-        row = lock_session(s, session_id, None)  # lock first, then read the reaction as it is now
+        return session_id
+
+    with charting(db, actor, session_of_reaction) as w:
+        s, row = w.s, w.row
+        # locked first, then the reaction is read as it is now
         reaction = s.get(Reaction, reaction_id, populate_existing=True)
-        if reaction.status != "active":
+        if reaction is None:
+            raise NotFoundError(f"Reaction {reaction_id} not found.")
+        if reaction.status != EntryStatus.ACTIVE:
             raise StateError(
                 "This reaction record was corrected or marked in error since your screen loaded; "
                 "reload and resolve the current record."
             )
         if reaction.resolved_at is not None:
             raise StateError("This reaction already has a resolution time; corrections keep the original.")
-        clinic, settings = clinic_context(s)
         moment = clinical_time(
             resolved_at,
             field="resolved_at",
             label="Resolution",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(reaction.onset_at, "the onset")],
         )
         reaction.resolved_at = moment
@@ -567,4 +589,5 @@ def resolve_reaction(db: Database, actor: Actor, reaction_id: int, *, resolved_a
             before={"resolved_at": None},
             after={"resolved_at": moment},
         )
+        log.info("resolve_reaction session=%s reaction=%s by user=%s", row.id, reaction.id, actor.user_id)
         return reaction

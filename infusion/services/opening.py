@@ -1,21 +1,125 @@
-"""Shared checks for every write to a session: lock, version, and clinical times.
+"""Shared opening for every write to a session: role, lock, version, clinic and clinical times.
 
-Each write function in `infusion.services.sessions` and `infusion.services.entries` runs in one
-transaction: lock the session row (BEGIN IMMEDIATE on SQLite, SELECT … FOR
-UPDATE on PostgreSQL), compare the version the nurse saw, validate, write, audit.
+Each charting write runs in one transaction: check the role, open the write
+transaction (BEGIN IMMEDIATE on SQLite), lock the session row (SELECT … FOR
+UPDATE on PostgreSQL), compare the version the nurse saw, validate, write,
+audit. `charting` does the first four steps:
+
+    opening = charting(db, actor, session_id, expected_version, what="chart infusion sessions")
+    reason = required_text(...)          # runs after the role check, before the lock
+    with opening as w:                   # transaction open, row locked, version checked
+        w.row.status = w.transition("defer")
+        ... clinical_time(at, settings=w.settings, tz=w.tz, ...)
+
+The role is checked when `charting(...)` is called, the transaction opens on
+`with`: validation written in between keeps its place (after the role check,
+before any database work). The clinic and its settings are read on first use.
+The clinic lookup (`find_clinic`, `clinic_context`, `clinic_timezone`) is here
+too, once, for the services and the reads.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.engine import Database
 from db.models import AuditEvent, Clinic, InfusionSession, Therapy
+from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import CHARTING, require_role
+from infusion.clinical.states import SessionStatus, require_transition
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
 from infusion.settings import ClinicSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+#: how a charting write finds its session: an id, or a lookup run inside the transaction before the lock
+#: (for writes addressed by an entry: the entry's session)
+SessionRef = int | Callable[[Session], int]
+
+
+class Writing:
+    """What a charting write works on: the transaction, the locked session row and the clinic."""
+
+    def __init__(self, s: Session, row: InfusionSession, replay: Any = None) -> None:
+        self.s = s
+        self.row = row
+        #: what an idempotent retry already stored (then nothing else is checked or written)
+        self.replay = replay
+
+    @cached_property
+    def _context(self) -> tuple[Clinic, ClinicSettings]:
+        return clinic_context(self.s)
+
+    @property
+    def clinic(self) -> Clinic:
+        return self._context[0]
+
+    @property
+    def settings(self) -> ClinicSettings:
+        return self._context[1]
+
+    @property
+    def tz(self) -> str:
+        return self.clinic.timezone
+
+    def transition(self, action: str) -> SessionStatus:
+        """The status `action` leads to from the row's status (StateError if not allowed now)."""
+        return require_transition(action, self.row.status)
+
+    def check_version(self, expected_version: int | None) -> None:
+        check_version(self.s, self.row, expected_version)
+
+
+class charting(AbstractContextManager[Writing]):  # noqa: N801 - used like a function: `with charting(...) as w`
+    """Role check now; on `with`: one write transaction, the session row locked and its version checked.
+
+    `replayed(s, row)` looks for what a retried request (same client token) already
+    stored; if it finds something, the version check is skipped and `w.replay` holds
+    it, so the caller returns it unchanged. The transaction commits when the block
+    ends and rolls back on any exception (`Database.writing`).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        actor: Actor,
+        session: SessionRef,
+        expected_version: int | None = None,
+        *,
+        what: str = "chart infusion sessions",
+        replayed: Callable[[Session, InfusionSession], Any] | None = None,
+    ) -> None:
+        require_role(actor, CHARTING, what)
+        self._db, self._session, self._expected = db, session, expected_version
+        self._replayed = replayed
+        self._cm: AbstractContextManager[Writing] | None = None
+
+    @contextmanager
+    def _open(self) -> Iterator[Writing]:
+        with self._db.writing() as s:
+            session_id = self._session if isinstance(self._session, int) else self._session(s)
+            row = lock_session(s, session_id, None)
+            replay = self._replayed(s, row) if self._replayed is not None else None
+            if replay is None:
+                check_version(s, row, self._expected)
+            yield Writing(s, row, replay)
+
+    def __enter__(self) -> Writing:
+        self._cm = self._open()
+        return self._cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        assert self._cm is not None
+        return self._cm.__exit__(*exc)
 
 
 def lock_session(s: Session, session_id: int, expected_version: int | None) -> InfusionSession:
@@ -40,11 +144,28 @@ def check_version(s: Session, row: InfusionSession, expected_version: int | None
     )
 
 
+def find_clinic(s: Session) -> Clinic | None:
+    """The clinic row (Chairside serves one clinic per database), or None before set-up."""
+    return s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+
+
 def clinic_context(s: Session) -> tuple[Clinic, ClinicSettings]:
-    clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+    """The clinic and its settings; NotFoundError before set-up."""
+    clinic = find_clinic(s)
     if clinic is None:
         raise NotFoundError("The clinic is not set up yet.")
     return clinic, load_settings(clinic.settings)
+
+
+def clinic_timezone(s: Session, missing: str | None = None) -> str:
+    """The clinic's time zone (an IANA name). Before set-up: `missing` if given (reads that show an
+    empty screen pass "UTC"), else NotFoundError."""
+    clinic = find_clinic(s)
+    if clinic is None:
+        if missing is not None:
+            return missing
+        raise NotFoundError("The clinic is not set up yet.")
+    return clinic.timezone
 
 
 def therapy_of(s: Session, row: InfusionSession) -> Therapy:

@@ -27,6 +27,7 @@ that therapy entirely.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,12 +37,15 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import InfusionSession, PretreatmentAnswer, ProgramCheck, Therapy
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import CHARTING, CLINICAL_READ, require_role
+from infusion.accounts.permissions import CLINICAL_READ, require_role
+from infusion.clinical.states import SessionStatus
 from infusion.clock import utcnow
 from infusion.errors import NotFoundError, StateError, ValidationError
 from infusion.services.audit import record, snapshot
-from infusion.services.opening import clinic_context, clinical_time, lock_session, therapy_of
+from infusion.services.opening import charting, clinical_time, therapy_of
 from infusion.services.sessions import proceed
+
+log = logging.getLogger(__name__)
 
 MAX_NOTE = 500  # product choice: a note is a short remark, not a narrative
 
@@ -111,7 +115,8 @@ def validate_checklist(raw: object) -> list[dict[str, object]]:
         if code in seen:
             raise ValidationError({"pretreatment_checks": f"The code {code!r} is used twice."})
         seen.add(code)
-        out.append(Check(code, label, bool(item.get("required", True))).as_dict())  # type: ignore[union-attr]
+        assert isinstance(item, dict)  # a non-dict item has no code and was refused above
+        out.append(Check(code, label, bool(item.get("required", True))).as_dict())
     return out
 
 
@@ -157,13 +162,13 @@ def record_pretreatment(
     Items left out of `answers` keep their earlier answer (a nurse may save part
     of the list). A note needs an answer to belong to.
     """
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id)
     notes = {k: (v or "").strip() for k, v in (notes or {}).items() if (v or "").strip()}
     if not answers:
         raise ValidationError({"answers": "Answer at least one pre-treatment check."})
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
-        if row.status != "checked_in":
+    with opening as w:
+        s, row = w.s, w.row
+        if row.status != SessionStatus.CHECKED_IN:
             raise StateError("Pre-treatment checks are answered after check-in and before proceed.")
         therapy = therapy_of(s, row)
         by_code = {c.code: c for c in checklist_for(therapy)}
@@ -187,13 +192,12 @@ def record_pretreatment(
         if problems:
             raise ValidationError(problems)
         now = utcnow()
-        clinic, settings = clinic_context(s)
         moment = clinical_time(
             at,
             field="answered_at",
             label="Check time",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
             now=now,
         )
@@ -252,6 +256,7 @@ def record_pretreatment(
                 after=snapshot(check_row),
                 reason="pre-treatment checklist",
             )
+        log.info("record_pretreatment session=%s items=%s by user=%s", row.id, ",".join(sorted(answers)), actor.user_id)
         return stored
 
 
@@ -278,8 +283,8 @@ def proceed_with_checks(
 
     The check runs inside proceed's transaction, on the locked session row, so an
     answer saved by another tablet cannot slip in between check and proceed.
+    (`proceed` checks the role.)
     """
-    require_role(actor, CHARTING, "chart infusion sessions")
 
     def checks_done(s: Session, row: InfusionSession) -> None:
         missing = _blockers(s, row)

@@ -9,20 +9,24 @@ one transaction; see the report of this change).
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
-
-from sqlalchemy import select
 
 from db.engine import Database
 from db.models import Chair, InfusionSession, Patient, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
-from infusion.clock import utcnow
+from infusion.clinical.states import SessionStatus
+from infusion.clock import local_date, utcnow
 from infusion.errors import ValidationError
-from infusion.reads.due import LEMTRADA, _tz, check_too_early, local_date, next_for
+from infusion.reads.due import LEMTRADA, check_too_early, next_for
 from infusion.services import sessions
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.opening import lock_session
+from infusion.services.opening import charting, clinic_timezone
+
+log = logging.getLogger(__name__)
+
+SCHEDULE = "schedule infusion sessions"
 
 #: doses within this of the expected one count as the same (float input from a number field)
 DOSE_TOLERANCE = 1e-6
@@ -46,12 +50,12 @@ def schedule_session(
     `override_too_early_reason` (the message names the date it becomes
     allowed); a date only earlier than usual is booked (the page warns).
     """
-    require_role(actor, CHARTING, "schedule infusion sessions")
+    require_role(actor, CHARTING, SCHEDULE)
     problems: dict[str, str] = {}
     if not isinstance(when, datetime) or when.tzinfo is None:
         raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
     with db.reading() as s:
-        tz = _tz(s)
+        tz = clinic_timezone(s)
         patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
     if patient is None:
         problems["patient"] = "Pick a patient."
@@ -103,10 +107,11 @@ def schedule_session(
     )
     course = therapy.code == LEMTRADA
     overriding = early is not None and early.enforced
+    log.info("schedule session=%s by user=%s", row.id, actor.user_id)
     if not (course or differs or overriding):
         return row
-    with db.writing() as s:
-        fresh = s.scalars(select(InfusionSession).where(InfusionSession.id == row.id).with_for_update()).one()
+    with charting(db, actor, row.id, what=SCHEDULE) as w:
+        s, fresh = w.s, w.row
         before = snapshot(fresh)
         if course:
             fresh.course_number, fresh.course_day = nxt.course_number, nxt.course_day
@@ -161,15 +166,15 @@ def move_booking(
 ) -> InfusionSession:
     """Move a booked (not yet checked-in) session to another date and time, e.g. a too-early booking
     to the date its therapy allows. The same too-early rule as a new booking applies; audited."""
-    require_role(actor, CHARTING, "schedule infusion sessions")
+    opening = charting(db, actor, session_id, expected_version, what=SCHEDULE)
     if not isinstance(when, datetime) or when.tzinfo is None:
         raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
     with db.reading() as s:
-        tz = _tz(s)
+        tz = clinic_timezone(s)
         current = s.get(InfusionSession, session_id)
     if current is None:
         raise ValidationError({"session": f"Session {session_id} not found."})
-    if current.status != "scheduled":
+    if current.status != SessionStatus.SCHEDULED:
         raise ValidationError({"session": "Only a booked session that is not checked in yet can be moved."})
     day = local_date(when, tz)
     if day < local_date(utcnow(), tz):
@@ -179,9 +184,9 @@ def move_booking(
     if early is not None and early.enforced and override is None:
         raise ValidationError({"override_too_early_reason": f"{early.message} Give a reason to book it earlier."})
     nxt = next_for(db, current.patient_id, current.therapy_id, when, exclude_session_id=session_id)
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        if row.status != "scheduled":
+    with opening as w:
+        s, row = w.s, w.row
+        if row.status != SessionStatus.SCHEDULED:
             raise ValidationError({"session": "Only a booked session that is not checked in yet can be moved."})
         before = snapshot(row)
         row.scheduled_at = when
@@ -204,4 +209,5 @@ def move_booking(
             after=new,
             reason=reason,
         )
+        log.info("reschedule session=%s by user=%s", row.id, actor.user_id)
         return row

@@ -7,6 +7,7 @@ discharge. Vitals, reactions and rate entries are in `infusion.services.entries`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from db.engine import Database
 from db.models import (
-    ACTIVE_STATUSES,
     Chair,
     InfusionSession,
     Patient,
@@ -31,22 +31,17 @@ from db.models import (
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
 from infusion.clinical.catalog import duration_window, observation_minutes
-from infusion.clinical.states import require_transition
+from infusion.clinical.states import ACTIVE_STATUSES, EntryStatus, SessionStatus
 from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
 from infusion.services import setup
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import insert_vitals, validate_rate
-from infusion.services.opening import (
-    check_version,
-    clinic_context,
-    clinical_time,
-    lock_session,
-    required_text,
-    therapy_of,
-)
+from infusion.services.opening import charting, clinical_time, required_text, therapy_of
 from infusion.settings import ClinicSettings
+
+log = logging.getLogger(__name__)
 
 IV_SITES = (
     "Left antecubital",
@@ -213,7 +208,7 @@ def _insert_session(
         dose=dose,
         dose_unit=therapy.dose_unit,
         infusion_number=next_infusion_number(s, patient_id, therapy_id),
-        status="scheduled",
+        status=SessionStatus.SCHEDULED,
         walk_in=walk_in,
         at_home=chair.kind == "home",
         scheduled_at=scheduled_at or now,
@@ -223,6 +218,7 @@ def _insert_session(
     s.add(row)
     s.flush()
     record(s, actor, "create", "session", row.id, session_id=row.id, patient_id=patient_id, after=snapshot(row))
+    log.info("create session=%s therapy=%s chair=%s by user=%s", row.id, therapy_id, chair_id, actor.user_id)
     return row
 
 
@@ -238,19 +234,21 @@ def check_in(
     client_token: str | None = None,
 ) -> InfusionSession:
     """Check the patient in with a full baseline set of vitals."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        row = lock_session(s, session_id, None)
-        if client_token and row.status != "scheduled":
-            done = s.scalars(
-                select(VitalSign).where(VitalSign.client_token == client_token, VitalSign.session_id == row.id)
-            ).first()
-            if done is not None:
-                return row  # a retried check-in that already went through
-        check_version(s, row, expected_version)
-        require_transition("check_in", row.status)
-        clinic, settings = clinic_context(s)
-        moment = clinical_time(at, field="checked_in_at", label="Check-in", settings=settings, tz=clinic.timezone)
+
+    def already_checked_in(s: Session, row: InfusionSession) -> VitalSign | None:
+        if not client_token or row.status == SessionStatus.SCHEDULED:
+            return None
+        return s.scalars(
+            select(VitalSign).where(VitalSign.client_token == client_token, VitalSign.session_id == row.id)
+        ).first()
+
+    with charting(db, actor, session_id, expected_version, replayed=already_checked_in) as w:
+        s, row = w.s, w.row
+        if w.replay is not None:
+            return row  # a retried check-in that already went through
+        status = w.transition("check_in")
+        clinic, settings = w.clinic, w.settings
+        moment = clinical_time(at, field="checked_in_at", label="Check-in", settings=settings, tz=w.tz)
         busy_chair = None if row.at_home else _active_elsewhere(s, chair_id=row.chair_id, exclude=row.id)
         if busy_chair is not None:
             raise ConflictError("This chair already has an active session; finish or move it first.")
@@ -259,7 +257,7 @@ def check_in(
             raise ConflictError("This patient already has an active session in another chair.")
         before = snapshot(row)
         row.infusion_number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
-        row.status = "checked_in"
+        row.status = status
         row.checked_in_at = moment
         try:
             # the partial unique indexes are the last word when two check-ins race
@@ -278,6 +276,7 @@ def check_in(
             _audit_change(s, actor, "check_in", row, before)
         except IntegrityError:
             raise ConflictError("The chair or the patient already has an active session.") from None
+        log.info("check_in session=%s by user=%s", row.id, actor.user_id)
         return row
 
 
@@ -295,24 +294,23 @@ def proceed(
     `precondition` runs inside the same transaction, after the row is locked (the
     pre-treatment checklist uses it, so no answer can change between check and proceed).
     """
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        require_transition("proceed", row.status)
+    with charting(db, actor, session_id, expected_version) as w:
+        s, row = w.s, w.row
+        status = w.transition("proceed")
         if precondition is not None:
             precondition(s, row)
-        clinic, settings = clinic_context(s)
         before = snapshot(row)
         row.ready_at = clinical_time(
             at,
             field="ready_at",
             label="Proceed",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
-        row.status = "ready"
+        row.status = status
         _audit_change(s, actor, "proceed", row, before)
+        log.info("proceed session=%s by user=%s", row.id, actor.user_id)
         return row
 
 
@@ -326,39 +324,41 @@ def defer(
     at: datetime | None = None,
 ) -> InfusionSession:
     """Do not infuse today (fever, active infection…): kept with its reason, never deleted."""
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id, expected_version)
     reason = required_text(reason, "deferral_reason", "Say why the session is deferred (e.g. fever, active infection).")
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        require_transition("defer", row.status)
-        clinic, settings = clinic_context(s)
+    with opening as w:
+        s, row = w.s, w.row
+        status = w.transition("defer")
+        settings = w.settings
         before = snapshot(row)
         row.closed_at = clinical_time(
             at,
             field="closed_at",
             label="Deferral",
             settings=settings,
-            tz=clinic.timezone,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
-        row.status = "deferred"
+        row.status = status
         row.deferral_reason = reason
         summarise_durations(s, row, settings)
         _audit_change(s, actor, "defer", row, before, reason=reason)
+        log.info("defer session=%s by user=%s", row.id, actor.user_id)
         return row
 
 
 def cancel(
     db: Database, actor: Actor, session_id: int, reason: str, *, expected_version: int | None
 ) -> InfusionSession:
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id, expected_version)
     reason = required_text(reason, "cancel_reason", "Say why the session is cancelled.")
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        require_transition("cancel", row.status)
+    with opening as w:
+        row = w.row
+        status = w.transition("cancel")
         before = snapshot(row)
-        row.status, row.cancel_reason, row.closed_at = "cancelled", reason, utcnow()
-        _audit_change(s, actor, "cancel", row, before, reason=reason)
+        row.status, row.cancel_reason, row.closed_at = status, reason, utcnow()
+        _audit_change(w.s, actor, "cancel", row, before, reason=reason)
+        log.info("cancel session=%s by user=%s", row.id, actor.user_id)
         return row
 
 
@@ -371,13 +371,12 @@ def confirm_program(
     expected_version: int | None = None,
 ) -> ProgramCheck:
     """Record that the therapy's program checklist (TOUCH, Lemtrada REMS) was completed."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
+    with charting(db, actor, session_id, expected_version) as w:
+        s, row = w.s, w.row
         therapy = therapy_of(s, row)
         if not therapy.program:
             raise StateError(f"{therapy.name} has no program checklist.")
-        if row.status not in ("checked_in", "ready"):
+        if row.status not in (SessionStatus.CHECKED_IN, SessionStatus.READY):
             raise StateError("Confirm the program checklist after check-in and before the IV starts.")
         existing = s.scalars(
             select(ProgramCheck).where(ProgramCheck.session_id == row.id, ProgramCheck.program == therapy.program)
@@ -403,6 +402,7 @@ def confirm_program(
             patient_id=row.patient_id,
             after=snapshot(check),
         )
+        log.info("confirm_program session=%s program=%s by user=%s", row.id, therapy.program, actor.user_id)
         return check
 
 
@@ -421,7 +421,7 @@ def start_iv(
     premed_skip_reason: str | None = None,
 ) -> InfusionSession:
     """IV placed and infusion running. Requires the program check and premedication where the therapy does."""
-    require_role(actor, CHARTING, "chart infusion sessions")
+    opening = charting(db, actor, session_id, expected_version)
     problems: dict[str, str] = {}
     if site not in IV_SITES:
         problems["iv_site"] = "Pick the IV site."
@@ -436,17 +436,16 @@ def start_iv(
         problems["rate_ml_h"] = rate_problem
     if problems:
         raise ValidationError(problems)
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        require_transition("start_iv", row.status)
-        clinic, settings = clinic_context(s)
+    with opening as w:
+        s, row = w.s, w.row
+        status = w.transition("start_iv")
         therapy = therapy_of(s, row)
         moment = clinical_time(
             at,
             field="iv_started_at",
             label="IV start",
-            settings=settings,
-            tz=clinic.timezone,
+            settings=w.settings,
+            tz=w.tz,
             not_before=[(row.checked_in_at, "check-in")],
         )
         if therapy.program and s.scalars(select(ProgramCheck).where(ProgramCheck.session_id == row.id)).first() is None:
@@ -457,7 +456,7 @@ def start_iv(
             premeds = s.scalar(
                 select(func.count())
                 .select_from(Premedication)
-                .where(Premedication.session_id == row.id, Premedication.status == "active")
+                .where(Premedication.session_id == row.id, Premedication.status == EntryStatus.ACTIVE)
             )
             if not premeds and not (premed_skip_reason or "").strip():
                 raise ValidationError(
@@ -469,7 +468,7 @@ def start_iv(
                     }
                 )
         before = snapshot(row)
-        row.status = "infusing"
+        row.status = status
         row.iv_started_at = moment
         row.infusion_number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
         row.iv_site, row.iv_gauge, row.iv_attempts = site, gauge, attempts
@@ -488,6 +487,7 @@ def start_iv(
             )
         )
         _audit_change(s, actor, "start_iv", row, before)
+        log.info("start_iv session=%s by user=%s", row.id, actor.user_id)
         return row
 
 
@@ -495,14 +495,13 @@ def stop_iv(
     db: Database, actor: Actor, session_id: int, *, expected_version: int | None, at: datetime | None = None
 ) -> InfusionSession:
     """Infusion finished: observation begins. Over 12 h is refused; outside the label window is flagged."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        require_transition("stop_iv", row.status)
-        clinic, settings = clinic_context(s)
+    with charting(db, actor, session_id, expected_version) as w:
+        s, row = w.s, w.row
+        status = w.transition("stop_iv")
+        settings = w.settings
         last_rate = s.scalar(
             select(func.max(RateChange.at)).where(
-                RateChange.session_id == row.id, RateChange.status == "active", RateChange.kind != "start"
+                RateChange.session_id == row.id, RateChange.status == EntryStatus.ACTIVE, RateChange.kind != "start"
             )
         )
         moment = clinical_time(
@@ -510,7 +509,7 @@ def stop_iv(
             field="iv_stopped_at",
             label="IV stop",
             settings=settings,
-            tz=clinic.timezone,
+            tz=w.tz,
             not_before=[(row.iv_started_at, "IV start"), (last_rate, "the last rate entry")],
         )
         assert row.iv_started_at is not None
@@ -527,7 +526,7 @@ def stop_iv(
                 }
             )
         before = snapshot(row)
-        row.status = "observation"
+        row.status = status
         row.iv_stopped_at = moment
         summarise_durations(s, row, settings)
         row.current_rate_ml_h = 0.0
@@ -542,6 +541,7 @@ def stop_iv(
             )
         )
         _audit_change(s, actor, "stop_iv", row, before)
+        log.info("stop_iv session=%s by user=%s", row.id, actor.user_id)
         return row
 
 
@@ -577,13 +577,14 @@ def discharge(
     early_reason: str | None = None,
 ) -> InfusionSession:
     """Patient leaves. Before the observation period has passed a reason is required."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        row = lock_session(s, session_id, expected_version)
-        require_transition("discharge", row.status)
-        clinic, settings = clinic_context(s)
+    with charting(db, actor, session_id, expected_version) as w:
+        s, row = w.s, w.row
+        status = w.transition("discharge")
+        clinic, settings = w.clinic, w.settings
         last_vitals = s.scalar(
-            select(func.max(VitalSign.taken_at)).where(VitalSign.session_id == row.id, VitalSign.status == "active")
+            select(func.max(VitalSign.taken_at)).where(
+                VitalSign.session_id == row.id, VitalSign.status == EntryStatus.ACTIVE
+            )
         )
         moment = clinical_time(
             at,
@@ -596,7 +597,7 @@ def discharge(
         open_reactions = s.scalar(
             select(func.count())
             .select_from(Reaction)
-            .where(Reaction.session_id == row.id, Reaction.status == "active", Reaction.resolved_at.is_(None))
+            .where(Reaction.session_id == row.id, Reaction.status == EntryStatus.ACTIVE, Reaction.resolved_at.is_(None))
         )
         if open_reactions:
             raise StateError("A reaction is still open: record its resolution time before discharge.")
@@ -614,10 +615,11 @@ def discharge(
                     }
                 )
             row.early_discharge_reason = reason
-        row.status = "discharged"
+        row.status = status
         row.discharged_at = moment
         summarise_durations(s, row, settings)
         _audit_change(s, actor, "discharge", row, before, reason=row.early_discharge_reason)
+        log.info("discharge session=%s early=%s by user=%s", row.id, bool(row.early_discharge_reason), actor.user_id)
         return row
 
 

@@ -13,13 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.engine import Database, database_url  # noqa: F401  (re-exported for pages)
-from db.models import ROLES, AppUser, Chair, Clinic, Patient, Therapy
+from db.models import AppUser, Chair, Clinic, Patient, Therapy
 from infusion.accounts.actor import SYSTEM, Actor
-from infusion.accounts.permissions import ADMINISTRATION, CHARTING, require_role
+from infusion.accounts.permissions import ADMINISTRATION, CHARTING, ROLES, Role, require_role
 from infusion.clinical.catalog import SEED_FIELDS, load_seed
 from infusion.clock import utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
 from infusion.services.audit import changed, record, snapshot
+from infusion.services.opening import clinic_context, find_clinic
 from infusion.settings import ClinicSettings, load_settings
 
 DIAGNOSES = ("Multiple sclerosis", "Systemic sclerosis", "ALS", "CIDP", "Myasthenia gravis", "Other")
@@ -28,7 +29,7 @@ DIAGNOSES = ("Multiple sclerosis", "Systemic sclerosis", "ALS", "CIDP", "Myasthe
 def ensure_clinic(db: Database) -> Clinic:
     """The clinic row, created with neutral defaults (UTC, °C, kg) on a new database."""
     with db.writing() as s:
-        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+        clinic = find_clinic(s)
         if clinic is None:
             clinic = Clinic(
                 name="Infusion clinic",
@@ -44,8 +45,9 @@ def ensure_clinic(db: Database) -> Clinic:
 
 
 def get_clinic(db: Database) -> Clinic:
+    """The clinic (created with the defaults on first use)."""
     with db.reading() as s:
-        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
+        clinic = find_clinic(s)
     if clinic is None:
         return ensure_clinic(db)
     return clinic
@@ -81,7 +83,7 @@ def update_clinic(
     if problems:
         raise ValidationError(problems)
     with db.writing() as s:
-        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        clinic = clinic_context(s)[0]
         if expected_version is not None and clinic.version != expected_version:
             raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
         before = snapshot(clinic)
@@ -156,7 +158,7 @@ def list_staff(db: Database, role: str | None = None) -> list[AppUser]:
 
 
 def add_staff(
-    db: Database, actor: Actor, display_name: str, role: str = "nurse", username: str | None = None
+    db: Database, actor: Actor, display_name: str, role: str = Role.NURSE, username: str | None = None
 ) -> AppUser:
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     display_name = display_name.strip()
@@ -274,7 +276,7 @@ def update_settings(
     """Change alert thresholds and tunables (validated by ClinicSettings), audited field by field."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     with db.writing() as s:
-        clinic = s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).one()
+        clinic = clinic_context(s)[0]
         if expected_version is not None and clinic.version != expected_version:
             raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
         current = load_settings(clinic.settings).model_dump()
