@@ -39,6 +39,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import BigIntPK, JSONDoc, UTCDateTime
+from infusion.accounts.permissions import ROLES, Role
+from infusion.clinical.states import (
+    ACTIVE_STATUSES,
+    ENTRY_STATUSES,
+    SESSION_STATUSES,
+    EntryStatus,
+    SessionStatus,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,11 +56,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-#: Session states in which a chair (and a patient) is occupied.
-ACTIVE_STATUSES = ("checked_in", "ready", "infusing", "paused", "observation")
-SESSION_STATUSES = ("scheduled", "cancelled", "deferred", *ACTIVE_STATUSES, "discharged")
-ENTRY_STATUSES = ("active", "corrected", "entered_in_error")
-ROLES = ("nurse", "charge_nurse", "manager", "quality", "admin")
+# The vocabularies live with the rules that use them; imported here for the CHECK constraints
+# (and so `from db.models import ACTIVE_STATUSES, ROLES, …` keeps working).
 
 _ACTIVE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
 # A clinic chair holds one active session; the shared "home visit" location holds many.
@@ -167,7 +172,7 @@ class AppUser(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(20), default="nurse")
+    role: Mapped[str] = mapped_column(String(20), default=Role.NURSE)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     #: identity from single sign-on (st.login / OIDC), matched on sign-in
@@ -213,7 +218,7 @@ class InfusionSession(Base):
     dose: Mapped[float | None] = mapped_column(Float)
     dose_unit: Mapped[str] = mapped_column(String(20), default="mg")
     infusion_number: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    status: Mapped[str] = mapped_column(String(20), default=SessionStatus.SCHEDULED)
     walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
     #: a home infusion (the location is a home-visit "chair"); follows the same lifecycle
     at_home: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -264,7 +269,7 @@ class _EntryMixin:
     """Columns every clinical entry shares: who/when entered, status, correction link."""
 
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=EntryStatus.ACTIVE)
     correction_reason: Mapped[str | None] = mapped_column(Text)
     client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
