@@ -1,0 +1,92 @@
+"""The Clinic tab: name, time zone, display units and phone; alert thresholds and sign-in timing."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+import streamlit as st
+
+from db.engine import Database
+from db.models import Clinic
+from infusion.accounts.actor import Actor
+from infusion.services import setup
+from infusion.settings import AlertThresholds, ClinicSettings
+from ui import forms
+
+
+def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
+    zones = sorted(available_timezones())
+    with forms.entry_form("clinic") as form:
+        k = form.key
+        name = st.text_input("Clinic name", value=clinic.name, key=k("name"))
+        tz = st.selectbox(
+            "Time zone", zones, index=zones.index(clinic.timezone) if clinic.timezone in zones else 0, key=k("tz")
+        )
+        c1, c2, c3 = st.columns(3)
+        tu = c1.radio(
+            "Temperature",
+            ["C", "F"],
+            index=["C", "F"].index(clinic.temperature_unit),
+            horizontal=True,
+            format_func=lambda u: f"°{u}",
+            key=k("temperature_unit"),
+        )
+        wu = c2.radio(
+            "Weight", ["kg", "lb"], index=["kg", "lb"].index(clinic.weight_unit), horizontal=True, key=k("weight_unit")
+        )
+        phone = c3.text_input("Clinic phone", value=clinic.phone or "", key=k("phone"))
+        if form.submit("Save clinic", type="primary"):
+            form.save(
+                lambda: setup.update_clinic(
+                    db,
+                    admin,
+                    name=name,
+                    timezone=tz,
+                    temperature_unit=tu,
+                    weight_unit=wu,
+                    phone=phone,
+                    expected_version=clinic.version,
+                ),
+                "Clinic saved.",
+            )
+    st.caption("Values are stored in SI units (°C, kg) and UTC; they are shown in the units and time zone above.")
+
+
+def thresholds_form(db: Database, admin: Actor, clinic: Clinic, settings: ClinicSettings) -> None:
+    with forms.entry_form("thresholds") as form:
+        k = form.key
+        st.markdown("**Alert thresholds** (defaults: clinical.md §4b; temperatures in °C)")
+        cols = st.columns(3)
+        values: dict[str, Any] = {}
+        for i, field in enumerate(AlertThresholds.model_fields):
+            current = getattr(settings.thresholds, field)
+            col, label = cols[i % 3], field.replace("_", " ")
+            if isinstance(current, bool):
+                values[field] = col.checkbox(label, value=current, key=k(f"th_{field}"))
+            else:
+                step = 0.1 if isinstance(current, float) else 1
+                values[field] = col.number_input(label, value=current, key=k(f"th_{field}"), step=step)
+        st.markdown("**Sign-in and timing**")
+        c = st.columns(4)
+        idle = c[0].number_input(
+            "Idle sign-out (min)", value=settings.idle_sign_out_minutes, step=1, min_value=1, key=k("idle")
+        )
+        min_pw = c[1].number_input(
+            "Minimum password length", value=settings.min_password_length, step=1, min_value=8, key=k("min_password")
+        )
+        attempts = c[2].number_input(
+            "Failed sign-ins before lockout", value=settings.lockout_attempts, step=1, min_value=1, key=k("attempts")
+        )
+        lock = c[3].number_input("Lockout (min)", value=settings.lockout_minutes, step=1, min_value=1, key=k("lock"))
+        if form.submit("Save thresholds and timing"):
+            changes = {
+                "thresholds": values,
+                "idle_sign_out_minutes": int(idle),
+                "min_password_length": int(min_pw),
+                "lockout_attempts": int(attempts),
+                "lockout_minutes": int(lock),
+            }
+            form.save(
+                lambda: setup.update_settings(db, admin, changes, expected_version=clinic.version), "Settings saved."
+            )
