@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import streamlit as st
 
+from db.engine import Database
+from db.models import Clinic
 from infusion.clock import utcnow
 from infusion.services.setup import clinic_settings, get_clinic
 from ui import common as ui
@@ -23,15 +26,20 @@ st.set_page_config(page_title="Chairside", page_icon="💉", layout="wide")
 log = logging.getLogger("chairside")
 
 
-def navigation() -> st.navigation:  # type: ignore[valid-type]
-    """Open the clinic and pick the pages for whoever is signed in."""
+def open_clinic() -> tuple[Database, Clinic]:
+    """The clinic database, migrated and seeded once per server process (demo data with `--demo`)."""
     if "--demo" in sys.argv[1:]:
         ui.load_demo_once()
     database = ui.get_db()
-    clinic = get_clinic(database)
+    return database, get_clinic(database)
+
+
+def navigation(database: Database, clinic: Clinic) -> Any:
+    """Pick the pages for whoever is signed in, inside the frame (header, idle sign-out)."""
     settings = clinic_settings(clinic)
     now = utcnow()
     shell.refresh_actor(database, settings, now)
+    shell.write_cookie()
     who = ui.actor()
     if who is None:
         return st.navigation([st.Page("pages/sign_in.py", title="Sign in", icon="🔐")], position="hidden")
@@ -48,19 +56,19 @@ def navigation() -> st.navigation:  # type: ignore[valid-type]
     ]
     chosen = st.navigation(pages, position="top")
     shell.header(database, clinic, settings, now)
-    shell.idle_watch(settings)
+    shell.idle_watch(database, settings)
     return chosen
 
 
 try:
     try:
-        router = navigation()
+        database, clinic = open_clinic()
     except Exception:  # noqa: BLE001 - the database could not be opened: a plain page, no traceback
         log.exception("the clinic database could not be opened")
         shell.database_unreachable()
         st.stop()
     st.session_state.pop("_db_retry_armed", None)
-    router.run()
+    navigation(database, clinic).run()
 except Exception:  # noqa: BLE001 - the last line of defence: no traceback on a tablet
     log.exception("unexpected error on a page")
     st.error(

@@ -495,3 +495,26 @@ class FollowUp(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class SignInToken(Base):
+    """A signed-in browser: survives a reload and a tablet waking up, until sign-out, idle limit or expiry.
+
+    Only the SHA-256 of the token is stored; the browser holds the token itself in
+    a cookie (never in the URL). Revoking sets `revoked_at`; rows are kept for audit.
+    """
+
+    __tablename__ = "sign_in_token"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_sign_in_token_hash"),
+        Index("ix_sign_in_token_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoke_reason: Mapped[str | None] = mapped_column(String(40))

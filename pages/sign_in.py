@@ -5,18 +5,19 @@ from __future__ import annotations
 import streamlit as st
 
 from infusion.accounts import auth
+from infusion.accounts.actor import Actor
 from infusion.errors import ChairsideError
 from infusion.services.setup import clinic_settings, get_clinic
 from ui import common as ui
+from ui import shell
 
 db = ui.get_db()
 clinic = get_clinic(db)
 settings = clinic_settings(clinic)
 
 
-def signed_in(who) -> None:  # type: ignore[no-untyped-def]
-    st.session_state["actor"] = who
-    st.rerun()
+def signed_in(who: Actor) -> None:
+    shell.signed_in(db, who)
 
 
 _, middle, _ = st.columns([1, 2, 1])
@@ -70,7 +71,7 @@ with middle:
             f"You are signed out after {settings.idle_sign_out_minutes} minutes without activity: tablets are shared."
         )
         if settings.demo_mode:
-            from infusion.demo.clinic import DEMO_PASSWORD, STAFF
+            from infusion.demo import DEMO_PASSWORD, STAFF
 
             accounts = ", ".join(
                 f"`{user}` ({role.replace('_', ' ')})"

@@ -11,7 +11,8 @@ import streamlit as st
 
 from db.engine import Database
 from db.models import Clinic
-from infusion.accounts import auth
+from infusion.accounts import auth, tokens
+from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS
 from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
@@ -24,19 +25,77 @@ COMPACT_CSS = """<style>
 </style>"""
 
 
+TOKEN_KEY = "_signin_token"
+COOKIE_SCRIPT_KEY = "_cookie_script"
+
+
+def _cookie_script(value: str | None) -> str:
+    """Set (or, with None, clear) the sign-in cookie in this browser; Secure when served over https."""
+    if value is None:
+        body = f"{tokens.COOKIE}=; path=/; max-age=0; SameSite=Strict"
+    else:
+        body = f"{tokens.COOKIE}={value}; path=/; max-age={int(tokens.MAX_AGE.total_seconds())}; SameSite=Strict"
+    return (
+        "<script>(function(){"
+        f"var c = '{body}'; if (location.protocol === 'https:') {{ c += '; Secure'; }}"
+        "document.cookie = c;})();</script>"
+    )
+
+
+def signed_in(database: Database, who: Actor) -> None:
+    """Remember the sign-in on the server and in this browser, so a reload keeps it; then open the app."""
+    st.session_state["actor"] = who
+    st.session_state["_last_activity"] = utcnow()
+    if who.user_id is not None:
+        issued = tokens.issue(database, who)
+        st.session_state[TOKEN_KEY] = issued.token
+        st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(issued.token)
+    st.rerun()
+
+
+def write_cookie() -> None:
+    """Run the pending cookie change once (after sign-in or sign-out)."""
+    script = st.session_state.pop(COOKIE_SCRIPT_KEY, None)
+    if script:
+        st.html(script, unsafe_allow_javascript=True)
+
+
 def sign_out(database: Database, settings: ClinicSettings, reason: str) -> None:
-    """End the sign-in: audit it, forget everything this browser tab held."""
+    """End the sign-in: audit it, revoke this browser's token, forget everything this tab held."""
     who = ui.actor()
     if who is not None:
         auth.sign_out(database, who, reason)
+    tokens.revoke(database, st.session_state.get(TOKEN_KEY) or _browser_token(), reason)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(None)
     if reason == "idle":
         ui.flash(f"Signed out after {settings.idle_sign_out_minutes} minutes without activity.")
 
 
+def _browser_token() -> str | None:
+    try:
+        value = st.context.cookies.get(tokens.COOKIE)
+    except Exception:  # noqa: BLE001 - no browser context (bare runs, tests)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def resume_from_browser(database: Database, settings: ClinicSettings, now: datetime) -> None:
+    """After a reload or a tablet waking up: the browser's token signs the user back in."""
+    if ui.actor() is not None:
+        return
+    token = _browser_token()
+    who = tokens.resume(database, token, settings.idle_sign_out_minutes, now=now)
+    if who is not None:
+        st.session_state["actor"] = who
+        st.session_state[TOKEN_KEY] = token
+        st.session_state["_last_activity"] = now
+
+
 def refresh_actor(database: Database, settings: ClinicSettings, now: datetime) -> None:
     """A disabled account is signed out, a changed role applies, and an idle tab signs out, at the next run."""
+    resume_from_browser(database, settings, now)
     who = ui.actor()
     if who is not None:
         fresh = auth.current_actor(database, who)
@@ -49,15 +108,19 @@ def refresh_actor(database: Database, settings: ClinicSettings, now: datetime) -
         st.session_state.get("_last_activity"), now, settings.idle_sign_out_minutes
     ):
         sign_out(database, settings, "idle")
+    elif ui.actor() is not None:
+        tokens.touch(database, st.session_state.get(TOKEN_KEY), now=now)
     st.session_state["_last_activity"] = now
 
 
-def idle_watch(settings: ClinicSettings) -> None:
-    """A timer so an idle screen clears itself, not only at the next tap."""
+def idle_watch(database: Database, settings: ClinicSettings) -> None:
+    """A timer so an idle screen clears itself, and a disabled account leaves, without waiting for a tap."""
 
     @st.fragment(run_every=60)
     def watch() -> None:
-        if auth.idle_expired(st.session_state.get("_last_activity"), utcnow(), settings.idle_sign_out_minutes):
+        who = ui.actor()
+        idle = auth.idle_expired(st.session_state.get("_last_activity"), utcnow(), settings.idle_sign_out_minutes)
+        if idle or (who is not None and auth.current_actor(database, who) is None):
             st.rerun(scope="app")
 
     watch()

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import AppUser, Clinic
+from db.models import AppUser, Clinic, SignInToken
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_role
 from infusion.clock import utcnow
@@ -275,6 +275,12 @@ def set_active(db: Database, actor: Actor, user_id: int, active: bool) -> None:
         user = _user(s, user_id)
         before = user.active
         user.active = active
+        if not active:  # every browser signed in as this user is signed out at once
+            s.execute(
+                update(SignInToken)
+                .where(SignInToken.user_id == user.id, SignInToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow(), revoke_reason="account disabled")
+            )
         record(
             s,
             actor,
