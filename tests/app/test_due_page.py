@@ -19,7 +19,7 @@ from infusion.accounts import permissions
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.services import setup
-from tests.helpers import ADMIN, ROOT, therapy_id
+from tests.helpers import ADMIN, ROOT, form_key, therapy_id
 from ui.registry import BY_KEY
 
 TODAY = utcnow().date()  # the seeded clinic runs on UTC
@@ -55,8 +55,8 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
-def _submit(at: AppTest, key: str) -> AppTest:
-    at.button(key=key).click()
+def _submit(at: AppTest, form: str) -> AppTest:
+    at.button(key=form_key(at, form, "submit")).click()
     return _run(at)
 
 
@@ -119,11 +119,11 @@ def test_overdue_patient_is_listed_and_booked_through_the_form(db, open_due):
     assert list(table["Patient"]) == ["Lee, Pat"] and int(table["Days overdue"].iloc[0]) == 12
     assert table["Expected dose"].iloc[0] == "300 mg"
 
-    key = f"sched_{patient}_{therapy_id(db, 'natalizumab')}"
-    assert at.number_input(key=f"{key}_dose").value == 300  # prefilled with the expected dose
-    at.date_input(key=f"{key}_date").set_value(TODAY + timedelta(days=1))
-    at.time_input(key=f"{key}_time").set_value(time(10, 30))
-    _submit(at, f"{key}_submit")
+    form = f"sched_{patient}_{therapy_id(db, 'natalizumab')}"
+    assert at.number_input(key=form_key(at, form, "dose")).value == 300  # prefilled with the expected dose
+    at.date_input(key=form_key(at, form, "date")).set_value(TODAY + timedelta(days=1))
+    at.time_input(key=form_key(at, form, "time")).set_value(time(10, 30))
+    _submit(at, form)
     [booked] = _sessions(db)
     assert (booked.patient_id, booked.dose, booked.walk_in) == (patient, 300, False)
     assert booked.scheduled_at == datetime.combine(TODAY + timedelta(days=1), time(10, 30), tzinfo=UTC)
@@ -139,18 +139,18 @@ def test_too_early_date_is_refused_naming_the_allowed_date(db, open_due):
     for day in (TODAY - timedelta(days=220), TODAY - timedelta(days=206), last):
         _give(db, patient, "ocrelizumab_iv", day, chair)
     at = open_due(nurse)
-    at.selectbox(key="sched_any_patient").set_value(patient)
-    at.selectbox(key="sched_any_therapy").set_value(therapy_id(db, "ocrelizumab_iv"))
-    at.date_input(key="sched_any_date").set_value(TODAY + timedelta(days=1))
-    _submit(at, "sched_any_submit")
+    at.selectbox(key=form_key(at, "sched_any", "patient")).set_value(patient)
+    at.selectbox(key=form_key(at, "sched_any", "therapy")).set_value(therapy_id(db, "ocrelizumab_iv"))
+    at.date_input(key=form_key(at, "sched_any", "date")).set_value(TODAY + timedelta(days=1))
+    _submit(at, "sched_any")
     allowed = last + timedelta(days=140)
     errors = " ".join(e.value for e in at.error)
     assert "Not saved" in errors and f"allowed from {allowed:%d %b %Y}" in errors
     assert _sessions(db) == []
 
     # with a reason it is booked, and then listed as booked too early
-    at.text_input(key="sched_any_early_reason").set_value("Moving abroad; neurologist agreed")
-    _submit(at, "sched_any_submit")
+    at.text_input(key=form_key(at, "sched_any", "early_reason")).set_value("Moving abroad; neurologist agreed")
+    _submit(at, "sched_any")
     assert len(_sessions(db)) == 1
     assert "Booked too early (1)" in _texts(at)
 
@@ -165,9 +165,53 @@ def test_protocol_interval_form_for_charge_nurse_and_read_only_for_manager(db, o
     assert "Booking is for nurses and charge nurses." in texts
 
     at = open_due(Actor(None, "Charge", "charge_nurse"))
-    at.number_input(key="protocol_days").set_value(21)
-    at.text_input(key="protocol_note").set_value("CIDP 1 g/kg every 3 weeks")
-    _submit(at, "protocol_submit")
+    at.number_input(key=form_key(at, "protocol", "days")).set_value(21)
+    at.text_input(key=form_key(at, "protocol", "note")).set_value("CIDP 1 g/kg every 3 weeks")
+    _submit(at, "protocol")
     with db.reading() as s:
         assert s.scalar(select(func.max(PatientProtocol.interval_days))) == 21
     assert "Overdue (1)" in _texts(at)  # 30 days since the last IVIG, every 21 days
+
+
+def test_a_booking_refused_as_too_early_keeps_every_field(db, open_due):
+    nurse, chair = _seed(db)
+    second_chair = setup.add_chair(db, ADMIN, "Chair 2").id
+    patient = _patient(db, nurse, "MRN-4", "Kay")
+    last = TODAY - timedelta(days=100)
+    for day in (TODAY - timedelta(days=220), TODAY - timedelta(days=206), last):
+        _give(db, patient, "ocrelizumab_iv", day, chair)
+    ocrevus = therapy_id(db, "ocrelizumab_iv")
+    at = open_due(nurse)
+    typed = {
+        ("selectbox", "patient"): patient,
+        ("selectbox", "therapy"): ocrevus,
+        ("selectbox", "chair"): second_chair,
+        ("date_input", "date"): TODAY + timedelta(days=2),
+        ("time_input", "time"): time(13, 45),
+        ("number_input", "dose"): 450.0,
+        ("text_input", "dose_reason"): "Weight change; neurologist's order",
+    }
+    for (kind, field), value in typed.items():
+        getattr(at, kind)(key=form_key(at, "sched_any", field)).set_value(value)
+    _submit(at, "sched_any")
+
+    errors = " ".join(e.value for e in at.error)
+    assert "Not saved" in errors and f"allowed from {last + timedelta(days=140):%d %b %Y}" in errors, errors
+    assert _sessions(db) == []
+    for (kind, field), value in typed.items():
+        assert getattr(at, kind)(key=form_key(at, "sched_any", field)).value == value, field
+
+    # the reason added, the same form books once, with what was typed, and starts blank
+    at.text_input(key=form_key(at, "sched_any", "early_reason")).set_value("Moving abroad; neurologist agreed")
+    _submit(at, "sched_any")
+    [booked] = _sessions(db)
+    assert (booked.patient_id, booked.therapy_id, booked.chair_id, booked.dose) == (
+        patient,
+        ocrevus,
+        second_chair,
+        450,
+    )
+    assert booked.scheduled_at == datetime.combine(TODAY + timedelta(days=2), time(13, 45), tzinfo=UTC)
+    assert "Booked" in " ".join(s.value for s in at.success)
+    assert at.text_input(key=form_key(at, "sched_any", "early_reason")).value == ""
+    assert at.number_input(key=form_key(at, "sched_any", "dose")).value is None

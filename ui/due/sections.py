@@ -1,0 +1,127 @@
+"""The Due page's lists: overdue and due this week, bookings made too early, protocol intervals."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from infusion.clock import format_local
+from infusion.reads import due
+from ui.due.booking import move_form, schedule_form
+from ui.due.context import Due
+from ui.forms import entry_form
+
+
+def due_table(frame: pd.DataFrame, *, overdue: bool) -> None:
+    shown = pd.DataFrame(
+        {
+            "Patient": frame["patient"],
+            "MRN": frame["mrn"],
+            "Therapy": frame["therapy"],
+            "Last infusion": frame["last_infusion"],
+            "Next due": frame["next_due"],
+            **({"Days overdue": frame["days_overdue"]} if overdue else {}),
+            "Next": frame["course_label"],
+            "Expected dose": [
+                f"{d:g} {u}" if pd.notna(d) else "—" for d, u in zip(frame["expected_dose"], frame["dose_unit"])
+            ],
+            "Booked": [b.strftime("%d %b") if b else "—" for b in frame["booked"]],
+            "Note": frame["note"],
+        }
+    )
+    st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def due_section(cx: Due, title: str, frame: pd.DataFrame, *, overdue: bool) -> None:
+    """The table, then one booking form per row for those who book."""
+    st.subheader(f"{title} ({len(frame)})")
+    if frame.empty:
+        st.caption("Nobody." if overdue else "Nobody else this week.")
+        return
+    due_table(frame, overdue=overdue)
+    if not cx.can_book:
+        st.caption("Booking is for nurses and charge nurses.")
+        return
+    if not cx.chair_names:
+        st.warning("No chairs yet: an administrator adds them on the Administration page.")
+        return
+    for r in frame.itertuples():
+        schedule_form(
+            cx,
+            f"sched_{r.patient_id}_{r.therapy_id}",
+            int(r.patient_id),
+            int(r.therapy_id),
+            f"{r.patient} · {r.therapy}" + (f" · {r.days_overdue} d overdue" if overdue else ""),
+            day=r.next_due,
+            expected=None if pd.isna(r.expected_dose) else float(r.expected_dose),
+            unit=str(r.dose_unit),
+            label=str(r.course_label),
+        )
+
+
+def too_early_section(cx: Due, frame: pd.DataFrame) -> None:
+    st.subheader(f"Booked too early ({len(frame)})")
+    if frame.empty:
+        st.caption("No booking is before its therapy's allowed date.")
+        return
+    for r in frame.itertuples():
+        with st.container(border=True):
+            kind = "🚫 before the minimum interval" if r.enforced else "⚠️ earlier than usual"
+            when = format_local(r.scheduled, cx.tz, "%a %d %b %Y %H:%M")
+            st.markdown(f"**{r.patient}** · {r.therapy} · booked {when} · {kind}")
+            (st.error if r.enforced else st.warning)(r.message)
+            if cx.can_book:
+                move_form(cx, r)
+
+
+def protocol_section(cx: Due) -> None:
+    """IVIG and cyclophosphamide follow the interval the clinic sets per patient."""
+    st.subheader("Protocol intervals (IVIG, cyclophosphamide)")
+    frame = due.protocol_patients(cx.db, cx.viewer)
+    if frame.empty:
+        st.caption("No patient has IVIG or cyclophosphamide sessions yet.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Patient": frame["patient"],
+                "MRN": frame["mrn"],
+                "Therapy": frame["therapy"],
+                "Interval": [
+                    f"every {int(d)} days" if pd.notna(d) else "not set: no due date" for d in frame["interval_days"]
+                ],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    if not cx.can_set_protocol:
+        st.caption("A charge nurse or an administrator sets the protocol interval.")
+        return
+    pairs = {f"{r.patient_id}:{r.therapy_id}": r for r in frame.itertuples()}
+    with entry_form("protocol") as form:
+        picked = st.selectbox(
+            "Patient and therapy",
+            list(pairs),
+            key=form.key("pair"),
+            format_func=lambda p: f"{pairs[p].patient} · {pairs[p].therapy}",
+        )
+        c1, c2 = st.columns([1, 2])
+        days = c1.number_input(
+            "Interval (days)", min_value=1, max_value=due.PROTOCOL_MAX_DAYS, value=None, step=1, key=form.key("days")
+        )
+        note = c2.text_input("Protocol (e.g. 1 g/kg every 3 weeks)", key=form.key("note"))
+        if form.submit("Save protocol interval", type="primary") and picked is not None:
+            r = pairs[picked]
+            form.save(
+                lambda: due.set_protocol_interval(
+                    cx.db,
+                    cx.viewer,
+                    int(r.patient_id),
+                    int(r.therapy_id),
+                    int(days) if days is not None else 0,
+                    note,
+                    expected_version=None if pd.isna(r.version) else int(r.version),
+                ),
+                f"Protocol interval saved for {r.patient}.",
+            )
