@@ -51,7 +51,8 @@ with middle:
         sso_configured = "auth" in st.secrets if st.secrets.load_if_toml_exists() else False
         if sso_configured and st.user.is_logged_in:
             try:
-                signed_in(auth.sso_actor(db, st.user.get("email")))
+                email = st.user.get("email")
+                signed_in(auth.sso_actor(db, email if isinstance(email, str) else None))
             except ChairsideError as error:
                 st.error(str(error))
                 st.button("Sign out of single sign-on", on_click=st.logout)

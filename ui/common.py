@@ -80,7 +80,7 @@ def page_guard(page: str) -> Actor:
             icon="🔒",
         )
         st.stop()
-    return who  # type: ignore[return-value]
+    return who
 
 
 def flash(message: str) -> None:

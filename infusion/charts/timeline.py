@@ -602,7 +602,7 @@ def session_timeline(detail: SessionDetail, now: datetime | None = None) -> go.F
     phase_row = _row_of("phases")
     bands = [p for p in points if p.series == "phase" and p.end is not None]
     for p in bands:
-        a, b = x(p.time), x(p.end)  # type: ignore[arg-type]
+        a, b = x(p.time), x(p.end)
         add(
             go.Scatter(
                 x=[a, b, b, a, a],
@@ -890,15 +890,15 @@ def session_timeline(detail: SessionDetail, now: datetime | None = None) -> go.F
         if p.series == "diastolic" and p.status == "active" and p.time in sys_by_time
     ]
     if pairs:
-        xs: list[Any] = []
-        ys: list[Any] = []
-        for t, dia, sys in pairs:
-            xs += [x(t), x(t), None]
-            ys += [dia, sys, None]
+        bp_x: list[Any] = []
+        bp_y: list[Any] = []
+        for when, dia, sys in pairs:
+            bp_x += [x(when), x(when), None]
+            bp_y += [dia, sys, None]
         add(
             go.Scatter(
-                x=xs,
-                y=ys,
+                x=bp_x,
+                y=bp_y,
                 mode="lines",
                 line=dict(color="#1d4ed8", width=2),
                 hoverinfo="skip",

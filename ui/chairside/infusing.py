@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 import streamlit as st
 
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
@@ -243,10 +245,10 @@ def open_reactions(cx: Chairside, detail: views.SessionDetail) -> None:
                 with c[1]:
                     pressed = form.submit("Mark resolved", width="stretch")
                 if pressed:
-                    form.save(
-                        lambda rid=reaction.id, at=at, onset=reaction.onset_at: entries.resolve_reaction(
-                            cx.db, cx.nurse, rid, resolved_at=cx.time(at, not_before=onset)
-                        ),
-                        "Reaction resolved.",
-                        at_panel=True,
-                    )
+
+                    def resolve(
+                        rid: int = reaction.id, at: time | None = at, onset: datetime = reaction.onset_at
+                    ) -> object:
+                        return entries.resolve_reaction(cx.db, cx.nurse, rid, resolved_at=cx.time(at, not_before=onset))
+
+                    form.save(resolve, "Reaction resolved.", at_panel=True)

@@ -143,10 +143,10 @@ def correction_form(cx: Chairside, kind: str, entry: Any) -> None:
             medication = st.text_input("Medication given", value=entry.medication_given or "", key=k("med"))
             other = st.text_input("Other symptom", value=entry.other_text or "", key=k("other"))
         else:
-            c = st.columns(3)
-            drug = c[0].text_input("Drug", value=entry.drug, key=k("drug"))
-            dose = c[1].text_input("Dose", value=entry.dose, key=k("dose"))
-            route = c[2].selectbox(
+            p = st.columns(3)
+            drug = p[0].text_input("Drug", value=entry.drug, key=k("drug"))
+            dose = p[1].text_input("Dose", value=entry.dose, key=k("dose"))
+            route = p[2].selectbox(
                 "Route", ROUTES, index=ROUTES.index(entry.route) if entry.route in ROUTES else 0, key=k("route")
             )
         reason = st.text_input("Reason for the correction", key=k("reason"))
