@@ -20,7 +20,7 @@ from infusion.accounts.actor import SYSTEM, Actor
 from infusion.clock import from_local, utcnow
 from infusion.services import sessions
 from infusion.services.setup import add_patient, add_staff, update_clinic
-from tests.helpers import ROOT, new_session, walk
+from tests.helpers import ROOT, form_key, new_session, walk
 
 TZ = "America/New_York"
 
@@ -86,15 +86,15 @@ def test_recording_reached_with_a_delayed_reaction_stores_both(db, page):
     sid = sids["late"]
     at = page(nurse)
     key = f"fu_{sid}"
-    at.radio(key=f"{key}_outcome").set_value("reached")
-    at.text_input(key=f"{key}_note").set_value("Fever overnight, settled with paracetamol")
-    at.checkbox(key=f"{key}_delayed").check()
-    at.multiselect(key=f"{key}_symptoms").set_value(["fever", "chills"])
-    at.date_input(key=f"{key}_onset_day").set_value(_local_day(-1))
-    at.time_input(key=f"{key}_onset_time").set_value(time(23, 15))
-    at.radio(key=f"{key}_grade").set_value(1)
-    at.multiselect(key=f"{key}_actions").set_value(["medication_given"])
-    at.text_input(key=f"{key}_med").set_value("Paracetamol 1 g PO")
+    at.radio(key=form_key(at, key, "outcome")).set_value("reached")
+    at.text_input(key=form_key(at, key, "note")).set_value("Fever overnight, settled with paracetamol")
+    at.checkbox(key=form_key(at, key, "delayed")).check()
+    at.multiselect(key=form_key(at, key, "symptoms")).set_value(["fever", "chills"])
+    at.date_input(key=form_key(at, key, "onset_day")).set_value(_local_day(-1))
+    at.time_input(key=form_key(at, key, "onset_time")).set_value(time(23, 15))
+    at.radio(key=form_key(at, key, "grade")).set_value(1)
+    at.multiselect(key=form_key(at, key, "actions")).set_value(["medication_given"])
+    at.text_input(key=form_key(at, key, "med")).set_value("Paracetamol 1 g PO")
     buttons = [b for b in at.button if b.label == "Save call"]
     buttons[1].click().run()  # rows are in discharge order: early, late
     assert not at.exception, at.exception
@@ -119,11 +119,14 @@ def test_a_refused_reaction_saves_no_call(db, page):
     sid = sids["early"]
     at = page(nurse)
     key = f"fu_{sid}"
-    at.radio(key=f"{key}_outcome").set_value("reached")
-    at.checkbox(key=f"{key}_delayed").check()  # but no symptoms, grade or onset
+    at.radio(key=form_key(at, key, "outcome")).set_value("reached")
+    at.checkbox(key=form_key(at, key, "delayed")).check()  # but no symptoms, grade or onset
     [b for b in at.button if b.label == "Save call"][0].click().run()
     assert not at.exception
     assert "Not saved" in _texts(at)
+    # what was typed is still there to complete
+    assert at.radio(key=form_key(at, key, "outcome")).value == "reached"
+    assert at.checkbox(key=form_key(at, key, "delayed")).value is True
     with db.reading() as s:
         assert s.scalars(select(FollowUp)).first() is None
         assert s.scalars(select(Reaction)).first() is None
@@ -133,7 +136,7 @@ def test_not_reached_is_recorded(db, page):
     nurse, sids = _seed(db)
     sid = sids["early"]
     at = page(nurse)
-    at.radio(key=f"fu_{sid}_outcome").set_value("not_reached")
+    at.radio(key=form_key(at, f"fu_{sid}", "outcome")).set_value("not_reached")
     [b for b in at.button if b.label == "Save call"][0].click().run()
     assert "Call recorded." in _texts(at)
     with db.reading() as s:
