@@ -10,6 +10,7 @@ from infusion.clock import utcnow
 from infusion.reads import audit_log
 from infusion.services.setup import get_clinic
 from ui import common as ui
+from ui import forms
 
 db = ui.get_db()
 reader = ui.page_guard("audit")
@@ -21,21 +22,22 @@ st.caption(
 )
 
 today = utcnow().date()
-with st.form("audit_filters"):
+with forms.entry_form("audit_filters") as form:
+    k = form.key
     c = st.columns(3)
-    start = c[0].date_input("From", value=today - timedelta(days=7), key="audit_from")
-    end = c[1].date_input("To", value=today, key="audit_to")
+    start = c[0].date_input("From", value=today - timedelta(days=7), key=k("from"))
+    end = c[1].date_input("To", value=today, key=k("to"))
     action = c[2].selectbox(
         "Action",
         [None, *audit_log.actions(db, reader)],
-        key="audit_action",
+        key=k("action"),
         format_func=lambda a: "any" if a is None else a.replace("_", " "),
     )
-    c = st.columns(3)
-    user = c[0].text_input("User name contains", key="audit_user")
-    mrn = c[1].text_input("Patient MRN", key="audit_mrn")
-    session = c[2].number_input("Session id", value=None, step=1, key="audit_session")
-    submitted = st.form_submit_button("Search", type="primary")
+    d = st.columns(3)
+    user = d[0].text_input("User name contains", key=k("user"))
+    mrn = d[1].text_input("Patient MRN", key=k("mrn"))
+    session = d[2].number_input("Session id", value=None, step=1, key=k("session"))
+    submitted = form.submit("Search", type="primary")
 
 filters = audit_log.AuditFilters(
     start=start,
@@ -57,11 +59,13 @@ if stored:
         st.info("No audit events match these filters.")
     else:
         st.dataframe(frame, hide_index=True, width="stretch")
-        st.download_button(
+        st.download_button(  # audit_log.to_csv: the spreadsheet-safe cells of infusion/exports/csv_writer
             "Download these events (CSV)",
             audit_log.to_csv(frame),
             file_name=f"chairside_audit_{shown.start}_{shown.end}.csv",
             mime="text/csv",
+            key="audit_csv",
+            on_click="ignore",
         )
 else:
     st.info("Choose filters and press Search.")

@@ -1,9 +1,13 @@
-"""Exports for quality teams: documented, spreadsheet-safe CSVs (de-identified on request) and FHIR bundles."""
+"""Exports for quality teams: documented, spreadsheet-safe CSVs (de-identified on request) and FHIR bundles.
+
+The filter and FHIR forms go through `ui.forms`; the dictionary CSV through `ui.csv_download`.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from infusion.accounts.permissions import AUDIT
@@ -15,6 +19,7 @@ from infusion.exports import service as export_service
 from infusion.exports.deidentify import DEID_NOTICE, ENV_SECRET
 from infusion.reads.trends import service as trends
 from ui import common as ui
+from ui import forms
 
 db = ui.get_db()
 quality = ui.page_guard("export")
@@ -28,18 +33,19 @@ st.caption(
 datasets = [d for d in export_schema.DATASETS if d != "audit" or quality.role in AUDIT]
 therapies, chairs, nurses = trends.filter_options(db, quality) if quality.role in ("quality", "admin") else ({}, {}, {})
 today = utcnow().date()
-with st.form("export_filters"):
+with forms.entry_form("export_filters") as form:
+    k = form.key
     c = st.columns([1, 1, 1, 1])
-    dataset = c[0].selectbox("Dataset", datasets, key="ex_dataset")
-    start = c[1].date_input("From", value=today - timedelta(days=30), key="ex_from")
-    end = c[2].date_input("To", value=today, key="ex_to")
-    deidentify = c[3].toggle("De-identify (Safe Harbor)", key="ex_deid")
-    c = st.columns(3)
-    therapy_ids = c[0].multiselect("Therapy", list(therapies), format_func=therapies.get, key="ex_therapy")
-    chair_ids = c[1].multiselect("Chair", list(chairs), format_func=chairs.get, key="ex_chair")
-    nurse_ids = c[2].multiselect("Nurse", list(nurses), format_func=nurses.get, key="ex_nurse")
-    in_error = st.checkbox("Include entered-in-error rows (flagged in their own column)", key="ex_in_error")
-    st.form_submit_button("Preview", type="primary")
+    dataset = c[0].selectbox("Dataset", datasets, key=k("dataset")) or datasets[0]
+    start = c[1].date_input("From", value=today - timedelta(days=30), key=k("from"))
+    end = c[2].date_input("To", value=today, key=k("to"))
+    deidentify = c[3].toggle("De-identify (Safe Harbor)", key=k("deid"))
+    d = st.columns(3)
+    therapy_ids = d[0].multiselect("Therapy", list(therapies), format_func=lambda i: therapies[i], key=k("therapy"))
+    chair_ids = d[1].multiselect("Chair", list(chairs), format_func=lambda i: chairs[i], key=k("chair"))
+    nurse_ids = d[2].multiselect("Nurse", list(nurses), format_func=lambda i: nurses[i], key=k("nurse"))
+    in_error = st.checkbox("Include entered-in-error rows (flagged in their own column)", key=k("in_error"))
+    form.submit("Preview", type="primary")
 
 if deidentify:
     with st.expander("What de-identification removes", expanded=True):
@@ -90,30 +96,30 @@ elif total:
 
 with st.expander(f"Data dictionary: {dataset}{' (de-identified)' if deidentify else ''}"):
     st.dataframe(export_schema.dictionary_rows(dataset, deidentify), hide_index=True, width="stretch")
-    st.download_button(
+    ui.csv_download(
         "Download the data dictionary (CSV)",
-        export_schema.render_csv(dataset, deidentify).encode("utf-8-sig"),
+        pd.DataFrame(export_schema.dictionary_rows(dataset, deidentify), columns=export_schema.DICTIONARY_FIELDS),
         file_name=f"chairside_{dataset}_dictionary_v{export_schema.SCHEMA_VERSION}.csv",
-        mime="text/csv",
         key="ex_dict",
     )
 
 st.subheader("FHIR R4 bundle of one session")
-with st.form("fhir"):
+with forms.entry_form("fhir") as form:
     c = st.columns([1, 1, 1])
-    session_id = c[0].number_input("Session id", value=None, step=1, key="fhir_session")
-    fhir_deid = c[1].toggle("De-identify", key="fhir_deid")
-    build = st.form_submit_button("Build bundle")
+    session_id = c[0].number_input("Session id", value=None, step=1, key=form.key("session"))
+    fhir_deid = c[1].toggle("De-identify", key=form.key("deid"))
+    build = form.submit("Build bundle")
 if build:
     if session_id is None:
         st.error("Enter a session id (shown on the Session record page and in the sessions export).")
     else:
-        bundle = ui.attempt(lambda: export_service.fhir_bundle(db, quality, int(session_id), deidentify=fhir_deid))
+        sid = int(session_id)
+        bundle = ui.attempt(lambda: export_service.fhir_bundle(db, quality, sid, deidentify=fhir_deid))
         if bundle is not None:
             st.download_button(
                 "Download FHIR bundle (JSON)",
                 bundle,
-                file_name=f"session_{int(session_id)}_fhir.json",
+                file_name=f"session_{sid}_fhir.json",
                 mime="application/fhir+json",
                 key="fhir_download",
             )

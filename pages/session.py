@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from infusion.charts import timeline
 from infusion.clock import format_local, utcnow
 from infusion.reads import sessions as views
 from ui import common as ui
+from ui import forms
 
 db = ui.get_db()
 reader = ui.page_guard("session")
 st.header("Session record")
 
-with st.form("find_session"):
+with forms.entry_form("find_session") as form:
     c = st.columns([2, 2, 1])
-    mrn = c[0].text_input("Patient MRN", key="find_mrn")
-    day = c[1].date_input("Day", value=utcnow().date(), key="find_day")
-    any_day = c[2].checkbox("Any day", key="find_any_day")
-    st.form_submit_button("Find", type="primary")
+    mrn = c[0].text_input("Patient MRN", key=form.key("mrn"))
+    day = c[1].date_input("Day", value=utcnow().date(), key=form.key("day"))
+    any_day = c[2].checkbox("Any day", key=form.key("any_day"))
+    form.submit("Find", type="primary")
 
-found = views.find_sessions(db, reader, mrn=mrn or None, day=None if any_day else day)
+found = views.find_sessions(db, reader, mrn=mrn or None, day=None if any_day or not isinstance(day, date) else day)
 if found.empty:
     st.info("No sessions match. Try another day, or tick 'Any day' with an MRN.")
     st.stop()
 labels = {int(r.id): f"{r.date} · {r.patient} · {r.therapy} · {r.chair} · {r.status}" for r in found.itertuples()}
-chosen = st.selectbox("Session", list(labels), format_func=labels.get, key="find_pick")
-detail = views.session_detail(db, reader, chosen)
+chosen = st.selectbox("Session", list(labels), format_func=lambda i: labels[i], key="find_pick")
+detail = views.session_detail(db, reader, chosen) if chosen is not None else None
 if detail is None:
     st.info("That session no longer exists.")
     st.stop()
@@ -43,11 +46,11 @@ st.caption(
 st.plotly_chart(
     timeline.session_timeline(detail), width="stretch", key="session_timeline", config={"displayModeBar": False}
 )
-st.download_button(
+ui.csv_download(
     "Timeline data (CSV)",
-    timeline.timeline_frame(detail).to_csv(index=False).encode("utf-8-sig"),
+    timeline.timeline_frame(detail),
     file_name=f"session_{row.id}_timeline.csv",
-    mime="text/csv",
+    key="session_timeline_csv",
 )
 for title, frame in (
     ("Vitals", views.vitals_table(detail)),

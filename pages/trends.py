@@ -1,8 +1,9 @@
-"""Trends for managers: reaction rates with uncertainty, p-chart, durations, chair use, completeness."""
+"""Trends for managers: reaction rates with uncertainty, p-chart, durations, chair use, completeness.
+
+The filter form and the numbers beside each figure (with a spreadsheet-safe CSV) live in `ui/trends/`.
+"""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import streamlit as st
 
@@ -13,6 +14,8 @@ from infusion.reads.trends import TrendFilters
 from infusion.reads.trends import service as trends
 from infusion.services.setup import get_clinic
 from ui import common as ui
+from ui.trends.filters import trend_filters
+from ui.trends.numbers import numbers
 
 db = ui.get_db()
 viewer = ui.page_guard("trends")
@@ -28,43 +31,10 @@ def cached_trends(url: str, data_version: int, filters: TrendFilters, pchart_the
 
 
 therapies, chairs, nurses = trends.filter_options(db, viewer)
-today = utcnow().date()
-with st.form("trend_filters"):
-    c = st.columns([1, 1, 2])
-    start = c[0].date_input("From", value=today - timedelta(days=365), key="tr_from")
-    end = c[1].date_input("To", value=today, key="tr_to")
-    therapy_ids = c[2].multiselect("Therapy", list(therapies), format_func=therapies.get, key="tr_therapy")
-    c = st.columns([2, 2, 1, 1])
-    chair_ids = c[0].multiselect("Chair", list(chairs), format_func=chairs.get, key="tr_chair")
-    nurse_ids = c[1].multiselect("Nurse (who started the IV)", list(nurses), format_func=nurses.get, key="tr_nurse")
-    infusion = c[2].selectbox(
-        "Infusions",
-        ["all", "first", "later"],
-        key="tr_infusion",
-        format_func={"all": "all", "first": "first only", "later": "2nd and later"}.get,
-    )
-    location = c[3].selectbox(
-        "Where",
-        ["all", "clinic", "home"],
-        key="tr_location",
-        format_func={"all": "clinic + home", "clinic": "clinic chairs", "home": "home visits"}.get,
-    )
-    st.form_submit_button("Apply filters", type="primary")
-
-try:
-    filters = TrendFilters(
-        start=start,
-        end=end,
-        therapy_ids=tuple(therapy_ids),
-        chair_ids=tuple(chair_ids),
-        nurse_ids=tuple(nurse_ids),
-        infusion=infusion,
-        location=location,
-    )
-except ValueError as error:
-    st.error(f"Filters not applied: {error}")
+filters = trend_filters(therapies, chairs, nurses, utcnow().date())
+if filters is None:
     st.stop()
-pchart_therapy = therapy_ids[0] if len(therapy_ids) == 1 else None
+pchart_therapy = filters.therapy_ids[0] if len(filters.therapy_ids) == 1 else None
 try:
     data = cached_trends(ui.database_url(), trends.data_version(db), filters, pchart_therapy)
 except ChairsideError as error:
@@ -75,19 +45,6 @@ if data.rates.empty:
     st.info("No completed sessions match these filters yet. Trends appear once sessions are discharged.")
 
 
-def numbers(frame, name: str, key: str) -> None:  # type: ignore[no-untyped-def]
-    """The figure's numbers beside it, and as a CSV download."""
-    with st.expander("Numbers"):
-        st.dataframe(frame, hide_index=True, width="stretch")
-        st.download_button(
-            "Download CSV",
-            frame.to_csv(index=False).encode("utf-8-sig"),
-            file_name=f"chairside_{name}_{filters.start}_{filters.end}.csv",
-            mime="text/csv",
-            key=key,
-        )
-
-
 st.subheader("Reaction rate per therapy")
 st.caption(
     "Sessions with at least one reaction ÷ completed (discharged) sessions, per 100 infusions, with a 95 % "
@@ -95,7 +52,7 @@ st.caption(
     "infusion (Ocrevus and Briumvi labels): those reported at the next-day follow-up call count too, and are split out below."
 )
 st.plotly_chart(trend_charts.reaction_rate_figure(data.rates), width="stretch", key="chart_1")
-numbers(data.rates, "reaction_rates", "dl_rates")
+numbers(data.rates, "reaction_rates", "dl_rates", filters)
 
 st.markdown("**During the session vs within 24 h after** (delayed reactions from the next-day follow-up call)")
 st.dataframe(
@@ -110,16 +67,16 @@ c1, c2 = st.columns(2)
 with c1:
     st.markdown("**By worst CTCAE grade**")
     st.plotly_chart(trend_charts.grade_figure(data.by_grade), width="stretch", key="chart_2")
-    numbers(data.by_grade, "reaction_rates_by_grade", "dl_grade")
+    numbers(data.by_grade, "reaction_rates_by_grade", "dl_grade", filters)
 with c2:
     st.markdown("**By infusion number**")
     st.plotly_chart(trend_charts.infusion_number_figure(data.by_number), width="stretch", key="chart_3")
-    numbers(data.by_number, "reaction_rates_by_infusion", "dl_number")
+    numbers(data.by_number, "reaction_rates_by_infusion", "dl_number", filters)
 
 st.subheader("Monthly reaction rate (p-chart)")
 title = therapies.get(pchart_therapy, "") if pchart_therapy else "All therapies (pick one therapy for its own chart)"
 st.plotly_chart(trend_charts.pchart_figure(data.pchart, title), width="stretch", key="chart_4")
-numbers(data.pchart, "pchart", "dl_pchart")
+numbers(data.pchart, "pchart", "dl_pchart", filters)
 
 st.subheader("Session durations against the label")
 c1, c2 = st.columns(2)
@@ -133,16 +90,16 @@ with c2:
     st.plotly_chart(
         trend_charts.duration_figure(data.durations, "chair_minutes", "minutes"), width="stretch", key="chart_6"
     )
-numbers(data.duration_summary, "durations", "dl_durations")
+numbers(data.duration_summary, "durations", "dl_durations", filters)
 
 st.subheader("Chair utilisation")
 st.caption("Share of chair-hours occupied (check-in to discharge), by weekday and hour in the clinic's time zone.")
 st.plotly_chart(trend_charts.utilisation_figure(data.utilisation), width="stretch", key="chart_7")
-numbers(data.utilisation, "utilisation", "dl_util")
+numbers(data.utilisation, "utilisation", "dl_util", filters)
 st.markdown("**Chair time lost to reactions**")
 st.dataframe(data.time_lost, hide_index=True, width="stretch")
 
 st.subheader("Data completeness")
 st.dataframe(data.completeness, hide_index=True, width="stretch")
 if not data.incomplete_sessions.empty:
-    numbers(data.incomplete_sessions, "incomplete_sessions", "dl_incomplete")
+    numbers(data.incomplete_sessions, "incomplete_sessions", "dl_incomplete", filters)

@@ -30,6 +30,7 @@ from infusion.reads import trends as metrics
 from infusion.reads.trends import TrendFilters
 from infusion.services import sessions
 from infusion.services.setup import get_clinic
+from tests.helpers import form_key
 
 DEMO = DemoOptions(sessions=400, seed=11)
 
@@ -136,7 +137,7 @@ def test_export_page_on_an_empty_database_counts_zero_rows_without_an_error(db, 
 
 def test_audit_search_on_an_empty_database_is_an_empty_state_not_an_error(db, make_app):
     at = _open(make_app, Actor(None, "Empty quality", "quality"), "pages/audit.py")
-    at.text_input(key="audit_mrn").set_value("NOPE-1")
+    at.text_input(key=form_key(at, "audit_filters", "mrn")).set_value("NOPE-1")
     _click(at, "Search")
     _assert_clean(at)
     assert "No audit events match these filters." in _texts(at.info)
@@ -178,7 +179,7 @@ def test_trends_therapy_filter_keeps_only_that_therapy(db, make_app):
     assert len(everything) >= 2, everything
     assert everything["completed"].sum() == _expected_rates(db)["completed"].sum()
 
-    picker = at.multiselect(key="tr_therapy")
+    picker = at.multiselect(key=form_key(at, "trend_filters", "therapy"))
     top = everything.sort_values("completed", ascending=False).iloc[0]  # the busiest therapy
     label = str(top["therapy"])
     assert label in picker.options
@@ -195,7 +196,7 @@ def test_trends_first_infusions_change_the_completed_counts(db, make_app):
     staff = _demo(db)
     at = _open(make_app, staff["manager"], "pages/trends.py")
     before = _rates(at)
-    at.selectbox(key="tr_infusion").set_value("first")
+    at.selectbox(key=form_key(at, "trend_filters", "infusion")).set_value("first")
     _click(at, "Apply filters")
     _assert_clean(at)
     first = _rates(at)
@@ -211,7 +212,7 @@ def test_trends_home_location_counts_only_home_sessions(db, make_app):
     staff = _demo(db)
     at = _open(make_app, staff["manager"], "pages/trends.py")
     before = _rates(at)
-    at.selectbox(key="tr_location").set_value("home")
+    at.selectbox(key=form_key(at, "trend_filters", "location")).set_value("home")
     _click(at, "Apply filters")
     _assert_clean(at)
     home = _rates(at)
@@ -295,7 +296,7 @@ def test_export_preview_count_matches_count_rows(db, make_app):
     _assert_clean(at)
     today = utcnow().date()
     for dataset in ("sessions", "vitals", "reactions"):
-        at.selectbox(key="ex_dataset").set_value(dataset)
+        at.selectbox(key=form_key(at, "export_filters", "dataset")).set_value(dataset)
         _click(at, "Preview")
         _assert_clean(at)
         filters = export.ExportFilters(start=today - timedelta(days=30), end=today)
@@ -309,7 +310,7 @@ def test_export_deidentify_without_a_secret_names_the_variable(db, make_app, mon
     monkeypatch.delenv(ENV_SECRET, raising=False)
     staff = _demo(db)
     at = _open(make_app, staff["quality"], "pages/export.py")
-    at.toggle(key="ex_deid").set_value(True)
+    at.toggle(key=form_key(at, "export_filters", "deid")).set_value(True)
     _click(at, "Preview")
     errors = _texts(at.error)
     assert errors and ENV_SECRET in errors[0], errors
@@ -320,7 +321,7 @@ def test_export_deidentified_preview_has_patient_key_and_no_mrn(db, make_app, mo
     monkeypatch.setenv(ENV_SECRET, "a-test-secret-of-32-characters!!")
     staff = _demo(db)
     at = _open(make_app, staff["quality"], "pages/export.py")
-    at.toggle(key="ex_deid").set_value(True)
+    at.toggle(key=form_key(at, "export_filters", "deid")).set_value(True)
     _click(at, "Preview")
     _assert_clean(at)
     frame = at.dataframe[0].value
@@ -379,7 +380,7 @@ def test_audit_search_by_mrn_finds_that_patients_events_and_is_audited(db, make_
     searches = _audit_count(db, "search_audit")
 
     at = _open(make_app, staff["quality"], "pages/audit.py")
-    at.text_input(key="audit_mrn").set_value(first.mrn)
+    at.text_input(key=form_key(at, "audit_filters", "mrn")).set_value(first.mrn)
     _click(at, "Search")
     _assert_clean(at)
     assert "**1** matching events" in _texts(at.markdown), _texts(at.markdown)
@@ -410,8 +411,8 @@ def test_session_record_shows_the_patients_name_and_vitals(db, make_app):
         ).one()
     at = _open(make_app, staff["nurse"], "pages/session.py")
     _assert_clean(at)
-    at.text_input(key="find_mrn").set_value(mrn)
-    at.checkbox(key="find_any_day").check()
+    at.text_input(key=form_key(at, "find_session", "mrn")).set_value(mrn)
+    at.checkbox(key=form_key(at, "find_session", "any_day")).check()
     _click(at, "Find")
     _assert_clean(at)
     at.selectbox(key="find_pick").set_value(sid)
