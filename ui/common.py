@@ -150,7 +150,16 @@ def clinic_time(
     return moment
 
 
+def _missing(value: object) -> bool:
+    """NaN, NaT and pd.NA are written as empty cells, not 'nan' or '<NA>'."""
+    try:
+        return value is not None and bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and other containers
+        return False
+
+
 def csv_download(label: str, frame: pd.DataFrame, *, file_name: str, key: str | None = None) -> None:
     """Every CSV a page offers goes through the one spreadsheet-safe writer (formula cells neutralised)."""
-    data = csv_bytes([str(c) for c in frame.columns], frame.itertuples(index=False, name=None))
+    rows = ([None if _missing(v) else v for v in row] for row in frame.itertuples(index=False, name=None))
+    data = csv_bytes([str(c) for c in frame.columns], rows)
     st.download_button(label, data, file_name=file_name, mime="text/csv", key=key, on_click="ignore")
