@@ -518,3 +518,5 @@ class SignInToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoke_reason: Mapped[str | None] = mapped_column(String(40))
+    #: set for a wall display: the screen's name; the token then reads the chair board only
+    display_name: Mapped[str | None] = mapped_column(String(80))

@@ -13,10 +13,11 @@ from infusion.services import setup
 from ui import common as ui
 from ui.administration.catalog import catalog_tab
 from ui.administration.clinic import clinic_form, thresholds_form
+from ui.administration.displays import displays_tab
 from ui.administration.records import chairs_tab, patients_tab
 from ui.administration.users import users_tab
 
-TABS = ["Clinic", "Users", "Chairs", "Patients", "Therapy catalog"]
+TABS = ["Clinic", "Users", "Chairs", "Patients", "Therapy catalog", "Wall displays"]
 
 db = ui.get_db()
 admin = ui.page_guard("administration")
@@ -25,7 +26,9 @@ settings = setup.clinic_settings(clinic)
 st.header("Administration")
 ui.show_flash()
 
-tab_clinic, tab_users, tab_chairs, tab_patients, tab_catalog = st.tabs(TABS, key="admin_tab", on_change="rerun")
+tab_clinic, tab_users, tab_chairs, tab_patients, tab_catalog, tab_displays = st.tabs(
+    TABS, key="admin_tab", on_change="rerun"
+)
 with tab_clinic:
     clinic_form(db, admin, clinic)
     thresholds_form(db, admin, clinic, settings)
@@ -37,3 +40,5 @@ with tab_patients:
     patients_tab(db, admin)
 with tab_catalog:
     catalog_tab(db, admin)
+with tab_displays:
+    displays_tab(db, admin, clinic.timezone)

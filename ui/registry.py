@@ -24,7 +24,7 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("chairside", "pages/chairside.py", "Chairside", "🩺", p.CHARTING),
     PageSpec("session", "pages/session.py", "Session record", "📋", p.CHARTING),
-    PageSpec("board", "pages/board.py", "Chair board", "🪑", p.BOARD),
+    PageSpec("board", "pages/board.py", "Chair board", "🪑", (*p.BOARD, p.WALL_DISPLAY)),
     PageSpec("due", "pages/due.py", "Due list", "📅", (p.NURSE, p.CHARGE, p.MANAGER, p.ADMIN)),
     # session pages are for the charting roles (nurses, charge nurses, administrators)
     PageSpec("follow_up", "pages/follow_up.py", "Follow-up calls", "📞", p.CHARTING),

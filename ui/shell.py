@@ -5,7 +5,7 @@ The router (`dashboard.py`) calls these in order; pages never do.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -13,7 +13,7 @@ from db.engine import Database
 from db.models import Clinic
 from infusion.accounts import auth, tokens
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import ROLE_LABELS
+from infusion.accounts.permissions import ROLE_LABELS, WALL_DISPLAY
 from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
 from infusion.settings import ClinicSettings
@@ -29,12 +29,12 @@ TOKEN_KEY = "_signin_token"
 COOKIE_SCRIPT_KEY = "_cookie_script"
 
 
-def _cookie_script(value: str | None) -> str:
+def _cookie_script(value: str | None, *, max_age: timedelta = tokens.MAX_AGE) -> str:
     """Set (or, with None, clear) the sign-in cookie in this browser; Secure when served over https."""
     if value is None:
         body = f"{tokens.COOKIE}=; path=/; max-age=0; SameSite=Strict"
     else:
-        body = f"{tokens.COOKIE}={value}; path=/; max-age={int(tokens.MAX_AGE.total_seconds())}; SameSite=Strict"
+        body = f"{tokens.COOKIE}={value}; path=/; max-age={int(max_age.total_seconds())}; SameSite=Strict"
     return (
         "<script>(function(){"
         f"var c = '{body}'; if (location.protocol === 'https:') {{ c += '; Secure'; }}"
@@ -51,6 +51,31 @@ def signed_in(database: Database, who: Actor) -> None:
         st.session_state[TOKEN_KEY] = issued.token
         st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(issued.token)
     st.rerun()
+
+
+def pair_display(database: Database, admin: Actor, screen: str) -> None:
+    """This browser becomes the named wall display: the administrator is signed out here."""
+    issued = tokens.issue_display(database, admin, screen)
+    auth.sign_out(database, admin, "paired this browser as a wall display")
+    old = st.session_state.get(TOKEN_KEY)
+    if old:
+        tokens.revoke(database, old, "paired as wall display")
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    st.session_state["actor"] = tokens.display_actor(screen.strip())
+    st.session_state[TOKEN_KEY] = issued.token
+    st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(issued.token, max_age=tokens.DISPLAY_MAX_AGE)
+    st.rerun()
+
+
+def is_wall(who: Actor | None) -> bool:
+    return who is not None and who.role == WALL_DISPLAY
+
+
+def wall_still_paired(database: Database, settings: ClinicSettings, now: datetime) -> bool:
+    """A wall display runs only while its pairing stands (an administrator can stop it at once)."""
+    token = st.session_state.get(TOKEN_KEY)
+    return tokens.resume(database, token, settings.idle_sign_out_minutes, now=now) is not None
 
 
 def write_cookie() -> None:
@@ -97,6 +122,9 @@ def refresh_actor(database: Database, settings: ClinicSettings, now: datetime) -
     """A disabled account is signed out, a changed role applies, and an idle tab signs out, at the next run."""
     resume_from_browser(database, settings, now)
     who = ui.actor()
+    if is_wall(who) and not wall_still_paired(database, settings, now):
+        sign_out(database, settings, "wall display stopped")
+        who = None
     if who is not None:
         fresh = auth.current_actor(database, who)
         if fresh is None:
@@ -104,8 +132,10 @@ def refresh_actor(database: Database, settings: ClinicSettings, now: datetime) -
             ui.flash("Your account has been disabled; ask an administrator.")
         else:
             st.session_state["actor"] = fresh
-    if ui.actor() is not None and auth.idle_expired(
-        st.session_state.get("_last_activity"), now, settings.idle_sign_out_minutes
+    if (
+        ui.actor() is not None
+        and not is_wall(ui.actor())
+        and auth.idle_expired(st.session_state.get("_last_activity"), now, settings.idle_sign_out_minutes)
     ):
         sign_out(database, settings, "idle")
     elif ui.actor() is not None:
@@ -119,8 +149,15 @@ def idle_watch(database: Database, settings: ClinicSettings) -> None:
     @st.fragment(run_every=60)
     def watch() -> None:
         who = ui.actor()
-        idle = auth.idle_expired(st.session_state.get("_last_activity"), utcnow(), settings.idle_sign_out_minutes)
-        if idle or (who is not None and auth.current_actor(database, who) is None):
+        idle = not is_wall(who) and auth.idle_expired(
+            st.session_state.get("_last_activity"), utcnow(), settings.idle_sign_out_minutes
+        )
+        gone = who is not None and (
+            not wall_still_paired(database, settings, utcnow())
+            if is_wall(who)
+            else auth.current_actor(database, who) is None
+        )
+        if idle or gone:
             st.rerun(scope="app")
 
     watch()
@@ -132,6 +169,9 @@ def header(database: Database, clinic: Clinic, settings: ClinicSettings, now: da
     st.markdown(COMPACT_CSS, unsafe_allow_html=True)
     title, user = st.columns([3, 1], vertical_alignment="center")
     title.markdown(f"**💉 {clinic.name}** · {format_local(now, clinic.timezone, '%a %d %b, %H:%M')}")
+    if is_wall(who):
+        user.markdown(f"🖥 {who.name}")
+        return
     with user.popover(f"👤 {who.name} · {ROLE_LABELS.get(who.role, who.role)}", width="stretch"):
         if st.button("Sign out", key="sign_out", width="stretch"):
             sign_out(database, settings, "signed out")

@@ -45,22 +45,14 @@ EXPORTS = (QUALITY, ADMIN)
 AUDIT = (QUALITY, ADMIN)
 ADMINISTRATION = (ADMIN,)
 
-#: page key → roles that see it in navigation (and may open it by URL)
-PAGE_ROLES: dict[str, tuple[Role, ...]] = {
-    "chairside": CHARTING,
-    "session": CHARTING,
-    "due": (NURSE, CHARGE, MANAGER, ADMIN),
-    "follow_up": CHARTING,  # issue 5: session pages are for nurses (and charge nurses, administrators)
-    "board": BOARD,
-    "trends": TRENDS,
-    "export": EXPORTS,
-    "audit": AUDIT,
-    "administration": ADMINISTRATION,
-}
+#: a wall screen showing the chair board: not a staff role, never stored in `app_user.role`;
+#: an administrator pairs a browser with a named screen and it may only read the board
+WALL_DISPLAY = "wall_display"
+ROLE_LABELS[WALL_DISPLAY] = "Wall display"
+#: who may read the chair board (the charting roles see it through the Chairside list as well)
+BOARD_VIEW = (*BOARD, NURSE, WALL_DISPLAY)
 
-
-def pages_for(role: str) -> list[str]:
-    return [page for page, roles in PAGE_ROLES.items() if role in roles]
+# Which pages each role sees is the page registry (ui/registry.py), built from these tuples.
 
 
 def require_role(actor: Actor | None, allowed: tuple[str, ...], what: str) -> Actor:

@@ -23,7 +23,9 @@ from sqlalchemy import select, update
 from db.engine import Database
 from db.models import AppUser, SignInToken
 from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import ADMINISTRATION, WALL_DISPLAY, require_role
 from infusion.clock import utcnow
+from infusion.errors import ValidationError
 from infusion.services.audit import record
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 COOKIE = "chairside_signin"
 #: product choice: a sign-in lasts at most one long clinic day, whatever the activity
 MAX_AGE = timedelta(hours=14)
+#: product choice: a wall display stays paired for 90 days unless revoked, then an administrator pairs it again
+DISPLAY_MAX_AGE = timedelta(days=90)
+DISPLAY_NAME_MAX = 80
 #: how often a token's last activity is written (a write per tap would be wasteful)
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -71,6 +76,13 @@ def resume(db: Database, token: str | None, idle_minutes: int, *, now: datetime 
         row = s.scalars(select(SignInToken).where(SignInToken.token_hash == _hash(token))).first()
         if row is None or row.revoked_at is not None:
             return None
+        if row.display_name is not None:  # a wall display: no idle limit, read-only board
+            if now >= row.expires_at:
+                row.revoked_at, row.revoke_reason = now, "expired"
+                return None
+            if now - row.last_seen_at >= TOUCH_EVERY:
+                row.last_seen_at = now
+            return display_actor(row.display_name)
         user = s.get(AppUser, row.user_id)
         reason = None
         if user is None or not user.active:
@@ -126,3 +138,66 @@ def revoke_user(db: Database, user_id: int, reason: str, *, now: datetime | None
             .values(revoked_at=now or utcnow(), revoke_reason=reason[:40])
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def display_actor(screen: str) -> Actor:
+    """Who a wall display acts as: nobody's account, a role that may only read the board."""
+    return Actor(None, f"Wall display · {screen}", WALL_DISPLAY)
+
+
+def issue_display(db: Database, admin: Actor, screen: str, *, now: datetime | None = None) -> Issued:
+    """Pair this browser with a named wall screen (administrators only; audited)."""
+    require_role(admin, ADMINISTRATION, "set up a wall display")
+    name = (screen or "").strip()
+    if not name:
+        raise ValidationError({"screen": "Name the screen (e.g. Infusion bay A)."})
+    if len(name) > DISPLAY_NAME_MAX:
+        raise ValidationError({"screen": f"Keep the screen name under {DISPLAY_NAME_MAX} characters."})
+    if admin.user_id is None:
+        raise ValidationError({"screen": "Sign in with your own account to pair a screen."})
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    expires = now + DISPLAY_MAX_AGE
+    with db.writing() as s:
+        row = SignInToken(
+            token_hash=_hash(token),
+            user_id=admin.user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires,
+            display_name=name,
+        )
+        s.add(row)
+        s.flush()
+        record(s, admin, "wall_display_paired", "sign_in_token", row.id, after={"screen": name})
+    return Issued(token, expires)
+
+
+def displays(db: Database, admin: Actor, *, now: datetime | None = None) -> list[SignInToken]:
+    """The wall displays still paired (not revoked, not expired)."""
+    require_role(admin, ADMINISTRATION, "see the wall displays")
+    now = now or utcnow()
+    with db.reading() as s:
+        return list(
+            s.scalars(
+                select(SignInToken)
+                .where(
+                    SignInToken.display_name.is_not(None),
+                    SignInToken.revoked_at.is_(None),
+                    SignInToken.expires_at > now,
+                )
+                .order_by(SignInToken.display_name)
+            )
+        )
+
+
+def unpair_display(db: Database, admin: Actor, token_id: int, *, now: datetime | None = None) -> None:
+    """Stop a wall display at once (audited); the screen shows the sign-in page at its next refresh."""
+    require_role(admin, ADMINISTRATION, "stop a wall display")
+    with db.writing() as s:
+        row = s.get(SignInToken, token_id)
+        if row is None or row.display_name is None:
+            raise ValidationError({"display": "That wall display does not exist."})
+        if row.revoked_at is None:
+            row.revoked_at, row.revoke_reason = now or utcnow(), "unpaired"
+            record(s, admin, "wall_display_unpaired", "sign_in_token", row.id, before={"screen": row.display_name})

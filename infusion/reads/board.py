@@ -14,8 +14,9 @@ import plotly.graph_objects as go
 
 from db.engine import Database
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import BOARD, CHARTING, require_role
+from infusion.accounts.permissions import BOARD_VIEW, require_role
 from infusion.charts.palette import STATUS_COLOURS
+from infusion.clinical.states import STATUS_LABELS
 from infusion.clock import utcnow
 from infusion.reads.sessions import today_sessions
 from infusion.services.setup import get_clinic, list_chairs
@@ -35,9 +36,13 @@ BOARD_COLUMNS = [
 ]
 
 
-def board_frame(db: Database, actor: Actor, now: datetime | None = None) -> pd.DataFrame:
-    """One row per session on today's board (clinic local times), chairs in clinic order."""
-    require_role(actor, BOARD + CHARTING, "see the chair board")
+def board_frame(db: Database, actor: Actor, now: datetime | None = None, *, initials: bool = False) -> pd.DataFrame:
+    """One row per session on today's board (clinic local times), chairs in clinic order.
+
+    `initials=True` (a wall display) names patients by initials only: a wall
+    screen is read by passers-by as well as staff.
+    """
+    require_role(actor, BOARD_VIEW, "see the chair board")
     now = now or utcnow()
     clinic = get_clinic(db)
     tz = ZoneInfo(clinic.timezone)
@@ -54,7 +59,7 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None) -> pd.D
             {
                 "chair": card.chair,
                 "session_id": card.id,
-                "patient": _short_name(card.patient),
+                "patient": _initials(card.patient) if initials else _short_name(card.patient),
                 "therapy": f"{card.therapy} #{card.infusion_number}",
                 "status": card.status,
                 "planned_start": planned_start.astimezone(tz),
@@ -71,15 +76,39 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None) -> pd.D
     return frame.sort_values(["_order", "planned_start"]).reset_index(drop=True) if not frame.empty else frame
 
 
+def _initials(name: str) -> str:
+    """'Lee, Ann' → 'A.L.': all a wall screen shows of a patient."""
+    family, _, given = name.partition(", ")
+    return "".join(f"{part[:1].upper()}." for part in (given, family) if part)
+
+
 def _short_name(name: str) -> str:
     """'Lee, Ann' → 'Lee, A.' — enough for staff at a wall screen, less for passers-by."""
     family, _, given = name.partition(", ")
     return f"{family}, {given[:1]}." if given else family
 
 
+#: statuses the legend explains, in the order a session passes through them
+LEGEND = ("scheduled", "checked_in", "infusing", "paused", "observation", "discharged")
+DARK = {"paper": "#0b1220", "plot": "#0b1220", "grid": "#263244", "text": "#e5e7eb"}
+
+
+def legend() -> list[tuple[str, str]]:
+    """(label, colour) of every colour the board uses, so colour is never a guess."""
+    items = [(STATUS_LABELS[s], STATUS_COLOURS[s]) for s in LEGEND]
+    return [*items, ("Reaction open", REACTION_COLOUR)]
+
+
 def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large: bool = False) -> go.Figure:
-    """Chairs as rows, the day as the axis: a pale planned bar and a solid actual bar per session."""
+    """Chairs as rows, the day as the axis: a pale planned bar and a solid actual bar per session.
+
+    Every chair has its row even when empty (a new chair shows at once), and each
+    session's label is a text mark of one fixed size at its start, so a short
+    running bar reads as well as a long finished one.
+    """
     figure = go.Figure()
+    text_size = 22 if large else 13
+    label_x, label_y, labels, label_colours = [], [], [], []
     for _, row in frame.iterrows():
         figure.add_trace(
             go.Bar(
@@ -89,19 +118,12 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
                 orientation="h",
                 width=0.8,
                 marker={"color": "rgba(0,0,0,0)", "line": {"color": STATUS_COLOURS[row["status"]], "width": 2}},
-                text=[
-                    f"{row['patient']} · {row['therapy']} ({row['status'].replace('_', ' ')})"
-                    if row["actual_start"] is None
-                    else ""
-                ],
-                textposition="inside",
-                insidetextanchor="start",
-                textfont={"color": "#555"},
                 hovertemplate=f"Planned: {row['patient']} · {row['therapy']}<extra></extra>",
                 showlegend=False,
             )
         )
-        if row["actual_start"] is not None:
+        started = row["actual_start"] is not None
+        if started:
             colour = REACTION_COLOUR if row["_reaction"] else STATUS_COLOURS[row["status"]]
             figure.add_trace(
                 go.Bar(
@@ -111,9 +133,6 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
                     orientation="h",
                     width=0.5,
                     marker={"color": colour},
-                    text=[f"{row['patient']} · {row['therapy']} {row['badges']}"],
-                    textposition="inside",
-                    insidetextanchor="start",
                     hovertemplate=(
                         f"{row['patient']} · {row['therapy']}<br>{row['status'].replace('_', ' ')}"
                         f"<br>{row['_alerts']}<extra></extra>"
@@ -121,29 +140,61 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
                     showlegend=False,
                 )
             )
-    local_now = now.astimezone(frame["planned_start"].iloc[0].tzinfo) if not frame.empty else now
-    figure.add_vline(x=local_now, line_dash="dot", line_color="#d32f2f")
-    figure.update_layout(
+        label_x.append(row["actual_start"] if started else row["planned_start"])
+        label_y.append(row["chair"])
+        status = STATUS_LABELS.get(row["status"], row["status"])
+        labels.append(f"  {row['patient']} · {row['therapy']} · {status} {row['badges']}".rstrip())
+        label_colours.append(DARK["text"] if large else "#111827")
+    if labels:
+        figure.add_trace(
+            go.Scatter(
+                x=label_x,
+                y=label_y,
+                text=labels,
+                mode="text",
+                textposition="middle right",
+                textfont={"size": text_size, "color": label_colours},
+                hoverinfo="skip",
+                showlegend=False,
+                cliponaxis=False,
+            )
+        )
+    tz = frame["planned_start"].iloc[0].tzinfo if not frame.empty else None
+    local_now = now.astimezone(tz) if tz is not None else now
+    # every chair gets its row, with or without sessions today
+    figure.add_trace(
+        go.Scatter(x=[local_now] * len(chairs), y=chairs, mode="markers", opacity=0, hoverinfo="skip", showlegend=False)
+    )
+    figure.add_vline(x=local_now, line_dash="dot", line_color="#f87171" if large else "#d32f2f", line_width=2)
+    layout: dict = dict(
         barmode="overlay",
-        height=max(260, 70 * max(len(chairs), 1)) * (1.4 if large else 1),
+        height=max(260, (90 if large else 60) * max(len(chairs), 1) + 60),
         margin={"l": 10, "r": 10, "t": 10, "b": 30},
-        font={"size": 20 if large else 13},
-        template="plotly_dark" if large else "plotly_white",
+        font={"size": text_size},
         xaxis={"type": "date", "tickformat": "%H:%M"},
         yaxis={"categoryorder": "array", "categoryarray": list(reversed(chairs))},
     )
+    if large:
+        layout.update(
+            paper_bgcolor=DARK["paper"],
+            plot_bgcolor=DARK["plot"],
+            font={"size": text_size, "color": DARK["text"]},
+            xaxis={**layout["xaxis"], "gridcolor": DARK["grid"], "color": DARK["text"]},
+            yaxis={**layout["yaxis"], "gridcolor": DARK["grid"], "color": DARK["text"]},
+        )
+    figure.update_layout(**layout)
     return figure
 
 
-def home_visits(db: Database, actor: Actor, now: datetime | None = None) -> pd.DataFrame:
+def home_visits(db: Database, actor: Actor, now: datetime | None = None, *, initials: bool = False) -> pd.DataFrame:
     """Today's home infusions with their status: the board shows clinic chairs only."""
-    require_role(actor, BOARD + CHARTING, "see the chair board")
+    require_role(actor, BOARD_VIEW, "see the chair board")
     now = now or utcnow()
     tz = ZoneInfo(get_clinic(db).timezone)
     homes = {c.id for c in list_chairs(db) if c.kind == "home"}
     rows = [
         {
-            "patient": _short_name(c.patient),
+            "patient": _initials(c.patient) if initials else _short_name(c.patient),
             "therapy": f"{c.therapy} #{c.infusion_number}",
             "status": c.status_label,
             "booked": c.scheduled_at.astimezone(tz).strftime("%H:%M"),

@@ -32,7 +32,7 @@ from db.models import (
     VitalSign,
 )
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import BOARD, CHARTING, CLINICAL_READ, require_role
+from infusion.accounts.permissions import BOARD_VIEW, CLINICAL_READ, require_role
 from infusion.clinical.catalog import DurationWindow, duration_window, observation_minutes
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.clinical.schedule import InfusionClock, VitalsDue, infusion_clock, next_vitals_due
@@ -91,7 +91,7 @@ def _times_by_session(
 
 def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> list[SessionCard]:
     """Today's sessions (clinic time zone) plus any still active from earlier, most urgent first."""
-    require_role(actor, CHARTING + BOARD, "see today's sessions")
+    require_role(actor, BOARD_VIEW, "see today's sessions")
     now = now or utcnow()
     with db.reading() as s:
         clinic, settings = clinic_context(s)

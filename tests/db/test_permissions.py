@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from db.models import AuditEvent, Reaction
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import CHARTING, PAGE_ROLES, pages_for
+from infusion.accounts.permissions import CHARTING
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied
 from infusion.reads import sessions as views
@@ -38,6 +38,8 @@ from tests.helpers import (
     version,
     walk,
 )
+from ui.registry import BY_KEY
+from ui.registry import pages_for as page_specs
 
 ROLES = ("nurse", "charge_nurse", "manager", "quality", "admin")
 PASSWORD = "correct horse battery"
@@ -64,7 +66,7 @@ ISSUE_PAGES = {  # issue 5, "Roles"; issue 6 adds the Due list for nurses, charg
     "charge_nurse": {"chairside", "session", "board", "due", "follow_up"},
     "manager": {"board", "trends", "due"},
     "quality": {"trends", "export", "audit"},
-    "admin": set(PAGE_ROLES),  # everything, plus Administration
+    "admin": set(BY_KEY),  # everything, plus Administration
 }
 
 
@@ -72,12 +74,16 @@ ISSUE_PAGES = {  # issue 5, "Roles"; issue 6 adds the Due list for nurses, charg
 def test_role_tables_match_the_issue(role):
     """Every page but the session record (see the next test) is given to exactly the issue's roles."""
     assert "administration" in ISSUE_PAGES["admin"]
-    assert set(pages_for(role)) - {"session"} == ISSUE_PAGES[role] - {"session"}
+    assert {p.key for p in page_specs(role)} - {"session"} == ISSUE_PAGES[role] - {"session"}
     assert set(CHARTING) == {"nurse", "charge_nurse", "admin"}
 
 
 def test_the_session_record_page_is_for_nurses_charge_nurses_and_admin():
-    assert {role for role in ROLES if "session" in pages_for(role)} == {"nurse", "charge_nurse", "admin"}
+    assert {role for role in ROLES if "session" in {p.key for p in page_specs(role)}} == {
+        "nurse",
+        "charge_nurse",
+        "admin",
+    }
 
 
 # ------------------------------------------------------------------ charting writes

@@ -1,4 +1,5 @@
-"""Sign-in tokens: a signed-in browser survives a reload until sign-out, the idle limit or expiry.
+"""Sign-in tokens: a signed-in browser survives a reload until sign-out, the idle limit or expiry;
+a wall-display token pairs a browser with a named screen that may only read the chair board.
 
 Revision ID: 0005
 Revises: 0004
@@ -28,6 +29,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoke_reason", sa.String(length=40), nullable=True),
+        sa.Column("display_name", sa.String(length=80), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], name=op.f("fk_sign_in_token_user_id_app_user")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_token")),
         sa.UniqueConstraint("token_hash", name="uq_sign_in_token_hash"),

@@ -1,0 +1,29 @@
+"""Pair a browser with a named wall screen: an administrator does it at the screen, once."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from db.engine import Database
+from infusion.accounts import tokens
+from infusion.accounts.actor import Actor
+from ui import forms, shell
+
+
+def pair_here(db: Database, admin: Actor) -> None:
+    """Turn this browser into a read-only wall display (initials only, no idle sign-out)."""
+    with st.expander("🖥 Make this browser a wall display", key="pair_open", on_change="rerun"):
+        st.caption(
+            "For a screen on the wall: it shows this board only, large and dark, patients by initials, "
+            "and is never signed out for inactivity. You are signed out here; stop the screen on "
+            f"Administration → Wall displays. It stays paired for {tokens.DISPLAY_MAX_AGE.days} days."
+        )
+        with forms.entry_form("pair_display") as form:
+            screen = st.text_input(
+                "Screen name",
+                key=form.key("screen"),
+                max_chars=tokens.DISPLAY_NAME_MAX,
+                placeholder="e.g. Infusion bay A",
+            )
+            if form.submit("Pair this browser", type="primary"):
+                form.save(lambda: shell.pair_display(db, admin, screen), "Paired.", rerun=False)
