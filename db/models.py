@@ -145,6 +145,7 @@ class Therapy(Base):
 
 class Patient(Base):
     __tablename__ = "patient"
+    __table_args__ = (CheckConstraint("news2_spo2_scale IN (1, 2)", name="news2_spo2_scale"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     mrn: Mapped[str] = mapped_column(String(40), unique=True)
@@ -157,6 +158,8 @@ class Patient(Base):
     #: for home infusion; never in a de-identified export
     address: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(40))
+    #: NEWS2 SpO2 scale (RCP Chart 1): 2 for hypercapnic respiratory failure, set by a clinician (audited)
+    news2_spo2_scale: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

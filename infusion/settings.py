@@ -1,7 +1,8 @@
 """Clinic-configurable settings with their defaults and where each number comes from.
 
-Alert thresholds are the "suggested demo defaults" of clinical.md §4b. The
-tolerances at the bottom are product choices: clinical.md is silent on them.
+Every number is listed with its source in docs/clinical-basis.md §6 (alert
+thresholds) and §10 (product choices). A value no public source gives is marked
+as a product choice here and there.
 """
 
 from __future__ import annotations
@@ -12,25 +13,30 @@ from pydantic import BaseModel, Field
 
 
 class AlertThresholds(BaseModel):
-    """Notify thresholds (clinical.md §4b, 'Suggested demo defaults')."""
+    """Notify thresholds, one low and one high limit per measure where both exist
+    (docs/clinical-basis.md §6; the clinic edits them)."""
 
-    temperature_c_high: float = 38.0  # T ≥ 38.0 °C
-    systolic_low: int = 90  # SBP < 90
-    systolic_high: int = 180  # SBP ≥ 180
-    diastolic_high: int = 110  # DBP ≥ 110
-    pulse_low: int = 50  # HR < 50
-    pulse_high: int = 120  # HR > 120
-    resp_rate_high: int = 24  # RR > 24
-    spo2_low: int = 92  # SpO2 < 92 %
-    systolic_drop_from_baseline: int = 30  # SBP change > 30 mmHg from baseline
-    flag_news2_single_three: bool = True  # any NEWS2 single parameter = 3
+    temperature_c_high: float = 38.0  # T ≥ 38.0 °C: the usual fever threshold (clinical-basis §6)
+    temperature_c_low: float = 35.0  # T ≤ 35.0 °C: the RCP NEWS2 chart's 3-point band (product choice)
+    systolic_low: int = 90  # SBP < 90: WAO/NIAID anaphylaxis hypotension criterion; NHS "below 90/60"
+    systolic_high: int = 180  # SBP ≥ 180: product choice (clinical-basis §6)
+    diastolic_low: int = 60  # DBP < 60: NHS "low blood pressure is a reading of less than 90/60 mmHg"
+    diastolic_high: int = 110  # DBP ≥ 110: product choice (clinical-basis §6)
+    pulse_low: int = 50  # HR < 50: product choice (NEWS2 scores 41–50 one point)
+    pulse_high: int = 120  # HR > 120: product choice (NEWS2 scores 111–130 two points)
+    resp_rate_low: int = 9  # RR < 9, i.e. ≤ 8: the RCP NEWS2 chart's 3-point band (product choice)
+    resp_rate_high: int = 24  # RR > 24: product choice (NEWS2 scores ≥ 25 three points)
+    spo2_low: int = 92  # SpO2 < 92 % on Scale 1: product choice (NEWS2 Scale 1 scores ≤ 93 two points)
+    spo2_low_scale2: int = 88  # SpO2 < 88 % on Scale 2: the RCP chart's Scale 2 target is 88–92 %
+    systolic_drop_from_baseline: int = 30  # SBP change > 30 mmHg from baseline (WAO/NIAID: drop > 30 %)
+    flag_news2_single_three: bool = True  # any NEWS2 single parameter = 3 (RCP Chart 4)
 
 
 class ClinicSettings(BaseModel):
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
-    # Product choices, not clinical facts (clinical.md is silent):
+    # Product choices, not clinical facts (docs/clinical-basis.md §10):
     clock_skew_minutes: int = 5  # how far in the future a typed time may be
-    late_entry_minutes: int = 15  # issue 5 / clinical.md §6b: later than this = late entry
+    late_entry_minutes: int = 15  # issue 5 (CMS PIM §3.3.2.5 asks late entries be marked): later = late entry
     max_infusion_hours: float = 12.0  # issue 2: over 12 h is rejected
     idle_sign_out_minutes: int = 15  # issue 5: nurses share tablets
     min_password_length: int = 12  # product choice (NIST SP 800-63B asks for at least 8)

@@ -2,8 +2,9 @@
 
 `validate_vitals` is the one place the accepted ranges live. The ranges are
 plausibility limits from the foundation issue (SBP 40–300, DBP 20–200 and below
-SBP, pulse 20–250, RR 4–60, temperature 30–45 °C, SpO2 50–100, pain 0–10). The
-weight range is a product choice: clinical.md and the issue are silent.
+SBP, pulse 20–250, RR 4–60, temperature 30–45 °C, SpO2 50–100, pain 0–10): product
+choices, no clinical source gives entry limits (docs/clinical-basis.md §6). The
+weight range is a product choice too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from infusion.clinical.news2 import News2, news2
+from infusion.clinical.news2 import SPO2_SCALES, News2, Spo2Scale, news2
 from infusion.clinical.units import (
     c_to_f,
     f_to_c,
@@ -44,7 +45,7 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
     "pain": (0, 10, "/10"),
 }
 TEMP_RANGE_C = (30.0, 45.0)
-WEIGHT_RANGE_KG = (20.0, 350.0)  # product choice: adult plausibility, not from clinical.md
+WEIGHT_RANGE_KG = (20.0, 350.0)  # product choice: adult plausibility (docs/clinical-basis.md §6)
 CONSCIOUSNESS = {"A": "Alert", "C": "New confusion", "V": "Voice", "P": "Pain", "U": "Unresponsive"}
 POSITIONS = ("sitting", "lying", "standing")
 
@@ -68,6 +69,9 @@ class VitalsEntry:
     provider_notified: bool = False
     provider_name: str | None = None
     note: str | None = None
+    #: the patient's NEWS2 SpO2 scale (1 or 2), set by a clinician on the patient: the services fill it
+    #: in from `Patient.news2_spo2_scale`, the nurse does not type it
+    spo2_scale: int = Spo2Scale.SCALE_1
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Vitals:
     provider_notified: bool
     provider_name: str | None
     note: str | None
+    spo2_scale: int = Spo2Scale.SCALE_1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +111,18 @@ class Flag:
 
 def _fmt_temp(celsius: float, unit: str) -> str:
     return f"{c_to_f(celsius):.1f} °F" if unit == "F" else f"{celsius:.1f} °C"
+
+
+def _choice_problems(entry: VitalsEntry) -> dict[str, str]:
+    """The picked (not typed) fields: ACVPU, position, the patient's NEWS2 SpO2 scale."""
+    problems: dict[str, str] = {}
+    if entry.consciousness not in CONSCIOUSNESS:
+        problems["consciousness"] = "Consciousness must be one of A, C, V, P, U (ACVPU)."
+    if entry.position is not None and entry.position not in POSITIONS:
+        problems["position"] = f"Position must be one of {', '.join(POSITIONS)}."
+    if entry.spo2_scale not in SPO2_SCALES:
+        problems["spo2_scale"] = "The NEWS2 SpO2 scale must be 1 or 2."
+    return problems
 
 
 def validate_vitals(
@@ -196,10 +213,7 @@ def validate_vitals(
         elif not reason:
             problems[name] = f"Say why {LABELS[name]} could not be obtained."
 
-    if entry.consciousness not in CONSCIOUSNESS:
-        problems["consciousness"] = "Consciousness must be one of A, C, V, P, U (ACVPU)."
-    if entry.position is not None and entry.position not in POSITIONS:
-        problems["position"] = f"Position must be one of {', '.join(POSITIONS)}."
+    problems.update(_choice_problems(entry))
     if entry.provider_notified and not (entry.provider_name or "").strip():
         problems["provider_name"] = "Name the provider who was notified."
 
@@ -229,6 +243,7 @@ def validate_vitals(
         provider_notified=entry.provider_notified,
         provider_name=(entry.provider_name or "").strip() or None,
         note=(entry.note or "").strip() or None,
+        spo2_scale=int(entry.spo2_scale),
     )
 
 
@@ -241,6 +256,7 @@ def score(v: Vitals) -> News2:
         pulse=v.pulse,
         consciousness=v.consciousness,
         temperature_c=v.temperature_c,
+        spo2_scale=v.spo2_scale,
     )
 
 
@@ -252,10 +268,11 @@ def alert_flags(
     temperature_unit: str = "C",
     news: News2 | None = None,
 ) -> list[Flag]:
-    """Abnormal values by the clinic's notify thresholds (clinical.md §4b)."""
+    """Abnormal values by the clinic's notify thresholds (docs/clinical-basis.md §6): every measure with
+    a low and a high limit has both flagged. Compared on the exact value, never rounded first."""
     t = thresholds
     flags: list[Flag] = []
-    if v.temperature_c is not None and round(v.temperature_c, 1) >= t.temperature_c_high:
+    if v.temperature_c is not None and v.temperature_c >= t.temperature_c_high:
         flags.append(
             Flag(
                 "temperature_c",
@@ -281,17 +298,34 @@ def alert_flags(
                         f"(> {t.systolic_drop_from_baseline})",
                     )
                 )
-    if v.diastolic is not None and v.diastolic >= t.diastolic_high:
-        flags.append(Flag("diastolic", "dbp_high", f"Diastolic BP {v.diastolic} ≥ {t.diastolic_high} mmHg"))
+    if v.diastolic is not None:
+        if v.diastolic < t.diastolic_low:
+            flags.append(Flag("diastolic", "dbp_low", f"Diastolic BP {v.diastolic} < {t.diastolic_low} mmHg"))
+        if v.diastolic >= t.diastolic_high:
+            flags.append(Flag("diastolic", "dbp_high", f"Diastolic BP {v.diastolic} ≥ {t.diastolic_high} mmHg"))
     if v.pulse is not None:
         if v.pulse < t.pulse_low:
             flags.append(Flag("pulse", "pulse_low", f"Pulse {v.pulse} < {t.pulse_low} /min"))
         if v.pulse > t.pulse_high:
             flags.append(Flag("pulse", "pulse_high", f"Pulse {v.pulse} > {t.pulse_high} /min"))
-    if v.resp_rate is not None and v.resp_rate > t.resp_rate_high:
-        flags.append(Flag("resp_rate", "rr_high", f"Respiration {v.resp_rate} > {t.resp_rate_high} /min"))
-    if v.spo2 is not None and v.spo2 < t.spo2_low:
-        flags.append(Flag("spo2", "spo2_low", f"SpO2 {v.spo2} % < {t.spo2_low} %"))
+    if v.resp_rate is not None:
+        if v.resp_rate < t.resp_rate_low:
+            flags.append(Flag("resp_rate", "rr_low", f"Respiration {v.resp_rate} < {t.resp_rate_low} /min"))
+        if v.resp_rate > t.resp_rate_high:
+            flags.append(Flag("resp_rate", "rr_high", f"Respiration {v.resp_rate} > {t.resp_rate_high} /min"))
+    if v.temperature_c is not None and v.temperature_c <= t.temperature_c_low:
+        flags.append(
+            Flag(
+                "temperature_c",
+                "temp_low",
+                f"Temperature {_fmt_temp(v.temperature_c, temperature_unit)} ≤ "
+                f"{_fmt_temp(t.temperature_c_low, temperature_unit)}",
+            )
+        )
+    # SpO2 has no high limit (100 % is normal); on Scale 2 the low limit is the chart's 88 % target floor.
+    spo2_low = t.spo2_low_scale2 if v.spo2_scale == Spo2Scale.SCALE_2 else t.spo2_low
+    if v.spo2 is not None and v.spo2 < spo2_low:
+        flags.append(Flag("spo2", "spo2_low", f"SpO2 {v.spo2} % < {spo2_low} %"))
     if t.flag_news2_single_three and news is not None:
         threes = [name for name, pts in news.parts.items() if pts == 3]
         if threes:

@@ -7,6 +7,7 @@ discharge. Vitals, reactions and rate entries are in `infusion.services.entries`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -88,6 +89,13 @@ def _active_elsewhere(
     if patient_id is not None:
         q = q.where(InfusionSession.patient_id == patient_id)
     return s.scalars(q.limit(1)).first()
+
+
+def on_patient_scale(s: Session, patient_id: int, entry: VitalsEntry) -> VitalsEntry:
+    """The typed vitals with the patient's NEWS2 SpO2 scale, set by a clinician (RCP Chart 1 Scale 2 for
+    hypercapnic respiratory failure; docs/clinical-basis.md §5): NEWS2 and the SpO2 flag use it."""
+    scale = s.scalar(select(Patient.news2_spo2_scale).where(Patient.id == patient_id)) or 1
+    return dataclasses.replace(entry, spo2_scale=int(scale))
 
 
 def next_infusion_number(s: Session, patient_id: int, therapy_id: int, exclude: int | None = None) -> int:
@@ -267,7 +275,7 @@ def check_in(
                 row,
                 clinic,
                 settings,
-                vitals,
+                on_patient_scale(s, row.patient_id, vitals),
                 taken_at=moment,
                 require_core=True,
                 acknowledge_flags=acknowledge_flags,

@@ -1,4 +1,4 @@
-"""NEWS2 against the RCP 2017 table (../shared/clinical.md §4a, chart 1; bands from chart 4).
+"""NEWS2 against the RCP 2017 chart (docs/clinical-basis.md §5: RCP NEWS2 Chart 1 scoring, Chart 3/4 bands).
 
 Each parameter is tested on both sides of every band boundary, so a band that
 is shifted by one unit (or a tenth of a degree) fails.
@@ -17,6 +17,7 @@ from infusion.clinical.news2 import (
     score_pulse,
     score_resp_rate,
     score_spo2_scale1,
+    score_spo2_scale2,
     score_systolic,
     score_temperature,
 )
@@ -28,7 +29,7 @@ def total(**overrides):
     return news2(**{**NORMAL, **overrides})
 
 
-# (last value of the lower band, its score, first value of the next band, its score), from clinical.md §4a
+# (last value of the lower band, its score, first value of the next band, its score): RCP NEWS2 Chart 1
 RR_EDGES = [(8, 3, 9, 1), (11, 1, 12, 0), (20, 0, 21, 2), (24, 2, 25, 3)]
 SPO2_EDGES = [(91, 3, 92, 2), (93, 2, 94, 1), (95, 1, 96, 0)]
 SBP_EDGES = [(90, 3, 91, 2), (100, 2, 101, 1), (110, 1, 111, 0), (219, 0, 220, 3)]
@@ -99,13 +100,13 @@ def test_temperature_extremes(value, expected):
     assert score_temperature(value) == expected
 
 
-def test_temperature_within_a_tenth_scores_as_the_chart_tenth():
-    # Temperatures are stored in °C with two decimals (e.g. 100.5 °F → 38.06 °C):
-    # the chart is in tenths, so 38.04 belongs to 38.0 and 38.06 to 38.1.
-    assert score_temperature(38.04) == 0
+def test_temperature_converted_from_fahrenheit_is_not_rounded_into_a_lower_band():
+    # Temperatures are stored in °C with two decimals (100.5 °F → 38.06 °C). The chart's bands are
+    # half-open on the exact value (docs/clinical-basis.md §5): anything above 38.0 is in 38.1–39.0.
+    assert score_temperature(38.04) == 1
     assert score_temperature(38.06) == 1
-    assert score_temperature(35.04) == 3
-    assert score_temperature(35.06) == 1
+    assert score_temperature(35.04) == 1
+    assert score_temperature(35.0) == 3
 
 
 def test_oxygen_scores_two_and_air_zero():
@@ -155,7 +156,7 @@ def test_all_normal_scores_zero():
     result = total()
     assert result.total == 0
     assert result.complete and result.missing == ()
-    assert result.band == "none"
+    assert result.band == "low"  # RCP Chart 3: aggregate 0–4 is "Low", 0 included
 
 
 def test_max_total_is_twenty():
@@ -204,7 +205,7 @@ def test_only_oxygen_known_when_nothing_measured():
 @pytest.mark.parametrize(
     "overrides,expected_total,band",
     [
-        ({}, 0, "none"),
+        ({}, 0, "low"),
         ({"pulse": 95}, 1, "low"),
         ({"pulse": 95, "resp_rate": 10, "spo2": 95, "temperature_c": 38.5}, 4, "low"),
         ({"consciousness": "V"}, 3, "low-medium"),  # 3 in a single parameter (chart 4 red score)
@@ -236,3 +237,68 @@ def test_single_three_detected_in_each_parameter_that_can_score_three():
         assert total(**overrides).any_single_three, overrides
     # oxygen (2) and a high temperature (2) never make a "single 3"
     assert not total(on_oxygen=True, temperature_c=39.5).any_single_three
+
+
+# ------------------------------------------------------------------ SpO2 Scale 2 (RCP NEWS2 Chart 1)
+# (SpO2, on oxygen, points): ≤ 83 → 3, 84–85 → 2, 86–87 → 1, 88–92 → 0, ≥ 93 on air → 0,
+# 93–94 on O2 → 1, 95–96 on O2 → 2, ≥ 97 on O2 → 3 (docs/clinical-basis.md §5)
+SCALE2 = [
+    (83, False, 3),
+    (84, False, 2),
+    (85, False, 2),
+    (86, False, 1),
+    (87, False, 1),
+    (88, False, 0),
+    (92, False, 0),
+    (92, True, 0),
+    (93, False, 0),
+    (100, False, 0),
+    (93, True, 1),
+    (94, True, 1),
+    (95, True, 2),
+    (96, True, 2),
+    (97, True, 3),
+    (100, True, 3),
+]
+
+
+@pytest.mark.parametrize("spo2,on_oxygen,expected", SCALE2)
+def test_spo2_scale2_band_edges(spo2, on_oxygen, expected):
+    assert score_spo2_scale2(spo2, on_oxygen) == expected
+    result = total(spo2=spo2, on_oxygen=on_oxygen, spo2_scale=2)
+    assert result.parts["spo2"] == expected
+    assert result.total == expected + (2 if on_oxygen else 0)  # the air/oxygen row still scores
+    assert result.spo2_scale == 2
+
+
+def test_result_says_which_scale_scored_it():
+    assert total().spo2_scale == 1
+    on_two = total(spo2=89, spo2_scale=2)
+    assert on_two.spo2_scale == 2 and on_two.total == 0
+    assert total(spo2=89).parts["spo2"] == 3  # the same saturation on Scale 1
+    assert "Scale 2" in on_two.describe()
+    with pytest.raises(ValueError):
+        total(spo2_scale=3)
+
+
+# ------------------------------------------------------------------ temperature at any precision
+# RCP Chart 1 prints tenths (35.1–36.0 …); the API accepts hundredths and more. Each band is a half-open
+# interval on the exact value, so 35.05 is above 35.0 and in the 35.1–36.0 band, never rounded down.
+@pytest.mark.parametrize(
+    "temp,expected",
+    [
+        (35.0, 3),
+        (35.0001, 1),
+        (35.05, 1),
+        (36.0, 1),
+        (36.05, 0),
+        (38.0, 0),
+        (38.05, 1),
+        (39.0, 1),
+        (39.05, 2),
+        (34.95, 3),
+        (37.95, 0),
+    ],
+)
+def test_temperature_between_tenths_falls_in_the_chart_band_above(temp, expected):
+    assert score_temperature(temp) == expected

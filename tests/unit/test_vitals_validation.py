@@ -1,6 +1,6 @@
 """Vitals as typed at the chair: accepted ranges, unit mistakes, SI conversion,
 unable-to-obtain, provider notified, the check-in core set, and the alert flags
-of ../shared/clinical.md §4b at each threshold."""
+of docs/clinical-basis.md §6 at each threshold."""
 
 from __future__ import annotations
 
@@ -272,7 +272,7 @@ def test_a_partial_set_is_fine_outside_check_in():
     assert vitals.pulse == 88 and vitals.systolic is None
 
 
-# ---------------------------------------------------------------- alert flags (clinical.md §4b)
+# ---------------------------------------------------------------- alert flags (docs/clinical-basis.md §6)
 
 
 def flags_for(baseline_systolic=None, thresholds=None, temperature_unit="C", **overrides):
@@ -294,7 +294,7 @@ def test_normal_set_has_no_flags():
     assert flags_for(baseline_systolic=120) == []
 
 
-def test_defaults_are_the_clinical_md_suggested_thresholds():
+def test_defaults_are_the_documented_thresholds():
     t = ClinicSettings().thresholds
     assert (
         t.temperature_c_high,
@@ -307,7 +307,11 @@ def test_defaults_are_the_clinical_md_suggested_thresholds():
         t.spo2_low,
         t.systolic_drop_from_baseline,
         t.flag_news2_single_three,
-    ) == (38.0, 90, 180, 110, 50, 120, 24, 92, 30, True)
+        t.diastolic_low,
+        t.resp_rate_low,
+        t.temperature_c_low,
+        t.spo2_low_scale2,
+    ) == (38.0, 90, 180, 110, 50, 120, 24, 92, 30, True, 60, 9, 35.0, 88)
 
 
 @pytest.mark.parametrize(
@@ -346,7 +350,7 @@ def test_fever_threshold_in_fahrenheit_clinic():
     [(110, False, None), (109, True, "fell"), (170, False, None), (171, True, "rose")],
 )
 def test_systolic_change_from_baseline(systolic, flagged, word):
-    # baseline 140: a change of exactly 30 is not flagged, 31 is (clinical.md §4b "> 30 mmHg")
+    # baseline 140: a change of exactly 30 is not flagged, 31 is (docs/clinical-basis.md §6 "> 30 mmHg")
     found = [f for f in flags_for(baseline_systolic=140, systolic=systolic, diastolic=70) if f.code == "sbp_change"]
     assert bool(found) is flagged
     if flagged:
@@ -409,3 +413,29 @@ def test_score_uses_si_values():
     result = score(vitals)
     assert isinstance(result, News2)
     assert result.parts["temperature"] == 2
+
+
+# Every measure with a low and a high limit flags both (docs/clinical-basis.md §6): DBP < 60 (NHS "below
+# 90/60 mmHg"), RR ≤ 8 and T ≤ 35.0 °C (the RCP NEWS2 Chart 1 three-point bands), SpO2 < 88 % on Scale 2
+# (the Chart 1 Scale 2 target 88–92 %).
+@pytest.mark.parametrize(
+    "overrides,code,flagged",
+    [
+        ({"diastolic": 60}, "dbp_low", False),
+        ({"diastolic": 59}, "dbp_low", True),
+        ({"diastolic": 20}, "dbp_low", True),
+        ({"resp_rate": 9}, "rr_low", False),
+        ({"resp_rate": 8}, "rr_low", True),
+        ({"temperature": 35.1}, "temp_low", False),
+        ({"temperature": 35.0}, "temp_low", True),
+        ({"temperature": 37.99}, "temp_high", False),  # the exact value, never rounded up to 38.0
+    ],
+)
+def test_low_limits_are_flagged(overrides, code, flagged):
+    assert (code in codes(flags_for(**overrides))) is flagged
+
+
+def test_spo2_low_limit_follows_the_patients_scale():
+    assert "spo2_low" in codes(flags_for(spo2=89))
+    assert "spo2_low" not in codes(flags_for(spo2=89, spo2_scale=2))
+    assert "spo2_low" in codes(flags_for(spo2=87, spo2_scale=2))
