@@ -93,3 +93,20 @@ def observation_minutes(rules: list[dict[str, Any]], infusion_number: int) -> in
 
 def rate_plan_for(plan: list[dict[str, Any]], infusion_number: int) -> dict[str, Any] | None:
     return _rule_for(plan, infusion_number)
+
+
+#: therapies whose required premedication is given on the first days of each course only:
+#: Lemtrada USPI §2.2, corticosteroid "immediately prior to LEMTRADA infusion for the first 3 days of
+#: each treatment course" (docs/clinical-basis.md §3)
+COURSE_PREMEDICATION_DAYS = {"alemtuzumab": 3}
+
+
+def premedication_due(code: str, required: bool, course_day: int | None) -> bool:
+    """Whether this infusion needs its premedication recorded (or a reason to skip it) before IV start.
+
+    Follows the course day where the label ties premedication to it; a course infusion without a stored
+    day is treated as needing it (the cautious reading)."""
+    if not required:
+        return False
+    days = COURSE_PREMEDICATION_DAYS.get(code)
+    return days is None or course_day is None or course_day <= days

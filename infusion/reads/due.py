@@ -44,9 +44,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,6 +55,7 @@ from db.engine import Database
 from db.models import InfusionSession, Patient, PatientProtocol, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ADMIN, CHARGE, MANAGER, NURSE, require_role
+from infusion.clinical.intervals import after_interval, minimum_after
 from infusion.clinical.states import SessionStatus
 from infusion.clock import local_date, local_day_start, utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
@@ -119,12 +121,23 @@ DUE_COLUMNS = [
 
 @dataclass(frozen=True)
 class Dose:
-    """One infusion in a patient's plan: given (IV started) or booked."""
+    """One infusion in a patient's plan: given (IV started) or booked, with its stored infusion number."""
 
     day: date
     planned: bool = False
     course_number: int | None = None
     course_day: int | None = None
+    number: int | None = None
+
+
+def infusion_number_after(doses: list[Dose]) -> int:
+    """The one rule for "infusion N" (check-in, IV start, bookings, the Due list and the demo all use it):
+    the previous infusion's stored number + 1, so a patient who started before the records here keeps
+    counting (Tysabri #34 stays #34 at check-in); with no stored number, the count of infusions + 1."""
+    if not doses:
+        return 1
+    last = doses[-1]
+    return last.number + 1 if last.number is not None else len(doses) + 1
 
 
 @dataclass(frozen=True)
@@ -208,17 +221,20 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
     """The next infusion after `doses` (in date order) under the therapy's rhythm."""
     n = len(doses)
     last = doses[-1] if doses else None
-    number = n + 1
+    number = infusion_number_after(doses)
     name, unit = rhythm.name, rhythm.dose_unit
     interval, minimum = rhythm.interval_days, rhythm.min_interval_days
 
     def minimum_from(start: date) -> date | None:
-        return start + timedelta(days=minimum) if minimum else None
+        return minimum_after(rhythm.code, start, minimum)
+
+    def interval_from(start: date, days: int | None) -> date | None:
+        return after_interval(rhythm.code, start, days)
 
     if rhythm.code in INITIAL_DOSES:
         first_dose, second_dose, later_dose = INITIAL_DOSES[rhythm.code]
         dose = (first_dose, second_dose)[number - 1] if number <= 2 else later_dose
-        if n == 0:
+        if number == 1:
             return NextInfusion(
                 1,
                 f"{name} initial dose 1 of 2",
@@ -228,8 +244,9 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
                 None,
                 note="Not started: the first infusion is booked when prescribed.",
             )
-        if n == 1:
-            second = doses[0].day + timedelta(days=INITIAL_PAIR_DAYS)
+        assert last is not None
+        if number == 2:
+            second = last.day + timedelta(days=INITIAL_PAIR_DAYS)
             # clinical.md gives no minimum between the two initial infusions: warn only.
             return NextInfusion(
                 2,
@@ -240,9 +257,10 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
                 last,
                 warn_before=_warn_before(second, INITIAL_PAIR_DAYS),
             )
-        assert last is not None
-        anchor = doses[0].day if n == 2 else last.day
-        due = anchor + timedelta(days=interval) if interval else None
+        # the first maintenance dose counts from infusion 1 (labels: "6 months / 24 weeks after the first
+        # infusion"), later ones from the previous infusion
+        anchor = doses[-2].day if number == 3 and n >= 2 else last.day
+        due = interval_from(anchor, interval)
         allowed = minimum_from(last.day)
         return NextInfusion(
             number,
@@ -287,7 +305,7 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
             )
         nxt = course + 1
         label = f"{name} course {nxt}, day 1 of {_lemtrada_course_days(nxt)}"
-        start = last.day + timedelta(days=interval) if interval else None
+        start = interval_from(last.day, interval)
         allowed = minimum_from(last.day)
         warn = None if allowed or start is None else _warn_before(start, interval or 0)
         if course >= LEMTRADA_SCHEDULED_COURSES:
@@ -340,7 +358,8 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
             None,
             note="Not started: the first infusion is booked when prescribed.",
         )
-    due = last.day + timedelta(days=interval)
+    due = interval_from(last.day, interval)
+    assert due is not None  # an interval is set
     allowed = minimum_from(last.day)
     return NextInfusion(
         number,
@@ -420,15 +439,16 @@ def _doses(
         InfusionSession.scheduled_at,
         InfusionSession.course_number,
         InfusionSession.course_day,
+        InfusionSession.infusion_number,
     ).where(InfusionSession.patient_id == patient_id, InfusionSession.therapy_id == therapy_id, cond)
     if exclude_session_id is not None:
         q = q.where(InfusionSession.id != exclude_session_id)
     doses = []
-    for started, scheduled, course, day in s.execute(q):
+    for started, scheduled, course, day, number in s.execute(q):
         moment = started or scheduled
         if before is not None and moment >= before:
             continue
-        doses.append((moment, Dose(local_date(moment, tz), started is None, course, day)))
+        doses.append((moment, Dose(local_date(moment, tz), started is None, course, day, number)))
     return [d for _, d in sorted(doses, key=lambda pair: pair[0])]
 
 
@@ -438,6 +458,26 @@ def _protocol_days(s: Session, patient_id: int, therapy_id: int) -> int | None:
             PatientProtocol.patient_id == patient_id, PatientProtocol.therapy_id == therapy_id
         )
     )
+
+
+def next_in(
+    s: Session,
+    patient_id: int,
+    therapy_id: int,
+    when: datetime | date | None = None,
+    *,
+    exclude_session_id: int | None = None,
+) -> NextInfusion:
+    """`next_for` inside an open transaction: the one place a new session's infusion number, expected
+    dose and course position come from (sessions.create_session / create_walk_in, scheduling, check-in)."""
+    therapy = s.get(Therapy, therapy_id)
+    if therapy is None:
+        raise NotFoundError(f"Therapy {therapy_id} not found.")
+    tz = clinic_timezone(s)
+    today = local_date(utcnow(), tz)
+    before = _as_datetime(when, tz) if when is not None else None
+    doses = _doses(s, tz, patient_id, therapy_id, before, exclude_session_id, when is not None, today)
+    return plan_next(Rhythm.of(therapy), doses, _protocol_days(s, patient_id, therapy_id))
 
 
 def next_for(
@@ -451,14 +491,26 @@ def next_for(
     """The infusion a booking at `when` would be (bookings made before it count), or the next due one
     from the infusions given so far when `when` is None."""
     with db.reading() as s:
-        therapy = s.get(Therapy, therapy_id)
-        if therapy is None:
-            raise NotFoundError(f"Therapy {therapy_id} not found.")
-        tz = clinic_timezone(s)
-        today = local_date(utcnow(), tz)
-        before = _as_datetime(when, tz) if when is not None else None
-        doses = _doses(s, tz, patient_id, therapy_id, before, exclude_session_id, when is not None, today)
-        return plan_next(Rhythm.of(therapy), doses, _protocol_days(s, patient_id, therapy_id))
+        return next_in(s, patient_id, therapy_id, when, exclude_session_id=exclude_session_id)
+
+
+def next_infusion_number(s: Session, patient_id: int, therapy_id: int, exclude: int | None = None) -> int:
+    """The infusion number a session gets at check-in and IV start: `infusion_number_after` the last
+    infusion of this patient and therapy that reached IV start (one indexed row, not a recount)."""
+    q = (
+        select(InfusionSession.infusion_number)
+        .where(
+            InfusionSession.patient_id == patient_id,
+            InfusionSession.therapy_id == therapy_id,
+            InfusionSession.iv_started_at.is_not(None),
+        )
+        .order_by(InfusionSession.iv_started_at.desc(), InfusionSession.id.desc())
+        .limit(1)
+    )
+    if exclude is not None:
+        q = q.where(InfusionSession.id != exclude)
+    last = s.scalar(q)
+    return infusion_number_after([Dose(date.min, number=last)] if last is not None else [])
 
 
 def course_position(db: Database, patient_id: int, therapy_id: int, when: datetime | date | None = None) -> str:
@@ -509,6 +561,47 @@ def _superseded(
     return out
 
 
+#: the last infusions per patient and therapy the plan needs: every Lemtrada course so far (5 + 3 + 3 …
+#: days, for histories without a stored course position) and the infusion before the last (Ocrevus and
+#: Briumvi count their first maintenance dose from infusion 1); the stored infusion number carries the rest
+LAST_DOSES = 16
+
+
+def _last_given(limit: int) -> Select[Any]:
+    """The last `limit` infusions given (IV started) of every patient and therapy, oldest first: a window
+    over (patient, therapy) by IV start, so the Due list reads a few rows per pair, not every session."""
+    ranked = (
+        select(
+            InfusionSession.patient_id,
+            InfusionSession.therapy_id,
+            InfusionSession.iv_started_at,
+            InfusionSession.course_number,
+            InfusionSession.course_day,
+            InfusionSession.infusion_number,
+            func.row_number()
+            .over(
+                partition_by=(InfusionSession.patient_id, InfusionSession.therapy_id),
+                order_by=(InfusionSession.iv_started_at.desc(), InfusionSession.id.desc()),
+            )
+            .label("recent"),
+        )
+        .where(InfusionSession.iv_started_at.is_not(None))
+        .subquery()
+    )
+    return (
+        select(
+            ranked.c.patient_id,
+            ranked.c.therapy_id,
+            ranked.c.iv_started_at,
+            ranked.c.course_number,
+            ranked.c.course_day,
+            ranked.c.infusion_number,
+        )
+        .where(ranked.c.recent <= limit)
+        .order_by(ranked.c.patient_id, ranked.c.therapy_id, ranked.c.iv_started_at)
+    )
+
+
 def due_list(
     db: Database,
     actor: Actor,
@@ -525,20 +618,17 @@ def due_list(
         therapies = {t.id: t for t in s.scalars(select(Therapy))}
         patients = {p.id: p for p in s.scalars(select(Patient))}
         history: dict[tuple[int, int], list[Dose]] = defaultdict(list)
-        q = (
-            select(
-                InfusionSession.patient_id,
-                InfusionSession.therapy_id,
-                InfusionSession.iv_started_at,
-                InfusionSession.course_number,
-                InfusionSession.course_day,
-            )
-            .where(InfusionSession.iv_started_at.is_not(None))
-            .order_by(InfusionSession.iv_started_at)
-        )
-        for patient_id, therapy_id, started, course, day in s.execute(q):
+        first_by_pair: dict[tuple[int, int], date] = {}
+        for patient_id, therapy_id, started, course, day, number in s.execute(_last_given(LAST_DOSES)):
             assert started is not None  # the query keeps sessions with an IV start only
-            history[(patient_id, therapy_id)].append(Dose(local_date(started, tz), False, course, day))
+            history[(patient_id, therapy_id)].append(Dose(local_date(started, tz), False, course, day, number))
+        for patient_id, therapy_id, first in s.execute(
+            select(InfusionSession.patient_id, InfusionSession.therapy_id, func.min(InfusionSession.iv_started_at))
+            .where(InfusionSession.iv_started_at.is_not(None))
+            .group_by(InfusionSession.patient_id, InfusionSession.therapy_id)
+        ):
+            if first is not None:
+                first_by_pair[(patient_id, therapy_id)] = local_date(first, tz)
         booked: dict[tuple[int, int], date] = {}
         for patient_id, therapy_id, first in s.execute(
             select(InfusionSession.patient_id, InfusionSession.therapy_id, func.min(InfusionSession.scheduled_at))
@@ -556,7 +646,7 @@ def due_list(
         }
     dropped = _superseded(
         {k: v[-1].day for k, v in history.items()},
-        {k: v[0].day for k, v in history.items()},
+        first_by_pair,
         {i: t.code for i, t in therapies.items()},
     )
     rows = []

@@ -2,9 +2,9 @@
 
 Wraps `infusion.services.sessions.create_session` (walk_in=False). Everything that can
 refuse is checked before the session is created, so a refusal stores nothing.
-The course position and a dose reason are then set on the new row in a second,
-audited write: create_session takes neither (a kwarg there would make the two
-one transaction; see the report of this change).
+The dose, its reason, the infusion number and the course position come from the
+one regimen rule (`infusion.reads.due.next_in`, used by create_session too); the
+too-early override reason is then recorded in a second, audited write.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULE = "schedule infusion sessions"
 
-#: doses within this of the expected one count as the same (float input from a number field)
-DOSE_TOLERANCE = 1e-6
+DOSE_TOLERANCE = sessions.DOSE_TOLERANCE
 
 
 def schedule_session(
@@ -104,6 +103,7 @@ def schedule_session(
         dose=dose,
         scheduled_at=when,
         walk_in=False,
+        dose_reason=reason if differs else None,
     )
     course = therapy.code == LEMTRADA
     overriding = early is not None and early.enforced

@@ -31,11 +31,12 @@ from db.models import (
 )
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
-from infusion.clinical.catalog import duration_window, observation_minutes
+from infusion.clinical.catalog import duration_window, observation_minutes, premedication_due
 from infusion.clinical.states import ACTIVE_STATUSES, EntryStatus, SessionStatus
 from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
+from infusion.reads.due import INITIAL_DOSES, next_in, next_infusion_number
 from infusion.services import setup
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import insert_vitals, validate_rate
@@ -56,7 +57,9 @@ IV_SITES = (
     "Other",
 )
 IV_GAUGES = (14, 16, 18, 20, 22, 24)
-MAX_ATTEMPTS = 10  # product choice: clinical.md asks for the count, not a limit
+MAX_ATTEMPTS = 10  # product choice: INS asks for the count of attempts, not a limit (docs/clinical-basis.md §10)
+#: doses within this of the expected one count as the same (float input from a number field)
+DOSE_TOLERANCE = 1e-6
 
 
 def _audit_change(
@@ -98,28 +101,6 @@ def on_patient_scale(s: Session, patient_id: int, entry: VitalsEntry) -> VitalsE
     return dataclasses.replace(entry, spo2_scale=int(scale))
 
 
-def next_infusion_number(s: Session, patient_id: int, therapy_id: int, exclude: int | None = None) -> int:
-    """1 + the sessions of this patient and therapy that reached IV start.
-
-    Counted when the session is booked and again at check-in and IV start, so a
-    session booked before the previous one was given still gets the right
-    first/later-infusion rules.
-    """
-    q = (
-        select(func.count())
-        .select_from(InfusionSession)
-        .where(
-            InfusionSession.patient_id == patient_id,
-            InfusionSession.therapy_id == therapy_id,
-            InfusionSession.iv_started_at.is_not(None),
-        )
-    )
-    if exclude is not None:
-        q = q.where(InfusionSession.id != exclude)
-    done = s.scalar(q)
-    return int(done or 0) + 1
-
-
 def create_session(
     db: Database,
     actor: Actor,
@@ -130,8 +111,13 @@ def create_session(
     dose: float | None = None,
     scheduled_at: datetime | None = None,
     walk_in: bool = True,
+    dose_reason: str | None = None,
 ) -> InfusionSession:
-    """Add a session to the day (a walk-in now, or a scheduled time)."""
+    """Add a session to the day (a walk-in now, or a scheduled time).
+
+    Without a dose it takes the one the patient's regimen expects (`reads.due.next_in`: Ocrevus 300 mg
+    for infusions 1–2, Briumvi 150 mg for infusion 1). A different dose on a loading infusion needs
+    `dose_reason` (docs/clinical-basis.md §1)."""
     require_role(actor, CHARTING, "chart infusion sessions")
     with db.writing() as s:
         return _insert_session(
@@ -143,6 +129,7 @@ def create_session(
             dose=dose,
             scheduled_at=scheduled_at,
             walk_in=walk_in,
+            dose_reason=dose_reason,
         )
 
 
@@ -155,8 +142,10 @@ def create_walk_in(
     dose: float | None = None,
     patient_id: int | None = None,
     new_patient: dict[str, Any] | None = None,
+    dose_reason: str | None = None,
 ) -> InfusionSession:
-    """A walk-in, with a new patient if need be, in one transaction: a refused session stores no patient."""
+    """A walk-in, with a new patient if need be, in one transaction: a refused session stores no patient.
+    The dose rule is `create_session`'s."""
     require_role(actor, CHARTING, "chart infusion sessions")
     if new_patient is not None:
         setup.check_patient(
@@ -179,6 +168,7 @@ def create_walk_in(
             dose=dose,
             scheduled_at=None,
             walk_in=True,
+            dose_reason=dose_reason,
         )
 
 
@@ -192,6 +182,7 @@ def _insert_session(
     dose: float | None,
     scheduled_at: datetime | None,
     walk_in: bool,
+    dose_reason: str | None = None,
 ) -> InfusionSession:
     patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
     problems = {}
@@ -201,21 +192,39 @@ def _insert_session(
         problems["therapy"] = "Pick a therapy from the catalog."
     if chair is None or not chair.active:
         problems["chair"] = "Pick a chair."
-    if dose is None and therapy is not None:
-        dose = therapy.default_dose
+    now = utcnow()
+    nxt = next_in(s, patient_id, therapy_id, scheduled_at or now) if therapy is not None and patient else None
+    expected = nxt.expected_dose if nxt is not None else None
+    if dose is None:
+        dose = expected
+    reason = (dose_reason or "").strip() or None
     if dose is None or dose <= 0:
         problems["dose"] = "Enter the dose (a positive number)."
+    elif (
+        nxt is not None
+        and expected is not None
+        and therapy is not None
+        and therapy.code in INITIAL_DOSES
+        and abs(dose - expected) > DOSE_TOLERANCE
+        and reason is None
+    ):
+        problems["dose_reason"] = (
+            f"{nxt.label} expects {expected:g} {nxt.dose_unit} (label loading dose); "
+            f"give a reason for {dose:g} {nxt.dose_unit}."
+        )
     if problems:
         raise ValidationError(problems)
-    assert therapy is not None and patient is not None and chair is not None
-    now = utcnow()
+    assert therapy is not None and patient is not None and chair is not None and nxt is not None
     row = InfusionSession(
         patient_id=patient_id,
         therapy_id=therapy_id,
         chair_id=chair_id,
         dose=dose,
         dose_unit=therapy.dose_unit,
-        infusion_number=next_infusion_number(s, patient_id, therapy_id),
+        dose_reason=reason if expected is None or abs(float(dose or 0) - expected) > DOSE_TOLERANCE else None,
+        course_number=nxt.course_number,
+        course_day=nxt.course_day,
+        infusion_number=nxt.infusion_number,
         status=SessionStatus.SCHEDULED,
         walk_in=walk_in,
         at_home=chair.kind == "home",
@@ -460,7 +469,7 @@ def start_iv(
             raise StateError(
                 f"Confirm the {therapy.program} checklist before starting {therapy.brand or therapy.name}."
             )
-        if therapy.premedication_required:
+        if premedication_due(therapy.code, therapy.premedication_required, row.course_day):
             premeds = s.scalar(
                 select(func.count())
                 .select_from(Premedication)

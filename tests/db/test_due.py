@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from db.models import AuditEvent, InfusionSession, PatientProtocol
 from infusion.accounts.actor import Actor
+from infusion.clinical.intervals import add_months
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied, ValidationError
 from infusion.reads import due
@@ -38,13 +39,30 @@ def give(
     chair_id: int | None = None,
     course: tuple[int, int] | None = None,
     dose: float | None = None,
+    number: int | None = None,
 ) -> int:
-    """A discharged session with its IV started on `day` (a history row, inserted directly)."""
+    """A discharged session with its IV started on `day` (a history row, inserted directly), numbered as
+    the services number it (`due.infusion_number_after` the infusion before it) unless `number` is given."""
+    tid = therapy_id(db, code)
+    chair_id = chair_id or new_chair(db, ADMIN)
     with db.writing() as s:
+        if number is None:
+            before = s.scalar(
+                select(InfusionSession.infusion_number)
+                .where(
+                    InfusionSession.patient_id == patient_id,
+                    InfusionSession.therapy_id == tid,
+                    InfusionSession.iv_started_at < at(day, 10),
+                )
+                .order_by(InfusionSession.iv_started_at.desc())
+                .limit(1)
+            )
+            number = (before or 0) + 1
         row = InfusionSession(
+            infusion_number=number,
             patient_id=patient_id,
             therapy_id=therapy_id(db, code),
-            chair_id=chair_id or new_chair(db, ADMIN),
+            chair_id=chair_id,
             dose=dose or 1.0,
             status="discharged",
             walk_in=False,
@@ -80,7 +98,8 @@ def test_tysabri_every_four_weeks_and_zunovo_rituximab_every_six_months(db, nurs
     assert nxt(db, tys, "natalizumab").due == date(2025, 3, 3)
     assert nxt(db, tys, "natalizumab").label == "Tysabri infusion 3"
     zun = history(db, nurse, "ocrelizumab_sc", [date(2025, 1, 6)])
-    assert nxt(db, zun, "ocrelizumab_sc").due == date(2025, 1, 6) + timedelta(days=182)
+    # Zunovo label: every 6 months, counted in calendar months (docs/clinical-basis.md §2)
+    assert nxt(db, zun, "ocrelizumab_sc").due == date(2025, 7, 6)
     rtx = history(db, nurse, "rituximab", [date(2025, 1, 6)])
     assert nxt(db, rtx, "rituximab").due == date(2025, 1, 6) + timedelta(days=182)
 
@@ -95,23 +114,25 @@ def test_ocrevus_day_1_day_15_then_every_six_months_from_day_1(db, nurse):
     give(db, patient, "ocrelizumab_iv", date(2024, 7, 26))
     third = nxt(db, patient, "ocrelizumab_iv")
     assert (third.label, third.expected_dose) == ("Ocrevus infusion 3", 600)
-    assert third.due == date(2024, 7, 12) + timedelta(days=182)  # 6 months counted from day 1
-    assert third.allowed_from == date(2024, 7, 26) + timedelta(days=140)  # ≥ 5 months after the last infusion
+    # Ocrevus USPI §2.3 (docs/clinical-basis.md §2): 6 calendar months counted from infusion 1, and
+    # "a minimum of 5 months" (calendar months, not 140 days) after the last infusion
+    assert third.due == date(2025, 1, 12)
+    assert third.allowed_from == date(2024, 12, 26)
     give(db, patient, "ocrelizumab_iv", date(2025, 1, 10))
-    assert nxt(db, patient, "ocrelizumab_iv").due == date(2025, 1, 10) + timedelta(days=182)
+    assert nxt(db, patient, "ocrelizumab_iv").due == date(2025, 7, 10)
 
 
 def test_ocrevus_exactly_five_months_is_allowed_one_day_less_is_too_early(db, nurse):
     patient = history(db, nurse, "ocrelizumab_iv", [date(2024, 7, 12), date(2024, 7, 26), date(2025, 1, 10)])
     tid = therapy_id(db, "ocrelizumab_iv")
-    # "5 months" is the catalog's 140 days (clinical.md "5 months / 20 weeks"); five calendar months
-    # (10 Jan → 10 Jun = 151 days) is therefore always allowed, and so is day 140 itself.
+    # Ocrevus USPI §2.3: "a minimum of 5 months should separate each dose", in calendar months
+    # (docs/clinical-basis.md §2): 10 Jan → 10 Jun (151 days) is allowed; day 140 (30 May) and 9 Jun are not
     assert due.check_too_early(db, patient, tid, date(2025, 6, 10)) is None
-    assert due.check_too_early(db, patient, tid, date(2025, 5, 30)) is None
-    early = due.check_too_early(db, patient, tid, at(date(2025, 5, 29)))
-    assert early is not None and early.enforced
-    assert early.allowed_from == date(2025, 5, 30)
-    assert "allowed from 30 May 2025" in early.message and "139 days" in early.message
+    for day in (date(2025, 5, 30), date(2025, 6, 9)):
+        early = due.check_too_early(db, patient, tid, at(day))
+        assert early is not None and early.enforced
+        assert early.allowed_from == date(2025, 6, 10)
+    assert "allowed from 10 Jun 2025" in early.message and "150 days" in early.message
 
 
 def test_briumvi_150_then_450_every_24_weeks_and_five_calendar_months_edge(db, nurse):
@@ -151,11 +172,12 @@ def test_lemtrada_course_interrupted_after_day_3_continues_with_day_4_the_next_d
     give(db, patient, "alemtuzumab", TODAY - timedelta(days=1))
     give(db, patient, "alemtuzumab", TODAY)
     n = nxt(db, patient, "alemtuzumab")
-    assert n.label == "Lemtrada course 2, day 1 of 3" and n.due == TODAY + timedelta(days=365)
-    # course 2 booked a week after course 1: clinical.md says "12 months later"; the catalog sets no minimum,
-    # so it warns and does not refuse
+    assert n.label == "Lemtrada course 2, day 1 of 3" and n.due == add_months(TODAY, 12)
+    # Lemtrada USPI §2.2 (docs/clinical-basis.md §2): course 2 "12 months after" course 1: a booking a week
+    # after course 1 is refused without an override reason, and allowed from 12 calendar months on
     early = due.check_too_early(db, patient, therapy_id(db, "alemtuzumab"), TODAY + timedelta(days=7))
-    assert early is not None and not early.enforced and "Lemtrada course 2, day 1 of 3" in early.message
+    assert early is not None and early.enforced and "Lemtrada course 2, day 1 of 3" in early.message
+    assert early.allowed_from == add_months(TODAY, 12)
 
 
 def test_lemtrada_two_courses_then_no_due_date(db, nurse):
@@ -316,7 +338,7 @@ def test_schedule_refusals_store_nothing(db, nurse):
     tid = therapy_id(db, "ocrelizumab_iv")
     before = snapshot(db)
     # too early (100 days after the last 600 mg): refused, naming the date it becomes allowed
-    allowed = TODAY - timedelta(days=100) + timedelta(days=140)
+    allowed = add_months(TODAY - timedelta(days=100), 5)  # Ocrevus: 5 calendar months
     with pytest.raises(ValidationError) as refused:
         schedule_session(db, nurse, ocr, tid, chair, at(TODAY + timedelta(days=1)))
     assert f"allowed from {allowed:%d %b %Y}" in str(refused.value)
@@ -387,7 +409,7 @@ def test_soft_too_early_warns_but_books_and_lists_the_booking(db, nurse):
     listed = due.too_early_bookings(db, nurse, TODAY)
     assert list(listed.session_id) == [forced, warned.id]
     assert list(listed.enforced) == [True, False]
-    assert listed.iloc[0].allowed_from == TODAY - timedelta(days=60) + timedelta(days=140)
+    assert listed.iloc[0].allowed_from == add_months(TODAY - timedelta(days=60), 5)
     # a later booking counts the earlier one: a second Tysabri 3 days after the booked one warns
     again = due.check_too_early(db, tys, tid, at(TODAY + timedelta(days=13)))
     assert again is not None and "booked infusion" in again.message

@@ -764,8 +764,9 @@ def test_flagged_vitals_need_acknowledgement_and_store_nothing_until_then(db, nu
         normal_vitals(systolic=85, diastolic=55, provider_notified=True, provider_name="Dr Okafor"),
         acknowledge_flags=True,
     )
-    assert {f["code"] for f in vital.flags} == {"sbp_low", "sbp_change", "news2_single_3"}
-    assert vital.flag_count == 3
+    # DBP 55 < 60 flags too (NHS "below 90/60 mmHg", docs/clinical-basis.md §6)
+    assert {f["code"] for f in vital.flags} == {"sbp_low", "dbp_low", "sbp_change", "news2_single_3"}
+    assert vital.flag_count == 4
     assert vital.provider_notified and vital.provider_name == "Dr Okafor"
     assert vital.provider_notified_at is not None
 
