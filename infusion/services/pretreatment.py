@@ -6,23 +6,28 @@ the session. Answers are append-only rows (`pretreatment_answer`): answering an
 item again adds a row and the latest one counts, so the record shows what was
 answered first and who changed it.
 
-Where the items come from:
-- "No signs of active infection" for every therapy: clinical.md §4b, active
-  infection → delay the dose (Ocrevus, Briumvi labels); fever ≥ 38.0 °C is the
-  usual threshold.
-- "Allergies reviewed" for every therapy: issue 6 (clinical.md is silent).
+Where the items come from (docs/clinical-basis.md §7):
+- "No signs of active infection" for every therapy: active infection → delay
+  the dose (Ocrevus USPI §2.2, Briumvi USPI §2.2); fever ≥ 38.0 °C is the
+  clinic's threshold (`AlertThresholds.temperature_c_high`).
+- "Allergies reviewed" for every therapy: issue 6 (a product choice).
 - Labs: issue 6 names a JC virus antibody test for Tysabri and CBC and kidney
-  function for Lemtrada. clinical.md §1d gives no lab list and no window (only
-  Lemtrada's "monitoring from baseline to 48 months"), so the window is the
+  function for Lemtrada. The labels give no window here, so the window is the
   clinic's and the label says so.
-- Program authorisation: clinical.md §1d (TOUCH: confirm "Authorized" before
-  every infusion; Lemtrada REMS: verify authorization before infusing). Any
+- Program authorisation: TOUCH (confirm "Authorized" before every infusion) and
+  the Lemtrada REMS (verify authorization before infusing). Any
   therapy with a `program` gets this item, so a clinic-added program therapy
   is covered too. Answering it "yes" also records the session's ProgramCheck
   (the confirmation `start_iv` already requires), so the nurse confirms once.
 
 A clinic that sets `therapy.pretreatment_checks` replaces these defaults for
 that therapy entirely.
+
+What was measured outranks what was ticked: a temperature at or above the
+clinic's fever threshold recorded in the session (active vitals, from check-in
+on) blocks proceed even when "no active infection" is answered yes. Passing
+anyway needs `override_reason`, recorded as its own audit event
+(`pretreatment_override`) in proceed's transaction.
 """
 
 from __future__ import annotations
@@ -35,14 +40,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import InfusionSession, PretreatmentAnswer, ProgramCheck, Therapy
+from db.models import InfusionSession, PretreatmentAnswer, ProgramCheck, Therapy, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CLINICAL_READ, require_role
-from infusion.clinical.states import SessionStatus
+from infusion.clinical.states import EntryStatus, SessionStatus
 from infusion.clock import utcnow
 from infusion.errors import NotFoundError, StateError, ValidationError
 from infusion.services.audit import record, snapshot
-from infusion.services.opening import charting, clinical_time, therapy_of
+from infusion.services.opening import charting, clinic_context, clinical_time, therapy_of
 from infusion.services.sessions import proceed
 
 log = logging.getLogger(__name__)
@@ -267,24 +272,69 @@ def _blockers(s: Session, row: InfusionSession) -> list[Check]:
     ]
 
 
+INFECTION_CODE = "no_active_infection"
+
+
+def measured_fever(s: Session, row: InfusionSession) -> float | None:
+    """The highest temperature (°C) at or above the clinic's fever threshold recorded in this session
+    (active entries only), or None."""
+    _, settings = clinic_context(s)
+    threshold = settings.thresholds.temperature_c_high
+    highest = s.scalar(
+        select(VitalSign.temperature_c)
+        .where(
+            VitalSign.session_id == row.id,
+            VitalSign.status == EntryStatus.ACTIVE,
+            VitalSign.temperature_c >= threshold,
+        )
+        .order_by(VitalSign.temperature_c.desc())
+        .limit(1)
+    )
+    return float(highest) if highest is not None else None
+
+
+def _fever_message(fever: float, s: Session) -> str:
+    _, settings = clinic_context(s)
+    return (
+        f"Temperature {fever:.1f} °C was measured in this session (fever threshold "
+        f"{settings.thresholds.temperature_c_high:.1f} °C): signs of active infection. Defer the session, "
+        "or give the reason to proceed anyway."
+    )
+
+
 def pretreatment_blockers(db: Database, session_id: int) -> list[str]:
-    """Labels of required items whose latest answer is not yes (never answered counts as not yes)."""
+    """Labels of required items whose latest answer is not yes (never answered counts as not yes), then
+    a measured fever, which no tick can clear (an override reason can)."""
     with db.reading() as s:
         row = s.get(InfusionSession, session_id)
         if row is None:
             raise NotFoundError(f"Session {session_id} not found.")
-        return [c.label for c in _blockers(s, row)]
+        blockers = [c.label for c in _blockers(s, row)]
+        fever = measured_fever(s, row)
+        if fever is not None:
+            blockers.append(_fever_message(fever, s))
+        return blockers
 
 
 def proceed_with_checks(
-    db: Database, actor: Actor, session_id: int, expected_version: int | None, *, at: datetime | None = None
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    expected_version: int | None,
+    *,
+    at: datetime | None = None,
+    override_reason: str | None = None,
 ) -> InfusionSession:
-    """`sessions.proceed`, refused while a required check is unanswered or answered no.
+    """`sessions.proceed`, refused while a required check is unanswered or answered no, or while a
+    temperature at or above the fever threshold was measured in the session.
 
-    The check runs inside proceed's transaction, on the locked session row, so an
-    answer saved by another tablet cannot slip in between check and proceed.
+    The checks run inside proceed's transaction, on the locked session row, so an
+    answer or a set of vitals saved by another tablet cannot slip in between check
+    and proceed. A measured fever is passed only with `override_reason` (the
+    clinician's reason to infuse anyway), audited as `pretreatment_override`.
     (`proceed` checks the role.)
     """
+    reason = (override_reason or "").strip() or None
 
     def checks_done(s: Session, row: InfusionSession) -> None:
         missing = _blockers(s, row)
@@ -293,5 +343,21 @@ def proceed_with_checks(
                 {f"pretreatment.{c.code}": f"Not checked: {c.label}." for c in missing}
                 | {"pretreatment": "Answer yes to every required check, or defer the session."}
             )
+        fever = measured_fever(s, row)
+        if fever is None:
+            return
+        if reason is None:
+            raise ValidationError({f"pretreatment.{INFECTION_CODE}": _fever_message(fever, s)})
+        record(
+            s,
+            actor,
+            "pretreatment_override",
+            "session",
+            row.id,
+            session_id=row.id,
+            patient_id=row.patient_id,
+            after={"measured_temperature_c": fever, "check": INFECTION_CODE},
+            reason=reason,
+        )
 
     return proceed(db, actor, session_id, expected_version=expected_version, at=at, precondition=checks_done)

@@ -273,3 +273,39 @@ def test_a_clinic_edits_the_checklist_through_the_catalog_and_it_applies(db):
         setup.update_therapy(
             db, admin, therapy.id, {"pretreatment_checks": [{"label": "no code"}]}, expected_version=updated.version
         )
+
+
+@pytest.mark.parametrize("temperature", [38.0, 38.4])
+def test_a_measured_fever_cannot_be_ticked_away_only_overridden_with_a_reason(db, nurse, temperature):
+    # Ocrevus/Briumvi USPI §2.2: delay the infusion in active infection; the clinic's fever threshold is
+    # 38.0 °C (docs/clinical-basis.md §6, §7). What was measured at check-in outranks the tick.
+    sid = new_session(db, nurse, "ocrelizumab_iv")
+    sessions.check_in(
+        db,
+        nurse,
+        sid,
+        normal_vitals(temperature=temperature),
+        expected_version=None,
+        at=ago(30),
+        acknowledge_flags=True,
+    )
+    record_pretreatment(db, nurse, sid, _all_yes(db, "ocrelizumab_iv"), {})
+    assert any("was measured in this session" in b for b in pretreatment_blockers(db, sid))
+    with pytest.raises(ValidationError) as refused:
+        proceed_with_checks(db, nurse, sid, version(db, sid))
+    assert "pretreatment.no_active_infection" in refused.value.problems
+    assert row(db, sid).status == "checked_in"
+    before = audit_count(db)
+    proceed_with_checks(db, nurse, sid, version(db, sid), override_reason="Post-vaccine fever; neurologist approved")
+    assert row(db, sid).status == "ready"
+    events = {e.action: e for e in audits_since(db, before)}
+    assert events["pretreatment_override"].reason == "Post-vaccine fever; neurologist approved"
+    assert events["pretreatment_override"].after["measured_temperature_c"] == temperature
+
+
+def test_below_the_fever_threshold_proceeds_without_an_override(db, nurse):
+    sid = new_session(db, nurse, "ocrelizumab_iv")
+    sessions.check_in(db, nurse, sid, normal_vitals(temperature=37.9), expected_version=None, at=ago(30))
+    record_pretreatment(db, nurse, sid, _all_yes(db, "ocrelizumab_iv"), {})
+    proceed_with_checks(db, nurse, sid, version(db, sid))
+    assert row(db, sid).status == "ready"
