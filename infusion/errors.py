@@ -35,6 +35,15 @@ class NotFoundError(ChairsideError):
     """The record asked for does not exist."""
 
 
+class DatabaseBusy(ChairsideError):
+    """The database stayed locked (another save, a backup) longer than Chairside waits; nothing was saved."""
+
+    MESSAGE = "The clinic database is busy; nothing was saved — try again."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.MESSAGE)
+
+
 class ConfirmationRequired(ChairsideError):
     """The values are valid but abnormal: the nurse must confirm before they are saved."""
 

@@ -9,9 +9,14 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from db.models import AuditEvent
+from db.models import AppUser, AuditEvent
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
+from infusion.errors import PermissionDenied
+from infusion.services import integrity  # noqa: F401 - registers the row checks every write goes through
+
+#: what a disabled account may still leave in the trail (its own sign-out)
+ALLOWED_WHEN_DISABLED = frozenset({"sign_out"})
 
 
 def _jsonable(value: Any) -> Any:
@@ -53,6 +58,15 @@ def record(
     reason: str | None = None,
     at: datetime | None = None,
 ) -> None:
+    """Add the audit event of a write to its transaction.
+
+    Every write records one, so this is also the last check that the account behind a
+    signed-in actor still exists and is active: a disabled account's open browser cannot
+    write anything (PermissionDenied, the transaction rolls back)."""
+    if actor.user_id is not None and action not in ALLOWED_WHEN_DISABLED:
+        user = s.get(AppUser, actor.user_id)
+        if user is None or not user.active:
+            raise PermissionDenied("Your account is disabled; nothing was saved. Ask an administrator.")
     s.add(
         AuditEvent(
             at=at or utcnow(),

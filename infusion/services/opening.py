@@ -31,12 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import AuditEvent, Clinic, InfusionSession, Therapy
+from db.models import AppUser, AuditEvent, Clinic, InfusionSession, Therapy
 from infusion.accounts.actor import Actor
-from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.permissions import CHARTING, ROLE_LABELS, require_role
 from infusion.clinical.states import SessionStatus, require_transition
 from infusion.clock import format_local, utcnow
-from infusion.errors import ConflictError, NotFoundError, ValidationError
+from infusion.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from infusion.services import integrity
 from infusion.settings import ClinicSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,19 @@ class charting(AbstractContextManager[Writing]):  # noqa: N801 - used like a fun
         replayed: Callable[[Session, InfusionSession], Any] | None = None,
     ) -> None:
         require_role(actor, CHARTING, what)
+        if not callable(session):
+            session = record_id(session, "session")
         self._db, self._session, self._expected = db, session, expected_version
+        self._actor, self._what = actor, what
+        if expected_version is not None:
+            record_id(expected_version, "expected_version")
         self._replayed = replayed
         self._cm: AbstractContextManager[Writing] | None = None
 
     @contextmanager
     def _open(self) -> Iterator[Writing]:
         with self._db.writing() as s:
+            require_account(s, self._actor, CHARTING, self._what)
             session_id = self._session if isinstance(self._session, int) else self._session(s)
             row = lock_session(s, session_id, None)
             replay = self._replayed(s, row) if self._replayed is not None else None
@@ -120,6 +127,41 @@ class charting(AbstractContextManager[Writing]):  # noqa: N801 - used like a fun
     def __exit__(self, *exc: Any) -> bool | None:
         assert self._cm is not None
         return self._cm.__exit__(*exc)
+
+
+@contextmanager
+def administering(
+    db: Database, actor: Actor, allowed: tuple[str, ...], what: str, *, quick: bool = False
+) -> Iterator[Session]:
+    """The opening of a write that is not about one session (set-up, accounts, exports' audit rows):
+    the role now, then one write transaction with the account checked in it."""
+    require_role(actor, allowed, what)
+    with db.writing(quick=quick) as s:
+        require_account(s, actor, allowed, what)
+        yield s
+
+
+def require_account(s: Session, actor: Actor, allowed: tuple[str, ...] | None, what: str) -> None:
+    """The account behind a signed-in actor, as the database has it now: active, and (if `allowed`)
+    with one of those roles. A browser signed in before the account was disabled or its role
+    changed is refused here, whatever the actor object says. Actors without an account (the
+    command line, the system, tests) pass."""
+    if actor.user_id is None:
+        return
+    user = s.get(AppUser, actor.user_id)
+    if user is None or not user.active:
+        raise PermissionDenied(f"Your account is disabled; you may not {what}. Ask an administrator.")
+    if allowed is not None and user.role not in allowed:
+        raise PermissionDenied(f"Your role ({ROLE_LABELS.get(user.role, user.role)}) may not {what}.")
+
+
+def record_id(value: object, field: str) -> int:
+    """A record number given to a service: a whole number a row could have, else ValidationError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError({field: f"{integrity.label(field)}: pick a record (got {type(value).__name__})."})
+    if not 0 < value <= integrity.INT64[1]:
+        raise ValidationError({field: f"{integrity.label(field)}: no record has the number {value}."})
+    return value
 
 
 def lock_session(s: Session, session_id: int, expected_version: int | None) -> InfusionSession:
@@ -187,8 +229,9 @@ def clinical_time(
     """A clinical time (defaults to now), refused if in the future or before an earlier event."""
     now = now or utcnow()
     moment = at or now
-    if moment.tzinfo is None:
-        raise ValidationError({field: f"{label}: time without a time zone."})
+    problem = integrity.time_problem(moment)
+    if problem:
+        raise ValidationError({field: f"{label}: {problem}."})
     if moment > now + timedelta(minutes=settings.clock_skew_minutes):
         raise ValidationError(
             {field: f"{label} {format_local(moment, tz, '%d %b %H:%M')} is in the future; enter the time it happened."}
@@ -201,8 +244,29 @@ def clinical_time(
     return moment
 
 
-def required_text(value: str | None, field: str, message: str) -> str:
-    text = (value or "").strip()
+def required_text(value: object, field: str, message: str, *, max_len: int | None = None) -> str:
+    """A required text argument, stripped: missing or blank → `message`; not text, NUL, an unpaired
+    surrogate or longer than `max_len` → ValidationError naming the field."""
+    text = optional_text(value, field, max_len=max_len)
     if not text:
         raise ValidationError({field: message})
     return text
+
+
+def optional_text(value: object, field: str, *, max_len: int | None = None) -> str:
+    """An optional text argument, stripped ("" when missing), refused like `required_text` when unstorable."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({field: f"{integrity.label(field)} must be text."})
+    text = value.strip()
+    problem = integrity.text_problem(text, max_len)
+    if problem:
+        raise ValidationError({field: f"{integrity.label(field)}: {problem}."})
+    return text
+
+
+def client_token(value: object) -> str | None:
+    """An idempotency token: blank means none; not text or longer than 64 characters is refused."""
+    token = optional_text(value, "client_token", max_len=64)
+    return token or None
