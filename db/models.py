@@ -324,9 +324,13 @@ class Premedication(_EntryMixin, Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"))
-    drug: Mapped[str] = mapped_column(String(120))
-    dose: Mapped[str] = mapped_column(String(60))
-    route: Mapped[str] = mapped_column(String(20), default="IV")
+    drug: Mapped[str] = mapped_column(String(120))  # as typed, or the picked drug's name; identified files only
+    dose: Mapped[str] = mapped_column(String(60))  # as typed, or "25 mg" from the coded dose
+    route: Mapped[str] = mapped_column(String(20), default="IV")  # a code of premedication.ROUTES
+    # coded (migration 0007; infusion.clinical.premedication): what de-identified exports show
+    drug_code: Mapped[str | None] = mapped_column(String(40))
+    dose_value: Mapped[float | None] = mapped_column(Float)
+    dose_unit: Mapped[str | None] = mapped_column(String(20))
     given_at: Mapped[datetime] = mapped_column(UTCDateTime)
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("premedication.id"))

@@ -5,7 +5,9 @@ per column); this module holds the value transformations and the rules behind
 them, so the CSV export and the FHIR bundle de-identify the same way.
 
 Pseudonymous keys are HMAC-SHA256 of Chairside's internal patient (or session)
-number under a secret from configuration. The internal number, not the MRN, is
+number under a secret: CHAIRSIDE_DEID_SECRET when set, else the key file
+(`key_file()`: CHAIRSIDE_DEID_KEY_FILE, default ~/.chairside/deid.key), generated
+with 256 random bits on first use and readable only by the app's user (0600). The internal number, not the MRN, is
 hashed because 164.514(c) allows a re-identification code only if it is not
 derived from information about the individual; the secret makes the key
 impossible to recompute (or to match against a list of patient numbers)
@@ -16,12 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
+import secrets
+import stat
 from datetime import date, datetime
+from pathlib import Path
 
 from infusion.errors import ChairsideError
 
+log = logging.getLogger(__name__)
+
 ENV_SECRET = "CHAIRSIDE_DEID_SECRET"
+#: Where the generated key lives when CHAIRSIDE_DEID_SECRET is not set (a path; default DEFAULT_KEY_FILE).
+ENV_KEY_FILE = "CHAIRSIDE_DEID_KEY_FILE"
+#: In the app user's home, not beside the database: the same place for SQLite and PostgreSQL, outside the
+#: working directory (never committed or served), and not in a database dump or backup, so whoever holds a
+#: copy of the data does not also hold the key to recompute the pseudonyms.
+DEFAULT_KEY_FILE = Path("~/.chairside/deid.key")
+KEY_FILE_MODE = 0o600
 #: Patient numbers are small integers, so a short secret could be brute-forced from the keys.
 MIN_SECRET_BYTES = 16
 #: 16 hex digits = 64 bits: collisions are negligible at clinic scale (≈ n²/2⁶⁵).
@@ -48,24 +63,31 @@ DEID_NOTICE: tuple[str, ...] = (
     "Staff and provider names are removed (a clinic policy choice; they are not patient identifiers). Staff "
     "numbers remain so workload can be compared.",
     "Chairside's own record numbers are removed or replaced by the keys above.",
-    "Kept as recorded: therapy, dose, chair, vital signs, NEWS2, flags, reaction grades, symptoms and actions "
-    "(coded), durations, and premedication drug, dose and route as typed at the chair.",
+    "Kept as recorded: therapy, dose, chair kind, vital signs, NEWS2, flags, reaction grades, symptoms and "
+    "actions (coded), durations, and premedication as codes (drug from Chairside's list or 'other', dose number, "
+    "unit, route); the premedication as typed is removed.",
+    "Only columns declared safe leave: a column without a declared de-identification rule is dropped, and no "
+    "typed text is kept.",
     "Safe Harbor also requires that the clinic has no actual knowledge that what remains could identify a "
     "patient (a rare therapy in a small clinic, for instance). Whether times relative to IV start meet Safe "
     "Harbor is not settled: have the privacy officer sign off before data leaves the clinic.",
 )
 
 
+def key_file() -> Path:
+    """Where the generated de-identification key is kept: CHAIRSIDE_DEID_KEY_FILE, else ~/.chairside/deid.key."""
+    return Path(os.environ.get(ENV_KEY_FILE) or DEFAULT_KEY_FILE).expanduser()
+
+
 def resolve_secret(secret: bytes | str | None = None) -> bytes:
-    """The de-identification secret: the argument, else CHAIRSIDE_DEID_SECRET. Refuses a missing or short one."""
+    """The de-identification secret: the argument, else CHAIRSIDE_DEID_SECRET, else the key file (made on first use).
+
+    Refuses a short secret, and a key file other users can read.
+    """
     if secret is None or secret == b"" or secret == "":
         secret = os.environ.get(ENV_SECRET) or None
     if secret is None:
-        raise ChairsideError(
-            f"De-identified export needs a secret: set {ENV_SECRET} (at least {MIN_SECRET_BYTES} characters, "
-            "kept out of the exported data). It keys the pseudonymous patient codes; without it they could be "
-            "recomputed from patient numbers."
-        )
+        secret = _key_from_file(key_file())
     raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     if len(raw) < MIN_SECRET_BYTES:
         raise ChairsideError(
@@ -73,6 +95,53 @@ def resolve_secret(secret: bytes | str | None = None) -> bytes:
             "random characters, or the pseudonymous keys could be guessed."
         )
     return raw
+
+
+def _key_from_file(path: Path) -> str:
+    """The key in `path`, generated there (mode 0600, directory 0700) when the file does not exist yet."""
+    try:
+        try:
+            return _read_key(path)
+        except FileNotFoundError:
+            _create_key(path)
+            return _read_key(path)
+    except OSError as error:
+        raise ChairsideError(
+            f"De-identified export needs a key and none could be made at {path} ({error.strerror or error}). "
+            f"Set {ENV_KEY_FILE} to a writable path, or {ENV_SECRET} to at least {MIN_SECRET_BYTES} random "
+            "characters."
+        ) from None
+
+
+def _read_key(path: Path) -> str:
+    if os.name == "posix" and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ChairsideError(
+            f"The de-identification key {path} can be read by other users: run chmod 600 {path} (it keys the "
+            "pseudonymous patient codes)."
+        )
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ChairsideError(f"The de-identification key file {path} is empty: restore it from the backup.")
+    return key
+
+
+def _create_key(path: Path) -> None:
+    """Write a new random key without ever replacing one (two first exports at once both end up with the winner's)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}.new")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(draft, path)  # atomic and never overwrites: the file appears complete or not at all
+        except FileExistsError:
+            return  # another process made it first: use theirs
+        log.warning("De-identification key generated at %s: back it up to keep pseudonyms stable", path)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def pseudonym(secret: bytes, kind: str, value: int | str) -> str:

@@ -11,7 +11,9 @@ tests check them against the R4 value sets.
 Mapping (clinical.md §5c):
 - Patient: MRN, name and birth date; de-identified: only the pseudonymous key.
 - Encounter: class AMB (HH for a home visit), period check-in → discharge.
-- MedicationAdministration: effectivePeriod IV start → IV stop, context →
+- MedicationAdministration: status completed, or stopped (statusReason: the
+  reaction's grade) when a reaction's actions stopped the infusion; on-hold while
+  paused, in-progress while running. effectivePeriod IV start → IV stop, context →
   Encounter, dosage dose/route and the rate at IV start in mL/h (UCUM). The lot
   goes where FHIR R4 keeps it, Medication.batch.lotNumber, in a Medication
   contained in the administration (no custom extension needed). Later rate
@@ -333,7 +335,15 @@ class _Builder:
             code=CodeableConcept(text=name),
             batch=MedicationBatch(lotNumber=row.lot_number) if row.lot_number and self.secret is None else None,
         )
-        if row.iv_stopped_at is not None:
+        stopped_by = self._stopping_reaction()
+        status_reason = None
+        if stopped_by is not None:
+            # FHIR R4: "stopped" = halted before all of it was given; a reaction that stopped it is the reason
+            status = "stopped"
+            status_reason = [
+                CodeableConcept(text=f"Stopped for an infusion-related reaction (CTCAE v5.0 grade {stopped_by.grade})")
+            ]
+        elif row.iv_stopped_at is not None:
             status = "completed"
         elif row.status == "paused":
             status = "on-hold"
@@ -353,6 +363,7 @@ class _Builder:
             id=self.medadmin_id,
             contained=[medication],
             status=status,
+            statusReason=status_reason,
             medicationReference=Reference(reference="#medication", display=name),
             subject=self._ref(self.patient_id),
             context=self._ref(self.encounter_id),
@@ -364,6 +375,24 @@ class _Builder:
             ),
             note=[Annotation(text=history)] if history else None,
         )
+
+    def _stopping_reaction(self) -> Reaction | None:
+        """The current reaction whose actions stopped the infusion (onset between IV start and IV stop), if any.
+
+        Only once the IV is stopped: while the session is still infusing or paused the administration is not
+        over (a paused one is on-hold), a reaction after IV stop (in observation) stopped nothing, and an
+        infusion restarted after the reaction (a resume or rate step later than its onset) was completed.
+        """
+        start, stop = self.d.session.iv_started_at, self.d.session.iv_stopped_at
+        if start is None or stop is None:
+            return None
+        for reaction in self.d.reactions:
+            if "stopped" not in (reaction.actions or []) or not start <= reaction.onset_at <= stop:
+                continue
+            restarted = any(r.kind in ("start", "change", "resume") and r.at > reaction.onset_at for r in self.d.rates)
+            if not restarted:
+                return reaction
+        return None
 
     def _rate_history(self) -> str:
         """Rate steps as generated text (no free text), minutes from IV start: '0 min 100 mL/h; 30 min 200 mL/h'."""

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, case, func, select
 
 from db.models import Addendum, Premedication, ProgramCheck, RateChange, Reaction, SessionCorrection
+from infusion.clinical import premedication
 from infusion.exports import deidentify as deid
 from infusion.exports.shaping import ExportContext
 
@@ -51,6 +52,17 @@ def _entry_tail(row: Any, staff: dict[int, str]) -> dict[str, Any]:
     }
 
 
+def _premed_coded(p: Any) -> str:
+    """One premedication as codes only; a row saved before coding (or by a correction) is coded from its text
+    the way the service codes it (exactly a listed drug, a plain dose), else 'other' without a dose."""
+    drug_code, value, unit = p.drug_code, p.dose_value, p.dose_unit
+    if drug_code is None:
+        drug_code = premedication.code_for(p.drug)
+    if value is None and unit is None:
+        value, unit = premedication.parse_dose(p.dose) or (None, None)
+    return premedication.coded_summary(drug_code, value, unit, p.route)
+
+
 def _session_reference(row: Any) -> tuple[datetime | None, str | None]:
     return deid.reference_time(row.iv_started_at, row.checked_in_at, row.scheduled_at)
 
@@ -58,12 +70,14 @@ def _session_reference(row: Any) -> tuple[datetime | None, str | None]:
 def session_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext) -> list[dict[str, Any]]:
     ids = [r.session_id for r in rows]
     premeds: dict[int, list[str]] = defaultdict(list)
-    for sid, drug, dose, route in conn.execute(
-        select(PM.session_id, PM.drug, PM.dose, PM.route)
+    coded: dict[int, list[str]] = defaultdict(list)
+    for p in conn.execute(
+        select(PM.session_id, PM.drug, PM.dose, PM.route, PM.drug_code, PM.dose_value, PM.dose_unit)
         .where(PM.session_id.in_(ids), PM.status == "active")
         .order_by(PM.session_id, PM.given_at, PM.id)
     ):
-        premeds[sid].append(" ".join(part for part in (drug, dose, route) if part))
+        premeds[p.session_id].append(" ".join(part for part in (p.drug, p.dose, p.route) if part))
+        coded[p.session_id].append(_premed_coded(p))
     reactions = {
         sid: (count, worst)
         for sid, count, worst in conn.execute(
@@ -139,6 +153,7 @@ def session_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportConte
                 "early_discharge_reason": r.early_discharge_reason,
                 "premedication_required": r.premedication_required,
                 "premedication_given": "; ".join(premeds.get(r.session_id, ())) or None,
+                "premedication_coded": "; ".join(coded.get(r.session_id, ())) or None,
                 "premedication_skip_reason": r.premed_override_reason,
                 "program": r.program,
                 "program_check_done": (r.session_id in checks) if r.program else None,

@@ -7,6 +7,13 @@ and the data dictionary (CSV for download beside an export, Markdown committed
 under docs/data-dictionary/). Because all three come from the same tuple the
 file a quality team loads and the document describing it cannot drift apart.
 
+De-identification is "drop unless known safe": a column leaves in a de-identified
+file only when it declares a safe treatment (`Deid`). A column that declares
+none (`Deid.UNDECLARED`, the default) is dropped from de-identified files, and a
+text column cannot be declared plainly kept: it is `CODED` (a value from a fixed
+list, never typed text), transformed, or removed. Free text can therefore not
+reach a de-identified file by someone forgetting to say what it is.
+
 The column set is a contract with spreadsheets, R scripts and registries
 downstream: changing it is deliberate. Bump `SCHEMA_VERSION`, update the frozen
 lists in tests/test_export.py and regenerate the dictionaries with
@@ -25,13 +32,17 @@ from pathlib import Path
 
 from db.models import SESSION_STATUSES
 from infusion.clinical.catalog import load_seed
+from infusion.clinical.premedication import DRUG_CODES as PREMED_DRUGS
+from infusion.clinical.premedication import ROUTES as PREMED_ROUTES
+from infusion.clinical.premedication import UNITS as PREMED_UNITS
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.clinical.vitals import CONSCIOUSNESS, MEASURES, POSITIONS
 from infusion.services.sessions import IV_GAUGES, IV_SITES
 from infusion.services.setup import DIAGNOSES
 
 #: Bumped whenever a dataset gains, loses, renames or retypes a column.
-SCHEMA_VERSION = "1"
+#: 2: sessions gained `premedication_coded`; `premedication_given` (typed text) left the de-identified file.
+SCHEMA_VERSION = "2"
 
 DATASETS = ("sessions", "vitals", "reactions", "audit")
 
@@ -62,12 +73,16 @@ FLAG_CODES = (
 )
 TIME_REFERENCES = ("iv_start", "check_in", "scheduled")
 PHASES = ("pre", "infusion", "observation")
+CHAIR_KINDS = ("chair", "home")
+OUTCOMES = ("resolved", "ongoing")
 
 
 class Deid(enum.Enum):
     """What de-identified mode does to a column (HIPAA Safe Harbor, 45 CFR 164.514(b)(2))."""
 
-    KEEP = "kept"
+    UNDECLARED = "removed (no de-identification treatment declared)"
+    KEEP = "kept"  # numbers, booleans: never for text
+    CODED = "kept (a code from a fixed list, never typed text)"
     REMOVE = "removed"
     PSEUDONYM = "replaced by a keyed pseudonym"
     YEAR = "reduced to the year"
@@ -92,21 +107,29 @@ class Column:
     meaning: str
     unit: str = ""
     allowed: str = ""
-    deid: Deid = Deid.KEEP
+    deid: Deid = Deid.UNDECLARED
     deid_name: str | None = None
     pseudonym_kind: str | None = None  # "patient" | "session" for Deid.PSEUDONYM
-    vocabulary: tuple[str, ...] = ()  # the known values, for Deid.VOCABULARY
+    vocabulary: tuple[str, ...] = ()  # the known values, for Deid.VOCABULARY and (optionally) Deid.CODED
+    separator: str = ""  # a list of codes in one cell, e.g. ";": each code is checked against `vocabulary`
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "text" and self.deid is Deid.KEEP:
+            raise ValueError(
+                f"{self.name}: a text column cannot be kept as is in de-identified files; declare it CODED "
+                "(a value from a fixed list), give it another treatment, or REMOVE it"
+            )
 
     @property
     def identifier(self) -> bool:
         """True when de-identified mode removes or transforms this column."""
-        return self.deid not in (Deid.KEEP, Deid.ONLY)
+        return self.deid not in (Deid.KEEP, Deid.CODED, Deid.ONLY)
 
     @property
     def handling(self) -> str:
         """The de-identified treatment in words, for the dictionary."""
-        if self.deid in (Deid.KEEP, Deid.ONLY):
+        if self.deid in (Deid.KEEP, Deid.CODED, Deid.ONLY, Deid.UNDECLARED):
             return self.deid.value
         if self.deid is Deid.REMOVE:
             return "removed"
@@ -164,12 +187,32 @@ _TIME_REFERENCE = Column(
 )
 
 
+def _keep(name: str, type_: str, meaning: str, *, unit: str = "", allowed: str = "") -> Column:
+    """A number or boolean that de-identified files keep as is."""
+    return Column(name, type_, meaning, unit=unit, allowed=allowed, deid=Deid.KEEP)
+
+
+def _coded(
+    name: str, meaning: str, vocabulary: Iterable[object] = (), *, separator: str = "", allowed: str = ""
+) -> Column:
+    """A text column whose values come from a fixed list; with `vocabulary`, others become Other when de-identified."""
+    return Column(
+        name,
+        "text",
+        meaning,
+        allowed=allowed,
+        deid=Deid.CODED,
+        vocabulary=tuple(str(v) for v in vocabulary),
+        separator=separator,
+    )
+
+
 def _at(name: str, meaning: str) -> Column:
     return Column(name, "datetime", meaning, deid=Deid.RELATIVE)
 
 
 def _staff_id(name: str, meaning: str) -> Column:
-    return Column(name, "integer", meaning + " (Chairside staff number).")
+    return Column(name, "integer", meaning + " (Chairside staff number).", deid=Deid.KEEP)
 
 
 def _staff_name(name: str, meaning: str) -> Column:
@@ -182,7 +225,7 @@ def _entry_tail(what: str) -> tuple[Column, ...]:
         _at("entered_at", f"When the {what} was saved (later than the clinical time for a late entry)."),
         _staff_id("entered_by_id", f"Who saved the {what}"),
         _staff_name("entered_by_name", f"Name of who saved the {what}."),
-        Column(
+        _keep(
             "corrected",
             "boolean",
             f"True when this {what} is a correction: the value shown is the current "
@@ -194,7 +237,7 @@ def _entry_tail(what: str) -> tuple[Column, ...]:
             "Why the entry was corrected or marked entered in error, as typed.",
             deid=Deid.REMOVE,
         ),
-        Column(
+        _keep(
             "entered_in_error",
             "boolean",
             f"True when the {what} was marked entered in error. Such rows are "
@@ -229,22 +272,23 @@ SESSIONS: tuple[Column, ...] = (
     ),
     Column("session_date", "date", "The day the session was scheduled for.", deid=Deid.YEAR, deid_name="session_year"),
     _TIME_REFERENCE,
-    Column("therapy_code", "text", "The therapy given.", allowed=_therapy_codes()),
-    Column("therapy_name", "text", "The therapy's name in the catalog."),
-    Column("dose", "number", "The prescribed dose, in `dose_unit`."),
-    Column("dose_unit", "text", "Unit of `dose`.", allowed=_dose_units()),
-    Column(
+    # therapy codes, names, units and programs come from the clinic's catalog (configuration, not patient data)
+    _coded("therapy_code", "The therapy given.", allowed=_therapy_codes()),
+    _coded("therapy_name", "The therapy's name in the catalog."),
+    _keep("dose", "number", "The prescribed dose, in `dose_unit`."),
+    _coded("dose_unit", "Unit of `dose`.", allowed=_dose_units()),
+    _keep(
         "infusion_number",
         "integer",
         "Which session of this therapy for this patient (1 = first); counts sessions that reached IV start.",
     ),
     # A home visit's "chair" may be named after the patient or the address (geography below state level).
     Column("chair_name", "text", "Where the session took place.", deid=Deid.REMOVE),
-    Column("chair_kind", "text", "A chair in the clinic or a home visit.", allowed="chair, home"),
+    _coded("chair_kind", "A chair in the clinic or a home visit.", CHAIR_KINDS, allowed=_list(CHAIR_KINDS)),
     _staff_id("nurse_id", "Who checked the patient in, or who created the session when nobody has"),
     _staff_name("nurse_name", "Name of the nurse in `nurse_id`."),
-    Column("status", "text", "Session status at export time.", allowed=_list(SESSION_STATUSES)),
-    Column("walk_in", "boolean", "Added on the day rather than booked ahead."),
+    _coded("status", "Session status at export time.", SESSION_STATUSES, allowed=_list(SESSION_STATUSES)),
+    _keep("walk_in", "boolean", "Added on the day rather than booked ahead."),
     _at("scheduled_at", "Scheduled time."),
     _at("checked_in_at", "Check-in (baseline vitals taken)."),
     _at("ready_at", "Check-in assessment done; cleared to start."),
@@ -252,10 +296,10 @@ SESSIONS: tuple[Column, ...] = (
     _at("iv_stopped_at", "IV stop: the infusion ends and observation begins."),
     _at("discharged_at", "Discharge."),
     _at("closed_at", "When a deferred or cancelled session was closed."),
-    Column("infusion_min", "number", "IV start to IV stop.", unit="min"),
-    Column("observation_min", "number", "IV stop to discharge.", unit="min"),
-    Column("chair_min", "number", "Check-in to discharge (or to deferral).", unit="min"),
-    Column("long_infusion", "boolean", "The infusion ran longer than the label window plus the clinic's tolerance."),
+    _keep("infusion_min", "number", "IV start to IV stop.", unit="min"),
+    _keep("observation_min", "number", "IV stop to discharge.", unit="min"),
+    _keep("chair_min", "number", "Check-in to discharge (or to deferral).", unit="min"),
+    _keep("long_infusion", "boolean", "The infusion ran longer than the label window plus the clinic's tolerance."),
     Column("deferral_reason", "text", "Why the session was deferred, as typed.", deid=Deid.REMOVE),
     Column("cancel_reason", "text", "Why the session was cancelled, as typed.", deid=Deid.REMOVE),
     Column(
@@ -264,37 +308,48 @@ SESSIONS: tuple[Column, ...] = (
         "Why the patient left before the observation period ended, as typed.",
         deid=Deid.REMOVE,
     ),
-    Column("premedication_required", "boolean", "The therapy's label calls for premedication."),
+    _keep("premedication_required", "boolean", "The therapy's label calls for premedication."),
     Column(
         "premedication_given",
         "text",
-        'Premedication given, current entries in time order, as "drug dose route" separated by "; ".',
+        'Premedication given, current entries in time order, as "drug dose route" separated by "; ", as typed '
+        "(or the picked drug's name and the coded dose).",
+        deid=Deid.REMOVE,
+    ),
+    Column(
+        "premedication_coded",
+        "text",
+        'Premedication given, current entries in time order, as coded "drug dose unit route" separated by "; " '
+        "(e.g. diphenhydramine 25 mg IV). The drug is a code of the premedication list; anything else given is "
+        "other; the dose is left out when it was not recorded as a number and unit.",
+        allowed=f"drugs: {_list(PREMED_DRUGS)}; units: {_list(PREMED_UNITS)}; routes: {_list(PREMED_ROUTES)}",
+        deid=Deid.CODED,
     ),
     Column(
         "premedication_skip_reason", "text", "Why required premedication was not given, as typed.", deid=Deid.REMOVE
     ),
-    Column("program", "text", "Program checklist the therapy requires.", allowed=_programs()),
-    Column(
+    _coded("program", "Program checklist the therapy requires.", allowed=_programs()),
+    _keep(
         "program_check_done",
         "boolean",
         "The program checklist was confirmed for this session; blank when the therapy has no program.",
     ),
-    Column("iv_site", "text", "IV site.", allowed=_list(IV_SITES) + "; blank"),
-    Column("iv_gauge", "integer", "IV catheter gauge.", unit="gauge", allowed=_list(IV_GAUGES)),
-    Column("iv_attempts", "integer", "Attempts needed to place the IV."),
+    _coded("iv_site", "IV site.", IV_SITES, allowed=_list(IV_SITES) + "; blank"),
+    _keep("iv_gauge", "integer", "IV catheter gauge.", unit="gauge", allowed=_list(IV_GAUGES)),
+    _keep("iv_attempts", "integer", "Attempts needed to place the IV."),
     Column("lot_number", "text", "Product lot number from the bag label.", deid=Deid.REMOVE),
-    Column("start_rate_ml_h", "number", "Rate at IV start.", unit="mL/h"),
-    Column("max_rate_ml_h", "number", "Highest rate set during the infusion.", unit="mL/h"),
-    Column("pause_count", "integer", "How many times the infusion was paused."),
-    Column("reaction_count", "integer", "Reactions recorded (current entries; entered-in-error ones not counted)."),
-    Column("worst_grade", "integer", "Highest CTCAE v5.0 grade among those reactions; blank when none.", allowed="1–5"),
-    Column(
+    _keep("start_rate_ml_h", "number", "Rate at IV start.", unit="mL/h"),
+    _keep("max_rate_ml_h", "number", "Highest rate set during the infusion.", unit="mL/h"),
+    _keep("pause_count", "integer", "How many times the infusion was paused."),
+    _keep("reaction_count", "integer", "Reactions recorded (current entries; entered-in-error ones not counted)."),
+    _keep("worst_grade", "integer", "Highest CTCAE v5.0 grade among those reactions; blank when none.", allowed="1–5"),
+    _keep(
         "corrected",
         "boolean",
         "A session time or IV detail was corrected after it was recorded; the values "
         "shown are the current ones (the originals stay in Chairside's record).",
     ),
-    Column("addendum_count", "integer", "Addenda written after discharge (their text is not exported)."),
+    _keep("addendum_count", "integer", "Addenda written after discharge (their text is not exported)."),
 )
 
 VITALS: tuple[Column, ...] = (
@@ -302,53 +357,63 @@ VITALS: tuple[Column, ...] = (
     _session_id(),
     _patient_id(),
     _TIME_REFERENCE,
-    Column("therapy_code", "text", "The session's therapy.", allowed=_therapy_codes()),
-    Column("infusion_number", "integer", "The session's infusion number for this patient and therapy."),
+    _coded("therapy_code", "The session's therapy.", allowed=_therapy_codes()),
+    _keep("infusion_number", "integer", "The session's infusion number for this patient and therapy."),
     _at("taken_at", "When the reading was taken."),
-    Column("phase", "text", "Before IV start, during the infusion, or after IV stop.", allowed=_list(PHASES)),
-    Column("systolic_mmhg", "integer", "Systolic blood pressure.", unit="mmHg", allowed="40–300"),
-    Column("diastolic_mmhg", "integer", "Diastolic blood pressure.", unit="mmHg", allowed="20–200"),
-    Column("pulse_per_min", "integer", "Heart rate.", unit="/min", allowed="20–250"),
-    Column("resp_rate_per_min", "integer", "Respiration rate.", unit="/min", allowed="4–60"),
-    Column(
+    _coded("phase", "Before IV start, during the infusion, or after IV stop.", PHASES, allowed=_list(PHASES)),
+    _keep("systolic_mmhg", "integer", "Systolic blood pressure.", unit="mmHg", allowed="40–300"),
+    _keep("diastolic_mmhg", "integer", "Diastolic blood pressure.", unit="mmHg", allowed="20–200"),
+    _keep("pulse_per_min", "integer", "Heart rate.", unit="/min", allowed="20–250"),
+    _keep("resp_rate_per_min", "integer", "Respiration rate.", unit="/min", allowed="4–60"),
+    _keep(
         "temperature_c",
         "number",
         "Body temperature, always in °C whatever the clinic's display unit.",
         unit="°C",
         allowed="30–45",
     ),
-    Column("spo2_pct", "integer", "Oxygen saturation by pulse oximetry.", unit="%", allowed="50–100"),
-    Column("pain_score", "integer", "Pain, 0–10 numeric rating.", unit="score", allowed="0–10"),
-    Column(
+    _keep("spo2_pct", "integer", "Oxygen saturation by pulse oximetry.", unit="%", allowed="50–100"),
+    _keep("pain_score", "integer", "Pain, 0–10 numeric rating.", unit="score", allowed="0–10"),
+    _keep(
         "weight_kg",
         "number",
         "Body weight, always in kg whatever the clinic's display unit.",
         unit="kg",
         allowed="20–350",
     ),
-    Column(
+    _coded(
         "consciousness",
-        "text",
         "ACVPU: " + _list(f"{k} {v}" for k, v in CONSCIOUSNESS.items()) + ".",
+        CONSCIOUSNESS,
         allowed=_list(CONSCIOUSNESS),
     ),
-    Column("on_oxygen", "boolean", "On supplemental oxygen (NEWS2)."),
-    Column("position", "text", "Position for the blood pressure.", allowed=_list(POSITIONS) + "; blank"),
-    Column("not_obtained", "text", 'Measures that could not be obtained, separated by ";".', allowed=_list(MEASURES)),
-    Column("not_obtained_reason", "text", 'Why, as typed ("measure: reason" separated by "; ").', deid=Deid.REMOVE),
-    Column(
-        "flags", "text", 'Alert flags raised by the clinic\'s thresholds, separated by ";".', allowed=_list(FLAG_CODES)
+    _keep("on_oxygen", "boolean", "On supplemental oxygen (NEWS2)."),
+    _coded("position", "Position for the blood pressure.", POSITIONS, allowed=_list(POSITIONS) + "; blank"),
+    _coded(
+        "not_obtained",
+        'Measures that could not be obtained, separated by ";".',
+        MEASURES,
+        separator=";",
+        allowed=_list(MEASURES),
     ),
-    Column("flag_count", "integer", "Number of alert flags."),
-    Column(
+    Column("not_obtained_reason", "text", 'Why, as typed ("measure: reason" separated by "; ").', deid=Deid.REMOVE),
+    _coded(
+        "flags",
+        'Alert flags raised by the clinic\'s thresholds, separated by ";".',
+        FLAG_CODES,
+        separator=";",
+        allowed=_list(FLAG_CODES),
+    ),
+    _keep("flag_count", "integer", "Number of alert flags."),
+    _keep(
         "news2",
         "integer",
         "NEWS2 total (RCP 2017, SpO2 scale 1), over the measures present; a trend indicator in an outpatient chair.",
         unit="score",
         allowed="0–20",
     ),
-    Column("news2_complete", "boolean", "All NEWS2 parameters were present."),
-    Column("provider_notified", "boolean", "A provider was notified about this reading."),
+    _keep("news2_complete", "boolean", "All NEWS2 parameters were present."),
+    _keep("provider_notified", "boolean", "A provider was notified about this reading."),
     _staff_name("provider_name", "Who was notified."),
     _at("provider_notified_at", "When the provider was notified."),
     Column("note", "text", "Nurse's note, as typed.", deid=Deid.REMOVE),
@@ -360,26 +425,26 @@ REACTIONS: tuple[Column, ...] = (
     _session_id(),
     _patient_id(),
     _TIME_REFERENCE,
-    Column("therapy_code", "text", "The session's therapy.", allowed=_therapy_codes()),
-    Column("infusion_number", "integer", "The session's infusion number for this patient and therapy."),
+    _coded("therapy_code", "The session's therapy.", allowed=_therapy_codes()),
+    _keep("infusion_number", "integer", "The session's infusion number for this patient and therapy."),
     _at("onset_at", "Onset of the reaction."),
-    Column("phase", "text", "Phase of the session at onset.", allowed=_list(PHASES)),
-    Column(
+    _coded("phase", "Phase of the session at onset.", PHASES, allowed=_list(PHASES)),
+    _keep(
         "grade",
         "integer",
         "CTCAE v5.0 grade (1 mild, 2 moderate, 3 severe, 4 life-threatening, 5 death).",
         allowed="1–5",
     ),
-    Column("symptoms", "text", 'Symptoms, separated by ";".', allowed=_list(SYMPTOMS)),
+    _coded("symptoms", 'Symptoms, separated by ";".', SYMPTOMS, separator=";", allowed=_list(SYMPTOMS)),
     Column("other_symptom", "text", "Description of an 'other' symptom, as typed.", deid=Deid.REMOVE),
-    Column("actions", "text", 'What was done, separated by ";".', allowed=_list(ACTIONS)),
+    _coded("actions", 'What was done, separated by ";".', ACTIONS, separator=";", allowed=_list(ACTIONS)),
     Column(
         "medication_given", "text", "Medication given for the reaction (drug, dose, route), as typed.", deid=Deid.REMOVE
     ),
     _at("resolved_at", "When the reaction resolved; blank while ongoing."),
-    Column("duration_min", "number", "Onset to resolution.", unit="min"),
-    Column("outcome", "text", "Resolved, or still ongoing at export time.", allowed="resolved, ongoing"),
-    Column("provider_notified", "boolean", "A provider was notified."),
+    _keep("duration_min", "number", "Onset to resolution.", unit="min"),
+    _coded("outcome", "Resolved, or still ongoing at export time.", OUTCOMES, allowed=_list(OUTCOMES)),
+    _keep("provider_notified", "boolean", "A provider was notified."),
     _staff_name("provider_name", "Who was notified."),
     Column("note", "text", "Nurse's note, as typed.", deid=Deid.REMOVE),
     *_entry_tail("reaction"),
@@ -392,8 +457,9 @@ AUDIT: tuple[Column, ...] = (
     _TIME_REFERENCE,
     _staff_id("user_id", "Who made the change"),
     _staff_name("user_name", 'Name of who made the change ("system" for automatic changes).'),
-    Column("action", "text", "What was done (create, check_in, record_vitals, rate_change, …)."),
-    Column("entity", "text", "Kind of record changed (session, vital_sign, reaction, patient, …)."),
+    # action and entity are written by the services' code (services.audit.record), never typed
+    _coded("action", "What was done (create, check_in, record_vitals, rate_change, …)."),
+    _coded("entity", "Kind of record changed (session, vital_sign, reaction, patient, …)."),
     Column("entity_id", "integer", "Chairside's number for the record changed.", deid=Deid.REMOVE),
     _session_id("The session the event concerns; blank when none."),
     Column(
@@ -446,8 +512,8 @@ FORMAT_NOTES = (
 
 
 def _deid_column(col: Column) -> Column | None:
-    """The column as it appears in the de-identified export (None when removed)."""
-    if col.deid is Deid.REMOVE:
+    """The column as it appears in the de-identified export (None when removed or when no treatment is declared)."""
+    if col.deid in (Deid.REMOVE, Deid.UNDECLARED):
         return None
     if col.deid is Deid.PSEUDONYM:
         return replace(

@@ -66,7 +66,9 @@ def _shapers(columns: tuple[Column, ...], tz: ZoneInfo, secret: bytes | None) ->
     for col in columns:
         transform: Transform | None = None
         if secret is not None:
-            if col.deid not in (Deid.KEEP, Deid.ONLY):
+            if col.deid in (Deid.REMOVE, Deid.UNDECLARED):  # output_columns leaves these out: never reached
+                raise AssertionError(f"{col.name}: a removed column reached a de-identified export")
+            if col.deid not in (Deid.KEEP, Deid.ONLY) and not (col.deid is Deid.CODED and not col.vocabulary):
                 transform = _deid_transform(col, secret)
         elif col.type == "datetime":
             transform = lambda value, _ref: value.astimezone(tz)  # noqa: E731
@@ -94,5 +96,10 @@ def _deidentified(col: Column, value: Any, reference: datetime | None, secret: b
     if col.deid is Deid.AGE_CAP:
         return deid.age_label(value)
     if col.deid is Deid.VOCABULARY:
+        return deid.within_vocabulary(value, col.vocabulary)
+    if col.deid is Deid.CODED:
+        if col.separator:
+            codes = (deid.within_vocabulary(part, col.vocabulary) for part in str(value).split(col.separator))
+            return col.separator.join(code for code in codes if code) or None
         return deid.within_vocabulary(value, col.vocabulary)
     return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import Clinic, InfusionSession, Premedication, RateChange, Reaction, VitalSign
 from infusion.accounts.actor import Actor
+from infusion.clinical import premedication
 from infusion.clinical.news2 import News2
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
 from infusion.clinical.states import (
@@ -33,7 +34,14 @@ from infusion.clinical.vitals import Flag, Vitals, VitalsEntry, alert_flags, sco
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
 from infusion.services.audit import record, snapshot
-from infusion.services.opening import charting, clinic_context, clinical_time, required_text
+from infusion.services.opening import (
+    charting,
+    clinic_context,
+    clinical_time,
+    required_text,
+    set_summaries,
+)
+from infusion.services.opening import client_token as clean_token
 from infusion.settings import ClinicSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +105,7 @@ def preview_vitals(
 
 def _existing(s: Session, model: type[EntryT], token: str | None, session_id: int) -> EntryT | None:
     """The entry a retried save (same `client_token`) already stored, if any."""
+    token = clean_token(token)
     if not token:
         return None
     found = s.scalars(select(model).where(model.client_token == token)).first()
@@ -167,11 +176,13 @@ def insert_vitals(
         client_token=client_token,
     )
     s.add(vital)
+    summaries: dict[str, Any] = {}
     if require_core and v.systolic is not None:
-        row.baseline_systolic = v.systolic
+        summaries["baseline_systolic"] = v.systolic
     if row.last_vitals_at is None or taken_at > row.last_vitals_at:
-        row.last_vitals_at = taken_at
+        summaries["last_vitals_at"] = taken_at
     s.flush()
+    set_summaries(s, row, **summaries)  # an appended entry does not bump the session's version
     if audit_action:
         record(
             s,
@@ -236,17 +247,37 @@ def record_premedication(
     actor: Actor,
     session_id: int,
     *,
-    drug: str,
-    dose: str,
+    drug: str | None = None,
+    dose: str | None = None,
     route: str = "IV",
+    drug_code: str | None = None,
+    dose_value: float | None = None,
+    dose_unit: str | None = None,
     given_at: datetime | None = None,
     client_token: str | None = None,
 ) -> Premedication:
+    """Record a premedication: coded (drug_code, dose_value + dose_unit, route) or typed (drug, dose).
+
+    Coded values are what de-identified exports show; typed text stays in identified files only. Typed
+    text that is exactly a listed drug and a plain dose ("Benadryl", "25 mg") is coded as well, anything
+    else typed as the drug is coded "other". "other" needs the drug's name in `drug`.
+    """
     opening = charting(db, actor, session_id)
-    drug = required_text(drug, "drug", "Enter the premedication drug.")
-    dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
-    if route not in ("IV", "PO", "IM", "SC"):
-        raise ValidationError({"route": "Route must be IV, PO, IM or SC."})
+    problems = premedication.validate_coded(drug_code, dose_value, dose_unit, route)
+    if problems:
+        raise ValidationError(problems)
+    if drug_code is None:
+        drug = required_text(drug, "drug", "Enter the premedication drug.")
+        drug_code = premedication.code_for(drug) or premedication.OTHER
+    elif drug_code == premedication.OTHER:
+        drug = required_text(drug, "drug", "Name the other premedication.")
+    else:
+        drug = (drug or "").strip() or premedication.DRUG_NAMES[drug_code]
+    if dose_value is None and dose_unit is None:
+        dose = required_text(dose, "dose", "Enter the premedication dose (e.g. 100 mg).")
+        dose_value, dose_unit = premedication.parse_dose(dose) or (None, None)
+    else:
+        dose = (dose or "").strip() or premedication.format_dose(dose_value, dose_unit)
     with opening as w:
         s, row = w.s, w.row
         require_status(row.status, PREMED_STATUSES, "premedication")
@@ -266,6 +297,9 @@ def record_premedication(
             drug=drug,
             dose=dose,
             route=route,
+            drug_code=drug_code,
+            dose_value=None if dose_value is None else float(dose_value),
+            dose_unit=dose_unit,
             given_at=moment,
             entered_at=utcnow(),
             entered_by_id=actor.user_id,
@@ -527,9 +561,10 @@ def record_reaction(
             client_token=client_token,
         )
         s.add(reaction)
-        row.reaction_count = (row.reaction_count or 0) + 1
-        row.worst_grade = max(row.worst_grade or 0, grade)
         s.flush()
+        set_summaries(  # an appended entry does not bump the session's version
+            s, row, reaction_count=(row.reaction_count or 0) + 1, worst_grade=max(row.worst_grade or 0, grade)
+        )
         record(
             s,
             actor,

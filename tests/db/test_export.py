@@ -272,6 +272,37 @@ def clinic(db: Database) -> Clinic:
     return build_clinic(db)
 
 
+def another_session(clinic: Clinic, t0: datetime, *, infusing: bool = False) -> int:
+    """Patient 2 on natalizumab in chair 1: checked in at t0 (°F, the clinic's unit), ready +5 min (TOUCH done),
+    IV started +20 min when `infusing`."""
+    sid = sessions.create_session(
+        clinic.db,
+        clinic.nurse,
+        patient_id=clinic.patient2,
+        therapy_id=clinic.natalizumab,
+        chair_id=clinic.chair1,
+        dose=300,
+        scheduled_at=t0,
+    ).id
+    sessions.check_in(clinic.db, clinic.nurse, sid, _entry(), expected_version=None, at=t0)
+    sessions.proceed(clinic.db, clinic.nurse, sid, expected_version=None, at=t0 + timedelta(minutes=5))
+    sessions.confirm_program(clinic.db, clinic.nurse, sid, authorization_ref="TOUCH-1")
+    if infusing:
+        sessions.start_iv(
+            clinic.db,
+            clinic.nurse,
+            sid,
+            expected_version=None,
+            site="Left forearm",
+            gauge=22,
+            attempts=1,
+            lot_number="LOT-1",
+            rate_ml_h=100,
+            at=t0 + timedelta(minutes=20),
+        )
+    return sid
+
+
 def export_text(db: Database, dataset: str, filters: ExportFilters, **kwargs) -> str:
     out = io.BytesIO()
     write_csv(db, dataset, filters, out, actor_role=kwargs.pop("actor_role", "quality"), **kwargs)
@@ -395,6 +426,8 @@ def test_sessions_round_trip_equals_database(clinic: Clinic) -> None:
     assert s1["nurse_name"] == "Nora Nightingale"
     assert s1["worst_grade"] == 2 and s1["reaction_count"] == 1  # the grade 3 was entered in error
     assert s1["premedication_given"] == f"{premed.drug} {premed.dose} {premed.route}"
+    assert s1["premedication_coded"] == "diphenhydramine 25 mg PO"  # "Diphenhydramine", "25 mg" typed
+    assert (premed.drug_code, premed.dose_value, premed.dose_unit) == ("diphenhydramine", 25.0, "mg")
     assert bool(s1["program_check_done"]) and s1["program"] == "TOUCH"
     assert s1["infusion_min"] == pytest.approx(60.0) and s1["observation_min"] == pytest.approx(18.0)
     assert s1["chair_min"] == pytest.approx(100.0) and s1["start_rate_ml_h"] == 100
@@ -845,6 +878,20 @@ FROZEN_COLUMNS = {
         ],
     },
 }
+
+
+def _v2(dataset: str) -> list[str]:
+    """Schema 2: sessions gained premedication_coded; premedication_given (typed) left the de-identified file."""
+    columns = list(FROZEN_COLUMNS["1"][dataset])
+    if dataset == "sessions/deidentified":
+        columns.remove("premedication_given")
+    if dataset.startswith("sessions"):
+        anchor = "premedication_given" if dataset == "sessions" else "premedication_required"
+        columns.insert(columns.index(anchor) + 1, "premedication_coded")
+    return columns
+
+
+FROZEN_COLUMNS["2"] = {name: _v2(name) for name in FROZEN_COLUMNS["1"]}
 
 
 def test_schema_change_guard() -> None:

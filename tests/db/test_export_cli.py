@@ -26,6 +26,14 @@ def clinic(db: Database) -> Clinic:
     return build_clinic(db)
 
 
+@pytest.fixture(autouse=True)
+def _key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A generated de-identification key goes to the test's directory, never the runner's home."""
+    path = tmp_path / "keys" / "deid.key"
+    monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(path))
+    return path
+
+
 def url_of(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=False)
 
@@ -151,6 +159,10 @@ def test_bad_arguments_exit_2_with_a_message(
         argv[argv.index("--out") + 1] = str(tmp_path / "missing" / "out.csv")
     elif bad == ["--out-is-dir"]:
         argv[argv.index("--out") + 1] = str(tmp_path)
+    elif bad == ["--deidentify"]:  # no variable, and no key can be made (its directory would be under a file)
+        (tmp_path / "a-file").write_text("")
+        monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(tmp_path / "a-file" / "deid.key"))
+        argv += bad
     elif bad[0] in ("--dataset", "--from", "--to"):
         argv[argv.index(bad[0]) + 1] = bad[1]
     else:
@@ -209,6 +221,7 @@ def test_python_dash_m_entry_point(clinic: Clinic, tmp_path: Path) -> None:
     out = tmp_path / "vitals.csv"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("CHAIRSIDE_DEID_SECRET", None)
+    env["CHAIRSIDE_DEID_KEY_FILE"] = str(tmp_path / "home" / ".chairside" / "deid.key")
     done = subprocess.run(
         [sys.executable, "-m", "infusion.exports", *args(clinic, out)],
         cwd=ROOT,
@@ -227,4 +240,7 @@ def test_python_dash_m_entry_point(clinic: Clinic, tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert failed.returncode == 2 and "CHAIRSIDE_DEID_SECRET" in failed.stderr
+    assert failed.returncode == 0, failed.stderr  # a key is generated on first use (README: quick start works)
+    key_file = Path(env["CHAIRSIDE_DEID_KEY_FILE"])
+    assert key_file.is_file() and (key_file.stat().st_mode & 0o777) == 0o600
+    assert "MRN-ZQ-4471" not in out.read_text(encoding="utf-8-sig")

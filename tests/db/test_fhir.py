@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -16,7 +17,7 @@ from infusion.demo.clinic import DemoOptions, load_demo
 from infusion.errors import ChairsideError, NotFoundError
 from infusion.exports.datasets import iter_rows
 from infusion.exports.fhir import build_bundle, bundle_json, severity_for_grade
-from tests.db.test_export import Clinic, build_clinic
+from tests.db.test_export import Clinic, another_session, build_clinic
 
 SECRET = "fhir-test-secret-0123456789"
 LOINC = "http://loinc.org"
@@ -196,7 +197,7 @@ def test_sessions_without_infusion(clinic: Clinic) -> None:
         build_bundle(clinic.db, 999_999)
 
 
-def test_deidentified_bundle(clinic: Clinic, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deidentified_bundle(clinic: Clinic, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bundle = build_bundle(clinic.db, clinic.s1, deidentify=True, secret=SECRET)
     data = check_bundle(bundle)
     text = json.dumps(data).lower()
@@ -216,8 +217,17 @@ def test_deidentified_bundle(clinic: Clinic, monkeypatch: pytest.MonkeyPatch) ->
     plain = build_bundle(clinic.db, clinic.s1)
     assert not {e.resource.id for e in plain.entry} & {e.resource.id for e in bundle.entry}
     monkeypatch.delenv("CHAIRSIDE_DEID_SECRET", raising=False)
-    with pytest.raises(ChairsideError, match="secret"):
+    (clinic_dir := tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(clinic_dir / "deid.key"))
+    with pytest.raises(ChairsideError, match="CHAIRSIDE_DEID_SECRET"):  # no secret and no key can be made
         build_bundle(clinic.db, clinic.s1, deidentify=True)
+    monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(tmp_path / "deid.key"))
+    generated = build_bundle(clinic.db, clinic.s1, deidentify=True)  # the key file, made on first use
+    generated_key = resources(generated)["Patient"][0]["identifier"][0]["value"]
+    assert (
+        generated_key != key
+        and generated_key == next(iter_rows(clinic.db, "sessions", clinic.filters, deidentify=True))["patient_key"]
+    )
 
 
 def test_bundle_ids_are_stable(clinic: Clinic) -> None:
@@ -248,3 +258,42 @@ def test_timezone_offset_follows_the_clinic(clinic: Clinic) -> None:
     from datetime import datetime
 
     assert datetime.fromisoformat(start) == clinic.t0 + timedelta(minutes=22)
+
+
+def _medication_status(clinic: Clinic, session_id: int) -> dict:
+    bundle = build_bundle(clinic.db, session_id)
+    check_bundle(bundle)
+    return resources(bundle)["MedicationAdministration"][0]
+
+
+def test_an_infusion_stopped_for_a_reaction_is_stopped_not_completed(clinic: Clinic) -> None:
+    """Issue 11: FHIR R4 MedicationAdministration.status `stopped` = halted before it was all given."""
+    from infusion.services import entries, sessions
+
+    assert _medication_status(clinic, clinic.s1)["status"] == "completed"  # its reaction paused it only
+    made = []
+    for restarted in (False, True):
+        t0 = clinic.t0 + timedelta(minutes=240 if restarted else 110)
+        sid = another_session(clinic, t0, infusing=True)
+        entries.record_reaction(
+            clinic.db,
+            clinic.nurse,
+            sid,
+            symptoms=["urticaria", "dyspnea"],
+            grade=3,
+            actions=["stopped", "medication_given"],
+            medication_given="Diphenhydramine 50 mg IV",
+            onset_at=t0 + timedelta(minutes=35),
+            resolved_at=t0 + timedelta(minutes=55),
+        )
+        if restarted:  # stopped, treated, restarted at a lower rate: the dose was given in the end
+            entries.change_rate(clinic.db, clinic.nurse, sid, 50, at=t0 + timedelta(minutes=60))
+        sessions.stop_iv(clinic.db, clinic.nurse, sid, expected_version=None, at=t0 + timedelta(minutes=90))
+        sessions.discharge(clinic.db, clinic.nurse, sid, expected_version=None, early_reason="sent to ED")
+        made.append(sid)
+    stopped, resumed = (_medication_status(clinic, sid) for sid in made)
+    assert stopped["status"] == "stopped"
+    assert "reaction" in stopped["statusReason"][0]["text"] and "grade 3" in stopped["statusReason"][0]["text"]
+    assert resumed["status"] == "completed" and "statusReason" not in resumed
+    deidentified = resources(build_bundle(clinic.db, made[0], deidentify=True, secret=SECRET))
+    assert deidentified["MedicationAdministration"][0]["status"] == "stopped"
