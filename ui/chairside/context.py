@@ -48,11 +48,13 @@ def select_session(session_id: int) -> None:
 def scroll_panel_into_view() -> None:
     """Bring the session panel to the top of the screen once, after it was opened from low in the list."""
     if st.session_state.pop("_scroll_to_panel", False):
+        # In a block of its own: a top-level `const` would be declared again by the next
+        # scroll in the same page (SyntaxError), and only the first opening would scroll.
         st.html(
-            "<script>"
+            "<script>{"
             f"const el = window.parent.document.querySelector('.st-key-{PANEL_KEY}') "
             f"|| document.querySelector('.st-key-{PANEL_KEY}');"
             "if (el) { el.scrollIntoView({block: 'start'}); }"
-            "</script>",
+            "}</script>",
             unsafe_allow_javascript=True,
         )
