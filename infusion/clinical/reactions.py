@@ -30,7 +30,7 @@ ACTIONS = {
     "stopped": "Infusion stopped",
     "medication_given": "Medication given",
 }
-#: CTCAE v5.0 "Infusion related reaction" row (clinical.md §3), shown on screen.
+#: CTCAE v5.0 "Infusion related reaction" row (docs/clinical-basis.md §8), shown on screen.
 CTCAE_IRR = {
     1: "Mild, transient; no interruption or intervention needed",
     2: "Infusion interrupted or therapy needed, but responds quickly to symptomatic treatment "

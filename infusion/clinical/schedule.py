@@ -1,7 +1,7 @@
 """When the next set of vitals is due, and where the infusion stands against its window.
 
 Pure functions over times, so the rules can be tested without a database.
-The schedule shape is clinical.md §1c's suggested configurable default.
+The schedule shape is docs/clinical-basis.md §4's suggested configurable default.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Planned rate titration (clinical.md §1b) and the live forecast: next step and expected end.
+"""Planned rate titration (docs/clinical-basis.md §3) and the live forecast: next step and expected end.
 
 Pure functions over the catalog's `rate_plan` and a session's rate log, so the
 rules can be tested by hand computation without a database or a page.
@@ -11,7 +11,7 @@ Plan formats (infusion/therapy_catalog.toml):
 - weight-based: {unit="mL/kg/h", start, every_minutes, max}                 (IVIG)
 
 An infusion ends when the bag (mL plans) or the dose (mg/h plans) has been
-given: clinical.md §1b says "rate changes lengthen the infusion, not the dose",
+given: docs/clinical-basis.md §3 says "rate changes lengthen the infusion, not the dose",
 so a pause or a slower rate moves the end later instead of shortening the dose.
 """
 
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from infusion.clinical.catalog import rate_plan_for
 from infusion.clock import format_minutes
 
-#: clinical.md §1b reaction rules (Ocrevus = Briumvi): mild–moderate → halve the rate,
+#: docs/clinical-basis.md §3 reaction rules (Ocrevus = Briumvi): mild–moderate → halve the rate,
 #: hold ≥ 30 min, then increase if tolerated. Used as the hold after any rate reduction.
 REACTION_HOLD_MINUTES = 30
 #: Rates this close are "the same" (pump rounding, mg↔mL conversion); a product choice.
@@ -107,7 +107,7 @@ def _resolve(
         return None
     unit = rule.get("unit", "mL/h")
     if unit == "mL/kg/h":
-        # clinical.md §1b (IVIG, Gammagard example): 0.5 mL/kg/h × 30 min, then "increase every
+        # docs/clinical-basis.md §3 (IVIG, Gammagard example): 0.5 mL/kg/h × 30 min, then "increase every
         # 30 min as tolerated" up to 5 mL/kg/h. It gives no step size, so only start and max exist.
         if not weight_kg:
             return _Plan(
@@ -180,7 +180,7 @@ def planned_steps(
     mL/h plans end when `bag_ml` is infused and mg/h plans when `dose` mg are
     given; the last step then has rate 0 at that offset. Fixed plans are one
     step at bag_ml/minutes. IVIG (mL/kg/h) gives the start (0.5 × weight mL/h,
-    offset 0) and the maximum (5 × weight mL/h, offset None): clinical.md §1b is
+    offset 0) and the maximum (5 × weight mL/h, offset None): docs/clinical-basis.md §3 is
     silent on the step size ("increase every 30 min as tolerated"), so no
     intermediate steps and no end time are forecast. No plan, or a plan that
     needs a missing weight, gives [].
@@ -197,7 +197,7 @@ def planned_steps(
 def vitals_due_at_steps(steps: Iterable[Step]) -> list[float]:
     """Offsets (minutes after IV start) at which the plan changes the rate, end of infusion included.
 
-    clinical.md §1c's suggested default asks for vitals at every rate change
+    docs/clinical-basis.md §4's suggested default asks for vitals at every rate change
     and at the end of infusion; IV start itself is not one (the default asks
     for the check-in baseline and a set 15 min after start instead). For the
     live times after a pause or a reduction, use `Forecast.upcoming`.
@@ -363,13 +363,13 @@ def forecast(
     has been infused. From the current state: on plan, the rest of the plan
     follows, shifted by any paused time; below (or above) the planned rate for
     this point, the current rate is held (30 min after a reduction,
-    clinical.md §1b) and then steps up through the planned rates above it,
+    docs/clinical-basis.md §3) and then steps up through the planned rates above it,
     each for its planned time. The end is when the bag (or dose) is done.
     Paused, stopped, IVIG and plan-less sessions get None fields and a note.
 
     mg/h plans (rituximab) need `concentration_mg_ml` to read the log, which
     records mL/h: the catalog and the session hold no concentration, and
-    clinical.md gives none. Times are aware UTC; `tz` is only for the note.
+    docs/clinical-basis.md gives none. Times are aware UTC; `tz` is only for the note.
     """
     p = _resolve(plan, infusion_number, dose, weight_kg)
     if p is None:
@@ -420,9 +420,9 @@ def forecast(
         )
     if p.kind == "weight":
         if p.problem:
-            return _no_forecast(f"IVIG: {p.problem}; clinical.md §1b gives no step size either.", p, **known)
+            return _no_forecast(f"IVIG: {p.problem}; docs/clinical-basis.md §3 gives no step size either.", p, **known)
         return _no_forecast(
-            f"IVIG is titrated as tolerated: clinical.md §1b gives {p.levels[0][0]:g} mL/h (0.5 mL/kg/h) for "
+            f"IVIG is titrated as tolerated: docs/clinical-basis.md §3 gives {p.levels[0][0]:g} mL/h (0.5 mL/kg/h) for "
             f"30 min, then 'increase every 30 min as tolerated' up to {p.max_rate:g} mL/h with no step size, "
             "so no next step or end time is forecast.",
             p,

@@ -2,7 +2,7 @@
 
 A US MS infusion center with chairs, staff and patients, a year of past
 sessions on each therapy's dosing calendar, and a "live" day around the real
-now. Rates, symptoms and schedules follow ../shared/clinical.md (§1a therapies,
+now. Rates, symptoms and schedules follow docs/clinical-basis.md (§1a therapies,
 §1b titration, §1c vitals, §2 reaction rates, §3 CTCAE). Demo data only.
 
 Every demo account signs in with `DEMO_PASSWORD`; the sign-in page lists them

@@ -2,7 +2,7 @@
 
 `Sim` is what the generator decides for a session before anything has an
 absolute time or an id; `pump` turns a titration ladder, a bag volume and an
-optional reaction into rate events and the stop time (clinical.md §1b).
+optional reaction into rate events and the stop time (docs/clinical-basis.md §3).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def pump(
 
     `ladder` is [(rate mL/h, minutes at that rate)], the last step open-ended.
     A reaction at minute m either slows the rate to half, pauses for `hold`
-    minutes and resumes at half rate, or stops the infusion (clinical.md §1b
+    minutes and resumes at half rate, or stops the infusion (docs/clinical-basis.md §3
     reaction rules); after a slow or resume the rate goes back up after 30 min.
     """
     t, given, i = 0.0, 0.0, 0

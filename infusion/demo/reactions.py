@@ -1,4 +1,4 @@
-"""How often and how each therapy's infusion reactions show up (clinical.md §2, §3).
+"""How often and how each therapy's infusion reactions show up (docs/clinical-basis.md §11, §3).
 
 One `ReactionProfile` per catalog therapy code, with the published rates
 quoted next to each, and the rescue medication a nurse documents by CTCAE grade.
@@ -43,7 +43,7 @@ REACTIONS: dict[str, ReactionProfile] = {
         ),
         anaphylaxis=True,
     ),
-    # Zunovo SC: injection reactions common, exact rate [UNCONFIRMED] in clinical.md §2.
+    # Zunovo SC: injection reactions common, exact rate [UNCONFIRMED] in docs/clinical-basis.md §11.
     "ocrelizumab_sc": ReactionProfile(
         (0.25, 0.10),
         0.01,

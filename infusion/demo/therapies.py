@@ -36,7 +36,7 @@ LOT_PREFIX = {
     "edaravone": "ED",
 }
 
-#: Premedication as given (drug, dose, route). clinical.md §1a "Required premedication".
+#: Premedication as given (drug, dose, route). docs/clinical-basis.md §1 "Required premedication".
 PREMEDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "ocrelizumab_iv": (
         ("Methylprednisolone", "100 mg", "IV"),
@@ -125,7 +125,7 @@ def regimen(
     """Dose days counted from the start of treatment, with the course day where courses exist.
 
     Intervals come from the catalog (dosing_interval_days) or, where it has none,
-    the protocols of clinical.md §1a (IVMP 3–5 days, cyclophosphamide every 4
+    the protocols of docs/clinical-basis.md §1 (IVMP 3–5 days, cyclophosphamide every 4
     weeks × 6, TPE 5 exchanges over 10 days, edaravone 14 days then 10 of 14).
     """
     days: list[tuple[int, int]] = []

@@ -45,7 +45,7 @@ class VitalsDrawer:
         sbp, dbp, pulse = patient.sbp + ds, patient.dbp + dd, patient.pulse + dp
         rr, temp, spo2 = patient.rr + dr, patient.temp_f + dt, min(100, patient.spo2 + do)
         if lemtrada_day1:
-            pulse += 15  # day-1 mean heart rate up ~20 bpm (clinical.md §2)
+            pulse += 15  # day-1 mean heart rate up ~20 bpm (docs/clinical-basis.md §11)
         if kind == ROUTINE or kind == BASELINE:  # values stay near the patient's own: no range clamps needed
             return sbp, min(dbp, sbp - 15), pulse, rr, round(temp, 1), spo2
         if kind == FEVER:

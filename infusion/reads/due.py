@@ -1,22 +1,22 @@
 """When each patient's next infusion is due, where it sits in its course, and the dose it expects.
 
-The rhythm comes from the therapy catalog (clinical.md §1a) and the patient's
+The rhythm comes from the therapy catalog (docs/clinical-basis.md §1) and the patient's
 history: the sessions that reached IV start, by the clinic-local date of the IV
 start. Planning a booking also counts the bookings already made before it
 (a whole Lemtrada course, or both Ocrevus initial doses, are usually booked at
 once), so the third Lemtrada day booked ahead is "day 3 of 5", not "day 1".
 
-Rules (clinical.md §1a unless marked as a product choice):
+Rules (docs/clinical-basis.md §1 unless marked as a product choice):
 - Tysabri every 28 d; Zunovo every 6 months (182 d); rituximab the catalog's
-  interval (182 d, [SECONDARY] in clinical.md); any other therapy with a catalog
+  interval (182 d, [SECONDARY] in docs/clinical-basis.md); any other therapy with a catalog
   interval: last infusion + interval.
 - Ocrevus IV: 300 mg day 1 and day 15, then 600 mg every 6 months, doses
   ≥ 5 months apart. Briumvi: 150 mg day 1, 450 mg day 15, then 450 mg every
-  24 weeks, ≥ 5 months apart. clinical.md does not say what the 6 months /
+  24 weeks, ≥ 5 months apart. docs/clinical-basis.md does not say what the 6 months /
   24 weeks are counted from after the initial pair: we count from day 1 of the
   initial dose (the labels' "after the first infusion"), later ones from the
   previous infusion. "5 months" is the catalog's `min_interval_days`, in days
-  (Ocrevus 140 = clinical.md's "20 weeks"; Briumvi 150, the catalog's reading).
+  (Ocrevus 140 = the clinical basis's "20 weeks"; Briumvi 150, the catalog's reading).
   Any five calendar months are at least 150 days, so "exactly 5 months later"
   is always allowed under both. The minimum is measured from the last infusion
   given (the stricter reading).
@@ -25,16 +25,16 @@ Rules (clinical.md §1a unless marked as a product choice):
   A course interrupted after day N continues with day N+1, due the day after
   the last infusion given (the clinic may decide otherwise; then it books with
   a reason). A new course is due the catalog interval (365 d) after the last
-  infusion of the previous course (clinical.md: "≥ 12 months apart").
+  infusion of the previous course (docs/clinical-basis.md: "≥ 12 months apart").
 - IVIG and cyclophosphamide: by the clinic's protocol, an interval set per
   patient (`PatientProtocol`); without one there is no due date. The catalog's
-  21 d for IVIG is clinical.md's CIDP example, not a protocol, so it is not used.
+  21 d for IVIG is the clinical basis's CIDP example, not a protocol, so it is not used.
 - IV methylprednisolone (relapse, on demand), plasma exchange (relapse; the
   5-exchange schedule is [UNCONFIRMED]) and edaravone (14-on/14-off cycles, then
   10 of 14 days: which days is the prescriber's plan): no due date.
 
 Too early: where the catalog sets `min_interval_days` the booking is refused
-without an override reason. clinical.md is silent for the other therapies, so
+without an override reason. docs/clinical-basis.md is silent for the other therapies, so
 (product choice) a booking more than `WARN_TOLERANCE_DAYS` before the due date
 only warns.
 """
@@ -67,27 +67,27 @@ DUE_READ = (NURSE, CHARGE, MANAGER, ADMIN)
 #: roles that set a patient's protocol interval: a clinical decision, not a nurse's booking
 PROTOCOL_EDIT = (CHARGE, ADMIN)
 
-#: therapies dosed by the clinic's protocol, per patient (clinical.md §1a: "protocols vary")
+#: therapies dosed by the clinic's protocol, per patient (docs/clinical-basis.md §1: "protocols vary")
 PROTOCOL_THERAPIES = ("ivig", "cyclophosphamide")
 #: therapies without a due date, and why
 NO_DUE_DATE = {
     "methylprednisolone": "Given on demand (relapse treatment): no due date.",
-    "plasma_exchange": "Relapse treatment; clinical.md's 5-exchange schedule is [UNCONFIRMED]: no due date.",
+    "plasma_exchange": "Relapse treatment; the clinical basis's 5-exchange schedule is [UNCONFIRMED]: no due date.",
     "edaravone": "Cycle-based (14 days on, 14 off; then 10 of 14 days), days chosen by the prescriber: no due date.",
 }
 #: Ocrevus IV and Briumvi start with two infusions two weeks apart: (days to dose 2, doses by infusion number)
 INITIAL_PAIR_DAYS = 14
 INITIAL_DOSES: dict[str, tuple[float, float, float]] = {
-    # (infusion 1, infusion 2, later infusions), clinical.md §1a
+    # (infusion 1, infusion 2, later infusions), docs/clinical-basis.md §1
     "ocrelizumab_iv": (300.0, 300.0, 600.0),
     "ublituximab": (150.0, 450.0, 450.0),
 }
-#: Lemtrada course lengths: course 1 five days, every later course three (clinical.md §1a)
+#: Lemtrada course lengths: course 1 five days, every later course three (docs/clinical-basis.md §1)
 LEMTRADA = "alemtuzumab"
 LEMTRADA_COURSE_DAYS = (5, 3)
 #: courses after which no further course is due by default ("further courses … if needed")
 LEMTRADA_SCHEDULED_COURSES = 2
-#: Product choice (clinical.md is silent): a booking this many days before the due date only warns,
+#: Product choice (docs/clinical-basis.md is silent): a booking this many days before the due date only warns,
 #: and never more than half the interval (a weekly protocol warns at < 4 days).
 WARN_TOLERANCE_DAYS = 7
 PROTOCOL_MAX_DAYS = 366
@@ -175,7 +175,7 @@ class NextInfusion:
     last: Dose | None
     #: before this date the booking is refused without an override (min_interval_days)
     allowed_from: date | None = None
-    #: before this date the booking only warns (product choice where clinical.md is silent)
+    #: before this date the booking only warns (product choice where docs/clinical-basis.md is silent)
     warn_before: date | None = None
     course_number: int | None = None
     course_day: int | None = None
@@ -247,7 +247,7 @@ def plan_next(rhythm: Rhythm, doses: list[Dose], protocol_days: int | None = Non
         assert last is not None
         if number == 2:
             second = last.day + timedelta(days=INITIAL_PAIR_DAYS)
-            # clinical.md gives no minimum between the two initial infusions: warn only.
+            # docs/clinical-basis.md gives no minimum between the two initial infusions: warn only.
             return NextInfusion(
                 2,
                 f"{name} initial dose 2 of 2",

@@ -1,4 +1,4 @@
-"""The therapy catalog seed (infusion/therapy_catalog.toml) against ../shared/clinical.md §1,
+"""The therapy catalog seed (infusion/therapy_catalog.toml) against docs/clinical-basis.md §1–§4,
 and seeding into the database (idempotent, never overwriting a clinic's edits)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from infusion.services import setup
 from infusion.services.setup import seed_therapies
 from tests.helpers import ADMIN, new_session, staff_actor
 
-# Every therapy of clinical.md §1a that the foundation issue lists.
+# Every therapy of docs/clinical-basis.md §1 that the foundation issue lists.
 ISSUE_THERAPIES = {
     "ocrelizumab_iv",
     "ocrelizumab_sc",
@@ -50,10 +50,11 @@ def test_codes_are_unique():
     assert len(codes) == len(set(codes))
 
 
-def test_every_row_names_its_clinical_md_source(seed):
+def test_every_row_names_its_clinical_basis_section(seed):
     for code, row in seed.items():
-        assert "clinical.md" in row["source"], code
-        assert "§1a" in row["source"], code
+        assert "docs/clinical-basis.md" in row["source"], code
+        assert "clinical.md" not in row["source"].replace("clinical-basis.md", ""), code
+        assert "§1" in row["source"], code
 
 
 def test_every_row_has_the_fields_a_session_needs(seed):
@@ -63,7 +64,7 @@ def test_every_row_has_the_fields_a_session_needs(seed):
         assert row["observation_rules"], code
         assert row["duration_windows"][0].get("from", 1) == 1, code
         schedule = row["vitals_schedule"]
-        # clinical.md §1c default: baseline, after start, each rate change, every 30–60 min, end, end of obs
+        # docs/clinical-basis.md §4 default: baseline, after start, each rate change, every 30–60 min, end, end of obs
         assert schedule["at_rate_change"] and schedule["at_end_of_infusion"] and schedule["at_end_of_observation"]
         assert 30 <= schedule["every_minutes"] <= 60, code
         assert schedule["after_start_minutes"][0] == 15, code
@@ -80,7 +81,8 @@ def test_ocrevus_iv(seed):
     assert observation_minutes(row["observation_rules"], 7) == 60
     assert row["premedication_required"]
     assert "Methylprednisolone 100 mg" in row["premedication_text"]
-    assert row["min_interval_days"] == 140  # ≥ 20 weeks
+    # "a minimum of 5 months" is counted in calendar months (infusion/clinical/intervals.py), not as 140 days
+    assert row["min_interval_days"] is None
     assert not row["program"]
     assert rate_plan_for(row["rate_plan"], 1)["start_ml_h"] == 30
     assert rate_plan_for(row["rate_plan"], 1)["max_ml_h"] == 180
@@ -103,8 +105,12 @@ def test_tysabri(seed):
     row = seed["natalizumab"]
     assert row["brand"] == "Tysabri"
     assert row["program"] == "TOUCH"
+    # TYSABRI USPI §2.3 (current, openFDA 3/2025; docs/clinical-basis.md §4): 1 h for the first 12
+    # infusions, then clinical judgment
     assert observation_minutes(row["observation_rules"], 1) == 60
-    assert observation_minutes(row["observation_rules"], 30) == 60
+    assert observation_minutes(row["observation_rules"], 12) == 60
+    assert observation_minutes(row["observation_rules"], 13) is None
+    assert observation_minutes(row["observation_rules"], 30) is None
     assert duration_window(row["duration_windows"], 1).max_minutes == 60
     assert not row["premedication_required"]
     assert row["dosing_interval_days"] == 28  # every 4 weeks
@@ -117,7 +123,7 @@ def test_lemtrada(seed):
     assert row["program"] == "Lemtrada REMS"
     assert observation_minutes(row["observation_rules"], 1) == 120
     assert duration_window(row["duration_windows"], 1).max_minutes == 240  # ~4 h
-    assert row["vitals_schedule"]["every_minutes"] == 30  # ivxhealth practice, clinical.md §1c
+    assert row["vitals_schedule"]["every_minutes"] == 30  # ivxhealth practice, docs/clinical-basis.md §4
     assert row["premedication_required"]
     assert row["default_dose"] == 12
 
@@ -220,7 +226,7 @@ def test_seed_fills_the_database_with_the_file_values(db, seed):
     assert observation_minutes(tysabri.observation_rules, 1) == 60
     assert rows["alemtuzumab"].vitals_schedule["every_minutes"] == 30
     assert rows["ocrelizumab_iv"].premedication_required is True
-    assert all("clinical.md" in t.source for t in rows.values())
+    assert all("docs/clinical-basis.md" in t.source for t in rows.values())
 
 
 def test_seeding_twice_adds_nothing(db):

@@ -394,7 +394,7 @@ def test_bad_arguments_exit_with_a_message(argv: list[str], message: str, capsys
 
 # -- clinical rates, on a larger load (SQLite only: slower) -------------------------------------
 
-#: Ballparks from clinical.md §2, loose enough for a 3,000-session sample.
+#: Ballparks from docs/clinical-basis.md §11, loose enough for a 3,000-session sample.
 REACTION_BOUNDS = {
     "alemtuzumab": (0.60, 0.95),
     "ocrelizumab_iv": (0.05, 0.40),

@@ -382,7 +382,7 @@ def test_soft_too_early_warns_but_books_and_lists_the_booking(db, nurse):
     tys = history(db, nurse, "natalizumab", [TODAY - timedelta(days=5)])
     tid = therapy_id(db, "natalizumab")
     early = due.check_too_early(db, tys, tid, at(TODAY + timedelta(days=10)))
-    # clinical.md gives Tysabri no minimum: warn (product choice) before due − 7 days, never refuse
+    # docs/clinical-basis.md gives Tysabri no minimum: warn (product choice) before due − 7 days, never refuse
     assert (
         early is not None
         and not early.enforced

@@ -1,4 +1,4 @@
-"""When the next vitals are due (clinical.md §1c default schedule) and the infusion clock."""
+"""When the next vitals are due (docs/clinical-basis.md §4 default schedule) and the infusion clock."""
 
 from __future__ import annotations
 

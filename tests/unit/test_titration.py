@@ -1,4 +1,4 @@
-"""Rate titration plans and forecasts against clinical.md §1b, every expected value computed by hand.
+"""Rate titration plans and forecasts against docs/clinical-basis.md §3, every expected value computed by hand.
 
 The plans come from the seed catalog (infusion/therapy_catalog.toml), so a
 change to a catalog number shows up here.
@@ -53,7 +53,7 @@ def fc(
 
 # ------------------------------------------------------------------ Ocrevus
 
-# Ocrevus infusions 1–2 (clinical.md §1b): 250 mL, 30 mL/h + 30 every 30 min, max 180.
+# Ocrevus infusions 1–2 (docs/clinical-basis.md §3): 250 mL, 30 mL/h + 30 every 30 min, max 180.
 # Volume per 30-min step: 15 + 30 + 45 + 60 + 75 = 225 mL by minute 150 (rates 30…150);
 # the last 25 mL at 180 mL/h take 25/180 h = 8 min 20 s → end at 158 min 20 s ≈ 2 h 38 min.
 OCREVUS_1_END = 150 + 25 / 180 * 60
@@ -123,7 +123,7 @@ def test_ocrevus_after_a_twenty_minute_pause_ends_twenty_minutes_later():
 
 
 def test_ocrevus_rate_halved_after_a_reaction_at_minute_65():
-    # On plan to minute 65 (90 mL/h since 60), halved to 45 (clinical.md §1b mild–moderate IRR).
+    # On plan to minute 65 (90 mL/h since 60), halved to 45 (docs/clinical-basis.md §3 mild–moderate IRR).
     # By 65: 15 + 30 + 90 × 5/60 = 52.5 mL. Hold 45 mL/h to minute 95 (≥ 30 min), then step up
     # through the planned rates above 45 every 30 min:
     #   65–95  at 45:  22.5 → 75 mL
@@ -254,7 +254,7 @@ def test_ivig_gives_start_and_max_but_no_forecast():
     f = fc("ivig", [(0, "start", 35)], 40, dose=1, weight_kg=70)
     assert (f.next_step_at, f.next_rate, f.expected_end, f.remaining) == (None, None, None, None)
     assert f.infused == pytest.approx(35 * 40 / 60, abs=1e-3)
-    assert "step size" in f.note and "clinical.md" in f.note
+    assert "step size" in f.note and "docs/clinical-basis.md" in f.note
 
     assert planned_steps(PLANS["ivig"], infusion_number=1, dose=1, weight_kg=None) == []
     assert "weight" in fc("ivig", [(0, "start", 35)], 40, dose=1).note
@@ -274,7 +274,7 @@ def test_note_uses_the_clinic_time_zone():
 
 def test_restart_at_half_the_onset_rate_after_a_severe_reaction():
     # Paused at minute 65 at 90 mL/h (52.5 mL in), restarted at 85 at 45 mL/h (half the onset rate,
-    # clinical.md §1b severe rule). Plan clock at restart: 65 min. Hold to 115, then 60/90/120/150:
+    # docs/clinical-basis.md §3 severe rule). Plan clock at restart: 65 min. Hold to 115, then 60/90/120/150:
     #   85–115 at 45: 22.5 → 75 · 115–145 at 60: 30 → 105 · 145–175 at 90: 45 → 150
     #   175–205 at 120: 60 → 210 · then 40 mL at 150 mL/h = 16 min → 221.
     log = [(0, "start", 30), (30, "change", 60), (60, "change", 90), (65, "pause", None), (85, "resume", 45)]
