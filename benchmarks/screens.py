@@ -1,0 +1,126 @@
+"""The screens a nurse opens all day: they read today's rows, so their time must not grow with history.
+
+Floors are one plain SQL statement fetching the rows each screen is built from:
+today's sessions with patient and therapy (Chairside list, Chair board), one
+session's vitals (timeline), and the per patient × therapy history the Due list
+folds (it reads every session with an IV start, so its floor grows with history too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+
+from db.engine import Database
+from db.models import AppUser, InfusionSession
+from infusion.accounts.actor import Actor
+from infusion.charts.timeline import session_timeline
+from infusion.clinical.states import VITALS_STATUSES
+from infusion.reads import board, due
+from infusion.reads import sessions as views
+
+ACTIVE = ("checked_in", "ready", "infusing", "paused", "observation")
+TODAY_SQL = """SELECT s.id, s.status, s.chair_id, s.scheduled_at, s.checked_in_at, p.family_name, p.given_name, t.name
+FROM infusion_session s JOIN patient p ON p.id = s.patient_id JOIN therapy t ON t.id = s.therapy_id
+WHERE (s.scheduled_at >= :lo AND s.scheduled_at < :hi) OR s.status IN ({active})""".format(
+    active=", ".join(f"'{a}'" for a in ACTIVE)
+)
+DUE_SQL = """SELECT patient_id, therapy_id, COUNT(*), MAX(iv_started_at) FROM infusion_session
+WHERE iv_started_at IS NOT NULL GROUP BY patient_id, therapy_id"""
+TIMELINE_SQL = """SELECT v.* FROM infusion_session s JOIN vital_sign v ON v.session_id = s.id WHERE s.id = :sid"""
+
+
+@dataclass(frozen=True)
+class Staff:
+    nurse: Actor
+    manager: Actor
+    admin: Actor
+
+
+def staff(db: Database) -> Staff:
+    """The first user of each role the benchmarks act as (the demo clinic has them all)."""
+    found: dict[str, Actor] = {}
+    with db.reading() as s:
+        for user in s.scalars(select(AppUser).where(AppUser.active.is_(True)).order_by(AppUser.id)):
+            found.setdefault(user.role, Actor(user.id, user.display_name, user.role))
+    missing = {"nurse", "manager", "admin"} - set(found)
+    if missing:
+        raise RuntimeError(f"no active user with role {', '.join(sorted(missing))}: is this a demo clinic?")
+    return Staff(found["nurse"], found["manager"], found["admin"])
+
+
+def live_session(db: Database) -> int:
+    """The most recently checked-in session that is still in a chair (the demo's live board has several)."""
+    with db.reading() as s:
+        sid = s.scalar(
+            select(InfusionSession.id)
+            .where(InfusionSession.status.in_(VITALS_STATUSES))
+            .order_by(InfusionSession.checked_in_at.desc(), InfusionSession.id.desc())
+            .limit(1)
+        )
+    if sid is None:
+        raise RuntimeError("no session in a chair: the timeline needs a live session")
+    return int(sid)
+
+
+def today_bounds(db: Database) -> dict[str, Any]:
+    """Today ± a day in UTC (wide enough for any clinic zone), in the stored format."""
+    now = datetime.now(UTC)
+    lo, hi = now - timedelta(days=1), now + timedelta(days=1)
+    if db.dialect == "sqlite":
+        return {k: v.strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in (("lo", lo), ("hi", hi))}
+    return {"lo": lo, "hi": hi}
+
+
+def _query(db: Database, sql: str, params: dict[str, Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with db.engine.connect() as conn:
+            return conn.execute(text(sql), params).all()
+
+    return run
+
+
+def cases(db: Database, who: Staff, today: date) -> list[tuple[str, Callable[[], Any], str, Callable[[], Any], str]]:
+    """(name, figure, floor name, floor, note) per screen."""
+    sid = live_session(db)
+    bounds = today_bounds(db)
+
+    def timeline() -> Any:
+        detail = views.session_detail(db, who.nurse, sid)
+        assert detail is not None
+        return session_timeline(detail)
+
+    return [
+        (
+            "Due list (due_list)",
+            lambda: due.due_list(db, who.admin, today),
+            "GROUP BY patient, therapy over IV starts",
+            _query(db, DUE_SQL, {}),
+            "folds every session with an IV start in Python",
+        ),
+        (
+            "Chair board (board_frame)",
+            lambda: board.board_frame(db, who.nurse),
+            "today's sessions + patient + therapy",
+            _query(db, TODAY_SQL, bounds),
+            "",
+        ),
+        (
+            "Chairside list (today_sessions)",
+            lambda: views.today_sessions(db, who.nurse),
+            "today's sessions + patient + therapy",
+            _query(db, TODAY_SQL, bounds),
+            "",
+        ),
+        (
+            "One timeline (session_detail + session_timeline)",
+            timeline,
+            "one session's vitals",
+            _query(db, TIMELINE_SQL, {"sid": sid}),
+            f"session {sid}; session_detail writes one audit 'view' event per call",
+        ),
+    ]
