@@ -22,11 +22,20 @@ from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_r
 from infusion.clock import utcnow
 from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
 from infusion.services.audit import record
-from infusion.services.opening import clinic_context
+from infusion.services.opening import clinic_context, optional_text, record_id, require_account
 from infusion.settings import ClinicSettings
 
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+#: every refused sign-in says the same: unknown, disabled, locked out or wrong password (no enumeration)
+REFUSED = "User name or password not recognised."
+#: the longest password checked (Argon2 takes any length; a megabyte of text is not a password)
+MAX_PASSWORD = 1024
+
+
+def _text(value: object, field: str, *, max_len: int) -> str:
+    """A sign-in or account argument as text (None → ""), refused if not text or unstorable."""
+    return optional_text(value, field, max_len=max_len)
 
 
 def hash_password(password: str) -> str:
@@ -58,6 +67,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def check_password_rules(password: str, settings: ClinicSettings, username: str = "") -> None:
+    if not isinstance(password, str):
+        raise ValidationError({"password": "Enter a password."})
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError({"password": f"Use at most {MAX_PASSWORD} characters."})
+    if "\x00" in password or any("\ud800" <= c <= "\udfff" for c in password):
+        raise ValidationError({"password": "The password contains a character that cannot be used."})
     if len(password) < settings.min_password_length:
         raise ValidationError({"password": f"Use at least {settings.min_password_length} characters."})
     if username and username.lower() in password.lower():
@@ -92,7 +107,13 @@ def authenticate(db: Database, username: str, password: str, now: datetime | Non
     A refusal is committed (audit row, failure count) before it is raised.
     """
     now = now or utcnow()
-    username = (username or "").strip().lower()
+    try:
+        username = _text(username, "username", max_len=80).lower()
+        password = password if isinstance(password, str) else ""
+    except ValidationError:
+        username, password = "", ""  # an unusable name cannot match an account: the same refusal as any other
+    if len(password) > MAX_PASSWORD:
+        password = password[:MAX_PASSWORD]
     settings = _settings(db)
     failure: AuthError | None = None
     with db.writing() as s:
@@ -108,11 +129,20 @@ def authenticate(db: Database, username: str, password: str, now: datetime | Non
                 after={"username": username},
                 reason="unknown or disabled account",
             )
-            failure = AuthError("User name or password not recognised.")
+            failure = AuthError(REFUSED)
         elif user.locked_until is not None and user.locked_until > now:
-            record(s, SYSTEM, "sign_in_locked", "app_user", user.id, after={"username": username})
+            verify_password(None, password)  # the same time as any other refusal
             minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
-            failure = AuthError(f"Too many failed attempts: try again in {minutes} min, or ask an administrator.")
+            record(
+                s,
+                SYSTEM,
+                "sign_in_locked",
+                "app_user",
+                user.id,
+                after={"username": username},
+                reason=f"locked for {minutes} more min",
+            )
+            failure = AuthError(REFUSED)  # never "locked": that would tell a stranger the account exists
         elif not verify_password(user.password_hash, password):
             user.failed_attempts = (user.failed_attempts or 0) + 1
             reason = f"wrong password ({user.failed_attempts})"
@@ -121,7 +151,7 @@ def authenticate(db: Database, username: str, password: str, now: datetime | Non
                 user.failed_attempts = 0
                 reason += f"; locked for {settings.lockout_minutes} min"
             record(s, SYSTEM, "sign_in_failed", "app_user", user.id, after={"username": username}, reason=reason)
-            failure = AuthError("User name or password not recognised.")
+            failure = AuthError(REFUSED)
         else:
             user.failed_attempts, user.locked_until, user.last_sign_in_at = 0, None, now
             record(s, _actor(user), "sign_in", "app_user", user.id)
@@ -149,13 +179,15 @@ def _new_user(
     email: str | None,
     settings: ClinicSettings,
 ) -> AppUser:
-    username = (username or "").strip().lower()
+    username = _text(username, "username", max_len=80).lower()
+    display_name = _text(display_name, "display_name", max_len=120)
+    email = _text(email, "email", max_len=200) or None
     problems: dict[str, str] = {}
     if not USERNAME.match(username):
         problems["username"] = "User names are 2–80 lower-case letters, digits, '.', '_' or '-'."
-    if not (display_name or "").strip():
+    if not display_name:
         problems["display_name"] = "Enter the person's name."
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         problems["role"] = f"Role must be one of {', '.join(ROLES)}."
     if problems:
         raise ValidationError(problems)
@@ -229,6 +261,7 @@ def add_user(
     require_role(actor, ADMINISTRATION, "add users")
     settings = _settings(db)
     with db.writing() as s:
+        require_account(s, actor, ADMINISTRATION, "add users")
         return _new_user(
             s,
             actor,
@@ -242,6 +275,7 @@ def add_user(
 
 
 def _user(s: Session, user_id: int) -> AppUser:
+    user_id = record_id(user_id, "user")
     user = s.scalars(select(AppUser).where(AppUser.id == user_id).with_for_update()).first()
     if user is None:
         raise NotFoundError(f"User {user_id} not found.")
@@ -252,14 +286,18 @@ def set_password(
     db: Database, actor: Actor, user_id: int, password: str, *, current_password: str | None = None
 ) -> None:
     """Administrators reset anyone's password; everyone may change their own by giving the current one
-    (so a tablet left signed in cannot be used to take the account over)."""
-    own = actor is not None and actor.user_id == user_id
+    (so a tablet left signed in cannot be used to take the account over). Only an actor with an
+    account can be "own": the command line (no account) resets as an administrator, whatever the
+    display name of the user it acts on."""
+    own = actor is not None and actor.user_id is not None and actor.user_id == user_id
     if not own:
         require_role(actor, ADMINISTRATION, "reset another user's password")
     settings = _settings(db)
     with db.writing() as s:
+        require_account(s, actor, None if own else ADMINISTRATION, "change passwords")
         user = _user(s, user_id)
-        if own and actor.name != "command line" and not verify_password(user.password_hash, current_password or ""):
+        current = current_password if isinstance(current_password, str) else ""
+        if own and not verify_password(user.password_hash, current[:MAX_PASSWORD]):
             raise AuthError("Your current password is not right; the password was not changed.")
         check_password_rules(password, settings, user.username)
         user.password_hash = hash_password(password)
@@ -269,9 +307,12 @@ def set_password(
 
 def set_active(db: Database, actor: Actor, user_id: int, active: bool) -> None:
     require_role(actor, ADMINISTRATION, "enable or disable users")
+    if not isinstance(active, bool):
+        raise ValidationError({"active": "Choose enabled or disabled."})
     if actor.user_id == user_id and not active:
         raise ValidationError({"active": "You cannot disable your own account."})
     with db.writing() as s:
+        require_account(s, actor, ADMINISTRATION, "enable or disable users")
         user = _user(s, user_id)
         before = user.active
         user.active = active
@@ -294,11 +335,12 @@ def set_active(db: Database, actor: Actor, user_id: int, active: bool) -> None:
 
 def change_role(db: Database, actor: Actor, user_id: int, role: str) -> None:
     require_role(actor, ADMINISTRATION, "change roles")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise ValidationError({"role": f"Role must be one of {', '.join(ROLES)}."})
     if actor.user_id == user_id and role != Role.ADMIN:
         raise ValidationError({"role": "You cannot remove your own administrator role."})
     with db.writing() as s:
+        require_account(s, actor, ADMINISTRATION, "change roles")
         user = _user(s, user_id)
         before = user.role
         user.role = role
@@ -310,7 +352,10 @@ def sso_actor(db: Database, email: str | None) -> Actor:
 
     A refusal is committed to the audit trail before it is raised.
     """
-    email = (email or "").strip().lower()
+    try:
+        email = _text(email, "email", max_len=200).lower()
+    except ValidationError:
+        email = ""
     if not email:
         raise AuthError("Your identity provider did not share an e-mail address.")
     with db.writing() as s:
@@ -352,4 +397,5 @@ def current_actor(db: Database, actor: Actor) -> Actor | None:
 def list_users(db: Database, actor: Actor) -> list[AppUser]:
     require_role(actor, ADMINISTRATION, "list users")
     with db.reading() as s:
+        require_account(s, actor, ADMINISTRATION, "list users")
         return list(s.scalars(select(AppUser).order_by(AppUser.active.desc(), AppUser.display_name)))

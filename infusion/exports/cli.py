@@ -219,6 +219,32 @@ class _Progress:
             print(file=sys.stderr)
 
 
+def _audit_export(db: Database, args: argparse.Namespace, summary: str, target: Path) -> None:
+    """Every export leaves an audit event, like the Export page's (HIPAA audit controls): what, which
+    filters, de-identified or not, and where it was written; attributed to the command line."""
+    from infusion.accounts.actor import Actor
+    from infusion.services.audit import record
+
+    after = {
+        "dataset": "fhir" if args.fhir else args.dataset,
+        "deidentified": bool(args.deidentify),
+        "summary": summary,
+        "file": str(target),
+        "from": args.start.isoformat() if getattr(args, "start", None) else None,
+        "to": args.end.isoformat() if getattr(args, "end", None) else None,
+    }
+    with db.writing() as s:
+        record(
+            s,
+            Actor(None, "command line", ADMIN),
+            "export_fhir" if args.fhir else "export_csv",
+            "export",
+            None,
+            session_id=args.session if args.fhir else None,
+            after=after,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (argparse's own errors included) instead of exiting."""
     parser = build_parser()
@@ -265,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 progress.done()
                 summary = f"{rows:,} {args.dataset} rows (schema v{SCHEMA_VERSION})"
+            _audit_export(db, args, summary, target)  # before the file appears: no unaudited export
             os.replace(temporary, target)
             temporary = None
         finally:

@@ -7,6 +7,9 @@ pages only draw them.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -45,6 +48,7 @@ from infusion.clinical.states import (
 )
 from infusion.clinical.units import temperature_for_display, weight_for_display
 from infusion.clock import format_local, format_minutes, local_date, local_day_bounds, utcnow
+from infusion.errors import DatabaseBusy
 from infusion.services.audit import record
 from infusion.services.opening import clinic_context
 from infusion.settings import ClinicSettings
@@ -273,6 +277,11 @@ class SessionDetail:
 VIEW_AUDIT_MINUTES = 10  # one "view" audit event per user and session per this many minutes
 
 
+log = logging.getLogger(__name__)
+#: how often a deferred view audit row is retried in the background
+VIEW_AUDIT_RETRIES = 8
+
+
 def _audit_view(db: Database, actor: Actor, session_id: int, now: datetime) -> None:
     """Record that `actor` opened the session, at most once per VIEW_AUDIT_MINUTES (reruns are not reads)."""
     who = AuditEvent.user_id == actor.user_id if actor.user_id is not None else AuditEvent.user_name == actor.name
@@ -282,13 +291,39 @@ def _audit_view(db: Database, actor: Actor, session_id: int, now: datetime) -> N
         .select_from(AuditEvent)
         .where(AuditEvent.session_id == session_id, AuditEvent.action == "view", who, AuditEvent.at >= since)
     )
-    with db.reading() as s:
-        if s.scalar(recent):
-            return
-    with db.writing() as s:
+    try:
+        with db.reading() as s:
+            if s.scalar(recent):
+                return
+        _write_view(db, actor, session_id, now, recent, quick=True)
+    except DatabaseBusy:
+        # Another writer holds the lock: the record opens now and the view row follows as soon as the
+        # lock is free (it keeps the time the record was opened). Reading never waits for a writer.
+        log.warning("view audit of session=%s deferred: database busy", session_id)
+        threading.Thread(
+            target=_write_view_later, args=(db, actor, session_id, now, recent), daemon=True, name="view-audit"
+        ).start()
+
+
+def _write_view(db: Database, actor: Actor, session_id: int, now: datetime, recent: Any, *, quick: bool) -> None:
+    with db.writing(quick=quick) as s:
         patient_id = s.scalar(select(InfusionSession.patient_id).where(InfusionSession.id == session_id))
         if patient_id is not None and not s.scalar(recent):
             record(s, actor, "view", "session", session_id, session_id=session_id, patient_id=patient_id, at=now)
+
+
+def _write_view_later(db: Database, actor: Actor, session_id: int, now: datetime, recent: Any) -> None:
+    """Retry a deferred view audit row (each attempt waits the normal lock timeout) until it is stored."""
+    for attempt in range(VIEW_AUDIT_RETRIES):
+        try:
+            _write_view(db, actor, session_id, now, recent, quick=False)
+            return
+        except DatabaseBusy:
+            time.sleep(min(30, 2**attempt))
+        except Exception:  # noqa: BLE001 - a background thread: log, never crash the app
+            log.exception("view audit of session=%s failed", session_id)
+            return
+    log.error("view audit of session=%s could not be written after %d attempts", session_id, VIEW_AUDIT_RETRIES)
 
 
 def session_detail(db: Database, actor: Actor, session_id: int, now: datetime | None = None) -> SessionDetail | None:

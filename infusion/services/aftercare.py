@@ -64,7 +64,14 @@ from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _where
 from infusion.reads.trends.sql import minutes_between
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import _existing, _validate_reaction
-from infusion.services.opening import charting, clinic_context, clinic_timezone, clinical_time, therapy_of
+from infusion.services.opening import (
+    charting,
+    clinic_context,
+    clinic_timezone,
+    clinical_time,
+    set_summaries,
+    therapy_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -605,9 +612,10 @@ def record_delayed_reaction(
             client_token=client_token,
         )
         s.add(reaction)
-        row.reaction_count = (row.reaction_count or 0) + 1
-        row.worst_grade = max(row.worst_grade or 0, grade)
         s.flush()
+        set_summaries(  # an appended entry does not bump the session's version
+            s, row, reaction_count=(row.reaction_count or 0) + 1, worst_grade=max(row.worst_grade or 0, grade)
+        )
         reason = f"onset {hours:.1f} h after discharge" + (
             " (beyond 24 h, confirmed)" if hours > LABEL_WINDOW_HOURS else ""
         )
@@ -654,7 +662,7 @@ def withdraw_delayed_reaction(db: Database, actor: Actor, reaction_id: int, reas
                 select(Reaction.grade).where(Reaction.session_id == row.id, Reaction.status == EntryStatus.ACTIVE)
             )
         )
-        row.reaction_count, row.worst_grade = len(grades), (max(grades) if grades else None)
+        set_summaries(s, row, reaction_count=len(grades), worst_grade=max(grades) if grades else None)
         record(
             s,
             actor,

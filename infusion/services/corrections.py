@@ -38,7 +38,7 @@ from infusion.clock import utcnow
 from infusion.errors import NotFoundError, PermissionDenied, StateError, ValidationError
 from infusion.services.audit import record, snapshot
 from infusion.services.entries import _phase, _validate_reaction, insert_vitals
-from infusion.services.opening import SessionRef, charting, clinical_time, required_text
+from infusion.services.opening import SessionRef, charting, clinical_time, required_text, set_summaries
 from infusion.services.sessions import summarise_durations
 
 log = logging.getLogger(__name__)
@@ -102,9 +102,7 @@ def refresh_summaries(s: Session, row: InfusionSession) -> None:
     s.flush()
     active_reactions = select(Reaction).where(Reaction.session_id == row.id, Reaction.status == EntryStatus.ACTIVE)
     grades = [r.grade for r in s.scalars(active_reactions)]
-    row.reaction_count = len(grades)
-    row.worst_grade = max(grades) if grades else None
-    row.last_vitals_at = s.scalar(
+    last_vitals_at = s.scalar(
         select(func.max(VitalSign.taken_at)).where(
             VitalSign.session_id == row.id, VitalSign.status == EntryStatus.ACTIVE
         )
@@ -120,7 +118,14 @@ def refresh_summaries(s: Session, row: InfusionSession) -> None:
         .order_by(VitalSign.taken_at)
         .limit(1)
     ).first()
-    row.baseline_systolic = baseline.systolic if baseline else None
+    set_summaries(  # summaries: a correction of an entry does not bump the session's version
+        s,
+        row,
+        reaction_count=len(grades),
+        worst_grade=max(grades) if grades else None,
+        last_vitals_at=last_vitals_at,
+        baseline_systolic=baseline.systolic if baseline else None,
+    )
 
 
 def correct_vitals(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,7 +34,14 @@ from infusion.clinical.vitals import Flag, Vitals, VitalsEntry, alert_flags, sco
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
 from infusion.services.audit import record, snapshot
-from infusion.services.opening import charting, clinic_context, clinical_time, required_text
+from infusion.services.opening import (
+    charting,
+    clinic_context,
+    clinical_time,
+    required_text,
+    set_summaries,
+)
+from infusion.services.opening import client_token as clean_token
 from infusion.settings import ClinicSettings
 
 log = logging.getLogger(__name__)
@@ -98,6 +105,7 @@ def preview_vitals(
 
 def _existing(s: Session, model: type[EntryT], token: str | None, session_id: int) -> EntryT | None:
     """The entry a retried save (same `client_token`) already stored, if any."""
+    token = clean_token(token)
     if not token:
         return None
     found = s.scalars(select(model).where(model.client_token == token)).first()
@@ -168,11 +176,13 @@ def insert_vitals(
         client_token=client_token,
     )
     s.add(vital)
+    summaries: dict[str, Any] = {}
     if require_core and v.systolic is not None:
-        row.baseline_systolic = v.systolic
+        summaries["baseline_systolic"] = v.systolic
     if row.last_vitals_at is None or taken_at > row.last_vitals_at:
-        row.last_vitals_at = taken_at
+        summaries["last_vitals_at"] = taken_at
     s.flush()
+    set_summaries(s, row, **summaries)  # an appended entry does not bump the session's version
     if audit_action:
         record(
             s,
@@ -551,9 +561,10 @@ def record_reaction(
             client_token=client_token,
         )
         s.add(reaction)
-        row.reaction_count = (row.reaction_count or 0) + 1
-        row.worst_grade = max(row.worst_grade or 0, grade)
         s.flush()
+        set_summaries(  # an appended entry does not bump the session's version
+            s, row, reaction_count=(row.reaction_count or 0) + 1, worst_grade=max(row.worst_grade or 0, grade)
+        )
         record(
             s,
             actor,

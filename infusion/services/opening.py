@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db.engine import Database
 from db.models import AppUser, AuditEvent, Clinic, InfusionSession, Therapy
@@ -184,6 +185,30 @@ def check_version(s: Session, row: InfusionSession, expected_version: int | None
     raise ConflictError(
         f"This session was changed{who} after you opened it. Nothing was saved; review the latest record and try again."
     )
+
+
+#: per-session summaries kept on write (never state a nurse decides on): changing them does not bump
+#: `infusion_session.version`, so one nurse's vitals or reaction never makes another nurse's rate
+#: change, pause or discharge a "changed since you opened it" conflict
+SUMMARY_COLUMNS = frozenset({"last_vitals_at", "baseline_systolic", "reaction_count", "worst_grade"})
+
+
+def set_summaries(s: Session, row: InfusionSession, **values: Any) -> None:
+    """Write summary columns of a locked session row without touching its version.
+
+    The ORM would bump `version` (its `version_id_col`) on any change to the row; an entry
+    appended to a session is not a change of the session's state, so the summaries go out
+    as one plain UPDATE and the loaded row is brought in line without a pending change."""
+    unknown = set(values) - SUMMARY_COLUMNS
+    if unknown:
+        raise ValueError(f"not summary columns: {sorted(unknown)}")
+    current = {k: getattr(row, k) for k in values}
+    if current == values:
+        return
+    table: Any = InfusionSession.__table__
+    s.execute(update(table).where(table.c.id == row.id).values(**values))
+    for key, value in values.items():
+        set_committed_value(row, key, value)
 
 
 def find_clinic(s: Session) -> Clinic | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,7 +21,15 @@ from infusion.clinical.catalog import SEED_FIELDS, load_seed
 from infusion.clock import utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.opening import clinic_context, find_clinic
+from infusion.services.integrity import max_length
+from infusion.services.opening import (
+    administering,
+    clinic_context,
+    find_clinic,
+    optional_text,
+    record_id,
+    required_text,
+)
 from infusion.settings import ClinicSettings, load_settings
 
 DIAGNOSES = ("Multiple sclerosis", "Systemic sclerosis", "ALS", "CIDP", "Myasthenia gravis", "Other")
@@ -70,11 +79,14 @@ def update_clinic(
 ) -> Clinic:
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     problems: dict[str, str] = {}
-    if not name.strip():
+    name = optional_text(name, "name", max_len=max_length(Clinic, "name"))
+    timezone = optional_text(timezone, "timezone", max_len=max_length(Clinic, "timezone"))
+    phone = optional_text(phone, "phone", max_len=max_length(Clinic, "phone")) or None
+    if not name:
         problems["name"] = "The clinic needs a name."
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
         problems["timezone"] = f"Unknown time zone {timezone!r} (use a name like America/New_York)."
     if temperature_unit not in ("C", "F"):
         problems["temperature_unit"] = "Temperature unit must be C or F."
@@ -82,7 +94,7 @@ def update_clinic(
         problems["weight_unit"] = "Weight unit must be kg or lb."
     if problems:
         raise ValidationError(problems)
-    with db.writing() as s:
+    with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
         clinic = clinic_context(s)[0]
         if expected_version is not None and clinic.version != expected_version:
             raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
@@ -133,13 +145,11 @@ def list_chairs(db: Database) -> list[Chair]:
 
 def add_chair(db: Database, actor: Actor, name: str, kind: str = "chair") -> Chair:
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Give the chair a name, e.g. 'Chair 4'."})
-    if kind not in ("chair", "home"):
+    name = required_text(name, "name", "Give the chair a name, e.g. 'Chair 4'.", max_len=max_length(Chair, "name"))
+    if not isinstance(kind, str) or kind not in ("chair", "home"):
         raise ValidationError({"kind": "A location is a clinic chair or a home visit."})
     try:
-        with db.writing() as s:
+        with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
             chair = Chair(name=name, kind=kind, active=True)
             s.add(chair)
             s.flush()
@@ -161,14 +171,15 @@ def add_staff(
     db: Database, actor: Actor, display_name: str, role: str = Role.NURSE, username: str | None = None
 ) -> AppUser:
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
-    display_name = display_name.strip()
-    if not display_name:
-        raise ValidationError({"display_name": "Enter the person's name."})
-    if role not in ROLES:
+    display_name = required_text(
+        display_name, "display_name", "Enter the person's name.", max_len=max_length(AppUser, "display_name")
+    )
+    if not isinstance(role, str) or role not in ROLES:
         raise ValidationError({"role": f"Role must be one of {', '.join(ROLES)}."})
-    username = (username or re.sub(r"[^a-z0-9]+", ".", display_name.lower()).strip(".")) or "user"
+    username = optional_text(username, "username", max_len=max_length(AppUser, "username"))
+    username = (username or re.sub(r"[^a-z0-9]+", ".", display_name.lower()).strip(".")[:80]) or "user"
     try:
-        with db.writing() as s:
+        with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
             user = AppUser(username=username, display_name=display_name, role=role, active=True, created_at=utcnow())
             s.add(user)
             s.flush()
@@ -181,12 +192,22 @@ def add_staff(
 def check_patient(mrn: str, given_name: str, family_name: str, birth_date: date | None) -> None:
     """The new-patient fields, or ValidationError naming each problem."""
     problems: dict[str, str] = {}
-    if not mrn.strip():
+    texts = {"mrn": mrn, "given_name": given_name, "family_name": family_name}
+    for field, value in texts.items():
+        try:
+            texts[field] = optional_text(value, field, max_len=max_length(Patient, field))
+        except ValidationError as error:
+            problems.update(error.problems)
+    if "mrn" not in problems and not texts["mrn"]:
         problems["mrn"] = "Enter the patient's MRN."
-    if not given_name.strip() or not family_name.strip():
+    if not problems.keys() & {"given_name", "family_name"} and not (texts["given_name"] and texts["family_name"]):
         problems["name"] = "Enter the patient's given and family name."
-    if birth_date is not None and birth_date > utcnow().date():
+    if birth_date is not None and (isinstance(birth_date, datetime) or not isinstance(birth_date, date)):
+        problems["birth_date"] = "Date of birth must be a date (day, month, year)."
+    elif birth_date is not None and birth_date > utcnow().date():
         problems["birth_date"] = "Date of birth cannot be in the future."
+    elif birth_date is not None and birth_date.year < FIRST_BIRTH_YEAR:
+        problems["birth_date"] = f"Date of birth before {FIRST_BIRTH_YEAR}: check the year."
     if problems:
         raise ValidationError(problems)
 
@@ -205,7 +226,12 @@ def insert_patient(
     phone: str | None = None,
 ) -> Patient:
     """Add a checked patient inside the caller's transaction (so a walk-in is one write)."""
+    check_patient(mrn, given_name, family_name, birth_date)
     mrn = mrn.strip()
+    diagnosis = optional_text(diagnosis, "diagnosis", max_len=max_length(Patient, "diagnosis"))
+    allergies = optional_text(allergies, "allergies")
+    address = optional_text(address, "address")
+    phone = optional_text(phone, "phone", max_len=max_length(Patient, "phone"))
     if s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == mrn)):
         raise ConflictError(f"MRN {mrn} already belongs to a patient; pick them from the list.")
     patient = Patient(
@@ -242,7 +268,7 @@ def add_patient(
     are kept with the patient and never leave in a de-identified export."""
     require_role(actor, CHARTING, "register patients")
     check_patient(mrn, given_name, family_name, birth_date)
-    with db.writing() as s:
+    with administering(db, actor, CHARTING, "register patients") as s:
         return insert_patient(
             s,
             actor,
@@ -275,7 +301,9 @@ def update_settings(
 ) -> Clinic:
     """Change alert thresholds and tunables (validated by ClinicSettings), audited field by field."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
-    with db.writing() as s:
+    if not isinstance(changes, dict) or not isinstance(changes.get("thresholds", {}), dict):
+        raise ValidationError({"settings": "Settings changes must be given as name → value."})
+    with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
         clinic = clinic_context(s)[0]
         if expected_version is not None and clinic.version != expected_version:
             raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
@@ -288,12 +316,54 @@ def update_settings(
             raise ValidationError(
                 {".".join(map(str, e["loc"])): f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()}
             ) from None
+        check_setting_bounds(validated)
         before = clinic.settings
         clinic.settings = validated.model_dump()
         s.flush()
         old, new = changed(before or {}, clinic.settings)
         record(s, actor, "update_settings", "clinic", clinic.id, before=old, after=new)
         return clinic
+
+
+#: the range each numeric setting may take (a lockout after 0 attempts, a password of -1 characters or
+#: a NaN threshold would silently switch a safeguard off)
+SETTING_BOUNDS: dict[str, tuple[float, float]] = {
+    "clock_skew_minutes": (0, 60),
+    "late_entry_minutes": (1, 24 * 60),
+    "max_infusion_hours": (0.5, 48),
+    "idle_sign_out_minutes": (1, 12 * 60),
+    "min_password_length": (8, 128),
+    "lockout_attempts": (1, 100),
+    "lockout_minutes": (1, 24 * 60),
+    "window_tolerance_minutes": (0, 24 * 60),
+    "vitals_satisfied_early_minutes": (0, 60),
+    "thresholds.temperature_c_high": (35, 43),
+    "thresholds.systolic_low": (40, 200),
+    "thresholds.systolic_high": (80, 300),
+    "thresholds.diastolic_high": (40, 200),
+    "thresholds.pulse_low": (20, 200),
+    "thresholds.pulse_high": (40, 250),
+    "thresholds.resp_rate_high": (5, 60),
+    "thresholds.spo2_low": (50, 100),
+    "thresholds.systolic_drop_from_baseline": (1, 150),
+}
+FIRST_BIRTH_YEAR = 1880
+
+
+def check_setting_bounds(settings: ClinicSettings) -> None:
+    """Every numeric setting finite and within SETTING_BOUNDS, else ValidationError naming each."""
+    values = settings.model_dump()
+    problems: dict[str, str] = {}
+    for key, (low, high) in SETTING_BOUNDS.items():
+        value: Any = values
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or isinstance(value, bool):
+            continue
+        if not math.isfinite(value) or not low <= value <= high:
+            problems[key] = f"{key.split('.')[-1].replace('_', ' ')} must be between {low:g} and {high:g}."
+    if problems:
+        raise ValidationError(problems)
 
 
 THERAPY_EDITABLE = (
@@ -342,6 +412,9 @@ def update_therapy(
 ) -> Therapy:
     """A clinic adjusts its catalog row; every changed field is audited with old and new values."""
     require_role(actor, ADMINISTRATION, "edit the therapy catalog")
+    therapy_id = record_id(therapy_id, "therapy")
+    if not isinstance(changes, dict):
+        raise ValidationError({"fields": "Therapy changes must be given as field → value."})
     unknown = set(changes) - set(THERAPY_EDITABLE)
     if unknown:
         raise ValidationError({"fields": f"Not editable here: {', '.join(sorted(unknown))}."})
@@ -370,7 +443,7 @@ def update_therapy(
         changes = {**changes, "pretreatment_checks": validate_checklist(changes["pretreatment_checks"])}
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationError({"name": "The therapy needs a name."})
-    with db.writing() as s:
+    with administering(db, actor, ADMINISTRATION, "edit the therapy catalog") as s:
         therapy = s.get(Therapy, therapy_id)
         if therapy is None:
             raise NotFoundError(f"Therapy {therapy_id} not found.")

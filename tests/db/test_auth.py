@@ -10,7 +10,7 @@ import pytest
 from argon2 import PasswordHasher, extract_parameters
 from sqlalchemy import select
 
-from db.models import AppUser
+from db.models import AppUser, AuditEvent
 from infusion.accounts import auth
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.clock import utcnow
@@ -203,7 +203,7 @@ def test_lockout_after_repeated_failures_until_the_time_passes(db, admin, custom
     before = audit_count(db)
     for later in (timedelta(seconds=1), timedelta(minutes=minutes) - timedelta(seconds=1)):
         message = _refused(db, "nora", PASSWORD, now=t0 + later)
-        assert message.startswith("Too many failed attempts: try again in ")
+        assert message == NOT_RECOGNISED  # the same answer as an unknown account: no enumeration
     assert [e.action for e in audits_since(db, before)] == ["sign_in_locked", "sign_in_locked"]
     assert _stored(db, user.id).locked_until == t0 + timedelta(minutes=minutes)
 
@@ -214,22 +214,33 @@ def test_lockout_after_repeated_failures_until_the_time_passes(db, admin, custom
     assert (stored.failed_attempts, stored.locked_until) == (0, None)
 
 
-def test_lockout_message_counts_whole_minutes_left(db, admin):
+def _locked_reason(db) -> str:
+    with db.reading() as s:
+        event = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "sign_in_locked").order_by(AuditEvent.id.desc()).limit(1)
+        ).one()
+    return event.reason or ""
+
+
+def test_lockout_minutes_left_go_to_the_audit_trail_not_the_screen(db, admin):
     user = _user(db, admin)
     t0 = utcnow()
     for _ in range(DEFAULTS.lockout_attempts):
         _refused(db, "nora", "not the password", now=t0)
     assert _stored(db, user.id).locked_until is not None
-    assert "try again in 5 min" in _refused(db, "nora", PASSWORD, now=t0 + timedelta(seconds=30))
-    assert "try again in 1 min" in _refused(db, "nora", PASSWORD, now=t0 + timedelta(minutes=4, seconds=30))
+    assert _refused(db, "nora", PASSWORD, now=t0 + timedelta(seconds=30)) == NOT_RECOGNISED
+    assert "locked for 5 more min" in _locked_reason(db)
+    assert _refused(db, "nora", PASSWORD, now=t0 + timedelta(minutes=4, seconds=30)) == NOT_RECOGNISED
+    assert "locked for 1 more min" in _locked_reason(db)
 
 
-def test_lockout_message_never_promises_more_than_the_lockout(db, admin):
+def test_lockout_never_promises_more_than_the_lockout(db, admin):
     _user(db, admin)
     t0 = utcnow()
     for _ in range(DEFAULTS.lockout_attempts):
         _refused(db, "nora", "not the password", now=t0)
-    assert f"try again in {DEFAULTS.lockout_minutes} min" in _refused(db, "nora", PASSWORD, now=t0)
+    assert _refused(db, "nora", PASSWORD, now=t0) == NOT_RECOGNISED
+    assert f"locked for {DEFAULTS.lockout_minutes} more min" in _locked_reason(db)
 
 
 def test_failures_after_a_lockout_expired_count_from_zero(db, admin):
@@ -504,3 +515,50 @@ def test_idle_expired_edges():
     assert auth.idle_expired(now - timedelta(hours=3), now, limit)
     assert not auth.idle_expired(now - timedelta(minutes=20), now, 30)
     assert auth.idle_expired(now - timedelta(minutes=5, microseconds=1), now, 5)
+
+
+# ------------------------------------------------------------------ issue 12: no enumeration, no name-based bypass
+def test_a_locked_account_and_an_unknown_one_get_the_same_answer(db, admin):
+    _user(db, admin)
+    t0 = utcnow()
+    for _ in range(ClinicSettings().lockout_attempts):
+        _refused(db, "nora", "not the password", now=t0)
+    locked = _refused(db, "nora", PASSWORD, now=t0 + timedelta(seconds=5))
+    unknown = _refused(db, "nobody-here", PASSWORD, now=t0 + timedelta(seconds=5))
+    assert locked == unknown == NOT_RECOGNISED
+
+
+def test_a_user_named_command_line_must_give_the_current_password(db, admin):
+    user = _user(db, admin)
+    auth.set_password(db, admin, user.id, PASSWORD)
+    me = Actor(user.id, "command line", "nurse")  # a display name is not a privilege
+    with pytest.raises(AuthError):
+        auth.set_password(db, me, user.id, OTHER_PASSWORD)
+    assert auth.authenticate(db, "nora", PASSWORD).user_id == user.id
+
+
+def test_a_disabled_accounts_open_browser_can_no_longer_write(db, admin):
+    from infusion.services import sessions, setup
+    from tests.helpers import new_session
+
+    user = _user(db, admin)
+    me = auth.authenticate(db, "nora", PASSWORD)
+    sid = new_session(db, me)
+    auth.set_active(db, admin, user.id, False)
+    before = audit_count(db)
+    with pytest.raises(PermissionDenied, match="disabled"):
+        sessions.cancel(db, me, sid, "no longer needed", expected_version=None)
+    with pytest.raises(PermissionDenied, match="disabled"):
+        setup.add_patient(db, me, mrn="X-1", given_name="A", family_name="B")
+    assert audit_count(db) == before
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [(None, PASSWORD), ("nora", None), ("no\x00ra", PASSWORD), ("nora", "pa\x00ss"), ("\ud800", "x"), (5, 6)],
+)
+def test_unusable_sign_in_input_is_a_plain_refusal(db, admin, username, password):
+    _user(db, admin)
+    with pytest.raises(AuthError) as refused:
+        auth.authenticate(db, username, password)
+    assert str(refused.value) == NOT_RECOGNISED
