@@ -210,7 +210,7 @@ def build_clinic(db: Database) -> Clinic:
     )
 
     s2 = sessions.create_session(
-        db, nurse2, patient_id=p2, therapy_id=ocr, chair_id=home, dose=600, scheduled_at=t0 + timedelta(minutes=25)
+        db, nurse2, patient_id=p2, therapy_id=ocr, chair_id=home, dose=300, scheduled_at=t0 + timedelta(minutes=25)
     ).id
     sessions.check_in(
         db,
