@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
@@ -74,11 +75,18 @@ def _seed(db):
 
 def _give(db, patient_id: int, code: str, day: date, chair_id: int) -> None:
     moment = datetime.combine(day, time(10), tzinfo=UTC)
+    tid = therapy_id(db, code)
     with db.writing() as s:
+        given = s.scalar(
+            select(func.count())
+            .select_from(InfusionSession)
+            .where(InfusionSession.patient_id == patient_id, InfusionSession.therapy_id == tid)
+        )
         s.add(
             InfusionSession(
                 patient_id=patient_id,
-                therapy_id=therapy_id(db, code),
+                therapy_id=tid,
+                infusion_number=int(given or 0) + 1,  # the stored chain is the regimen's source of truth
                 chair_id=chair_id,
                 dose=300,
                 status="discharged",
@@ -143,7 +151,7 @@ def test_too_early_date_is_refused_naming_the_allowed_date(db, open_due):
     at.selectbox(key=form_key(at, "sched_any", "therapy")).set_value(therapy_id(db, "ocrelizumab_iv"))
     at.date_input(key=form_key(at, "sched_any", "date")).set_value(TODAY + timedelta(days=1))
     _submit(at, "sched_any")
-    allowed = last + timedelta(days=140)
+    allowed = last + relativedelta(months=5)  # Ocrevus label: at least 5 months between doses
     errors = " ".join(e.value for e in at.error)
     assert "Not saved" in errors and f"allowed from {allowed:%d %b %Y}" in errors
     assert _sessions(db) == []
@@ -196,7 +204,7 @@ def test_a_booking_refused_as_too_early_keeps_every_field(db, open_due):
     _submit(at, "sched_any")
 
     errors = " ".join(e.value for e in at.error)
-    assert "Not saved" in errors and f"allowed from {last + timedelta(days=140):%d %b %Y}" in errors, errors
+    assert "Not saved" in errors and f"allowed from {last + relativedelta(months=5):%d %b %Y}" in errors, errors
     assert _sessions(db) == []
     for (kind, field), value in typed.items():
         assert getattr(at, kind)(key=form_key(at, "sched_any", field)).value == value, field

@@ -33,7 +33,7 @@ def due_table(frame: pd.DataFrame, *, overdue: bool) -> None:
 
 
 def due_section(cx: Due, title: str, frame: pd.DataFrame, *, overdue: bool) -> None:
-    """The table, then one booking form per row for those who book."""
+    """The table, then ONE booking form for the row picked (a form per row made a long list take seconds)."""
     st.subheader(f"{title} ({len(frame)})")
     if frame.empty:
         st.caption("Nobody." if overdue else "Nobody else this week.")
@@ -45,18 +45,30 @@ def due_section(cx: Due, title: str, frame: pd.DataFrame, *, overdue: bool) -> N
     if not cx.chair_names:
         st.warning("No chairs yet: an administrator adds them on the Administration page.")
         return
-    for r in frame.itertuples():
-        schedule_form(
-            cx,
-            f"sched_{r.patient_id}_{r.therapy_id}",
-            int(r.patient_id),
-            int(r.therapy_id),
-            f"{r.patient} · {r.therapy}" + (f" · {r.days_overdue} d overdue" if overdue else ""),
-            day=r.next_due,
-            expected=None if pd.isna(r.expected_dose) else float(r.expected_dose),
-            unit=str(r.dose_unit),
-            label=str(r.course_label),
-        )
+    rows = {f"{r.patient_id}_{r.therapy_id}": r for r in frame.itertuples()}
+
+    def describe(key: str) -> str:
+        r = rows[key]
+        return f"{r.patient} · {r.therapy}" + (f" · {r.days_overdue} d overdue" if overdue else "")
+
+    picked = st.selectbox(
+        "Book for",
+        list(rows),
+        format_func=describe,
+        key=f"book_pick_{'overdue' if overdue else 'soon'}",
+    )
+    r = rows[picked]
+    schedule_form(
+        cx,
+        f"sched_{r.patient_id}_{r.therapy_id}",
+        int(r.patient_id),
+        int(r.therapy_id),
+        describe(picked),
+        day=r.next_due,
+        expected=None if pd.isna(r.expected_dose) else float(r.expected_dose),
+        unit=str(r.dose_unit),
+        label=str(r.course_label),
+    )
 
 
 def too_early_section(cx: Due, frame: pd.DataFrame) -> None:
