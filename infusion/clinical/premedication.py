@@ -22,8 +22,8 @@ import math
 import re
 from dataclasses import dataclass
 
-#: Where the clinical sources of this list are written up (premedication of each therapy row).
-BASIS = "docs/clinical-basis.md"
+#: Where the clinical sources of this list are written up: the "Premedication" paragraph of §3.
+BASIS = "docs/clinical-basis.md §3 (Premedication)"
 
 OTHER = "other"
 
@@ -49,10 +49,10 @@ DRUGS: tuple[PremedDrug, ...] = (
         "mg",
         "IV",
         ("methylprednisolone", "solu-medrol", "solumedrol"),
-        f"{BASIS}, premedication of Ocrelizumab IV (Ocrevus label: 100 mg IV about 30 min before each "
-        "infusion), Ublituximab (Briumvi label: methylprednisolone 100 mg or dexamethasone 10–20 mg), "
-        "Alemtuzumab (Lemtrada label: corticosteroid on days 1–3; trials used methylprednisolone 1,000 mg) and "
-        "Rituximab in RA (100 mg IV 30 min before); clinical.md §1a rows of those therapies",
+        f"{BASIS}: OCREVUS USPI §2.2 (methylprednisolone 100 mg IV about 30 min before each infusion); "
+        "BRIUMVI USPI §2.2 (corticosteroid); LEMTRADA USPI §2.2 (corticosteroid on the first 3 days of each "
+        "course; therapy_catalog.toml: trials used methylprednisolone 1,000 mg); Rituxan USPI in RA "
+        "(methylprednisolone 100 mg IV 30 min before; therapy_catalog.toml, not yet in §3)",
     ),
     PremedDrug(
         "diphenhydramine",
@@ -61,9 +61,9 @@ DRUGS: tuple[PremedDrug, ...] = (
         "mg",
         "IV",
         ("diphenhydramine", "benadryl"),
-        f"{BASIS}, premedication of Ocrelizumab IV (Ocrevus label: antihistamine, e.g. diphenhydramine, "
-        "30–60 min before), Ublituximab (Briumvi label: antihistamine 30–60 min before), Rituximab "
-        "(acetaminophen + antihistamine) and Alemtuzumab (antihistamine optional); clinical.md §1a rows",
+        f"{BASIS}: OCREVUS USPI §2.2 and BRIUMVI USPI §2.2 (antihistamine 30–60 min before; diphenhydramine "
+        "is the usual one), OCREVUS ZUNOVO (antihistamine ≥ 30 min before); Rituxan USPI (acetaminophen + "
+        "antihistamine; therapy_catalog.toml, not yet in §3)",
     ),
     PremedDrug(
         "acetaminophen",
@@ -72,9 +72,9 @@ DRUGS: tuple[PremedDrug, ...] = (
         "mg",
         "PO",
         ("acetaminophen", "paracetamol", "tylenol", "apap"),
-        f"{BASIS}, premedication of Rituximab (label: acetaminophen + antihistamine), Ocrelizumab IV and "
-        "Ublituximab (labels: antipyretic optional), Alemtuzumab (antipyretic optional) and IVIG (practice, "
-        "not required by the label); clinical.md §1a rows",
+        "Rituxan USPI (acetaminophen + antihistamine), OCREVUS / BRIUMVI / LEMTRADA (antipyretic optional) and "
+        "IVIG (practice, not required by the label): therapy_catalog.toml premedication_text; "
+        f"{BASIS} does not list acetaminophen yet",
     ),
     PremedDrug(
         OTHER,
