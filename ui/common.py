@@ -83,15 +83,33 @@ def page_guard(page: str) -> Actor:
     return who
 
 
-def flash(message: str) -> None:
-    """A success message shown once after the rerun that follows a save."""
-    st.session_state["_flash"] = message
+#: how long an outcome message stays on screen after its save (seconds)
+MESSAGE_SECONDS = 8
 
 
-def show_flash() -> None:
-    message = st.session_state.pop("_flash", None)
-    if message:
-        st.success(message, icon="✅")
+def flash(message: str, key: str = "_flash") -> None:
+    """An outcome message shown after the rerun that follows a save.
+
+    Kept for a few seconds rather than shown once: a second tap can interrupt the
+    run that was showing it, and the nurse must still see that the save happened.
+    It also pops up as a toast, which stays in view wherever the page is scrolled.
+    """
+    st.session_state[key] = (message, utcnow(), False)
+
+
+def show_flash(key: str = "_flash") -> None:
+    """Show the outcome message of the last save here, while it is fresh."""
+    held = st.session_state.get(key)
+    if not held:
+        return
+    message, at, toasted = held
+    if (utcnow() - at).total_seconds() > MESSAGE_SECONDS:
+        del st.session_state[key]
+        return
+    st.success(message, icon="✅")
+    if not toasted:
+        st.toast(message, icon="✅")
+        st.session_state[key] = (message, at, True)
 
 
 def token(key: str) -> str:

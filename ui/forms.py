@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from infusion.errors import ChairsideError
-from ui.common import flash, show_error
+from ui.common import flash, show_error, show_flash
 
 T = TypeVar("T")
 
@@ -79,10 +79,7 @@ class EntryForm:
             show_error(error)
             return None
         message = success(result) if callable(success) else success
-        if at_panel:
-            flash(message)
-        else:
-            st.session_state[_msg_key(self.name)] = message
+        flash(message, "_flash" if at_panel else _msg_key(self.name))
         done(self.name)
         if rerun:
             st.rerun()
@@ -106,9 +103,7 @@ def entry_form(name: str, *, border: bool = True) -> Iterator[EntryForm]:
     form = instance(name)
     with st.form(f"{name}__{form.generation}", clear_on_submit=False, enter_to_submit=False, border=border):
         yield form
-        message = st.session_state.pop(_msg_key(name), None)
-        if message:
-            st.success(message, icon="✅")
+        show_flash(_msg_key(name))
 
 
 def forget_pending(prefix: str = "_pending_") -> None:
