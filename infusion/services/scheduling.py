@@ -3,8 +3,9 @@
 Wraps `infusion.services.sessions.create_session` (walk_in=False). Everything that can
 refuse is checked before the session is created, so a refusal stores nothing.
 The dose, its reason, the infusion number and the course position come from the
-one regimen rule (`infusion.reads.due.next_in`, used by create_session too); the
-too-early override reason is then recorded in a second, audited write.
+one regimen rule (`infusion.reads.due.next_in`, used by create_session too). The
+session and the audited reasons (dose, too-early override, course) are one
+transaction; a retried request with the same `client_token` books once.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from infusion.clinical.states import SessionStatus
 from infusion.clock import local_date, utcnow
 from infusion.errors import ValidationError
 from infusion.reads.due import LEMTRADA, check_too_early, next_for
-from infusion.services import sessions
+from infusion.services import integrity, sessions
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.opening import charting, clinic_timezone
+from infusion.services.opening import administering, charting, clinic_timezone, optional_text, record_id
+from infusion.services.opening import client_token as clean_token
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ def schedule_session(
     dose: float | None = None,
     dose_reason: str | None = None,
     override_too_early_reason: str | None = None,
+    *,
+    client_token: str | None = None,
 ) -> InfusionSession:
     """Book a session at `when` (aware datetime, today or later).
 
@@ -53,6 +57,15 @@ def schedule_session(
     problems: dict[str, str] = {}
     if not isinstance(when, datetime) or when.tzinfo is None:
         raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
+    if integrity.time_problem(when):
+        raise ValidationError({"scheduled_at": f"Booking: {integrity.time_problem(when)}."})
+    patient_id, therapy_id = record_id(patient_id, "patient"), record_id(therapy_id, "therapy")
+    chair_id = record_id(chair_id, "chair")
+    if dose is not None and integrity.float_problem(dose):
+        raise ValidationError({"dose": "Enter the dose (a positive number)."})
+    dose_reason = optional_text(dose_reason, "dose_reason") or None
+    override_too_early_reason = optional_text(override_too_early_reason, "override_too_early_reason") or None
+    token = clean_token(client_token)
     with db.reading() as s:
         tz = clinic_timezone(s)
         patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
@@ -94,33 +107,27 @@ def schedule_session(
     if problems:
         raise ValidationError(problems)
 
-    row = sessions.create_session(
-        db,
-        actor,
-        patient_id=patient_id,
-        therapy_id=therapy_id,
-        chair_id=chair_id,
-        dose=dose,
-        scheduled_at=when,
-        walk_in=False,
-        dose_reason=reason if differs else None,
-    )
     course = therapy.code == LEMTRADA
     overriding = early is not None and early.enforced
-    log.info("schedule session=%s by user=%s", row.id, actor.user_id)
-    if not (course or differs or overriding):
-        return row
-    with charting(db, actor, row.id, what=SCHEDULE) as w:
-        s, fresh = w.s, w.row
-        before = snapshot(fresh)
-        if course:
-            fresh.course_number, fresh.course_day = nxt.course_number, nxt.course_day
-        if differs:
-            fresh.dose_reason = reason
-        s.flush()
-        old, new = changed(before, snapshot(fresh))
-        old.pop("version", None)
-        new.pop("version", None)
+    with administering(db, actor, CHARTING, SCHEDULE) as s:  # one transaction: the booking and its reasons
+        replay = sessions.booked_by_token(s, token, chair_id)
+        if replay is not None:
+            return replay  # a retried request: already booked
+        row = sessions._insert_session(  # noqa: SLF001 - the booking half of create_session, in this transaction
+            s,
+            actor,
+            patient_id=patient_id,
+            therapy_id=therapy_id,
+            chair_id=chair_id,
+            dose=dose,
+            scheduled_at=when,
+            walk_in=False,
+            dose_reason=reason if differs else None,
+            client_token=token,
+        )
+        log.info("schedule session=%s by user=%s", row.id, actor.user_id)
+        if not (course or differs or overriding):
+            return row
         why = (
             "; ".join(
                 x
@@ -132,19 +139,23 @@ def schedule_session(
             )
             or None
         )
+        after: dict[str, object] = {"course_label": nxt.label}
+        if course:
+            after |= {"course_number": row.course_number, "course_day": row.course_day}
+        if differs:
+            after["dose_reason"] = row.dose_reason
         record(
             s,
             actor,
             "schedule",
             "session",
-            fresh.id,
-            session_id=fresh.id,
+            row.id,
+            session_id=row.id,
             patient_id=patient_id,
-            before=old,
-            after=new | {"course_label": nxt.label},
+            after=after,
             reason=why,
         )
-        return fresh
+        return row
 
 
 def expected_for_booking(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import Database
 from db.models import (
+    AuditEvent,
     Chair,
     InfusionSession,
     Patient,
@@ -40,7 +42,16 @@ from infusion.reads.due import INITIAL_DOSES, next_in, next_infusion_number
 from infusion.services import setup
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import insert_vitals, validate_rate
-from infusion.services.opening import charting, clinical_time, required_text, therapy_of
+from infusion.services.opening import (
+    administering,
+    charting,
+    clinical_time,
+    optional_text,
+    record_id,
+    required_text,
+    therapy_of,
+)
+from infusion.services.opening import client_token as clean_token
 from infusion.settings import ClinicSettings
 
 log = logging.getLogger(__name__)
@@ -112,15 +123,17 @@ def create_session(
     scheduled_at: datetime | None = None,
     walk_in: bool = True,
     dose_reason: str | None = None,
+    client_token: str | None = None,
 ) -> InfusionSession:
-    """Add a session to the day (a walk-in now, or a scheduled time).
+    """Add a session to the day (a walk-in now, or a scheduled time). A retried request with the same
+    `client_token` returns the session it booked (a double tap books once).
 
     Without a dose it takes the one the patient's regimen expects (`reads.due.next_in`: Ocrevus 300 mg
     for infusions 1–2, Briumvi 150 mg for infusion 1). A different dose on a loading infusion needs
     `dose_reason` (docs/clinical-basis.md §1)."""
-    require_role(actor, CHARTING, "chart infusion sessions")
-    with db.writing() as s:
-        return _insert_session(
+    token = clean_token(client_token)
+    with administering(db, actor, CHARTING, "chart infusion sessions") as s:
+        return booked_by_token(s, token, chair_id) or _insert_session(
             s,
             actor,
             patient_id=patient_id,
@@ -130,7 +143,36 @@ def create_session(
             scheduled_at=scheduled_at,
             walk_in=walk_in,
             dose_reason=dose_reason,
+            client_token=token,
         )
+
+
+#: how far back a retried booking's token is looked for (a double tap, a reload, a retry after "busy")
+TOKEN_WINDOW = timedelta(days=1)
+
+
+def booked_by_token(s: Session, token: str | None, chair_id: int) -> InfusionSession | None:
+    """The session a booking with this `client_token` already created, if any.
+
+    The chair row is locked first (SELECT … FOR UPDATE; BEGIN IMMEDIATE holds SQLite's lock already),
+    so two taps of the same request, which name the same chair, run one after the other and the
+    second finds the first. The token is kept in the create audit event (`after.client_token`)."""
+    if token is None:
+        return None
+    chair_id = record_id(chair_id, "chair")
+    s.scalars(select(Chair.id).where(Chair.id == chair_id).with_for_update()).first()
+    session_id = s.scalar(
+        select(AuditEvent.entity_id)
+        .where(
+            AuditEvent.action == "create",
+            AuditEvent.entity == "session",
+            AuditEvent.at >= utcnow() - TOKEN_WINDOW,
+            AuditEvent.after["client_token"].as_string() == token,
+        )
+        .order_by(AuditEvent.id)
+        .limit(1)
+    )
+    return s.get(InfusionSession, session_id) if session_id is not None else None
 
 
 def create_walk_in(
@@ -143,10 +185,15 @@ def create_walk_in(
     patient_id: int | None = None,
     new_patient: dict[str, Any] | None = None,
     dose_reason: str | None = None,
+    client_token: str | None = None,
 ) -> InfusionSession:
     """A walk-in, with a new patient if need be, in one transaction: a refused session stores no patient.
-    The dose rule is `create_session`'s."""
+    The dose rule is `create_session`'s; a retried request with the same `client_token` returns the
+    walk-in it booked (and adds no second patient)."""
     require_role(actor, CHARTING, "chart infusion sessions")
+    token = clean_token(client_token)
+    if new_patient is not None and not isinstance(new_patient, dict):
+        raise ValidationError({"patient": "Fill in the new patient's details."})
     if new_patient is not None:
         setup.check_patient(
             new_patient.get("mrn", ""),
@@ -154,7 +201,10 @@ def create_walk_in(
             new_patient.get("family_name", ""),
             new_patient.get("birth_date"),
         )
-    with db.writing() as s:
+    with administering(db, actor, CHARTING, "chart infusion sessions") as s:
+        replay = booked_by_token(s, token, chair_id)
+        if replay is not None:
+            return replay
         if new_patient is not None:
             patient_id = setup.insert_patient(s, actor, **new_patient).id
         if patient_id is None:
@@ -169,6 +219,7 @@ def create_walk_in(
             scheduled_at=None,
             walk_in=True,
             dose_reason=dose_reason,
+            client_token=token,
         )
 
 
@@ -183,7 +234,13 @@ def _insert_session(
     scheduled_at: datetime | None,
     walk_in: bool,
     dose_reason: str | None = None,
+    client_token: str | None = None,
 ) -> InfusionSession:
+    patient_id, therapy_id = record_id(patient_id, "patient"), record_id(therapy_id, "therapy")
+    chair_id = record_id(chair_id, "chair")
+    if dose is not None and (isinstance(dose, bool) or not isinstance(dose, (int, float)) or not math.isfinite(dose)):
+        raise ValidationError({"dose": "Enter the dose (a positive number)."})
+    dose_reason = optional_text(dose_reason, "dose_reason") or None
     patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
     problems = {}
     if patient is None:
@@ -234,7 +291,8 @@ def _insert_session(
     )
     s.add(row)
     s.flush()
-    record(s, actor, "create", "session", row.id, session_id=row.id, patient_id=patient_id, after=snapshot(row))
+    after = snapshot(row) | ({"client_token": client_token} if client_token else {})
+    record(s, actor, "create", "session", row.id, session_id=row.id, patient_id=patient_id, after=after)
     log.info("create session=%s therapy=%s chair=%s by user=%s", row.id, therapy_id, chair_id, actor.user_id)
     return row
 
