@@ -242,9 +242,17 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     """Open (and by default migrate to head) the configured database."""
     engine = make_engine(url)
     if migrate:
-        from db.migrate import upgrade_to_head
+        from db.migrate import migration_url, upgrade_to_head
 
-        upgrade_to_head(engine)
+        owner_url = migration_url() if url in (None, database_url()) else None
+        if owner_url:  # the schema owner migrates; the app role (which owns nothing) works
+            owner = make_engine(owner_url)
+            try:
+                upgrade_to_head(owner)
+            finally:
+                owner.dispose()
+        else:
+            upgrade_to_head(engine)
         if engine.dialect.name == "sqlite":
             # SQLite never gathers planner statistics on its own; without them it prefers
             # the status index over a scan for trend queries (measured in bench/metrics_bench.py).

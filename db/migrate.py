@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,12 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def migration_url() -> str | None:
+    """The URL migrations run with when the app role may not change the schema
+    (`CHAIRSIDE_MIGRATION_URL`, the schema owner; docs/deployment-postgresql.md), else None."""
+    return os.environ.get("CHAIRSIDE_MIGRATION_URL") or None
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -49,3 +57,20 @@ def _raw_execute(connection: Connection, sql: str) -> None:
     raw = connection.connection.dbapi_connection
     assert raw is not None  # an open Connection holds its DBAPI connection
     raw.execute(sql)
+
+
+def main() -> int:
+    """`python -m db.migrate`: bring the database to head with the migration URL (or the app URL)."""
+    from db.engine import database_url, make_engine
+
+    engine = make_engine(migration_url() or database_url())
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    print("Database at the newest schema.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
