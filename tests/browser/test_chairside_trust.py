@@ -106,6 +106,12 @@ def _pick(page: Any, field: Any, option: str) -> None:
     page.keyboard.press("Escape")
 
 
+def _choose(page: Any, field: Any, option: str) -> None:
+    """Choose `option` in a single selectbox (no Escape afterwards: it clears a box that may be empty)."""
+    field.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def _double(button: Any) -> None:
     button.dblclick()
 
@@ -130,7 +136,7 @@ def _succeeded(page: Any, message: str) -> None:
 
 
 def test_premedication_refused_then_double_and_triple_tap(tablet: Any, clinic_app: ClinicApp) -> None:
-    """Premedication is charted before the IV starts (the Ready step)."""
+    """Premedication is charted before the IV starts (the Ready step), as coded choices."""
     sid, _ = _session(clinic_app, "ocrelizumab_iv", to="ready")
     page = tablet()
     _open(page, sid)
@@ -138,30 +144,36 @@ def test_premedication_refused_then_double_and_triple_tap(tablet: Any, clinic_ap
     drug, dose = form.get_by_label("Drug", exact=True), form.get_by_label("Dose", exact=True)
     button = form.get_by_role("button", name="Record premedication")
 
-    drug.fill("Diphenhydramine")
+    _choose(page, drug, "Diphenhydramine (antihistamine)")
     button.click()
     settle(page)
     _refused(page, "Enter the premedication dose")
-    expect(drug).to_have_value("Diphenhydramine")
+    expect(drug).to_have_value("Diphenhydramine (antihistamine)")  # the pick is kept
     assert _count(clinic_app, Premedication, sid) == 0
 
-    dose.fill("25 mg")
+    dose.fill("25")
     _double(button)
     settle(page)
     assert _count(clinic_app, Premedication, sid) == 1
     _succeeded(page, "Premedication recorded.")
-    expect(drug).to_have_value("")  # a blank form after a confirmed save
-    expect(dose).to_have_value("")
+    expect(dose).to_have_value("")  # a blank form after a confirmed save
+    expect(drug).to_have_value("")
 
-    drug.fill("Acetaminophen")
-    dose.fill("650 mg")
+    _choose(page, drug, "Acetaminophen (paracetamol)")
+    dose.fill("650")
     _triple(button)
     settle(page)
     assert _count(clinic_app, Premedication, sid) == 2
     _succeeded(page, "Premedication recorded.")
     with clinic_app.db.reading() as s:
-        drugs = sorted(s.scalars(select(Premedication.drug).where(Premedication.session_id == sid)))
-    assert drugs == ["Acetaminophen", "Diphenhydramine"]
+        coded = sorted(
+            s.execute(
+                select(Premedication.drug_code, Premedication.dose_value, Premedication.dose_unit).where(
+                    Premedication.session_id == sid
+                )
+            ).all()
+        )
+    assert coded == [("acetaminophen", 650.0, "mg"), ("diphenhydramine", 25.0, "mg")]
 
 
 VITALS = {"Systolic BP": "118", "Diastolic BP": "74", "Pulse": "80", "Respiration": "16", "SpO2 %": "98"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from infusion.clinical import premedication
 from infusion.clinical.catalog import rate_plan_for
 from infusion.clock import format_local
 from infusion.reads import due
@@ -24,7 +25,7 @@ DEFER_REASONS = (
     "Patient declined",
     "Other",
 )
-ROUTES = ["IV", "PO", "IM", "SC"]
+ROUTES = list(premedication.ROUTES)
 
 
 def step_scheduled(cx: Chairside, detail: views.SessionDetail) -> None:
@@ -153,17 +154,36 @@ def pre_infusion_checks(cx: Chairside, detail: views.SessionDetail) -> None:
 
 
 def premed_form(cx: Chairside, detail: views.SessionDetail) -> None:
+    """Premedication as coded choices (drug from the list, dose, unit, route): what de-identified
+    exports may carry. A drug not on the list is named in text, kept in identified records only."""
     sid = detail.session.id
     label = "**Premedication**" + (
         f" — {detail.therapy.premedication_text}" if detail.therapy.premedication_text else ""
     )
     with forms.entry_form(f"premed_{sid}") as form:
         st.markdown(label)
-        c = st.columns([2, 1, 1, 1])
-        drug = c[0].text_input("Drug", key=form.key("drug"), placeholder="e.g. Methylprednisolone")
-        dose = c[1].text_input("Dose", key=form.key("dose"), placeholder="e.g. 100 mg")
-        route = c[2].selectbox("Route", ROUTES, key=form.key("route"))
-        given = c[3].time_input("Time given", value=None, key=form.key("time"), step=60, help="Empty = now")
+        c = st.columns([2, 2, 1, 1])
+        drug_code = c[0].selectbox(
+            "Drug",
+            premedication.DRUG_CODES,
+            index=None,
+            placeholder="Pick the drug",
+            format_func=lambda code: premedication.DRUG_NAMES[code],
+            key=form.key("drug_code"),
+        )
+        other = c[1].text_input(
+            "Other drug (name it)", key=form.key("drug"), placeholder="only for “Other”", max_chars=120
+        )
+        dose_value = c[2].number_input("Dose", value=None, min_value=0.0, step=1.0, key=form.key("dose_value"))
+        unit = c[3].selectbox("Unit", premedication.UNITS, key=form.key("dose_unit"))
+        c = st.columns([2, 1, 1])
+        route = c[0].selectbox(
+            "Route",
+            list(premedication.ROUTES),
+            format_func=lambda r: f"{r} · {premedication.ROUTES[r]}",
+            key=form.key("route"),
+        )
+        given = c[1].time_input("Time given", value=None, key=form.key("time"), step=60, help="Empty = now")
         if form.submit("Record premedication"):
             token = form.token
             form.save(
@@ -171,8 +191,10 @@ def premed_form(cx: Chairside, detail: views.SessionDetail) -> None:
                     cx.db,
                     cx.nurse,
                     sid,
-                    drug=drug,
-                    dose=dose,
+                    drug_code=drug_code,
+                    drug=other,
+                    dose_value=dose_value,
+                    dose_unit=unit if dose_value is not None else None,
                     route=route,
                     given_at=cx.time(given, not_before=detail.session.checked_in_at),
                     client_token=token,
