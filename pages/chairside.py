@@ -18,6 +18,7 @@ from ui import common as ui
 from ui.chairside import infusing, record, steps
 from ui.chairside.context import PANEL_KEY, Chairside, scroll_panel_into_view
 from ui.chairside.header import header
+from ui.chairside.patient import news2_scale_panel
 from ui.chairside.session_list import session_list, walk_in_form
 from ui.chairside.vitals import vitals_form
 
@@ -92,6 +93,8 @@ def session_panel(session_id: int) -> None:
         during_infusion(detail)
     else:
         before_or_after(detail)
+    if status not in ("discharged", "deferred", "cancelled"):
+        news2_scale_panel(cx, detail)
     if status not in ("scheduled", "cancelled"):
         with st.expander("✏️ Correct the record / addendum", key=f"amend_open_{session_id}", on_change="rerun"):
             record.amend_panel(cx, detail)

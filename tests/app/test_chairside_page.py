@@ -199,3 +199,56 @@ def test_start_iv_without_lot_is_refused(db, make_app):
     assert "Enter the product lot number" in _texts(at)
     with db.reading() as s:
         assert s.get(InfusionSession, sid).status == "ready"
+
+
+def test_a_fever_at_check_in_cannot_be_ticked_away(db, make_app):
+    """38.6 °C at check-in, every box ticked: Proceed is refused until a reason is given (audited)."""
+    actor, _ = _seed(db)
+    at = _start(make_app, actor)
+    _add_walk_in(at, "Methylprednisolone")
+    with db.reading() as s:
+        sid = s.scalars(select(InfusionSession.id)).one()
+    key = f"check_in_{sid}"
+    for field, value in {"sbp": 120, "dbp": 80, "pulse": 88, "temp": 38.6, "rr": 16, "spo2": 98}.items():
+        at.number_input(key=form_key(at, key, field)).set_value(value)
+    _click(at, "Check in")
+    _click(at, "Confirm and save")  # the fever is flagged and confirmed
+    _tick_all_checks(at, sid)
+    _click(at, "✅ Proceed")
+    assert "Not saved" in _texts(at) and "38.6" in _texts(at)
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).status == "checked_in"
+    at.text_input(key=form_key(at, f"pretreatment_{sid}", "override")).set_value(
+        "Neurologist: treat, fever from a cold"
+    )
+    _click(at, "✅ Proceed")
+    assert "Cleared to proceed" in _texts(at)
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).status == "ready"
+        reasons = s.scalars(
+            select(AuditEvent.reason).where(AuditEvent.session_id == sid, AuditEvent.action == "pretreatment_override")
+        ).all()
+    assert reasons == ["Neurologist: treat, fever from a cold"]
+
+
+def test_a_charge_nurse_sets_news2_scale_2_and_a_nurse_sees_it(db, make_app):
+    """An ALS patient's SpO2 scale is a clinician's decision with a reason; nurses see which scale scores use."""
+    nurse, patient = _seed(db)
+    charge = setup.add_staff(db, Actor(None, "Setup", "admin"), "Cara Charge", "charge_nurse")
+    charge_actor = Actor(charge.id, charge.display_name, "charge_nurse")
+    at = _start(make_app, charge_actor)
+    _add_walk_in(at, "IVIG")
+    at.radio(key=form_key(at, f"news2_scale_{patient.id}", "scale")).set_value(2)
+    _click(at, "Set scale")
+    assert "Not saved" in _texts(at)  # no reason given
+    at.text_input(key=form_key(at, f"news2_scale_{patient.id}", "reason")).set_value("ALS, hypercapnia; pulmonology")
+    _click(at, "Set scale")
+    assert "NEWS2 SpO2 scale set to 2" in _texts(at)
+    with db.reading() as s:
+        assert s.get(type(patient), patient.id).news2_spo2_scale == 2
+    nurse_view = _start(make_app, nurse)
+    with db.reading() as s:
+        sid = s.scalars(select(InfusionSession.id)).one()
+    nurse_view.button(key=f"open_{sid}").click().run()
+    assert any("NEWS2 SpO2 Scale 2" in e.label for e in nurse_view.expander)
+    assert "A charge nurse or an administrator sets the scale." in _texts(nurse_view)

@@ -89,6 +89,11 @@ def walk_in_form(cx: Chairside) -> None:
             )
             c6, c7 = st.columns(2)
             dose = c6.number_input("Dose (empty = the dose for this point of the regimen)", value=None, key=k("dose"))
+            dose_reason = st.text_input(
+                "Reason for a dose other than the regimen's (e.g. a maintenance dose on a loading infusion)",
+                key=k("dose_reason"),
+                max_chars=500,
+            )
             ch_by_id = {c.id: c for c in chairs}
             chair_id = c7.selectbox("Chair", list(ch_by_id), format_func=lambda i: ch_by_id[i].name, key=k("chair"))
             if form.submit("Add session", type="primary"):
@@ -112,6 +117,7 @@ def walk_in_form(cx: Chairside) -> None:
                         therapy_id=therapy_id,
                         chair_id=chair_id,
                         dose=dose,
+                        dose_reason=dose_reason or None,
                     ),
                     "Walk-in session added.",
                     at_panel=True,

@@ -86,6 +86,15 @@ def pretreatment_form(cx: Chairside, detail: views.SessionDetail) -> None:
                 label_visibility="collapsed",
                 placeholder="note (optional)",
             )
+        fever = _measured_fever(detail)
+        override = ""
+        if fever is not None:
+            st.warning(
+                f"🌡 Temperature {fever:.1f} °C was measured in this session: “no active infection” cannot be "
+                "ticked away. Defer, or give the clinical reason to proceed anyway (recorded in the audit trail).",
+                icon="⚠️",
+            )
+            override = st.text_input("Reason to proceed despite the fever", key=form.key("override"), max_chars=500)
         b1, b2 = st.columns(2)
         with b1:
             proceed = form.submit("✅ Proceed", type="primary", width="stretch")
@@ -99,11 +108,24 @@ def pretreatment_form(cx: Chairside, detail: views.SessionDetail) -> None:
 
             def save_and_proceed() -> object:
                 save_answers()
-                return pretreatment.proceed_with_checks(cx.db, cx.nurse, sid, cx.version(detail))
+                return pretreatment.proceed_with_checks(
+                    cx.db, cx.nurse, sid, cx.version(detail), override_reason=override or None
+                )
 
             form.save(save_and_proceed, "Checks saved. Cleared to proceed.", at_panel=True)
         elif save_only:
             form.save(save_answers, "Checks saved.")
+
+
+def _measured_fever(detail: views.SessionDetail) -> float | None:
+    """The highest temperature at or above the clinic's fever threshold charted in this session (°C)."""
+    threshold = detail.settings.thresholds.temperature_c_high
+    temps = [
+        v.temperature_c
+        for v in detail.vitals
+        if v.status == "active" and v.temperature_c is not None and v.temperature_c >= threshold
+    ]
+    return max(temps) if temps else None
 
 
 def defer_form(cx: Chairside, detail: views.SessionDetail) -> None:
