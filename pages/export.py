@@ -17,6 +17,7 @@ from infusion.exports import datasets as export
 from infusion.exports import schema as export_schema
 from infusion.exports import service as export_service
 from infusion.exports.deidentify import DEID_NOTICE, ENV_SECRET
+from infusion.exports.deidentify import key_file as deidentify_key_file
 from infusion.reads.trends import service as trends
 from ui import common as ui
 from ui import forms
@@ -63,9 +64,12 @@ try:
     frame, total = export_service.preview(db, quality, dataset, filters, deidentify=deidentify)
 except ChairsideError as error:
     ui.show_error(error, prefix="")
-    if deidentify:
-        st.caption(f"The de-identification secret comes from the {ENV_SECRET} environment variable on the server.")
     st.stop()
+if deidentify:
+    st.caption(
+        f"Pseudonyms use the de-identification key: the {ENV_SECRET} variable when set, otherwise the key "
+        f"file {deidentify_key_file()} (made on first use; back it up to keep pseudonyms stable)."
+    )
 
 if total == 0:
     st.info("No rows match these filters: try a wider date range, fewer filters or another dataset.")

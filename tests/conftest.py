@@ -106,3 +106,9 @@ def db(raw_db: Database) -> Database:
 @pytest.fixture
 def nurse() -> Actor:
     return Actor(user_id=None, name="Test Nurse", role="nurse")
+
+
+@pytest.fixture(autouse=True)
+def _deid_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated de-identification key goes to the test's own folder, never the runner's home."""
+    monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(tmp_path / "deid.key"))

@@ -306,15 +306,19 @@ def test_export_preview_count_matches_count_rows(db, make_app):
         assert len(at.dataframe[0].value) == min(expected, 20)
 
 
-def test_export_deidentify_without_a_secret_names_the_variable(db, make_app, monkeypatch):
+def test_export_deidentify_without_a_secret_makes_its_key_and_says_where(db, make_app, monkeypatch, tmp_path):
+    """A new clinic following the quick start can de-identify: the key is generated once, outside the database."""
     monkeypatch.delenv(ENV_SECRET, raising=False)
+    key = tmp_path / "keys" / "deid.key"
+    monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(key))
     staff = _demo(db)
     at = _open(make_app, staff["quality"], "pages/export.py")
     at.toggle(key=form_key(at, "export_filters", "deid")).set_value(True)
     _click(at, "Preview")
-    errors = _texts(at.error)
-    assert errors and ENV_SECRET in errors[0], errors
-    assert not [b for b in at.button if b.label == "Prepare the CSV file"]
+    _assert_clean(at)
+    assert "patient_key" in at.dataframe[0].value.columns
+    assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
+    assert str(key) in " ".join(c.value for c in at.caption)
 
 
 def test_export_deidentified_preview_has_patient_key_and_no_mrn(db, make_app, monkeypatch):
