@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import streamlit as st
 
 from infusion.charts import timeline
@@ -281,12 +282,22 @@ def _abnormal_rows(row: Any) -> list[str]:
     return [style] * len(row)
 
 
+def _styled(frame: pd.DataFrame) -> Any:
+    """Struck-through and flagged rows; numbers as charted (98.6, 150) and blanks as '—', not
+    the Styler's defaults ('98.600000', 'None')."""
+    return frame.style.apply(_abnormal_rows, axis=1).format(_cell, na_rep="—")
+
+
+def _cell(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def history(cx: Chairside, detail: views.SessionDetail) -> None:
     vitals = views.vitals_table(detail)
     if not vitals.empty:
         st.markdown("**Vitals** (🚩 rows are abnormal by the clinic's thresholds)")
         vitals["Flags"] = vitals["Flags"].map(lambda text: f"🚩 {text}" if text else "")
-        st.dataframe(vitals.style.apply(_abnormal_rows, axis=1), hide_index=True, width="stretch")
+        st.dataframe(_styled(vitals), hide_index=True, width="stretch")
     for title, frame in (
         ("Reactions", views.reactions_table(detail)),
         ("Rate", views.rates_table(detail)),
@@ -294,7 +305,7 @@ def history(cx: Chairside, detail: views.SessionDetail) -> None:
     ):
         if not frame.empty:
             st.markdown(f"**{title}**")
-            st.dataframe(frame.style.apply(_abnormal_rows, axis=1), hide_index=True, width="stretch")
+            st.dataframe(_styled(frame), hide_index=True, width="stretch")
     amendments_history(cx, detail)
     row = detail.session
     if row.iv_started_at:
