@@ -17,10 +17,11 @@ from db.engine import Database
 from db.models import Chair, InfusionSession, Patient, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
+from infusion.clinical.regimen import LEMTRADA
 from infusion.clinical.states import SessionStatus
 from infusion.clock import local_date, utcnow
 from infusion.errors import ValidationError
-from infusion.reads.due import LEMTRADA, check_too_early, next_for
+from infusion.reads.due import check_too_early, next_for
 from infusion.services import integrity, sessions
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.opening import administering, charting, clinic_timezone, optional_text, record_id

@@ -34,11 +34,12 @@ from db.models import (
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
 from infusion.clinical.catalog import duration_window, observation_minutes, premedication_due
+from infusion.clinical.regimen import INITIAL_DOSES
 from infusion.clinical.states import ACTIVE_STATUSES, EntryStatus, SessionStatus
 from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
-from infusion.reads.due import INITIAL_DOSES, next_in, next_infusion_number
+from infusion.reads.due import next_in, next_infusion_number
 from infusion.services import setup
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import insert_vitals, validate_rate

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from db.models import AuditEvent, InfusionSession, PatientProtocol
 from infusion.accounts.actor import Actor
 from infusion.clinical.intervals import add_months
+from infusion.clinical.regimen import Dose, Rhythm, plan_next, too_early
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied, ValidationError
 from infusion.reads import due
-from infusion.reads.due import Dose, Rhythm, plan_next, too_early
 from infusion.services import sessions
 from infusion.services.scheduling import schedule_session
 from tests.helpers import ADMIN, audit_count, audits_since, new_chair, new_patient, snapshot, therapy_id, walk
