@@ -33,6 +33,7 @@ from infusion.clinical.states import (
 from infusion.clinical.vitals import Flag, Vitals, VitalsEntry, alert_flags, score, validate_vitals
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
+from infusion.services import integrity
 from infusion.services.audit import record, snapshot
 from infusion.services.opening import (
     charting,
@@ -55,6 +56,8 @@ MAX_RATE_ML_H = 1000.0  # product plausibility limit; the highest label step in 
 def validate_rate(rate_ml_h: float | None) -> str | None:
     if rate_ml_h is None:
         return "Enter the rate in mL/h."
+    if integrity.float_problem(rate_ml_h):
+        return "Enter the rate in mL/h (a number)."
     if not 0 < float(rate_ml_h) <= MAX_RATE_ML_H:
         return f"Rate {rate_ml_h:g} mL/h is outside 0–{MAX_RATE_ML_H:g} mL/h; enter mL per hour."
     return None

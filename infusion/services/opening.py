@@ -178,8 +178,17 @@ def check_version(s: Session, row: InfusionSession, expected_version: int | None
     """Refuse the write if the session changed since the nurse's screen showed `expected_version`."""
     if expected_version is None or row.version == expected_version:
         return
+    # who changed the state: a session event or a rate entry (appended vitals, reactions and views
+    # do not bump the version, so naming them would blame the wrong nurse)
     last = s.scalars(
-        select(AuditEvent).where(AuditEvent.session_id == row.id).order_by(AuditEvent.id.desc()).limit(1)
+        select(AuditEvent)
+        .where(
+            AuditEvent.session_id == row.id,
+            (AuditEvent.entity == "session") | AuditEvent.action.like("rate_%"),
+            AuditEvent.action != "view",
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
     ).first()
     who = f" by {last.user_name} ({last.action.replace('_', ' ')})" if last else ""
     raise ConflictError(

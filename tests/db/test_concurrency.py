@@ -229,3 +229,67 @@ def test_writers_on_different_sessions_do_not_block_each_other_out(db, nurse):
     for sid in ids:
         assert row(db, sid).last_vitals_at is not None
         assert row(db, sid).last_vitals_at > ago(11)
+
+
+# ------------------------------------------------------------------ issue 12: 20 writers, nothing lost, doubled or raw
+WRITERS = 20
+
+
+def test_twenty_writers_on_shared_and_separate_sessions(db, nurse):
+    """Half the writers chart one shared session (vitals from one nurse, rate changes from another, each
+    holding the version it saw), half chart a session each; every call is sent twice (a double tap)."""
+    shared = new_session(db, nurse)
+    walk(db, nurse, shared, "infusing", t0=ago(300))
+    own = []
+    for _ in range(WRITERS // 2):
+        sid = new_session(db, nurse, chair_id=new_chair(db, Actor(None, "Admin", "admin")))
+        walk(db, nurse, sid, "infusing", t0=ago(300))
+        own.append(sid)
+    seen = version(db, shared)
+    vitals_nurse, rate_nurse = Actor(None, "Vitals Nurse"), Actor(None, "Rate Nurse")
+    calls: list[Callable[[], Any]] = []
+    for i in range(WRITERS // 2):
+        t = ago(200 - 10 * i)
+        if i % 2 == 0:
+            calls += [
+                lambda i=i, t=t: entries.record_vitals(
+                    db, vitals_nurse, shared, normal_vitals(pulse=60 + i), taken_at=t, client_token=f"sv-{i}"
+                )
+            ] * 2
+        else:
+            calls += [
+                lambda i=i: entries.change_rate(
+                    db, rate_nurse, shared, 100 + i, expected_version=seen, client_token=f"sr-{i}"
+                )
+            ] * 2
+        calls += [
+            lambda i=i, t=t: entries.record_vitals(
+                db, nurse, own[i], normal_vitals(pulse=70 + i), taken_at=t, client_token=f"ov-{i}"
+            )
+        ] * 2
+    results = run_together(calls)
+    raw = [r for kind, r in results if kind == "error" and not isinstance(r, ChairsideError)]
+    assert raw == [], raw
+    refused = [r for kind, r in results if kind == "error"]
+    # the only refusals allowed: a rate change that raced another rate change (a real state change);
+    # never one caused by the other nurse's vitals
+    assert all(isinstance(r, ConflictError) and "rate" in str(r) for r in refused), refused
+    with db.reading() as s:
+        tokens = list(s.scalars(select(VitalSign.client_token).where(VitalSign.client_token.like("%v-%"))))
+        rates = list(s.scalars(select(RateChange.client_token).where(RateChange.client_token.like("sr-%"))))
+    expected_vitals = {f"sv-{i}" for i in range(0, WRITERS // 2, 2)} | {f"ov-{i}" for i in range(WRITERS // 2)}
+    assert sorted(tokens) == sorted(expected_vitals)  # 0 lost, 0 duplicated
+    assert len(rates) == len(set(rates)) >= 1
+    assert len(rates) + len({str(r) for r in refused}) >= 1
+
+
+def test_another_nurses_vitals_never_invalidate_a_rate_change(db, nurse):
+    sid = new_session(db, nurse)
+    walk(db, nurse, sid, "infusing", t0=ago(300))
+    for i in range(5):
+        seen = version(db, sid)
+        entries.record_vitals(db, Actor(None, "Other Nurse"), sid, normal_vitals(pulse=70 + i), taken_at=ago(100 - i))
+        entries.record_reaction(
+            db, Actor(None, "Other Nurse"), sid, symptoms=["rash"], grade=1, actions=["observed"], onset_at=ago(90 - i)
+        )
+        entries.change_rate(db, nurse, sid, 100 + i, expected_version=seen, client_token=f"nr-{i}")
