@@ -1,29 +1,16 @@
-"""Planned rate titration (docs/clinical-basis.md §3) and the live forecast: next step and expected end.
-
-Pure functions over the catalog's `rate_plan` and a session's rate log, so the
-rules can be tested by hand computation without a database or a page.
-
-Plan formats (infusion/therapy_catalog.toml):
-- increment: {start_ml_h, increment_ml_h, every_minutes, max_ml_h, bag_ml}  (Ocrevus)
-- explicit steps: {steps=[{rate_ml_h, minutes}], bag_ml}                    (Briumvi)
-- fixed: {fixed=true, bag_ml, minutes}                                      (Tysabri, Lemtrada)
-- dose-based: {unit="mg/h", start, increment, every_minutes, max}           (rituximab)
-- weight-based: {unit="mL/kg/h", start, every_minutes, max}                 (IVIG)
-
-An infusion ends when the bag (mL plans) or the dose (mg/h plans) has been
-given: docs/clinical-basis.md §3 says "rate changes lengthen the infusion, not the dose",
-so a pause or a slower rate moves the end later instead of shortening the dose.
-"""
+"""The live forecast (docs/clinical-basis.md §3): from a session's actual rate log and its plan, the next
+rate step and the expected end. "Rate changes lengthen the infusion, not the dose": a pause or a slower
+rate moves the end later instead of shortening the dose."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from infusion.clinical.catalog import rate_plan_for
+from infusion.clinical.titration.plan import EPS, Plan, planned_steps, resolve_plan
 from infusion.clock import format_minutes
 
 #: docs/clinical-basis.md §3 reaction rules (Ocrevus = Briumvi): mild–moderate → halve the rate,
@@ -31,19 +18,6 @@ from infusion.clock import format_minutes
 REACTION_HOLD_MINUTES = 30
 #: Rates this close are "the same" (pump rounding, mg↔mL conversion); a product choice.
 RATE_TOLERANCE = 0.5
-_EPS = 1e-9
-
-
-class Step(NamedTuple):
-    """One planned rate, `offset_minutes` after IV start.
-
-    A final step with rate 0 marks the planned end (bag or dose given).
-    `offset_minutes` is None for a limit with no planned time (the IVIG maximum).
-    """
-
-    offset_minutes: float | None
-    rate: float
-    unit: str
 
 
 @dataclass(frozen=True)
@@ -63,151 +37,6 @@ class Forecast:
     upcoming: tuple[tuple[datetime, float], ...] = ()
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """A plan resolved for one infusion: rate levels in order, each held `minutes` (None = until done)."""
-
-    kind: str  # "increment" | "steps" | "fixed" | "weight"
-    levels: tuple[tuple[float, float | None], ...]
-    unit: str  # rate unit: "mL/h" or "mg/h" (weight plans are converted to mL/h)
-    total: float | None  # amount to give: bag mL or dose mg; None = unknown
-    amount_unit: str
-    problem: str | None = None  # why this plan cannot be laid out (missing weight, dose…)
-    max_rate: float | None = None  # weight plans: the ceiling, reached at no planned time
-
-
-def _select(plan: dict[str, Any] | list[dict[str, Any]] | None, infusion_number: int) -> dict[str, Any] | None:
-    """Accept the therapy's whole `rate_plan` list or the rule already chosen for this infusion."""
-    if plan is None:
-        return None
-    if isinstance(plan, list):
-        return rate_plan_for(plan, infusion_number)
-    return plan or None
-
-
-def _ramp(start: float, increment: float, every: float, maximum: float) -> tuple[tuple[float, float | None], ...]:
-    """start, start+increment, … up to the maximum (held until done). A last partial step goes to the maximum."""
-    levels: list[tuple[float, float | None]] = []
-    rate = float(start)
-    while rate < maximum - _EPS and increment > 0:
-        levels.append((rate, float(every)))
-        rate += increment
-    levels.append((float(maximum), None))
-    return tuple(levels)
-
-
-def _resolve(
-    plan: dict[str, Any] | list[dict[str, Any]] | None,
-    infusion_number: int,
-    dose: float | None,
-    weight_kg: float | None,
-) -> _Plan | None:
-    rule = _select(plan, infusion_number)
-    if rule is None:
-        return None
-    unit = rule.get("unit", "mL/h")
-    if unit == "mL/kg/h":
-        # docs/clinical-basis.md §3 (IVIG, Gammagard example): 0.5 mL/kg/h × 30 min, then "increase every
-        # 30 min as tolerated" up to 5 mL/kg/h. It gives no step size, so only start and max exist.
-        if not weight_kg:
-            return _Plan(
-                "weight",
-                (),
-                "mL/h",
-                None,
-                "mL",
-                problem="no weight recorded, so the weight-based (mL/kg/h) rates cannot be worked out",
-            )
-        start = float(rule["start"]) * weight_kg
-        return _Plan(
-            "weight",
-            ((start, float(rule.get("every_minutes", 30))),),
-            "mL/h",
-            None,
-            "mL",
-            max_rate=float(rule["max"]) * weight_kg,
-        )
-    if unit == "mg/h":
-        levels = _ramp(rule["start"], rule.get("increment", 0), rule.get("every_minutes", 30), rule["max"])
-        problem = None if dose else "no dose recorded, so the end of a dose-based (mg/h) plan is unknown"
-        return _Plan("increment", levels, "mg/h", float(dose) if dose else None, "mg", problem=problem)
-    bag = rule.get("bag_ml")
-    total = float(bag) if bag else None
-    problem = None if total else "the plan has no bag volume, so its end is unknown"
-    if rule.get("fixed"):
-        if not total or not rule.get("minutes"):
-            return _Plan("fixed", (), "mL/h", total, "mL", problem="a fixed plan needs bag_ml and minutes")
-        return _Plan("fixed", ((total / float(rule["minutes"]) * 60.0, None),), "mL/h", total, "mL")
-    if rule.get("steps"):
-        steps = [(float(s["rate_ml_h"]), float(s["minutes"])) for s in rule["steps"]]
-        # the last step continues until the bag is done (it is "the last 2 h" for Briumvi 1)
-        levels = tuple(steps[:-1]) + ((steps[-1][0], None),)
-        return _Plan("steps", levels, "mL/h", total, "mL", problem=problem)
-    levels = _ramp(rule["start_ml_h"], rule.get("increment_ml_h", 0), rule.get("every_minutes", 30), rule["max_ml_h"])
-    return _Plan("increment", levels, "mL/h", total, "mL", problem=problem)
-
-
-def _lay_out(p: _Plan) -> list[Step]:
-    """The plan's levels as steps from IV start, cut off (with a rate-0 end step) when the total is given."""
-    t = given = 0.0
-    steps: list[Step] = []
-    for rate, minutes in p.levels:
-        if rate <= 0:
-            break
-        steps.append(Step(t, rate, p.unit))
-        if p.total is None:
-            if minutes is None:
-                return steps
-        else:
-            this = rate * (minutes if minutes is not None else float("inf")) / 60.0
-            if given + this >= p.total - _EPS:
-                t += (p.total - given) / rate * 60.0
-                return steps + [Step(t, 0.0, p.unit)]
-            given += this
-        t += minutes  # type: ignore[operator]
-    return steps
-
-
-def planned_steps(
-    plan: dict[str, Any] | list[dict[str, Any]] | None,
-    *,
-    infusion_number: int,
-    dose: float | None,
-    weight_kg: float | None,
-) -> list[Step]:
-    """The label's rate schedule for this infusion, as (offset from IV start, rate, unit).
-
-    mL/h plans end when `bag_ml` is infused and mg/h plans when `dose` mg are
-    given; the last step then has rate 0 at that offset. Fixed plans are one
-    step at bag_ml/minutes. IVIG (mL/kg/h) gives the start (0.5 × weight mL/h,
-    offset 0) and the maximum (5 × weight mL/h, offset None): docs/clinical-basis.md §3 is
-    silent on the step size ("increase every 30 min as tolerated"), so no
-    intermediate steps and no end time are forecast. No plan, or a plan that
-    needs a missing weight, gives [].
-    """
-    p = _resolve(plan, infusion_number, dose, weight_kg)
-    if p is None or not p.levels:
-        return []
-    if p.kind == "weight":
-        assert p.max_rate is not None
-        return [Step(0.0, p.levels[0][0], p.unit), Step(None, p.max_rate, p.unit)]
-    return _lay_out(p)
-
-
-def vitals_due_at_steps(steps: Iterable[Step]) -> list[float]:
-    """Offsets (minutes after IV start) at which the plan changes the rate, end of infusion included.
-
-    docs/clinical-basis.md §4's suggested default asks for vitals at every rate change
-    and at the end of infusion; IV start itself is not one (the default asks
-    for the check-in baseline and a set 15 min after start instead). For the
-    live times after a pause or a reduction, use `Forecast.upcoming`.
-    """
-    return [s.offset_minutes for s in steps if s.offset_minutes is not None and s.offset_minutes > 0]
-
-
-# ------------------------------------------------------------------ forecast
-
-
 def _at(base: datetime, minutes: float) -> datetime:
     return base + timedelta(seconds=round(minutes * 60))
 
@@ -220,7 +49,7 @@ def _hhmm(moment: datetime, tz: str) -> str:
     return moment.astimezone(ZoneInfo(tz)).strftime("%H:%M")
 
 
-def _no_forecast(note: str, p: _Plan | None = None, **known: Any) -> Forecast:
+def _no_forecast(note: str, p: Plan | None = None, **known: Any) -> Forecast:
     return Forecast(
         None,
         None,
@@ -260,7 +89,7 @@ def _replay(
             return
         minutes = _minutes(t, until)
         add = r.rate * minutes / 60.0
-        if total is not None and r.done_at is None and r.rate > 0 and r.infused + add >= total - _EPS:
+        if total is not None and r.done_at is None and r.rate > 0 and r.infused + add >= total - EPS:
             r.done_at = _at(t, (total - r.infused) / r.rate * 60.0)
         r.infused += add
         if r.paused_since is None:
@@ -284,16 +113,16 @@ def _replay(
     return r
 
 
-def _planned_rate_at(p: _Plan, minute: float) -> float:
+def _planned_rate_at(p: Plan, minute: float) -> float:
     t = 0.0
     for rate, minutes in p.levels:
-        if minutes is None or minute < t + minutes - _EPS:
+        if minutes is None or minute < t + minutes - EPS:
             return rate
         t += minutes
     return p.levels[-1][0]
 
 
-def _schedule(p: _Plan, r: _Replay, now: datetime) -> tuple[list[tuple[datetime, float]], datetime | None, bool]:
+def _schedule(p: Plan, r: _Replay, now: datetime) -> tuple[list[tuple[datetime, float]], datetime | None, bool]:
     """Future (time, rate) changes, the time the next step was due if already overdue, and whether on plan."""
     planned = _planned_rate_at(p, r.running_minutes)
     upcoming: list[tuple[datetime, float]] = []
@@ -302,7 +131,7 @@ def _schedule(p: _Plan, r: _Replay, now: datetime) -> tuple[list[tuple[datetime,
         # rest of the plan is shifted by the paused time.
         t = 0.0
         for rate, minutes in p.levels:
-            if t > r.running_minutes + _EPS:
+            if t > r.running_minutes + EPS:
                 upcoming.append((_at(now, t - r.running_minutes), rate))
             if minutes is None:
                 break
@@ -335,7 +164,7 @@ def _end(
     t = now
     kept: list[tuple[datetime, float]] = []
     for at, new_rate in upcoming:
-        if rate > 0 and rate * _minutes(t, at) / 60.0 >= left - _EPS:
+        if rate > 0 and rate * _minutes(t, at) / 60.0 >= left - EPS:
             break
         left -= rate * _minutes(t, at) / 60.0
         t, rate = at, new_rate
@@ -371,7 +200,7 @@ def forecast(
     records mL/h: the catalog and the session hold no concentration, and
     docs/clinical-basis.md gives none. Times are aware UTC; `tz` is only for the note.
     """
-    p = _resolve(plan, infusion_number, dose, weight_kg)
+    p = resolve_plan(plan, infusion_number, dose, weight_kg)
     if p is None:
         return _no_forecast("No rate plan for this therapy and infusion number: nothing to forecast.")
     log = sorted(rate_log, key=lambda e: e[0])
@@ -437,7 +266,7 @@ def forecast(
             p,
             **known,
         )
-    if remaining is not None and remaining <= _EPS:
+    if remaining is not None and remaining <= EPS:
         done = r.done_at or now
         return Forecast(
             None,
