@@ -14,6 +14,9 @@ Design notes that later work relies on:
   unique indexes, which both SQLite and PostgreSQL support.
 - Per-session summary columns (reaction_count, worst_grade, durations,
   last_vitals_at) are kept on write so dashboards never scan all vitals.
+
+Long on purpose: every table in one module, so the constraints, partial indexes and relationships
+that tie them together read in one place and Alembic compares against one metadata.
 """
 
 from __future__ import annotations
