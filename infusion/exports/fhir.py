@@ -33,6 +33,9 @@ De-identified bundles carry only the year of every time (FHIR allows partial
 dates; Bundle.timestamp is omitted as it must be a full instant), no names,
 MRN, birth date, lot, notes or free text, and resource ids derived from the
 keyed pseudonyms so no Chairside record number appears.
+
+About 500 lines on purpose: one builder maps one session to one Bundle, and its resources share the
+resource ids, references and the de-identification switch set up once in `_Builder.__init__`.
 """
 
 from __future__ import annotations

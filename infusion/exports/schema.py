@@ -18,6 +18,10 @@ The column set is a contract with spreadsheets, R scripts and registries
 downstream: changing it is deliberate. Bump `SCHEMA_VERSION`, update the frozen
 lists in tests/test_export.py and regenerate the dictionaries with
 `python -m infusion.exports.schema`.
+
+About 680 lines on purpose: most of it is the column declarations (one tuple per dataset, each column
+with its type, meaning and de-identification rule), kept beside the rules that render and de-identify
+them so the contract is written in one place.
 """
 
 from __future__ import annotations
