@@ -159,24 +159,40 @@ def pchart_figure(pchart: pd.DataFrame, title: str) -> go.Figure:
 
 
 def duration_figure(durations: pd.DataFrame, column: str, label: str) -> go.Figure:
-    """Box plots of durations per therapy against the label range (shaded)."""
+    """Box plots of durations per therapy against the label window of each infusion number (shaded).
+
+    One band per distinct catalog window of a therapy (Ocrevus infusions 1–2 ≥ 150 min, later ≥ 120 min),
+    from the label minimum to its maximum; a window with no upper bound in the label ("≥ 2 h", IVIG)
+    is shaded up to the top of the plotted durations, not drawn as a line at its minimum."""
     if durations.empty:
         return _empty("No completed sessions in this period")
     figure = go.Figure()
+    top = durations[column].max()
     for therapy, part in durations.groupby("therapy", sort=True):
         figure.add_trace(go.Box(y=part[column], name=str(therapy), boxpoints="outliers", showlegend=False))
-        low, high = part["label_min_minutes"].min(), part["label_max_minutes"].max()
-        if column == "infusion_minutes" and pd.notna(low):
+        if column != "infusion_minutes":
+            continue
+        windows = part.dropna(subset=["label_min_minutes"]).groupby(
+            ["label_min_minutes", "label_max_minutes"], dropna=False
+        )["infusion_number"]
+        for (low, high), numbers in windows:
+            open_ended = pd.isna(high)
+            upper = max(float(top), float(low)) if open_ended else float(high)
+            first, last = int(numbers.min()), int(numbers.max())
+            which = f"infusion {first}" if first == last else f"infusions {first}–{last}"
+            text = (
+                f"≥ {low:.0f} min" if open_ended else (f"{low:.0f}–{high:.0f} min" if high != low else f"{low:.0f} min")
+            )
             figure.add_trace(
                 go.Scatter(
                     x=[therapy, therapy],
-                    y=[low, high if pd.notna(high) else low],
+                    y=[low, upper],
                     mode="markers+lines",
                     marker={"symbol": "line-ew-open", "size": 24, "color": "#2e7d32"},
                     line={"color": "rgba(46,125,50,0.35)", "width": 14},
                     name="label range",
                     showlegend=False,
-                    hovertemplate="label %{y:.0f} min<extra></extra>",
+                    hovertemplate=f"label {text} ({which})<extra></extra>",
                 )
             )
     figure.update_layout(height=380, yaxis_title=label, margin={"t": 10})

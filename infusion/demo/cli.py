@@ -39,7 +39,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m infusion.demo",
         description="Fill the configured database with a demo US MS infusion clinic "
-        "(a year of sessions and a live day around now).",
+        "(a year or more of sessions, chairs for the volume, and a live day around now).",
     )
     parser.add_argument(
         "--sessions",
@@ -51,8 +51,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--days",
         type=_positive(3650),
-        default=DemoOptions.days,
-        help="history length in days, ending today (default %(default)s)",
+        default=None,
+        help="history length in days, ending today (default: one year, longer for more sessions than "
+        "30 chairs hold in a year, at most ten years)",
     )
     parser.add_argument(
         "--database-url",

@@ -22,7 +22,15 @@ from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.demo.days import PastDays
 from infusion.demo.options import DemoOptions, DemoRefused, DemoResult
 from infusion.demo.planning import Planner
-from infusion.demo.premises import fix_sequences, load_therapies, lock_tables, prepare_premises, write_audit
+from infusion.demo.premises import (
+    add_chairs,
+    chairs_for,
+    fix_sequences,
+    load_therapies,
+    lock_tables,
+    prepare_premises,
+    write_audit,
+)
 from infusion.demo.reactions import REACTIONS
 from infusion.demo.rows import SessionRows
 from infusion.demo.simulate import IV_SITE_WEIGHTS, Generator, fast_randint
@@ -70,7 +78,7 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     therapies = load_therapies(conn)
     gen = Generator(rng, premises.settings)
     today = premises.today
-    window_start = today - timedelta(days=max(1, options.days) - 1)
+    window_start = today - timedelta(days=max(1, options.span) - 1)
     first_mrn = _first_mrn(conn, rng)
     live = live_slots(premises, options.sessions)
     planner = Planner(rng, ids, therapies, today, window_start, options.sessions)
@@ -78,8 +86,9 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     by_day: dict[date, list[Plan]] = defaultdict(list)
     for plan in plans:
         by_day[plan.day].append(plan)
+    add_chairs(conn, ids, premises, chairs_for(by_day))
     writer = Writer(conn)
-    rows = SessionRows(rng, ids, Encoder(conn.dialect), writer, gen, premises, now_min, options.days)
+    rows = SessionRows(rng, ids, Encoder(conn.dialect), writer, gen, premises, now_min, options.span)
     rows.write_patients(patients, first_mrn)
     past = PastDays(rng, gen, rows, premises)
     for day in sorted(by_day):
@@ -93,14 +102,14 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     written = writer.counts
     counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}
     today_counts = dict(rows.today_counts)
-    after = {**counts, "today": today_counts, "seed": options.seed, "days": options.days}
+    after = {**counts, "today": today_counts, "seed": options.seed, "days": options.span}
     write_audit(conn, premises, now_min, fresh, after)
     return DemoResult(counts, today_counts, 0.0)
 
 
 def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None) -> DemoResult:
     """Load the demo clinic in one transaction. Raises DemoRefused if sessions exist and not `force`."""
-    if options.sessions < 1 or options.days < 1:
+    if options.sessions < 1 or options.span < 1:
         raise ValueError("sessions and days must be at least 1")
     started = time.perf_counter()
     bootstrap(db)
@@ -112,7 +121,7 @@ def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None
             existing = conn.execute(select(func.count()).select_from(SESSION_TABLE)).scalar_one()
             if existing and not options.force:
                 raise DemoRefused(existing)
-            log.info("generating %s demo sessions over %s days (seed %s)", options.sessions, options.days, options.seed)
+            log.info("generating %s demo sessions over %s days (seed %s)", options.sessions, options.span, options.seed)
             result = _run(conn, options, now, fresh=not existing)
     result.seconds = time.perf_counter() - started  # including the commit
     log.info("demo clinic loaded in %.1f s: %s", result.seconds, result.counts)

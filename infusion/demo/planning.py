@@ -15,7 +15,16 @@ from random import Random
 
 from infusion.demo.people import DIAGNOSES, MIN_PATIENTS
 from infusion.demo.simulate import fast_randint
-from infusion.demo.therapies import CONTINUING, MONDAY_START, PatientInfo, Plan, TherapyInfo, dose_for, regimen
+from infusion.demo.therapies import (
+    CONTINUING,
+    LEMTRADA,
+    MONDAY_START,
+    PatientInfo,
+    Plan,
+    TherapyInfo,
+    dose_for,
+    regimen,
+)
 from infusion.demo.today import LiveSlot
 from infusion.demo.writer import PATIENT_TABLE, Ids
 
@@ -103,6 +112,9 @@ class Planner:
             auth_ref=auth,
             female=female,
         )
+        share = therapy.profile.patients
+        if share is not None:  # reactions cluster in reaction-prone patients (docs/clinical-basis.md §11)
+            info.reactor = rng.random() < share
         return info
 
     def _weighted_diagnosis(self) -> str:
@@ -133,8 +145,15 @@ class Planner:
         today_plan: Plan | None = None
         number = 0
         early = self.window_start - timedelta(days=3)
+        courses = code == LEMTRADA  # stored course positions; whole courses only (see below)
+        course, course_kept = 0, True
         for offset, course_day in doses:
             day = start + timedelta(days=offset)
+            if courses and course_day == 1:
+                course += 1
+                # a course begun before the window is left out whole, so the record never shows a
+                # course that starts on day 3 (the due list would read it as an interrupted course 1)
+                course_kept = day >= self.window_start
             if day < early:  # before the window: only counts towards the infusion number
                 number += 1
                 continue
@@ -145,13 +164,30 @@ class Planner:
             number += 1
             if day >= today:
                 if live and day == today:
-                    today_plan = Plan(patient, today, number, dose_for(therapy, number, patient), course_day=course_day)
+                    today_plan = Plan(
+                        patient,
+                        today,
+                        number,
+                        dose_for(therapy, number, patient),
+                        course_day=course_day,
+                        course=course,
+                    )
                 break
-            if day < self.window_start:
+            if day < self.window_start or not course_kept:
                 continue
-            plan = Plan(patient, day, number, dose_for(therapy, number, patient), course_day=course_day, home=home)
+            plan = Plan(
+                patient,
+                day,
+                number,
+                dose_for(therapy, number, patient),
+                course_day=course_day,
+                home=home,
+                course=course,
+            )
             self._maybe_failed_attempt(plans, plan)
             plans.append(plan)
+        if courses and not live and plans:  # a course still running today: not begun yet in the demo
+            plans = _whole_courses(plans)
         if live and today_plan is None:  # rounding pushed the live dose off today: give it the next number
             number = (plans[-1].number + 1) if plans else 1
             today_plan = Plan(patient, today, number, dose_for(therapy, number, patient))
@@ -201,10 +237,23 @@ class Planner:
         )
 
 
+def _whole_courses(plans: list[Plan]) -> list[Plan]:
+    """Lemtrada: drop a last course cut short by today (a past patient's course is booked whole:
+    5 days in course 1, 3 in later ones, LEMTRADA USPI §2.2, docs/clinical-basis.md §1)."""
+    last = max(p.course for p in plans)
+    length = 5 if last == 1 else 3
+    given = {p.course_day for p in plans if p.course == last and p.kind == "dose"}
+    if len(given) >= length:
+        return plans
+    return [p for p in plans if p.course != last]
+
+
 def _trim(histories: list[list[Plan]], excess: int) -> list[list[Plan]]:
-    """Drop `excess` sessions, each time the oldest of the patient with the most left."""
+    """Drop `excess` sessions, each time the oldest of the patient with the most left.
+
+    Lemtrada histories are never trimmed: a trimmed course would look interrupted."""
     cut = [0] * len(histories)
-    heap = [(-len(h), i) for i, h in enumerate(histories) if h]
+    heap = [(-len(h), i) for i, h in enumerate(histories) if h and h[0].course == 0]
     heapq.heapify(heap)
     while excess > 0 and heap:
         size, i = heapq.heappop(heap)

@@ -7,6 +7,8 @@ audit event that records the whole load. None of this draws random numbers.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy import Connection, select, text, update
 
 from db.models import ACTIVE_STATUSES, Clinic, InfusionSession, Therapy
 from infusion.accounts.auth import hash_password
+from infusion.demo.options import MIN_CHAIRS, SESSIONS_PER_CHAIR_DAY
 from infusion.demo.people import CHAIR_COUNT, CLINIC, DEMO_PASSWORD, HOME_CHAIR, STAFF
 from infusion.demo.reactions import REACTIONS
 from infusion.demo.therapies import TherapyInfo
@@ -110,6 +113,36 @@ def prepare_premises(conn: Connection, ids: Ids, now_min: int, fresh: bool) -> P
         charge_id=users["karen.miller"],
         busy_chairs=set(conn.execute(busy).scalars()),
     )
+
+
+def chairs_for(by_day: Mapping[date, Sequence[Any]]) -> int:
+    """Chairs the planned volume needs: the busiest 3 % of clinic days at SESSIONS_PER_CHAIR_DAY
+    visits a chair (home visits and cancellations sit in no chair), at least MIN_CHAIRS.
+
+    So midday chair utilisation stays below 100 % whatever the size (a product choice, see
+    infusion/demo/options.py); the live board needs the first 8."""
+    seated = sorted(sum(1 for p in plans if not p.home and p.kind != "cancelled") for plans in by_day.values())
+    if not seated:
+        return MIN_CHAIRS
+    busy = seated[min(len(seated) - 1, int(len(seated) * 0.97))]
+    return max(MIN_CHAIRS, math.ceil(busy / SESSIONS_PER_CHAIR_DAY))
+
+
+def add_chairs(conn: Connection, ids: Ids, premises: Premises, count: int) -> None:
+    """Make sure chairs 1…`count` exist (existing ones, same name, are reused) and seat sessions in them."""
+    names = [f"Chair {i}" for i in range(len(premises.chair_ids) + 1, count + 1)]
+    if not names:
+        return
+    existing = dict(
+        conn.execute(select(CHAIR_TABLE.c.name, CHAIR_TABLE.c.id).where(CHAIR_TABLE.c.name.in_(names))).all()
+    )
+    new = [
+        {"id": ids.take(CHAIR_TABLE), "name": n, "kind": "chair", "active": True} for n in names if n not in existing
+    ]
+    if new:
+        conn.execute(CHAIR_TABLE.insert(), new)
+        existing.update({c["name"]: c["id"] for c in new})
+    premises.chair_ids.extend(existing[n] for n in names)
 
 
 def load_therapies(conn: Connection) -> dict[str, TherapyInfo]:

@@ -19,6 +19,12 @@ class ReactionProfile:
     symptoms: tuple[tuple[str, float], ...]  # symptom key (or "other:<text>") and weight
     anaphylaxis: bool = False  # can a grade 3+ reaction be anaphylaxis?
     in_observation: float = 0.12  # share starting after the IV stop
+    #: share of patients who ever react (docs/clinical-basis.md §11), where a label or trial gives one.
+    #: Reactions then cluster in those patients: a patient is drawn reaction-prone once, with this
+    #: chance, and only reaction-prone patients react, each infusion with `by_infusion / patients`
+    #: (capped at 1), so the share of infusions with a reaction stays `by_infusion` while the share of
+    #: patients follows the label. None: no per-patient figure, every infusion draws `by_infusion`.
+    patients: float | None = None
 
 
 REACTIONS: dict[str, ReactionProfile] = {
@@ -42,6 +48,7 @@ REACTIONS: dict[str, ReactionProfile] = {
             ("other:Dizziness", 1),
         ),
         anaphylaxis=True,
+        patients=0.37,  # §11: 34–40 % of patients (OPERA/ORATORIO); the middle of the range
     ),
     # Zunovo SC: injection reactions common, exact rate [UNCONFIRMED] in docs/clinical-basis.md §11.
     "ocrelizumab_sc": ReactionProfile(
@@ -76,6 +83,7 @@ REACTIONS: dict[str, ReactionProfile] = {
             ("chest_discomfort", 1),
         ),
         anaphylaxis=True,
+        patients=0.24,  # §11: 24 % of patients (AFFIRM)
     ),
     # Lemtrada: ~90% of patients, on every day of a course; severe ~9%, serious 3%. Per course day below.
     "alemtuzumab": ReactionProfile(
@@ -93,6 +101,7 @@ REACTIONS: dict[str, ReactionProfile] = {
             ("hypotension", 1),
             ("other:Bradycardia", 1),
         ),
+        patients=0.91,  # §11: 90–92 % of patients (USPI, CARE-MS); the middle of the range
     ),
     # Briumvi: 45% (EU SmPC), highest with the first infusion.
     "ublituximab": ReactionProfile(
@@ -110,6 +119,7 @@ REACTIONS: dict[str, ReactionProfile] = {
             ("other:Erythema", 1),
         ),
         anaphylaxis=True,
+        patients=0.453,  # §11: 45.3 % of patients (EU SmPC)
     ),
     # Rituximab: high at the first infusion, falling sharply after (RA 18% -> 10% -> 7–10%; T1D 93% -> 27%).
     "rituximab": ReactionProfile(
@@ -147,6 +157,7 @@ REACTIONS: dict[str, ReactionProfile] = {
             ("hypotension", 1),
         ),
         anaphylaxis=True,
+        patients=0.35,  # §11: 20–50 % of patients; 0.35, the middle, is a product choice
     ),
     # IV methylprednisolone: acute reactions mostly mild [UNCONFIRMED rate].
     "methylprednisolone": ReactionProfile(

@@ -205,6 +205,8 @@ class SessionRows:
                 ts(created),
                 self.premises.charge_id,
                 1,
+                plan.course or None,  # Lemtrada: the course position the due list reads
+                plan.course_day if plan.course else None,
             ),
         )
 

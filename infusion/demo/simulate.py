@@ -196,6 +196,10 @@ class Generator:
             key += 5  # second course: a little lower
         rates = profile.by_infusion
         chance = rates[min(key, len(rates)) - 1]
+        if profile.patients is not None:  # only reaction-prone patients react, more often (§11)
+            if not plan.patient.reactor:
+                return []
+            chance = min(1.0, chance / profile.patients)
         found = []
         for extra in range(2):
             if rng.random() >= (chance if extra == 0 else chance * 0.15):

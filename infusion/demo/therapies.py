@@ -20,6 +20,8 @@ from infusion.demo.reactions import ReactionProfile
 
 #: Therapies a patient keeps taking (new starters or years into treatment) vs. finite courses.
 CONTINUING = {"ocrelizumab_iv", "ocrelizumab_sc", "natalizumab", "ublituximab", "rituximab", "ivig"}
+#: The therapy given in courses whose position (course, day) the demo stores on each session.
+LEMTRADA = "alemtuzumab"
 #: Courses of consecutive days start on a Monday so they fit a Monday–Friday clinic.
 MONDAY_START = {"alemtuzumab", "methylprednisolone", "plasma_exchange", "edaravone"}
 LOT_PREFIX = {
@@ -104,6 +106,8 @@ class PatientInfo:
     pain: int
     auth_ref: str | None
     female: bool
+    #: reaction-prone (drawn once with the profile's per-patient share); True where the profile has none
+    reactor: bool = True
 
 
 @dataclass
@@ -117,6 +121,7 @@ class Plan:
     kind: str = "dose"  # dose | deferred | cancelled
     course_day: int = 0
     home: bool = False
+    course: int = 0  # Lemtrada course number (stored with course_day on the session); 0 = no courses
 
 
 def regimen(

@@ -144,6 +144,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "created_at",
         "created_by_id",
         "version",
+        "course_number",
+        "course_day",
     ),
     VITALS_TABLE: (
         "id",
