@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from infusion.charts import timeline
+from infusion.clinical.ocrevus import OCREVUS_IV
 from infusion.clock import format_local, format_minutes
+from infusion.reads import flags
 from infusion.reads import sessions as views
 from ui import common as ui
 from ui.chairside.context import Chairside
@@ -94,6 +96,10 @@ def attention(cx: Chairside, detail: views.SessionDetail, now: datetime) -> None
             f"⌛ Infusion lasted {format_minutes(row.infusion_minutes)}, longer than the expected "
             f"{detail.window.describe()}."
         )
+    if detail.therapy.code == OCREVUS_IV and row.status in ("infusing", "paused", "observation", "discharged"):
+        shortened = flags.shorter_infusion_flag(cx.db, cx.nurse, row.id)
+        if shortened:
+            st.warning(f"⚡ {shortened}")
     if clock.under_minimum:
         st.warning(
             f"⚡ Infusion took {format_minutes(clock.elapsed_minutes)}: shorter than the label minimum "
