@@ -11,6 +11,8 @@ The rules themselves (rhythms, courses, doses, minimum intervals, "too early") a
 `infusion.clinical.regimen` (its docstring lists them with their sources); this module reads the
 history, the bookings and the protocol intervals and applies them. Setting a protocol interval is a
 write: `infusion.services.protocols`. The names of both stay importable from here.
+About 460 lines with those re-exports: the due list, the too-early bookings and the protocol list share
+one history reader (`_doses`, `_given_in_order`) and the section rules, so they stay together.
 """
 
 from __future__ import annotations
