@@ -16,7 +16,7 @@ import streamlit as st
 from infusion.accounts.permissions import CHARTING
 from infusion.clock import utcnow
 from infusion.reads import due
-from infusion.services import setup
+from infusion.services import protocols, setup
 from ui import common as ui
 from ui.due.booking import book_any
 from ui.due.context import Due
@@ -31,7 +31,7 @@ cx = Due(
     tz=clinic.timezone,
     today=utcnow().astimezone(ZoneInfo(clinic.timezone)).date(),
     can_book=viewer.role in CHARTING,
-    can_set_protocol=viewer.role in due.PROTOCOL_EDIT,
+    can_set_protocol=viewer.role in protocols.PROTOCOL_EDIT,
     chair_names={c.id: c.name for c in setup.list_chairs(db)},
 )
 

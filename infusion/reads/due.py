@@ -48,9 +48,6 @@ from infusion.clinical.states import SessionStatus
 from infusion.clock import local_date, local_day_start, utcnow
 from infusion.errors import NotFoundError, ValidationError
 from infusion.services.opening import clinic_timezone
-from infusion.services.protocols import PROTOCOL_EDIT as PROTOCOL_EDIT
-from infusion.services.protocols import PROTOCOL_MAX_DAYS as PROTOCOL_MAX_DAYS
-from infusion.services.protocols import set_protocol_interval as set_protocol_interval
 
 #: roles that see the due list (the Due page's roles)
 DUE_READ = (NURSE, CHARGE, MANAGER, ADMIN)

@@ -16,7 +16,7 @@ from infusion.clinical.regimen import Dose, Rhythm, plan_next, too_early
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied, ValidationError
 from infusion.reads import due
-from infusion.services import sessions
+from infusion.services import protocols, sessions
 from infusion.services.scheduling import schedule_session
 from tests.helpers import ADMIN, audit_count, audits_since, new_chair, new_patient, snapshot, therapy_id, walk
 
@@ -223,15 +223,15 @@ def test_ivig_and_cyclophosphamide_follow_the_protocol_interval(db, nurse):
 
     before = audit_count(db)
     with pytest.raises(PermissionDenied):
-        due.set_protocol_interval(db, nurse, ivig, therapy_id(db, "ivig"), 21, "CIDP maintenance")
+        protocols.set_protocol_interval(db, nurse, ivig, therapy_id(db, "ivig"), 21, "CIDP maintenance")
     with pytest.raises(ValidationError):
-        due.set_protocol_interval(db, CHARGE, ivig, therapy_id(db, "ivig"), 0, "")
+        protocols.set_protocol_interval(db, CHARGE, ivig, therapy_id(db, "ivig"), 0, "")
     with pytest.raises(ValidationError, match="follow the catalog"):
-        due.set_protocol_interval(db, CHARGE, ivig, therapy_id(db, "natalizumab"), 21, "")
+        protocols.set_protocol_interval(db, CHARGE, ivig, therapy_id(db, "natalizumab"), 21, "")
     assert audit_count(db) == before
 
-    due.set_protocol_interval(db, CHARGE, ivig, therapy_id(db, "ivig"), 21, "CIDP maintenance 1 g/kg")
-    due.set_protocol_interval(db, ADMIN, cyc, therapy_id(db, "cyclophosphamide"), 28, "1 g/m² every 4 weeks × 6")
+    protocols.set_protocol_interval(db, CHARGE, ivig, therapy_id(db, "ivig"), 21, "CIDP maintenance 1 g/kg")
+    protocols.set_protocol_interval(db, ADMIN, cyc, therapy_id(db, "cyclophosphamide"), 28, "1 g/m² every 4 weeks × 6")
     assert nxt(db, ivig, "ivig").due == last + timedelta(days=21)
     frame = due.due_list(db, nurse, TODAY)
     row = frame[frame.patient_id == ivig].iloc[0]
@@ -240,7 +240,7 @@ def test_ivig_and_cyclophosphamide_follow_the_protocol_interval(db, nurse):
 
     current = due.protocol_interval(db, ivig, therapy_id(db, "ivig"))
     mark = audit_count(db)
-    due.set_protocol_interval(
+    protocols.set_protocol_interval(
         db, CHARGE, ivig, therapy_id(db, "ivig"), 28, "Spacing out", expected_version=current.version
     )
     [event] = audits_since(db, mark)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from infusion.clock import format_local
 from infusion.reads import due
+from infusion.services import protocols
 from ui.due.booking import move_form, schedule_form
 from ui.due.context import Due
 from ui.forms import entry_form
@@ -120,13 +121,18 @@ def protocol_section(cx: Due) -> None:
         )
         c1, c2 = st.columns([1, 2])
         days = c1.number_input(
-            "Interval (days)", min_value=1, max_value=due.PROTOCOL_MAX_DAYS, value=None, step=1, key=form.key("days")
+            "Interval (days)",
+            min_value=1,
+            max_value=protocols.PROTOCOL_MAX_DAYS,
+            value=None,
+            step=1,
+            key=form.key("days"),
         )
         note = c2.text_input("Protocol (e.g. 1 g/kg every 3 weeks)", key=form.key("note"))
         if form.submit("Save protocol interval", type="primary") and picked is not None:
             r = pairs[picked]
             form.save(
-                lambda: due.set_protocol_interval(
+                lambda: protocols.set_protocol_interval(
                     cx.db,
                     cx.viewer,
                     int(r.patient_id),
