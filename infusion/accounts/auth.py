@@ -21,6 +21,7 @@ from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_role
 from infusion.clock import utcnow
 from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
+from infusion.services import integrity
 from infusion.services.audit import record
 from infusion.services.opening import clinic_context, optional_text, record_id, require_account
 from infusion.settings import ClinicSettings
@@ -109,7 +110,7 @@ def authenticate(db: Database, username: str, password: str, now: datetime | Non
     now = now or utcnow()
     try:
         username = _text(username, "username", max_len=80).lower()
-        password = password if isinstance(password, str) else ""
+        password = password if isinstance(password, str) and not integrity.text_problem(password) else ""
     except ValidationError:
         username, password = "", ""  # an unusable name cannot match an account: the same refusal as any other
     if len(password) > MAX_PASSWORD:

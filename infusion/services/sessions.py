@@ -40,7 +40,7 @@ from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
 from infusion.reads.due import next_in, next_infusion_number
-from infusion.services import setup
+from infusion.services import integrity, setup
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.entries import insert_vitals, validate_rate
 from infusion.services.opening import (
@@ -242,6 +242,8 @@ def _insert_session(
     if dose is not None and (isinstance(dose, bool) or not isinstance(dose, (int, float)) or not math.isfinite(dose)):
         raise ValidationError({"dose": "Enter the dose (a positive number)."})
     dose_reason = optional_text(dose_reason, "dose_reason") or None
+    if scheduled_at is not None and integrity.time_problem(scheduled_at):
+        raise ValidationError({"scheduled_at": f"Booking: {integrity.time_problem(scheduled_at)}."})
     patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
     problems = {}
     if patient is None:
