@@ -530,3 +530,79 @@ class SignInToken(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(40))
     #: set for a wall display: the screen's name; the token then reads the chair board only
     display_name: Mapped[str | None] = mapped_column(String(80))
+
+
+# --- Trend summaries (migration 0009; maintained by infusion.reads.trends.maintenance) --------------------
+
+
+class TrendSession(Base):
+    """One checked-in session as the Trends figures read it, recomputed from its raw rows in the same
+    transaction as every write that touches the session (infusion.reads.trends.maintenance)."""
+
+    __tablename__ = "trend_session"
+    __table_args__ = (
+        Index("ix_trend_session_day", "local_day", "therapy_id"),
+        Index("ix_trend_session_gap", "gap_minutes", "local_day"),
+    )
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), primary_key=True)
+    local_day: Mapped[date] = mapped_column(Date)  # clinic-local day of check-in
+    therapy_id: Mapped[int] = mapped_column(Integer)
+    chair_id: Mapped[int] = mapped_column(Integer)
+    at_home: Mapped[bool] = mapped_column(Boolean, default=False)
+    infusion_number: Mapped[int] = mapped_column(Integer)
+    nurse_id: Mapped[int | None] = mapped_column(Integer)  # the IV start's nurse (active 'start' entry)
+    status: Mapped[str] = mapped_column(String(20))
+    completed: Mapped[bool] = mapped_column(Boolean)  # discharged
+    reacted: Mapped[bool] = mapped_column(Boolean)  # ≥ 1 active reaction
+    worst_grade: Mapped[int | None] = mapped_column(Integer)
+    reacted_during: Mapped[bool] = mapped_column(Boolean)  # an active reaction not marked delayed
+    reacted_after: Mapped[bool] = mapped_column(Boolean)  # an active delayed one ≤ 24 h after discharge
+    infusion_minutes: Mapped[float | None] = mapped_column(Float)
+    chair_minutes: Mapped[float | None] = mapped_column(Float)
+    start_epoch: Mapped[float | None] = mapped_column(Float)  # check-in, epoch seconds
+    end_epoch: Mapped[float | None] = mapped_column(Float)  # discharge or close; NULL while open
+    iv_stop_applies: Mapped[bool] = mapped_column(Boolean)
+    iv_stop_missing: Mapped[bool] = mapped_column(Boolean)
+    pre_vitals_missing: Mapped[bool] = mapped_column(Boolean)
+    #: longest gap (minutes) between IV start, the active vitals during the infusion and IV stop;
+    #: NULL unless discharged with both IV times
+    gap_minutes: Mapped[float | None] = mapped_column(Float)
+
+
+class TrendDaily(Base):
+    """Sums of trend_session per clinic-local day × therapy × location × infusion band (0 = 1st, 1 = 2nd,
+    2 = later), kept by deltas in the writing transaction. Not per chair: measured, day × therapy × chair
+    made nearly one row per session (174,590 rows for 194,892 sessions); a chair or nurse filter reads
+    trend_session. A `site_id` joins the key for a clinic network (a column plus the primary key)."""
+
+    __tablename__ = "trend_daily"
+
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    therapy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at_home: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    band: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checked_in: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    reacted: Mapped[int] = mapped_column(Integer, default=0)
+    grade_1: Mapped[int] = mapped_column(Integer, default=0)
+    grade_2: Mapped[int] = mapped_column(Integer, default=0)
+    grade_3: Mapped[int] = mapped_column(Integer, default=0)
+    grade_4: Mapped[int] = mapped_column(Integer, default=0)
+    grade_5: Mapped[int] = mapped_column(Integer, default=0)
+    reacted_during: Mapped[int] = mapped_column(Integer, default=0)
+    reacted_after: Mapped[int] = mapped_column(Integer, default=0)
+    iv_stop_applies: Mapped[int] = mapped_column(Integer, default=0)
+    iv_stop_missing: Mapped[int] = mapped_column(Integer, default=0)
+    pre_vitals_missing: Mapped[int] = mapped_column(Integer, default=0)
+    gap_checked: Mapped[int] = mapped_column(Integer, default=0)  # completed sessions with a gap
+
+
+class TrendVersion(Base):
+    """One row: bumped in the same transaction as any change of a trend summary. The Trends cache key,
+    so a write from any server process refreshes every cached figure and nothing else does."""
+
+    __tablename__ = "trend_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -25,7 +25,8 @@ st.header("Trends")
 
 @st.cache_data(ttl=300, max_entries=64, show_spinner="Computing…")
 def cached_trends(url: str, data_version: int, filters: TrendFilters, pchart_therapy: int | None) -> trends.Trends:
-    """Small frames only, keyed by the filters and the data version (any write changes it);
+    """Small frames only, keyed by the filters and the trend summaries' version (stored in the database:
+    any write that changes a figure moves it, in any server process; views and audit rows do not);
     the role was checked before this is called."""
     return trends.load(db, viewer, filters, pchart_therapy)
 

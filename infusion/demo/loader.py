@@ -37,6 +37,7 @@ from infusion.demo.simulate import IV_SITE_WEIGHTS, Generator, fast_randint
 from infusion.demo.therapies import Plan
 from infusion.demo.today import LiveDay, live_slots
 from infusion.demo.writer import COLUMNS, COUNT_LABELS, SESSION_TABLE, Encoder, Ids, Writer
+from infusion.reads.trends.maintenance import rebuild as rebuild_trend_summaries
 from infusion.services.sessions import IV_SITES
 from infusion.services.setup import bootstrap
 
@@ -104,6 +105,7 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     today_counts = dict(rows.today_counts)
     after = {**counts, "today": today_counts, "seed": options.seed, "days": options.span}
     write_audit(conn, premises, now_min, fresh, after)
+    rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
     return DemoResult(counts, today_counts, 0.0)
 
 

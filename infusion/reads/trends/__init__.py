@@ -28,6 +28,11 @@ Definitions, chosen here because clinical.md and the issue leave them open:
   'start' rate entry); a session without one matches no nurse filter.
 - **First / later** infusions use `infusion_session.infusion_number` (1 vs ≥ 2).
 - **Durations** and label windows: see `catalog`; clinic-local **months**: see `sql`.
+
+The public functions read the trend summaries (`summarised`, kept in the writing
+transaction by `maintenance`, rebuilt by `python -m infusion.reads.trends.rebuild`);
+the raw-row queries of the figure modules (`raw`) are the reference they are tested
+against.
 """
 
 from infusion.reads.trends.completeness import (
@@ -35,28 +40,31 @@ from infusion.reads.trends.completeness import (
     COMPLETENESS_COUNT_COLUMNS,
     COMPLETENESS_SESSION_COLUMNS,
     CompletenessReport,
-    completeness,
 )
-from infusion.reads.trends.durations import (
-    DURATION_COLUMNS,
-    DURATION_SUMMARY_COLUMNS,
-    duration_summary,
-    session_durations,
-)
+from infusion.reads.trends.durations import DURATION_COLUMNS, DURATION_SUMMARY_COLUMNS
 from infusion.reads.trends.filters import TrendFilters, utc_bounds
-from infusion.reads.trends.pchart import PCHART_COLUMNS, monthly_reaction_pchart
+from infusion.reads.trends.pchart import PCHART_COLUMNS
 from infusion.reads.trends.reactions import (
     GRADE_RATE_COLUMNS,
     INFUSION_BUCKETS,
     INFUSION_NUMBER_RATE_COLUMNS,
     REACTION_RATE_COLUMNS,
+)
+from infusion.reads.trends.sql import epoch_seconds, minutes_between, month_bucket
+from infusion.reads.trends.summarised import (
+    chair_utilisation,
+    completeness,
+    delayed_reaction_rates,
+    duration_summary,
+    monthly_reaction_pchart,
     reaction_rates,
     reaction_rates_by_grade,
     reaction_rates_by_infusion_number,
+    reaction_time_lost,
+    session_durations,
 )
-from infusion.reads.trends.sql import epoch_seconds, minutes_between, month_bucket
-from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS, reaction_time_lost
-from infusion.reads.trends.utilisation import UTILISATION_COLUMNS, WEEKDAY_NAMES, chair_utilisation
+from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS
+from infusion.reads.trends.utilisation import UTILISATION_COLUMNS, WEEKDAY_NAMES
 
 __all__ = [
     "CHECK_LABELS",
@@ -76,6 +84,7 @@ __all__ = [
     "TrendFilters",
     "chair_utilisation",
     "completeness",
+    "delayed_reaction_rates",
     "duration_summary",
     "epoch_seconds",
     "minutes_between",

@@ -243,3 +243,23 @@ def _flag_sessions(
     )
     rows = _fetch(s, q)
     return checked, int(rows[0][-1]) if rows else 0, [r[:-1] for r in rows]
+
+
+def _gap_rows(s: Session, session_ids: list[int]) -> list[tuple[int, float | None]]:
+    """(session, gap in minutes) for each step IV start → active vitals during the infusion → IV stop
+    of these sessions (the same LAG as `completeness`; the summary path lists late intervals with it)."""
+    base = (
+        select(S.id.label("sid"), S.iv_started_at.label("t0"), S.iv_stopped_at.label("t1"))
+        .where(S.id.in_(session_ids), S.iv_started_at.is_not(None), S.iv_stopped_at.is_not(None))
+        .cte("infused")
+    )
+    events = union_all(
+        select(base.c.sid, epoch_seconds(base.c.t0).label("e")),
+        select(base.c.sid, epoch_seconds(VitalSign.taken_at))
+        .join(VitalSign, VitalSign.session_id == base.c.sid)
+        .where(VitalSign.status == "active", VitalSign.taken_at >= base.c.t0, VitalSign.taken_at <= base.c.t1),
+        select(base.c.sid, epoch_seconds(base.c.t1)),
+    ).subquery("events")
+    previous = func.lag(events.c.e).over(partition_by=events.c.sid, order_by=events.c.e)
+    q = select(events.c.sid, ((events.c.e - previous) / 60.0).label("gap"))
+    return [(int(sid), None if gap is None else float(gap)) for sid, gap in _fetch(s, q)]

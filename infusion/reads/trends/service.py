@@ -9,15 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.engine import Database
-from db.models import AppUser, AuditEvent, Chair, Therapy
+from db.models import AppUser, Chair, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import TRENDS, require_role
 from infusion.reads import trends as metrics
-from infusion.reads.trends import TrendFilters
-from infusion.services.aftercare import delayed_reaction_rates
+from infusion.reads.trends import TrendFilters, maintenance
 
 
 @dataclass(frozen=True)
@@ -49,15 +48,16 @@ def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: i
         time_lost=metrics.reaction_time_lost(db, filters),
         completeness=report.counts,
         incomplete_sessions=report.sessions,
-        delayed=delayed_reaction_rates(db, filters),
+        delayed=metrics.delayed_reaction_rates(db, filters),
     )
 
 
 def data_version(db: Database) -> int:
-    """The newest audit event id. Every write records one, so it changes whenever the data do:
-    part of the cache key, it makes cached trends refresh after any save, in any server process."""
+    """The trend summaries' version (`trend_version`): bumped in the same transaction as any change
+    of what a figure reads, by any server process, and by nothing else (not a view, not an audit row,
+    not a save that moves no figure). Part of the cache key."""
     with db.reading() as s:
-        return int(s.scalar(select(func.max(AuditEvent.id))) or 0)
+        return maintenance.data_version(s.connection())
 
 
 def filter_options(db: Database, actor: Actor) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:

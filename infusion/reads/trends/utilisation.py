@@ -6,7 +6,7 @@ Kept apart because it is the one figure whose arithmetic happens in numpy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy.orm import Session
 
 from db.engine import Database
 from db.models import ACTIVE_STATUSES, Chair, InfusionSession
@@ -36,6 +37,7 @@ def chair_utilisation(
     close_hour: int = 19,
     weekdays: Sequence[int] = (0, 1, 2, 3, 4),
     now: datetime | None = None,
+    rows: Callable[[Session, list[int], datetime, datetime], list[Any]] | None = None,
 ) -> pd.DataFrame:
     """Share of chair-hours occupied, by clinic-local weekday (0 = Monday) × hour of day.
 
@@ -55,6 +57,9 @@ def chair_utilisation(
     sessions; numpy expands them to hour slots in the clinic's wall-clock time
     (zoneinfo, exact across DST on both databases — SQLite has no time-zone
     data) and sums per cell. Columns: UTILISATION_COLUMNS.
+
+    `rows(session, chairs, lo, hi)` replaces that query (the summary path,
+    infusion.reads.trends.summarised, reads the same pairs from trend_session).
     """
     if not 0 <= open_hour < close_hour <= 24:
         raise ValueError("need 0 ≤ open_hour < close_hour ≤ 24")
@@ -66,8 +71,10 @@ def chair_utilisation(
         chair_q = select(Chair.id).where(Chair.kind == "chair")
         chair_q = chair_q.where(Chair.id.in_(f.chair_ids)) if f.chair_ids else chair_q.where(Chair.active.is_(True))
         chairs = list(s.scalars(chair_q))
-        rows: list[Any] = []
-        if chairs:
+        found: list[Any] = []
+        if chairs and rows is not None:
+            found = rows(s, chairs, lo, hi)
+        elif chairs:
             end = case(
                 (S.status.in_(ACTIVE_STATUSES), literal(now, UTCDateTime())),
                 else_=func.coalesce(S.discharged_at, S.closed_at),
@@ -79,7 +86,7 @@ def chair_utilisation(
                 S.chair_id.in_(chairs),
                 *_where(f, None, None),
             )
-            rows = _fetch(s, q)
+            found = _fetch(s, q)
     if not chairs:  # nothing to measure: an empty frame, like every other metric of an empty clinic
         return _frame(
             [],
@@ -118,8 +125,8 @@ def chair_utilisation(
                 part = min(slot + 1, span[1]) - max(slot, span[0])
                 if part > 0:
                     available[cell[(weekday, h)]] += part * len(chairs)
-        if rows:
-            data = np.array([(a, b) for a, b in rows if a is not None and b is not None], dtype=float)
+        if found:
+            data = np.array([(a, b) for a, b in found if a is not None and b is not None], dtype=float)
             if data.size:
                 start_h, end_h = wall_hours(data[:, 0]), wall_hours(data[:, 1])
                 start_h, end_h = np.maximum(start_h, span[0]), np.minimum(end_h, span[1])

@@ -1,0 +1,432 @@
+"""Trend summaries kept in the writing transaction: `trend_session`, `trend_daily`, `trend_version`.
+
+One mechanism, no write service edited: a SQLAlchemy session event. After every
+flush (`after_flush`) the sessions touched by it — any InfusionSession,
+VitalSign, Reaction or RateChange added, changed or deleted, which covers
+corrections, entered-in-error and late entries — get their `trend_session`
+row recomputed from their raw rows (`summary_rows`, the same SQL the full
+rebuild runs), and the difference between the old and the new row is added
+to `trend_daily` (INSERT … ON CONFLICT DO UPDATE col = col + delta). A bulk
+UPDATE/DELETE run through a Session (`do_orm_execute`) is caught too: the rows
+it will touch are selected first. When any summary changes, the one
+`trend_version` row is bumped: the Trends cache key, stored in the database so
+a write from another server process moves it too, and a view or a save that
+changes no figure (an audit row, a vitals check during an infusion) does not.
+
+Premedication, follow-ups and the audit are not read by any figure, so they
+do not trigger a recompute. Writes that bypass the ORM Session (the demo
+loader, imports, a clinic time-zone change) need `rebuild()`
+(`python -m infusion.reads.trends.rebuild`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from db.models import (
+    Clinic,
+    InfusionSession,
+    RateChange,
+    Reaction,
+    TrendDaily,
+    TrendSession,
+    TrendVersion,
+    VitalSign,
+)
+from infusion.reads.trends.catalog import _chair_minutes, _infusion_minutes
+from infusion.reads.trends.sql import epoch_seconds, minutes_between
+
+log = logging.getLogger(__name__)
+
+S = InfusionSession
+TS: Table = TrendSession.__table__  # type: ignore[assignment]
+TD: Table = TrendDaily.__table__  # type: ignore[assignment]
+TV: Table = TrendVersion.__table__  # type: ignore[assignment]
+
+#: reactions reported up to this long after discharge count as "within 24 h after" (clinical.md §2;
+#: the same number as infusion.services.aftercare.LABEL_WINDOW_HOURS)
+AFTER_WINDOW_MINUTES = 24 * 60.0
+
+SESSION_COLUMNS = tuple(c.name for c in TS.columns)
+DAILY_KEY = ("local_day", "therapy_id", "at_home", "band")
+DAILY_COUNTS = tuple(c.name for c in TD.columns if c.name not in DAILY_KEY)
+#: infusion_session columns no figure reads: an UPDATE of only these recomputes nothing
+_UNREAD_SESSION_COLUMNS = frozenset(
+    {"last_vitals_at", "baseline_systolic", "reaction_count", "worst_grade", "current_rate_ml_h", "version"}
+)
+_ENTRY_TABLES = frozenset({"vital_sign", "reaction", "rate_change"})
+
+
+def band(infusion_number: int) -> int:
+    """0 = 1st infusion, 1 = 2nd, 2 = 3rd onwards (reactions.INFUSION_BUCKETS)."""
+    return 0 if infusion_number <= 1 else 1 if infusion_number == 2 else 2
+
+
+def clinic_zone(conn: Connection) -> ZoneInfo:
+    tz = conn.execute(select(Clinic.timezone).order_by(Clinic.id).limit(1)).scalar()
+    return ZoneInfo(tz or "UTC")
+
+
+def summary_rows(conn: Connection, cond: ColumnElement[bool], zone: ZoneInfo) -> dict[int, dict[str, Any]]:
+    """trend_session rows computed from the raw rows for the checked-in sessions matching `cond`."""
+    within = and_(
+        Reaction.delayed.is_(True),
+        minutes_between(S.discharged_at, Reaction.onset_at) <= literal(AFTER_WINDOW_MINUTES),
+    )
+    reacted = (
+        select(
+            Reaction.session_id.label("sid"),
+            func.max(Reaction.grade).label("worst"),
+            func.max(case((Reaction.delayed.is_(False), 1), else_=0)).label("during"),
+            func.max(case((within, 1), else_=0)).label("after"),
+        )
+        .join(S, S.id == Reaction.session_id)
+        .where(Reaction.status == "active", cond)
+        .group_by(Reaction.session_id)
+        .subquery("reacted")
+    )
+    base = (
+        select(S.id.label("sid"), S.iv_started_at.label("t0"), S.iv_stopped_at.label("t1"))
+        .where(cond, S.status == "discharged", S.iv_started_at.is_not(None), S.iv_stopped_at.is_not(None))
+        .cte("infused")
+    )
+    events = union_all(
+        select(base.c.sid, epoch_seconds(base.c.t0).label("e")),
+        select(base.c.sid, epoch_seconds(VitalSign.taken_at))
+        .join(VitalSign, VitalSign.session_id == base.c.sid)
+        .where(VitalSign.status == "active", VitalSign.taken_at >= base.c.t0, VitalSign.taken_at <= base.c.t1),
+        select(base.c.sid, epoch_seconds(base.c.t1)),
+    ).subquery("events")
+    previous = func.lag(events.c.e).over(partition_by=events.c.sid, order_by=events.c.e)
+    steps = select(events.c.sid, ((events.c.e - previous) / 60.0).label("gap")).subquery("steps")
+    gaps = (
+        select(steps.c.sid, func.max(steps.c.gap).label("gap"))
+        .where(steps.c.gap.is_not(None))
+        .group_by(steps.c.sid)
+        .subquery("gaps")
+    )
+    nurse = (
+        select(func.min(RateChange.entered_by_id))
+        .where(RateChange.session_id == S.id, RateChange.kind == "start", RateChange.status == "active")
+        .scalar_subquery()
+    )
+    pre = exists().where(VitalSign.session_id == S.id, VitalSign.status == "active", VitalSign.phase == "pre")
+    q = (
+        select(
+            S.id,
+            S.checked_in_at,
+            S.therapy_id,
+            S.chair_id,
+            S.at_home,
+            S.infusion_number,
+            S.status,
+            S.discharged_at,
+            S.closed_at,
+            S.iv_stopped_at,
+            _infusion_minutes(),
+            _chair_minutes(),
+            nurse,
+            pre,
+            reacted.c.worst,
+            reacted.c.during,
+            reacted.c.after,
+            gaps.c.gap,
+        )
+        .select_from(S)
+        .outerjoin(reacted, reacted.c.sid == S.id)
+        .outerjoin(gaps, gaps.c.sid == S.id)
+        .where(cond, S.checked_in_at.is_not(None))
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for (
+        sid,
+        checked_in,
+        therapy,
+        chair,
+        at_home,
+        number,
+        status,
+        discharged,
+        closed,
+        iv_stop,
+        inf,
+        chair_min,
+        nurse_id,
+        has_pre,
+        worst,
+        during,
+        after,
+        gap,
+    ) in conn.execute(q):
+        assert checked_in is not None  # the query selects checked-in sessions only
+        completed = status == "discharged"
+        end = discharged or closed
+        out[sid] = {
+            "session_id": sid,
+            "local_day": checked_in.astimezone(zone).date(),
+            "therapy_id": therapy,
+            "chair_id": chair,
+            "at_home": bool(at_home),
+            "infusion_number": number,
+            "nurse_id": nurse_id,
+            "status": status,
+            "completed": completed,
+            "reacted": worst is not None,
+            "worst_grade": worst,
+            "reacted_during": bool(during),
+            "reacted_after": bool(after),
+            "infusion_minutes": None if inf is None else float(inf),
+            "chair_minutes": None if chair_min is None else float(chair_min),
+            "start_epoch": checked_in.timestamp(),
+            "end_epoch": end.timestamp() if end is not None else None,
+            "iv_stop_applies": status in ("observation", "discharged") or discharged is not None,
+            "iv_stop_missing": iv_stop is None,
+            "pre_vitals_missing": not has_pre,
+            "gap_minutes": None if gap is None else float(gap),
+        }
+    return out
+
+
+def _contribution(row: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, int]]:
+    done = row["completed"]
+    counts = {
+        "checked_in": 1,
+        "completed": int(done),
+        "reacted": int(done and row["reacted"]),
+        **{f"grade_{g}": int(done and row["worst_grade"] == g) for g in range(1, 6)},
+        "reacted_during": int(done and row["reacted_during"]),
+        "reacted_after": int(done and row["reacted_after"]),
+        "iv_stop_applies": int(row["iv_stop_applies"]),
+        "iv_stop_missing": int(row["iv_stop_applies"] and row["iv_stop_missing"]),
+        "pre_vitals_missing": int(row["pre_vitals_missing"]),
+        "gap_checked": int(row["gap_minutes"] is not None),
+    }
+    key = (row["local_day"], row["therapy_id"], row["at_home"], band(row["infusion_number"]))
+    return key, counts
+
+
+def _apply_daily(conn: Connection, deltas: dict[tuple[Any, ...], dict[str, int]]) -> None:
+    dialect = conn.dialect.name
+    ins: Callable[..., Any] = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for key, counts in deltas.items():
+        if not any(counts.values()):
+            continue
+        values = dict(zip(DAILY_KEY, key)) | counts
+        stmt = ins(TD).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(DAILY_KEY), set_={c: TD.c[c] + stmt.excluded[c] for c in counts}
+        )
+        conn.execute(stmt)
+
+
+def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
+    """Recompute these sessions' summaries inside the caller's transaction; True if any changed."""
+    ids = sorted({int(i) for i in session_ids if i is not None})
+    if not ids:
+        return False
+    zone = clinic_zone(conn)
+    new = summary_rows(conn, S.id.in_(ids), zone)
+    old = {r["session_id"]: dict(r) for r in conn.execute(select(TS).where(TS.c.session_id.in_(ids))).mappings()}
+    deltas: dict[tuple[Any, ...], dict[str, int]] = {}
+
+    def add(row: dict[str, Any], sign: int) -> None:
+        key, counts = _contribution(row)
+        into = deltas.setdefault(key, dict.fromkeys(DAILY_COUNTS, 0))
+        for c, v in counts.items():
+            into[c] += sign * v
+
+    changed = False
+    for sid in ids:
+        before, after = old.get(sid), new.get(sid)
+        if before == after:
+            continue
+        changed = True
+        if before is not None:
+            add(before, -1)
+        if after is None:
+            conn.execute(delete(TS).where(TS.c.session_id == sid))
+        elif before is None:
+            conn.execute(insert(TS).values(**after))
+        else:
+            conn.execute(update(TS).where(TS.c.session_id == sid).values(**after))
+        if after is not None:
+            add(after, +1)
+    if changed:
+        _apply_daily(conn, deltas)
+        bump_version(conn)
+    return changed
+
+
+def bump_version(conn: Connection) -> None:
+    if conn.execute(update(TV).where(TV.c.id == 1).values(version=TV.c.version + 1)).rowcount == 0:
+        conn.execute(insert(TV).values(id=1, version=1))
+
+
+def data_version(conn: Connection) -> int:
+    return int(conn.execute(select(TV.c.version).where(TV.c.id == 1)).scalar() or 0)
+
+
+# --- the session events -----------------------------------------------------------------------------------
+
+
+def _touched(session: Session) -> set[int]:
+    ids: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, InfusionSession):
+            ids.add(obj.id)
+        elif isinstance(obj, VitalSign | Reaction | RateChange):
+            ids.add(obj.session_id)
+    return ids
+
+
+def _zone_changed(session: Session) -> bool:
+    return any(isinstance(obj, Clinic) and inspect(obj).attrs.timezone.history.has_changes() for obj in session.dirty)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    if _zone_changed(session):  # every local day may move: rare (set-up), so rebuild them all
+        rebuild(session.connection())
+        return
+    ids = _touched(session)
+    if ids:
+        refresh_sessions(session.connection(), ids)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_write(state: ORMExecuteState) -> Any:
+    """An UPDATE or DELETE of sessions or entries run through a Session: recompute what it touched."""
+    if not (state.is_update or state.is_delete):
+        return None
+    stmt: Any = state.statement
+    table = getattr(stmt, "table", None)
+    name = getattr(table, "name", None)
+    if table is None or name is None:
+        return None
+    if name == "infusion_session":
+        names = {getattr(k, "key", k) for k in (getattr(stmt, "_values", None) or {})}
+        if state.is_update and names and names <= _UNREAD_SESSION_COLUMNS:
+            return None
+        column = table.c.id
+    elif name in _ENTRY_TABLES:
+        column = table.c.session_id
+    else:
+        return None
+    where = stmt.whereclause
+    probe = select(column).distinct()
+    if where is not None:
+        probe = probe.where(where)
+    conn = state.session.connection()
+    ids = [r[0] for r in conn.execute(probe)]
+    result = state.invoke_statement()
+    refresh_sessions(conn, ids)
+    return result
+
+
+# --- the full rebuild -------------------------------------------------------------------------------------
+
+
+def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, int], None] | None = None) -> int:
+    """Recompute every summary from the raw rows inside the caller's transaction; returns sessions summarised.
+
+    For after a bulk load, an import, a migration or a clinic time-zone change. Sessions go in id
+    chunks (`progress(done, total)` after each); the daily rollup is one INSERT … SELECT GROUP BY.
+    """
+    zone = clinic_zone(conn)
+    conn.execute(delete(TD))
+    conn.execute(delete(TS))
+    lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
+    first, last, total = lo_hi[0], lo_hi[1], int(lo_hi[2] or 0)
+    done = 0
+    if first is not None:
+        start = int(first)
+        while start <= int(last):
+            rows = summary_rows(conn, and_(S.id >= start, S.id < start + chunk), zone)
+            if rows:
+                conn.execute(insert(TS), list(rows.values()))
+            done += conn.execute(
+                select(func.count()).where(S.id >= start, S.id < start + chunk).select_from(S)
+            ).scalar_one()
+            start += chunk
+            if progress:
+                progress(done, total)
+    _rollup_from_sessions(conn)
+    bump_version(conn)
+    return done
+
+
+def _rollup_from_sessions(conn: Connection) -> None:
+    t = TS.c
+    done = t.completed
+    one = literal(1)
+
+    def count(cond: ColumnElement[bool]) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    band_expr = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
+    q = select(
+        t.local_day,
+        t.therapy_id,
+        t.at_home,
+        band_expr,
+        func.count(one),
+        count(done),
+        count(and_(done, t.reacted)),
+        *(count(and_(done, t.worst_grade == g)) for g in range(1, 6)),
+        count(and_(done, t.reacted_during)),
+        count(and_(done, t.reacted_after)),
+        count(t.iv_stop_applies),
+        count(and_(t.iv_stop_applies, t.iv_stop_missing)),
+        count(t.pre_vitals_missing),
+        count(t.gap_minutes.is_not(None)),
+    ).group_by(t.local_day, t.therapy_id, t.at_home, band_expr)
+    conn.execute(insert(TD).from_select([*DAILY_KEY, *DAILY_COUNTS], q))
+
+
+def compare(conn: Connection) -> list[str]:
+    """Differences between the stored summaries and a recompute from the raw rows (empty when in step)."""
+    zone = clinic_zone(conn)
+    problems: list[str] = []
+    fresh = summary_rows(conn, S.id.is_not(None), zone)
+    stored = {r["session_id"]: dict(r) for r in conn.execute(select(TS)).mappings()}
+    for sid in sorted(set(fresh) | set(stored)):
+        if fresh.get(sid) != stored.get(sid):
+            problems.append(f"session {sid}: stored {stored.get(sid)} != raw {fresh.get(sid)}")
+    expected: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in fresh.values():
+        key, counts = _contribution(row)
+        into = expected.setdefault(key, dict.fromkeys(DAILY_COUNTS, 0))
+        for c, v in counts.items():
+            into[c] += v
+    daily = {
+        tuple(r[k] for k in DAILY_KEY): {c: int(r[c]) for c in DAILY_COUNTS}
+        for r in conn.execute(select(TD)).mappings()
+    }
+    zero = dict.fromkeys(DAILY_COUNTS, 0)
+    for key in sorted(set(expected) | set(daily), key=repr):
+        if expected.get(key, zero) != daily.get(key, zero):
+            problems.append(f"daily {key}: stored {daily.get(key)} != raw {expected.get(key)}")
+    return problems

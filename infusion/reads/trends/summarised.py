@@ -1,0 +1,541 @@
+"""Every Trends figure read from the summaries (`trend_daily`, `trend_session`), not the raw rows.
+
+Same columns, same numbers as the raw-row queries in the figure modules
+(`reactions`, `pchart`, `durations`, `time_lost`, `utilisation`,
+`completeness`, and `infusion.services.aftercare.delayed_reaction_rates`),
+which stay as the reference the summary tests compare against
+(`infusion.reads.trends.raw`). How the summaries are kept: `maintenance`.
+
+- Counts (rates, grades, infusion number, p-chart, delayed reactions,
+  completeness counts) come from `trend_daily`: a few rows per clinic day.
+  Nurse and chair are not in the rollup key, so with either filter the same
+  sums come from `trend_session` rows of the period (grouped in SQL, same
+  arithmetic).
+- Durations (box plot and quartiles, exact), time lost and chair utilisation
+  read the narrow `trend_session` rows of the period (no join, no time
+  arithmetic); the label windows are applied from the catalog at read time,
+  so a catalog edit shows at once.
+- Vitals overdue: `trend_session.gap_minutes` (the longest gap, kept when
+  the session is written) against the therapy's interval; only sessions with
+  a gap over the shortest allowed interval are read (index on the gap).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import ColumnElement, FromClause, case, func, literal, select
+from sqlalchemy.orm import Session
+
+from db.engine import Database
+from db.models import ACTIVE_STATUSES, Chair, InfusionSession, Patient, TrendDaily, TrendSession
+from infusion.clock import utcnow
+from infusion.reads.trends import completeness as raw_completeness
+from infusion.reads.trends.catalog import _catalog, _label, _TherapyInfo
+from infusion.reads.trends.completeness import (
+    CHECK_LABELS,
+    COMPLETENESS_COUNT_COLUMNS,
+    COMPLETENESS_SESSION_COLUMNS,
+    CompletenessReport,
+)
+from infusion.reads.trends.durations import DURATION_COLUMNS, DURATION_SUMMARY_COLUMNS
+from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame
+from infusion.reads.trends.pchart import PCHART_COLUMNS
+from infusion.reads.trends.reactions import (
+    GRADE_RATE_COLUMNS,
+    INFUSION_BUCKETS,
+    INFUSION_NUMBER_RATE_COLUMNS,
+    REACTION_RATE_COLUMNS,
+    _with_wilson,
+)
+from infusion.reads.trends.stats import p_chart
+from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS
+from infusion.reads.trends.utilisation import chair_utilisation as _raw_utilisation
+
+T = TrendSession.__table__
+D = TrendDaily.__table__
+S = InfusionSession
+
+DELAYED_RATE_COLUMNS = (
+    "therapy_id",
+    "therapy",
+    "completed",
+    "during_session",
+    "within_24h_after",
+    "rate_during_per_100",
+    "rate_after_per_100",
+)
+_COUNTS = (
+    "checked_in",
+    "completed",
+    "reacted",
+    "grade_1",
+    "grade_2",
+    "grade_3",
+    "grade_4",
+    "grade_5",
+    "reacted_during",
+    "reacted_after",
+    "iv_stop_applies",
+    "iv_stop_missing",
+    "pre_vitals_missing",
+    "gap_checked",
+)
+
+
+def _session_where(f: TrendFilters, t: Any = T.c) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [t.local_day >= f.start, t.local_day <= f.end]
+    if f.therapy_ids:
+        conds.append(t.therapy_id.in_(f.therapy_ids))
+    if f.chair_ids:
+        conds.append(t.chair_id.in_(f.chair_ids))
+    if f.location != "all":
+        conds.append(t.at_home.is_(f.location == "home"))
+    if f.infusion == "first":
+        conds.append(t.infusion_number == 1)
+    elif f.infusion == "later":
+        conds.append(t.infusion_number > 1)
+    if f.nurse_ids:
+        conds.append(t.nurse_id.in_(f.nurse_ids))
+    return conds
+
+
+def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
+    """The rollup (or, with a nurse or chair filter, the same sums from trend_session) and its filter."""
+    if not f.nurse_ids and not f.chair_ids:
+        d = D.c
+        conds: list[ColumnElement[bool]] = [d.local_day >= f.start, d.local_day <= f.end]
+        if f.therapy_ids:
+            conds.append(d.therapy_id.in_(f.therapy_ids))
+        if f.location != "all":
+            conds.append(d.at_home.is_(f.location == "home"))
+        if f.infusion == "first":
+            conds.append(d.band == 0)
+        elif f.infusion == "later":
+            conds.append(d.band > 0)
+        return D, conds
+    t = T.c
+    done = t.completed
+
+    def n(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    band = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
+    sub = (
+        select(
+            t.local_day.label("local_day"),
+            t.therapy_id.label("therapy_id"),
+            band.label("band"),
+            func.count().label("checked_in"),
+            n(done).label("completed"),
+            n(done & t.reacted).label("reacted"),
+            *(n(done & (t.worst_grade == g)).label(f"grade_{g}") for g in range(1, 6)),
+            n(done & t.reacted_during).label("reacted_during"),
+            n(done & t.reacted_after).label("reacted_after"),
+            n(t.iv_stop_applies).label("iv_stop_applies"),
+            n(t.iv_stop_applies & t.iv_stop_missing).label("iv_stop_missing"),
+            n(t.pre_vitals_missing).label("pre_vitals_missing"),
+            n(t.gap_minutes.is_not(None)).label("gap_checked"),
+        )
+        .where(*_session_where(f))
+        .group_by(t.local_day, t.therapy_id, band)
+        .subquery("daily")
+    )
+    return sub, []
+
+
+def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
+    """Σ counts per therapy (and per `extra` key columns of the rollup) over the filtered period."""
+    src, conds = _daily(f)
+    keys = [src.c.therapy_id, *(src.c[e] for e in extra)]
+    q = select(*keys, *(func.sum(src.c[c]) for c in _COUNTS)).where(*conds).group_by(*keys)
+    frame = _frame(_fetch(s, q), ("therapy_id", *extra, *_COUNTS))
+    frame = frame.fillna(0).astype({c: "int64" for c in ("therapy_id", *extra, *_COUNTS)})
+    return frame
+
+
+def reaction_rates(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """reactions.reaction_rates from the rollup."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+        frame = _per_therapy(s, f)
+    frame = frame[frame["completed"] > 0].rename(columns={"reacted": "with_reaction"}).reset_index(drop=True)
+    frame = _with_wilson(_label(frame, catalog), "with_reaction", "completed")
+    return frame[list(REACTION_RATE_COLUMNS)].sort_values("therapy", ignore_index=True)
+
+
+def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """reactions.reaction_rates_by_grade from the rollup."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+        totals = _per_therapy(s, f)
+    totals = totals[totals["completed"] > 0]
+    rows = [
+        (tid, g, int(r[f"grade_{g}"]), int(r["completed"]))
+        for tid, r in zip(totals["therapy_id"], totals.to_dict("records"))
+        for g in range(1, 6)
+        if r[f"grade_{g}"] > 0
+    ]
+    frame = _frame(
+        rows,
+        ("therapy_id", "grade", "sessions", "completed"),
+        {"therapy_id": "int64", "grade": "int64", "sessions": "int64", "completed": "int64"},
+    )
+    frame = _with_wilson(_label(frame, catalog), "sessions", "completed")
+    if frame.empty:
+        frame = frame.astype({"rate_per_100": "float64", "ci_low_per_100": "float64", "ci_high_per_100": "float64"})
+    return frame[list(GRADE_RATE_COLUMNS)].sort_values(["therapy", "grade"], ignore_index=True)
+
+
+def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """reactions.reaction_rates_by_infusion_number from the rollup."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+        frame = _per_therapy(s, f, "band")
+    frame = frame[frame["completed"] > 0].rename(columns={"reacted": "with_reaction", "band": "bucket"})
+    frame = frame.reset_index(drop=True)
+    frame["infusion_bucket"] = [INFUSION_BUCKETS[b] for b in frame["bucket"]]
+    frame = _with_wilson(_label(frame, catalog), "with_reaction", "completed")
+    frame = frame.sort_values(["therapy", "bucket"], ignore_index=True)
+    return frame[list(INFUSION_NUMBER_RATE_COLUMNS)]
+
+
+def monthly_reaction_pchart(db: Database, f: TrendFilters, therapy_id: int | None = None) -> pd.DataFrame:
+    """pchart.monthly_reaction_pchart from the rollup (clinic-local days summed into months)."""
+    with db.reading() as s:
+        src, conds = _daily(f)
+        if therapy_id is not None:
+            conds = [*conds, src.c.therapy_id == therapy_id]
+        q = (
+            select(src.c.local_day, func.sum(src.c.completed), func.sum(src.c.reacted))
+            .where(*conds)
+            .group_by(src.c.local_day)
+        )
+        rows = _fetch(s, q)
+    per_month: dict[date, list[int]] = {}
+    for day, n, x in rows:
+        day = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+        month = day.replace(day=1)
+        acc = per_month.setdefault(month, [0, 0])
+        acc[0] += int(n or 0)
+        acc[1] += int(x or 0)
+    months = sorted(m for m, (n, _) in per_month.items() if n > 0)
+    chart = p_chart([per_month[m][1] for m in months], [per_month[m][0] for m in months])
+    chart.insert(0, "month", pd.Series(months, dtype="object"))
+    return chart[list(PCHART_COLUMNS)]
+
+
+def delayed_reaction_rates(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """infusion.services.aftercare.delayed_reaction_rates from the rollup."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+        frame = _per_therapy(s, f)
+    frame = frame[frame["completed"] > 0].reset_index(drop=True)
+    frame = frame.rename(columns={"reacted_during": "during_session", "reacted_after": "within_24h_after"})
+    frame = _label(frame, catalog)
+    n = frame["completed"].astype(float)
+    frame["rate_during_per_100"] = (100 * frame["during_session"] / n).where(n > 0)
+    frame["rate_after_per_100"] = (100 * frame["within_24h_after"] / n).where(n > 0)
+    return frame[list(DELAYED_RATE_COLUMNS)].sort_values("therapy", ignore_index=True)
+
+
+# --- per-session summaries: durations, time lost, utilisation --------------------------------------------
+
+
+def _window(info: _TherapyInfo | None, number: int) -> tuple[float | None, float | None, float | None]:
+    """(min, max, planned) of the first catalog rule matching the infusion number (catalog._window_expr)."""
+    for rule in info.duration_windows if info else ():
+        lo, hi = rule.get("from", 1), rule.get("to")
+        if number >= lo and (hi is None or number <= hi):
+            low, high = rule.get("min_minutes"), rule.get("max_minutes")
+            planned = high if high is not None else low
+            return (
+                None if low is None else float(low),
+                None if high is None else float(high),
+                None if planned is None else float(planned),
+            )
+    return None, None, None
+
+
+def _windows(frame: pd.DataFrame, catalog: dict[int, _TherapyInfo]) -> pd.DataFrame:
+    pairs = {(t, n): _window(catalog.get(t), n) for t, n in set(zip(frame["therapy_id"], frame["infusion_number"]))}
+    values = [pairs[(t, n)] for t, n in zip(frame["therapy_id"], frame["infusion_number"])]
+    for i, name in enumerate(("label_min_minutes", "label_max_minutes", "planned_minutes")):
+        frame[name] = pd.Series([np.nan if v[i] is None else v[i] for v in values], index=frame.index, dtype="float64")
+    return frame
+
+
+def _completed_minutes(s: Session, f: TrendFilters) -> pd.DataFrame:
+    t = T.c
+    q = select(t.therapy_id, t.infusion_number, t.infusion_minutes, t.chair_minutes).where(
+        t.completed.is_(True), *_session_where(f)
+    )
+    return _frame(
+        _fetch(s, q),
+        ("therapy_id", "infusion_number", "infusion_minutes", "chair_minutes"),
+        {"therapy_id": "int64", "infusion_number": "int64", "infusion_minutes": "float64", "chair_minutes": "float64"},
+    )
+
+
+def session_durations(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """durations.session_durations from trend_session (exact values; the catalog windows at read time)."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+        frame = _completed_minutes(s, f)
+    frame = _label(_windows(frame, catalog), catalog)
+    return frame[list(DURATION_COLUMNS)].sort_values(["therapy", "infusion_number"], ignore_index=True)
+
+
+def duration_summary(db: Database, f: TrendFilters, tolerance_minutes: float = 15) -> pd.DataFrame:
+    """durations.duration_summary from trend_session: exact quartiles (pandas' linear interpolation)."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+        per = _windows(_completed_minutes(s, f), catalog)
+    wmin, wmax, inf = per["label_min_minutes"], per["label_max_minutes"], per["infusion_minutes"]
+    floor = wmin.where(wmin != wmax, wmin - tolerance_minutes)
+    per["over"] = (inf > wmax + tolerance_minutes).astype("int64")
+    per["under"] = (inf < floor).astype("int64")
+    g = per.groupby("therapy_id")
+    frame = pd.DataFrame({"therapy_id": sorted(per["therapy_id"].unique())}).astype({"therapy_id": "int64"})
+    frame["sessions"] = frame["therapy_id"].map(g.size()).astype("int64")
+    for kind in ("infusion_minutes", "chair_minutes"):
+        for stat, fn in (("mean", "mean"), ("min", "min"), ("max", "max")):
+            frame[f"{kind}_{stat}"] = frame["therapy_id"].map(g[kind].agg(fn)).astype("float64")
+        for q_value, name in ((0.25, "q1"), (0.5, "median"), (0.75, "q3")):
+            frame[f"{kind}_{name}"] = frame["therapy_id"].map(g[kind].quantile(q_value)).astype("float64")
+    frame["over_window"] = frame["therapy_id"].map(g["over"].sum()).astype("int64")
+    frame["under_window"] = frame["therapy_id"].map(g["under"].sum()).astype("int64")
+    frame = _label(frame, catalog)
+    return frame[list(DURATION_SUMMARY_COLUMNS)].sort_values("therapy", ignore_index=True)
+
+
+def reaction_time_lost(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """time_lost.reaction_time_lost from trend_session, grouped in SQL by therapy × infusion number × reaction."""
+    t = T.c
+    with db.reading() as s:
+        catalog = _catalog(s)
+        q = (
+            select(
+                t.therapy_id,
+                t.infusion_number,
+                t.reacted,
+                func.count(),
+                func.count(t.infusion_minutes),
+                func.sum(t.infusion_minutes),
+                func.count(t.chair_minutes),
+                func.sum(t.chair_minutes),
+            )
+            .where(t.completed.is_(True), *_session_where(f))
+            .group_by(t.therapy_id, t.infusion_number, t.reacted)
+        )
+        rows = _fetch(s, q)
+    out: dict[tuple[int, bool], list[float]] = {}
+    for tid, number, reacted, n, n_inf, sum_inf, n_chair, sum_chair in rows:
+        acc = out.setdefault((int(tid), bool(reacted)), [0, 0.0, 0.0, 0, 0.0])
+        acc[0] += n
+        plan = _window(catalog.get(int(tid)), int(number))[2]
+        if plan is not None and n_inf:
+            acc[1] += float(sum_inf)
+            acc[2] += plan * n_inf
+            acc[3] += n_inf
+        acc[4] += float(sum_chair or 0.0)
+        acc.append(n_chair)
+    records = []
+    for (tid, reacted), acc in out.items():
+        n, sum_inf, sum_plan, both = int(acc[0]), acc[1], acc[2], int(acc[3])
+        n_chair = sum(int(x) for x in acc[5:])
+        mean_inf = sum_inf / both if both else np.nan
+        mean_plan = sum_plan / both if both else np.nan
+        records.append(
+            (tid, reacted, n, mean_inf, mean_plan, mean_inf - mean_plan, acc[4] / n_chair if n_chair else np.nan)
+        )
+    frame = _frame(
+        records,
+        (
+            "therapy_id",
+            "with_reaction",
+            "sessions",
+            "mean_infusion_minutes",
+            "mean_planned_minutes",
+            "mean_extra_minutes",
+            "mean_chair_minutes",
+        ),
+        {
+            "therapy_id": "int64",
+            "with_reaction": "bool",
+            "sessions": "int64",
+            "mean_infusion_minutes": "float64",
+            "mean_planned_minutes": "float64",
+            "mean_extra_minutes": "float64",
+            "mean_chair_minutes": "float64",
+        },
+    )
+    frame = _label(frame, catalog).sort_values(["therapy", "with_reaction"], ignore_index=True)
+    return frame[list(TIME_LOST_COLUMNS)]
+
+
+def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
+    """utilisation.chair_utilisation with (check-in, end) read from trend_session; open sessions from the raw rows.
+
+    The arithmetic is the raw function's: it is handed these rows instead of querying.
+    """
+    now: datetime = kw.pop("now", None) or utcnow()
+
+    def rows(s: Session, chairs: list[int], lo: datetime, hi: datetime) -> list[Any]:
+        t = T.c
+        closed = select(t.start_epoch, t.end_epoch).where(
+            t.local_day >= f.start - timedelta(days=1),
+            t.local_day <= f.end,
+            t.start_epoch >= (lo - timedelta(days=1)).timestamp(),
+            t.start_epoch < hi.timestamp(),
+            t.status.not_in(ACTIVE_STATUSES),
+            t.chair_id.in_(chairs),
+            *_session_where(f)[2:],
+        )
+        found = _fetch(s, closed)
+        open_q = select(S.checked_in_at, S.id).where(
+            S.status.in_(ACTIVE_STATUSES), S.checked_in_at < hi, S.chair_id.in_(chairs), S.checked_in_at.is_not(None)
+        )
+        ids = [sid for _, sid in _fetch(s, open_q)]
+        if ids:
+            t2 = T.c
+            q = select(t2.start_epoch).where(t2.session_id.in_(ids), *_session_where(f)[2:])
+            found += [(a, now.timestamp()) for (a,) in _fetch(s, q)]
+        return found
+
+    return _raw_utilisation(db, f, now=now, rows=rows, **kw)
+
+
+# --- completeness -----------------------------------------------------------------------------------------
+
+
+def completeness(
+    db: Database, f: TrendFilters, *, tolerance_minutes: float = 15, limit: int | None = 500
+) -> CompletenessReport:
+    """completeness.completeness: counts from the rollup, overdue vitals from trend_session.gap_minutes,
+    the listing (at most `limit` per check) joined to the raw rows of the flagged sessions only."""
+    t = T.c
+    with db.reading() as s:
+        tz = _clinic_tz(s)
+        catalog = _catalog(s)
+        totals = _per_therapy(s, f)
+        every = {tid: info.every_minutes for tid, info in catalog.items() if info.every_minutes}
+        counts = [
+            ("missing_iv_stop", int(totals["iv_stop_applies"].sum()), int(totals["iv_stop_missing"].sum())),
+            ("missing_checkin_vitals", int(totals["checked_in"].sum()), int(totals["pre_vitals_missing"].sum())),
+        ]
+        listed: list[tuple[str, int, float | None, str]] = []
+        lim = None if limit is None else int(limit)
+        for check, flag, columns in (
+            ("missing_iv_stop", t.iv_stop_applies & t.iv_stop_missing, (S.status, S.iv_started_at)),
+            ("missing_checkin_vitals", t.pre_vitals_missing, (S.status,)),
+        ):
+            if lim == 0:
+                continue
+            q = (
+                select(S.id, *columns)
+                .select_from(T.join(S, S.id == t.session_id))
+                .where(flag, *_session_where(f))
+                .order_by(S.checked_in_at, S.id)
+                .limit(lim)
+            )
+            for row in _fetch(s, q):
+                if check == "missing_iv_stop":
+                    sid, status, started = row
+                    what = "no IV start or stop" if started is None else "IV started, no stop time"
+                    listed.append((check, sid, None, f"{status.replace('_', ' ')}; {what}"))
+                else:
+                    sid, status = row
+                    listed.append((check, sid, None, f"{status.replace('_', ' ')}; no check-in vitals"))
+        if every:
+            checked = int(totals.loc[totals["therapy_id"].isin(list(every)), "gap_checked"].sum())
+            allowed = case(
+                *((t.therapy_id == tid, literal(float(m) + tolerance_minutes)) for tid, m in every.items()),
+                else_=None,
+            )
+            floor = min(every.values()) + tolerance_minutes
+            late = select(t.session_id, t.gap_minutes, allowed).where(
+                t.gap_minutes > floor + 1e-6,
+                t.therapy_id.in_(tuple(every)),
+                t.gap_minutes > allowed + 1e-6,
+                *_session_where(f),
+            )
+            late_rows = sorted(_fetch(s, late))
+            counts.append(("vitals_overdue", checked, len(late_rows)))
+            shown = late_rows if lim is None else late_rows[:lim]
+            intervals = _late_intervals(s, [(sid, a) for sid, _, a in shown])
+            for sid, longest, allowed_min in shown:
+                n = intervals.get(sid, 0)
+                listed.append(
+                    (
+                        "vitals_overdue",
+                        sid,
+                        float(longest),
+                        f"longest gap {longest:.0f} min (allowed {allowed_min:.0f}); "
+                        f"{n} late interval{'s' if n != 1 else ''}",
+                    )
+                )
+        else:
+            counts.append(("vitals_overdue", 0, 0))
+        ids = sorted({sid for _, sid, _, _ in listed})
+        info: dict[int, tuple[Any, ...]] = {}
+        if ids:
+            q2 = (
+                select(
+                    S.id,
+                    S.checked_in_at,
+                    Patient.family_name,
+                    Patient.given_name,
+                    Patient.mrn,
+                    S.therapy_id,
+                    Chair.name,
+                    S.status,
+                )
+                .join(Patient, Patient.id == S.patient_id)
+                .join(Chair, Chair.id == S.chair_id)
+                .where(S.id.in_(ids))
+            )
+            info = {r[0]: tuple(r[1:]) for r in s.execute(q2)}
+    zone = ZoneInfo(tz)
+    count_frame = _frame(
+        ((c, CHECK_LABELS[c], n, k) for c, n, k in counts),
+        ("check", "label", "checked", "flagged"),
+        {"checked": "int64", "flagged": "int64"},
+    )
+    count_frame["share"] = [k / n if n else np.nan for n, k in zip(count_frame["checked"], count_frame["flagged"])]
+    records = []
+    for check, sid, gap, detail in listed:
+        checked_in, family, given, mrn, tid, chair, status = info[sid]
+        records.append(
+            (
+                check,
+                sid,
+                checked_in.astimezone(zone).date() if checked_in else None,
+                f"{family}, {given}",
+                mrn,
+                catalog[tid].label if tid in catalog else str(tid),
+                chair,
+                status,
+                detail,
+                gap,
+            )
+        )
+    session_frame = _frame(records, COMPLETENESS_SESSION_COLUMNS, {"session_id": "int64", "gap_minutes": "float64"})
+    return CompletenessReport(count_frame[list(COMPLETENESS_COUNT_COLUMNS)], session_frame)
+
+
+def _late_intervals(s: Session, sessions: list[tuple[int, float]]) -> dict[int, int]:
+    """Number of gaps longer than allowed, for the few sessions listed (from their raw vitals)."""
+    if not sessions:
+        return {}
+    allowed = dict(sessions)
+    rows = raw_completeness._gap_rows(s, list(allowed))
+    out: dict[int, int] = {}
+    for sid, gap in rows:
+        if gap is not None and gap > allowed[sid] + 1e-6:
+            out[sid] = out.get(sid, 0) + 1
+    return out
