@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,9 +97,21 @@ def clinic_app(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     admin = Actor(None, "Setup", "admin")
     user = auth.add_user(database, admin, username="maria", display_name="Maria Gomez", role="nurse", password=PASSWORD)
     nurse = Actor(user.id, user.display_name, "nurse")
+    with app_server(module_db_url, tmp_path_factory.mktemp("streamlit")) as url:
+        try:
+            yield ClinicApp(
+                url, database, nurse, "maria", "postgresql" if module_db_url.startswith("postgresql") else "sqlite"
+            )
+        finally:
+            database.engine.dispose()
+
+
+@contextmanager
+def app_server(db_url: str, log_dir: Path) -> Iterator[str]:
+    """`streamlit run dashboard.py` on a free port against `db_url`; yields its address, stops it after."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    env = {**os.environ, "CHAIRSIDE_DATABASE_URL": module_db_url}
+    log_path = log_dir / f"streamlit-{port}.log"
+    env = {**os.environ, "CHAIRSIDE_DATABASE_URL": db_url}
     with open(log_path, "wb") as log:  # a file, not a pipe nobody reads (a full pipe would stall the server)
         proc = subprocess.Popen(
             [
@@ -132,16 +145,13 @@ def clinic_app(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 time.sleep(0.3)
         else:
             pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        yield ClinicApp(
-            url, database, nurse, "maria", "postgresql" if module_db_url.startswith("postgresql") else "sqlite"
-        )
+        yield url
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        database.engine.dispose()
 
 
 @pytest.fixture(scope="module")
