@@ -18,6 +18,7 @@ from infusion.accounts.permissions import ROLE_LABELS
 from infusion.clock import from_local, utcnow
 from infusion.errors import ChairsideError, ValidationError
 from infusion.exports.csv_writer import csv_bytes
+from infusion.services.integrity import max_length
 from infusion.services.setup import database_url, open_clinic
 from ui.registry import BY_KEY
 
@@ -85,6 +86,11 @@ def page_guard(page: str) -> Actor:
 
 #: how long an outcome message stays on screen after its save (seconds)
 MESSAGE_SECONDS = 8
+
+
+def limit(model: type, column: str) -> int | None:
+    """The input's `max_chars`: the length the database column stores (the same rule the service applies)."""
+    return max_length(model, column)
 
 
 def flash(message: str, key: str = "_flash") -> None:

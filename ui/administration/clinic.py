@@ -12,6 +12,7 @@ from db.models import Clinic
 from infusion.accounts.actor import Actor
 from infusion.services import setup
 from infusion.settings import AlertThresholds, ClinicSettings
+from ui import common as ui
 from ui import forms
 
 
@@ -19,7 +20,7 @@ def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
     zones = sorted(available_timezones())
     with forms.entry_form("clinic") as form:
         k = form.key
-        name = st.text_input("Clinic name", value=clinic.name, key=k("name"))
+        name = st.text_input("Clinic name", value=clinic.name, key=k("name"), max_chars=ui.limit(Clinic, "name"))
         tz = st.selectbox(
             "Time zone", zones, index=zones.index(clinic.timezone) if clinic.timezone in zones else 0, key=k("tz")
         )
@@ -35,7 +36,9 @@ def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
         wu = c2.radio(
             "Weight", ["kg", "lb"], index=["kg", "lb"].index(clinic.weight_unit), horizontal=True, key=k("weight_unit")
         )
-        phone = c3.text_input("Clinic phone", value=clinic.phone or "", key=k("phone"))
+        phone = c3.text_input(
+            "Clinic phone", value=clinic.phone or "", key=k("phone"), max_chars=ui.limit(Clinic, "phone")
+        )
         if form.submit("Save clinic", type="primary"):
             form.save(
                 lambda: setup.update_clinic(

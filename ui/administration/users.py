@@ -12,6 +12,7 @@ from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS, ROLES
 from infusion.settings import ClinicSettings
+from ui import common as ui
 from ui import forms
 
 ACTIONS = ["Change role", "Reset password", "Disable", "Enable"]
@@ -45,10 +46,10 @@ def add_user_form(db: Database, admin: Actor, settings: ClinicSettings) -> None:
         k = form.key
         st.markdown("**Add a user**")
         c = st.columns(4)
-        username = c[0].text_input("User name", key=k("username"))
-        display = c[1].text_input("Name", key=k("name"))
+        username = c[0].text_input("User name", key=k("username"), max_chars=ui.limit(AppUser, "username"))
+        display = c[1].text_input("Name", key=k("name"), max_chars=ui.limit(AppUser, "display_name"))
         role = c[2].selectbox("Role", ROLES, format_func=lambda r: ROLE_LABELS[r], key=k("role"))
-        email = c[3].text_input("SSO e-mail (optional)", key=k("email"))
+        email = c[3].text_input("SSO e-mail (optional)", key=k("email"), max_chars=ui.limit(AppUser, "email"))
         password = st.text_input(
             f"Initial password (≥ {settings.min_password_length} characters; empty for single sign-on only)",
             type="password",

@@ -6,6 +6,7 @@ from datetime import date
 
 import streamlit as st
 
+from db.models import Patient
 from infusion.clock import format_local, format_minutes
 from infusion.reads import sessions as views
 from infusion.services import sessions, setup
@@ -74,9 +75,9 @@ def walk_in_form(cx: Chairside) -> None:
                 ),
             )
             c1, c2, c3 = st.columns(3)
-            mrn = c1.text_input("New patient MRN", key=k("mrn"))
-            given = c2.text_input("Given name", key=k("given"))
-            family = c3.text_input("Family name", key=k("family"))
+            mrn = c1.text_input("New patient MRN", key=k("mrn"), max_chars=ui.limit(Patient, "mrn"))
+            given = c2.text_input("Given name", key=k("given"), max_chars=ui.limit(Patient, "given_name"))
+            family = c3.text_input("Family name", key=k("family"), max_chars=ui.limit(Patient, "family_name"))
             c4, c5 = st.columns(2)
             birth = c4.date_input("Date of birth", value=None, min_value=date(1900, 1, 1), key=k("birth"))
             diagnosis = c5.selectbox("Diagnosis", setup.DIAGNOSES, key=k("dx"))
@@ -108,6 +109,7 @@ def walk_in_form(cx: Chairside) -> None:
                         "diagnosis": diagnosis,
                     }
                 )
+                token = form.token
                 created = form.save(
                     lambda: sessions.create_walk_in(
                         cx.db,
@@ -118,6 +120,7 @@ def walk_in_form(cx: Chairside) -> None:
                         chair_id=chair_id,
                         dose=dose,
                         dose_reason=dose_reason or None,
+                        client_token=token,
                     ),
                     "Walk-in session added.",
                     at_panel=True,

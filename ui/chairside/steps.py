@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from db.models import InfusionSession, Premedication
 from infusion.clinical import premedication
 from infusion.clinical.catalog import rate_plan_for
 from infusion.clock import format_local
@@ -11,6 +12,7 @@ from infusion.reads import due
 from infusion.reads import sessions as views
 from infusion.services import entries, pretreatment, sessions
 from infusion.services.sessions import IV_GAUGES, IV_SITES
+from ui import common as ui
 from ui import forms
 from ui.chairside.chairs import move_chair_form
 from ui.chairside.context import Chairside
@@ -194,7 +196,10 @@ def premed_form(cx: Chairside, detail: views.SessionDetail) -> None:
             key=form.key("drug_code"),
         )
         other = c[1].text_input(
-            "Other drug (name it)", key=form.key("drug"), placeholder="only for “Other”", max_chars=120
+            "Other drug (name it)",
+            key=form.key("drug"),
+            placeholder="only for “Other”",
+            max_chars=ui.limit(Premedication, "drug"),
         )
         dose_value = c[2].number_input("Dose", value=None, min_value=0.0, step=1.0, key=form.key("dose_value"))
         unit = c[3].selectbox("Unit", premedication.UNITS, key=form.key("dose_unit"))
@@ -237,7 +242,9 @@ def step_ready(cx: Chairside, detail: views.SessionDetail) -> None:
         gauge = c[1].selectbox("Catheter gauge", IV_GAUGES, index=IV_GAUGES.index(22), key=form.key("gauge"))
         attempts = c[2].number_input("Attempts", value=1, step=1, key=form.key("attempts"))
         c = st.columns(3)
-        lot = c[0].text_input("Product lot number", key=form.key("lot"))
+        lot = c[0].text_input(
+            "Product lot number", key=form.key("lot"), max_chars=ui.limit(InfusionSession, "lot_number")
+        )
         rate = c[1].number_input(
             "Rate mL/h", value=float(first_rate) if first_rate else None, step=1.0, key=form.key("rate")
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from db.models import VitalSign
 from infusion.clinical.units import temperature_for_display, weight_for_display
 from infusion.clinical.vitals import CONSCIOUSNESS, LABELS, MEASURES, POSITIONS, VitalsEntry
 from infusion.errors import ValidationError
@@ -92,7 +93,10 @@ def vitals_inputs(
             "Provider notified", key=k("notified"), value=bool(defaults is not None and defaults.provider_notified)
         )
         provider = p2.text_input(
-            "Provider name", key=k("provider"), value=(defaults.provider_name or "") if defaults is not None else ""
+            "Provider name",
+            key=k("provider"),
+            value=(defaults.provider_name or "") if defaults is not None else "",
+            max_chars=ui.limit(VitalSign, "provider_name"),
         )
         note = st.text_input("Note", key=k("note"), value=(defaults.note or "") if defaults is not None else "")
     entry = VitalsEntry(
@@ -219,7 +223,12 @@ def confirm_flagged(
         st.caption(f"Will save: {_values(entry)}")
         c1, c2 = st.columns([1, 2])
         notified = c1.checkbox("Provider notified", value=entry.provider_notified, key=form.key("confirm_notified"))
-        provider = c2.text_input("Provider name", value=entry.provider_name or "", key=form.key("confirm_provider"))
+        provider = c2.text_input(
+            "Provider name",
+            value=entry.provider_name or "",
+            key=form.key("confirm_provider"),
+            max_chars=ui.limit(VitalSign, "provider_name"),
+        )
         b1, b2 = st.columns(2)
         if b1.button("Confirm and save", type="primary", key=form.key("confirm"), width="stretch"):
             entry.provider_notified, entry.provider_name = notified, provider

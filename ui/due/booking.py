@@ -31,7 +31,10 @@ def _book(
     dose_reason: str,
     early_reason: str,
 ) -> None:
-    """Book through the service; a warning-only too-early date is booked and said in the message."""
+    """Book through the service; a warning-only too-early date is booked and said in the message.
+
+    The form's token goes with the booking, so a double tap books once."""
+    token = form.token
 
     def action() -> tuple[Any, due.TooEarly | None]:
         if patient_id is None or therapy_id is None or chair_id is None:
@@ -47,6 +50,7 @@ def _book(
             dose=dose,
             dose_reason=dose_reason,
             override_too_early_reason=early_reason,
+            client_token=token,
         )
         return row, warning
 
