@@ -34,7 +34,7 @@ import pandas as pd
 from sqlalchemy import Connection, Select
 
 from db.engine import Database
-from infusion.accounts.permissions import AUDIT
+from infusion.accounts.permissions import AUDIT, EXPORTS
 from infusion.errors import PermissionDenied, ValidationError
 from infusion.exports import deidentify as deid
 from infusion.exports.csv_writer import (
@@ -201,6 +201,8 @@ def to_frame(rows: list[dict[str, Any]], columns: Sequence[Column], tz: ZoneInfo
 def _check_request(dataset: str, actor_role: str | None, deidentify: bool, secret: bytes | str | None) -> bytes | None:
     if dataset not in DATASETS:
         raise ValidationError({"dataset": f"Unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}."})
+    if actor_role not in EXPORTS:  # identified or not, a quality export is for quality and admin staff
+        raise PermissionDenied("Exports are for quality and admin staff only.")
     if dataset == "audit" and actor_role not in AUDIT_ROLES:
         raise PermissionDenied("The audit trail export is for quality and admin staff only.")
     return deid.resolve_secret(secret) if deidentify else None

@@ -148,15 +148,17 @@ def test_refuses_a_short_secret_and_takes_the_variable(
     (tmp_path / "file").write_text("")
     monkeypatch.setenv(deid.ENV_KEY_FILE, str(tmp_path / "file" / "deid.key"))  # no key can be made here
     with pytest.raises(ChairsideError, match="CHAIRSIDE_DEID_SECRET"):
-        iter_rows(clinic.db, "vitals", clinic.filters, deidentify=True)
+        iter_rows(clinic.db, "vitals", clinic.filters, deidentify=True, actor_role="admin")
     with pytest.raises(ChairsideError, match="secret"):
-        write_csv(clinic.db, "sessions", clinic.filters, io.BytesIO(), deidentify=True)
+        write_csv(clinic.db, "sessions", clinic.filters, io.BytesIO(), deidentify=True, actor_role="admin")
     with pytest.raises(ChairsideError, match="secret"):
-        preview(clinic.db, "sessions", clinic.filters, deidentify=True)
+        preview(clinic.db, "sessions", clinic.filters, deidentify=True, actor_role="admin")
     with pytest.raises(ChairsideError, match="too short"):
-        iter_rows(clinic.db, "vitals", clinic.filters, deidentify=True, secret="short")
+        iter_rows(clinic.db, "vitals", clinic.filters, deidentify=True, secret="short", actor_role="admin")
     monkeypatch.setenv(deid.ENV_SECRET, SECRET.decode())
-    from_env = [r["patient_key"] for r in iter_rows(clinic.db, "sessions", clinic.filters, deidentify=True)]
+    from_env = [
+        r["patient_key"] for r in iter_rows(clinic.db, "sessions", clinic.filters, deidentify=True, actor_role="admin")
+    ]
     assert from_env == list(deid_frame(clinic, "sessions")["patient_key"])
 
 
@@ -226,6 +228,7 @@ def test_a_home_patients_address_and_phone_never_reach_a_deidentified_export(db,
             export.ExportFilters(start=today.replace(day=1) if today.day > 2 else today, end=today),
             out,
             deidentify=True,
+            actor_role="admin",
         )
         text = out.getvalue().decode("utf-8-sig")
         for secret in ("Elm Street", "010-9999", "Homebody", "MRN-HOME1"):

@@ -498,7 +498,7 @@ def test_audit_round_trip_and_role(clinic: Clinic) -> None:
 
 def test_bom_crlf_header_and_timestamps_with_offset(clinic: Clinic) -> None:
     out = io.BytesIO()
-    n = write_csv(clinic.db, "sessions", clinic.filters, out)
+    n = write_csv(clinic.db, "sessions", clinic.filters, out, actor_role="admin")
     raw = out.getvalue()
     assert raw[:3] == b"\xef\xbb\xbf" and n == 3
     assert raw.count(b"\r\n") >= 4 and raw.decode("utf-8-sig").splitlines()[0] == ",".join(
@@ -516,7 +516,7 @@ def test_bom_crlf_header_and_timestamps_with_offset(clinic: Clinic) -> None:
     assert seen >= 8
     # a text stream works too (UTF-8), with the same bytes
     text_out = io.StringIO(newline="")
-    write_csv(clinic.db, "sessions", clinic.filters, text_out)
+    write_csv(clinic.db, "sessions", clinic.filters, text_out, actor_role="admin")
     assert text_out.getvalue().encode("utf-8") == raw
 
 
@@ -568,7 +568,7 @@ def test_filters_therapy_chair_nurse_and_dates(clinic: Clinic) -> None:
 
     def ids(**kwargs) -> list[int]:
         filters = ExportFilters(kwargs.pop("start", f.start), kwargs.pop("end", f.end), **kwargs)
-        return [row["session_id"] for row in iter_rows(db, "sessions", filters)]
+        return [row["session_id"] for row in iter_rows(db, "sessions", filters, actor_role="admin")]
 
     assert ids(therapy_ids=[clinic.natalizumab]) == [clinic.s1, clinic.s3]
     assert ids(chair_ids=[clinic.chair1]) == [clinic.s1, clinic.s3]
@@ -577,7 +577,9 @@ def test_filters_therapy_chair_nurse_and_dates(clinic: Clinic) -> None:
     assert ids(start=f.start - timedelta(days=30), end=f.start - timedelta(days=10)) == []
     vitals = [
         r["session_id"]
-        for r in iter_rows(db, "vitals", ExportFilters(f.start, f.end, nurse_ids=[clinic.nurse2.user_id]))
+        for r in iter_rows(
+            db, "vitals", ExportFilters(f.start, f.end, nurse_ids=[clinic.nurse2.user_id]), actor_role="admin"
+        )
     ]
     assert set(vitals) == {clinic.s2}
     audit = list(
@@ -587,21 +589,27 @@ def test_filters_therapy_chair_nurse_and_dates(clinic: Clinic) -> None:
     with pytest.raises(ValidationError, match="before the start date"):
         ExportFilters(date(2026, 6, 30), date(2026, 1, 1))
     with pytest.raises(ValidationError, match="Unknown dataset"):
-        iter_rows(db, "patients", f)
+        iter_rows(db, "patients", f, actor_role="admin")
     empty = io.BytesIO()
-    assert write_csv(db, "vitals", ExportFilters(date(2001, 1, 1), date(2001, 1, 2)), empty) == 0
+    assert write_csv(db, "vitals", ExportFilters(date(2001, 1, 1), date(2001, 1, 2)), empty, actor_role="admin") == 0
     assert empty.getvalue().decode("utf-8-sig").strip() == ",".join(column_names("vitals", False))
 
 
 def test_preview_rows_count_and_dtypes(clinic: Clinic) -> None:
     db = clinic.db
-    frame, total = preview(db, "vitals", clinic.filters, n=2)
-    assert total == count_rows(db, "vitals", clinic.filters) == len(list(iter_rows(db, "vitals", clinic.filters)))
+    frame, total = preview(db, "vitals", clinic.filters, n=2, actor_role="admin")
+    assert (
+        total
+        == count_rows(db, "vitals", clinic.filters, actor_role="admin")
+        == len(list(iter_rows(db, "vitals", clinic.filters, actor_role="admin")))
+    )
     assert len(frame) == 2 and list(frame.columns) == column_names("vitals", False)
     assert str(frame["systolic_mmhg"].dtype) == "Int64" and str(frame["temperature_c"].dtype) == "Float64"
     assert str(frame["corrected"].dtype) == "boolean" and str(frame["taken_at"].dtype).startswith("datetime64[us")
     assert frame["phase"].dtype == "str"
-    deid_frame, deid_total = preview(db, "sessions", clinic.filters, deidentify=True, secret="x" * 20, n=5)
+    deid_frame, deid_total = preview(
+        db, "sessions", clinic.filters, deidentify=True, secret="x" * 20, n=5, actor_role="admin"
+    )
     assert deid_total == 3 and list(deid_frame.columns) == column_names("sessions", True)
     assert suggested_filename("vitals", clinic.filters, True).endswith(f"_deidentified_schema-v{SCHEMA_VERSION}.csv")
 
@@ -615,16 +623,16 @@ def test_streams_from_a_server_side_cursor_in_chunks(clinic: Clinic) -> None:
 
     event.listen(db.engine, "before_cursor_execute", spy)
     try:
-        one_by_one = list(iter_rows(db, "sessions", clinic.filters, chunk_rows=1))
+        one_by_one = list(iter_rows(db, "sessions", clinic.filters, chunk_rows=1, actor_role="admin"))
     finally:
         event.remove(db.engine, "before_cursor_execute", spy)
     streamed = [(options, cursor) for options, cursor in seen if options.get("stream_results")]
     assert len(streamed) == 1 and streamed[0][0].get("yield_per") == 1
     if db.dialect == "postgresql":
         assert getattr(streamed[0][1], "name", None), "psycopg server-side (named) cursor"
-    assert one_by_one == list(iter_rows(db, "sessions", clinic.filters))
+    assert one_by_one == list(iter_rows(db, "sessions", clinic.filters, actor_role="admin"))
     # closing early releases the connection (the pool has it back)
-    rows = iter_rows(db, "vitals", clinic.filters, chunk_rows=1)
+    rows = iter_rows(db, "vitals", clinic.filters, chunk_rows=1, actor_role="admin")
     next(rows)
     rows.close()
     assert db.engine.pool.checkedout() == 0
@@ -633,9 +641,9 @@ def test_streams_from_a_server_side_cursor_in_chunks(clinic: Clinic) -> None:
 def test_text_output_must_be_utf8(clinic: Clinic, tmp_path) -> None:
     with open(tmp_path / "latin.csv", "w", encoding="latin-1", newline="") as fh:
         with pytest.raises(ChairsideError, match="UTF-8"):
-            write_csv(clinic.db, "sessions", clinic.filters, fh)
+            write_csv(clinic.db, "sessions", clinic.filters, fh, actor_role="admin")
     with open(tmp_path / "sig.csv", "w", encoding="utf-8-sig", newline="") as fh:
-        write_csv(clinic.db, "sessions", clinic.filters, fh)
+        write_csv(clinic.db, "sessions", clinic.filters, fh, actor_role="admin")
     assert (tmp_path / "sig.csv").read_bytes().count(b"\xef\xbb\xbf") == 1
 
 
@@ -944,3 +952,11 @@ def test_committed_dictionary_is_up_to_date(dataset: str) -> None:
     assert path.read_text(encoding="utf-8") == render_markdown(dataset), (
         f"{path} is stale: run python -m infusion.exports.schema"
     )
+
+
+@pytest.mark.parametrize("role", [None, "nurse", "charge_nurse", "manager"])
+def test_no_export_without_a_quality_or_admin_role(clinic: Clinic, role: str | None) -> None:
+    """The library call itself refuses: a page or script cannot skip the check (identified or not)."""
+    for deidentify in (False, True):
+        with pytest.raises(PermissionDenied):
+            write_csv(clinic.db, "sessions", clinic.filters, io.BytesIO(), deidentify, actor_role=role)
