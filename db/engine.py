@@ -5,7 +5,7 @@ The database is chosen by `CHAIRSIDE_DATABASE_URL`; without it Chairside uses
 WAL, foreign keys, a busy timeout and `synchronous=FULL` (an acknowledged save
 survives the app being killed), and transactions that write start with
 `BEGIN IMMEDIATE` so two writers queue instead of failing half-way with
-SQLITE_BUSY (see ../shared/engineering.md §3).
+SQLITE_BUSY (SQLite's documentation on locking and WAL).
 
 Every wait is bounded (issue 12): the SQLite busy timeout, the connection pool
 timeout and, on PostgreSQL, `lock_timeout` and `statement_timeout` (set as

@@ -32,7 +32,7 @@ def upgrade_to_head(engine: Engine) -> None:
 
     On SQLite, foreign keys are switched off while migrating (a table that
     others reference may be rebuilt by a batch operation) and checked after:
-    Alembic's documented practice (../shared/engineering.md §4), only when a
+    Alembic's documented practice (batch migrations on SQLite), only when a
     revision was applied.
     """
     cfg = alembic_config()

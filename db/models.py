@@ -91,7 +91,7 @@ class Clinic(Base):
     temperature_unit: Mapped[str] = mapped_column(String(1), default="C")
     weight_unit: Mapped[str] = mapped_column(String(2), default="kg")
     phone: Mapped[str | None] = mapped_column(String(40))
-    #: Alert thresholds (clinical.md §4b) and other tunables; see infusion.settings.
+    #: Alert thresholds (docs/clinical-basis.md §6) and other tunables; see infusion.settings.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -134,7 +134,7 @@ class Therapy(Base):
     program: Mapped[str | None] = mapped_column(String(40))
     #: see infusion.clinical.schedule.VitalsSchedule
     vitals_schedule: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
-    #: titration steps (clinical.md §1b); used by the timeline/titration work
+    #: titration steps (docs/clinical-basis.md §3); used by the timeline/titration work
     rate_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
     #: pre-treatment checklist shown before "proceed": [{"code", "label", "required"}]
     pretreatment_checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list, server_default="[]")
@@ -438,7 +438,7 @@ class SessionCorrection(Base):
 
 
 class Addendum(Base):
-    """After discharge the record is amended only by addendum (clinical.md §6b, AHIMA)."""
+    """After discharge the record is amended only by addendum (docs/clinical-basis.md §12, AHIMA)."""
 
     __tablename__ = "addendum"
     __table_args__ = (Index("ix_addendum_session", "session_id", "written_at"),)

@@ -1,7 +1,7 @@
-"""The visual language of ../shared/design.md in one place: the board, cards, timeline and charts
+"""The visual language in one place: the board, cards, timeline and charts
 use the same colour for the same status or grade. Colour is never the only signal."""
 
-#: design.md "Visual language": one colour per status everywhere (board, cards, timeline).
+#: One colour per status everywhere (board, cards, timeline).
 STATUS_COLOURS = {
     "scheduled": "#9ca3af",  # waiting grey
     "checked_in": "#2563eb",  # blue
@@ -14,7 +14,7 @@ STATUS_COLOURS = {
     "deferred": "#9ca3af",  # striped grey (pattern on bars)
     "cancelled": "#9ca3af",
 }
-#: design.md: grade 1 yellow, 2 orange, 3 red, 4 dark red, 5 black.
+#: Grades: 1 yellow, 2 orange, 3 red, 4 dark red, 5 black.
 GRADE_COLOURS = {1: "#facc15", 2: "#f97316", 3: "#dc2626", 4: "#7f1d1d", 5: "#000000"}
-#: CTCAE v5.0 general scale (clinical.md §3).
+#: CTCAE v5.0 general scale (docs/clinical-basis.md §8).
 GRADE_WORDS = {1: "mild", 2: "moderate", 3: "severe", 4: "life-threatening", 5: "death"}

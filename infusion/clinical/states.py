@@ -1,4 +1,4 @@
-"""The session state machine of ../shared/design.md, as data.
+"""The session state machine (docs/architecture.md), as data.
 
 Every service function asks `require_transition` before it writes, so an
 out-of-order step (IV stop before IV start, discharge while infusing) gets a

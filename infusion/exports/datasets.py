@@ -2,15 +2,14 @@
 
 The export page and `python -m infusion.exports` both call `write_csv`, so a
 scheduled drop and a download are the same file. Rows are read from a
-server-side cursor in chunks (`stream_results` + `yield_per`; engineering.md
-§3: PostgreSQL drivers otherwise fetch the whole result first), and each chunk's
+server-side cursor in chunks (`stream_results` + `yield_per`; PostgreSQL drivers otherwise fetch the whole result first), and each chunk's
 premedication, rate and reaction summaries are fetched with one indexed query per
 chunk, so memory stays bounded however many millions of vitals there are. The
 whole export reads one snapshot (REPEATABLE READ on PostgreSQL, one read
 transaction on SQLite) so a nurse saving vitals mid-export cannot make the
 datasets disagree.
 
-Corrections are applied the way clinical.md §6b keeps them: each row shows the
+Corrections are applied the way docs/clinical-basis.md §12 keeps them: each row shows the
 current entry (`status = 'active'`), `corrected` says it replaced an earlier
 one, superseded entries are never exported, and entries marked entered in error
 are left out unless asked for (then flagged). Columns come from

@@ -1,4 +1,4 @@
-"""HIPAA Safe Harbor de-identification for exports (45 CFR 164.514(b)(2), clinical.md §6c).
+"""HIPAA Safe Harbor de-identification for exports (45 CFR 164.514(b)(2), docs/clinical-basis.md §13).
 
 What each column becomes is declared in `infusion.exports.schema` (one `Deid`
 per column); this module holds the value transformations and the rules behind

@@ -1,4 +1,4 @@
-"""A FHIR R4 Bundle for one infusion session, for registries and EHR interfaces (clinical.md §5).
+"""A FHIR R4 Bundle for one infusion session, for registries and EHR interfaces (docs/clinical-basis.md §9).
 
 Built with `fhir.resources` (8.x): its models validate structure, cardinality,
 choice types and primitive formats on construction, so a bundle that builds is
@@ -8,7 +8,7 @@ the R4 AdverseEvent, Encounter.class as a Coding), so the R4B models write R4
 JSON. Code values (statuses, severities) are not checked by the library; the
 tests check them against the R4 value sets.
 
-Mapping (clinical.md §5c):
+Mapping (docs/clinical-basis.md §9):
 - Patient: MRN, name and birth date; de-identified: only the pseudonymous key.
 - Encounter: class AMB (HH for a home visit), period check-in → discharge.
 - MedicationAdministration: status completed, or stopped (statusReason: the
@@ -88,7 +88,7 @@ log = logging.getLogger(__name__)
 #: Fixed namespace: the same record always gets the same resource id, so a re-sent bundle updates, not duplicates.
 _NAMESPACE = uuid.UUID("0c8f7a52-4d3e-5b1a-9e0f-6a2b3c4d5e6f")
 
-#: (LOINC, display, UCUM code, unit shown) per measure, clinical.md §5a.
+#: (LOINC, display, UCUM code, unit shown) per measure, docs/clinical-basis.md §9.
 VITAL_CODES: dict[str, tuple[str, str, str, str]] = {
     "panel": ("85353-1", "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel", "", ""),
     "bp": ("85354-9", "Blood pressure panel with all children optional", "", ""),

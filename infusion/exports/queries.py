@@ -94,7 +94,7 @@ def _session_filters(filters: ExportFilters, lo: datetime, hi: datetime) -> list
 
 
 def _entry_statuses(status: InstrumentedAttribute[str], filters: ExportFilters) -> Any:
-    """Current entries only; entered-in-error ones too when asked for (clinical.md §6b)."""
+    """Current entries only; entered-in-error ones too when asked for (docs/clinical-basis.md §12)."""
     wanted = ("active", "entered_in_error") if filters.include_entered_in_error else ("active",)
     return status.in_(wanted)
 

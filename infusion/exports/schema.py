@@ -2,7 +2,7 @@
 
 One definition per column drives three things: the row a dataset writes
 (`infusion.exports.datasets` looks columns up here by name), the de-identified variant of
-that row (each column says how HIPAA Safe Harbor treats it, clinical.md §6c),
+that row (each column says how HIPAA Safe Harbor treats it, docs/clinical-basis.md §13),
 and the data dictionary (CSV for download beside an export, Markdown committed
 under docs/data-dictionary/). Because all three come from the same tuple the
 file a quality team loads and the document describing it cannot drift apart.
@@ -62,7 +62,7 @@ TYPES = {
     "datetime": "ISO 8601 timestamp to the second with the UTC offset, in the clinic's time zone",
 }
 
-#: Codes `infusion.clinical.vitals.alert_flags` writes (clinical.md §4b thresholds).
+#: Codes `infusion.clinical.vitals.alert_flags` writes (docs/clinical-basis.md §6 thresholds).
 FLAG_CODES = (
     "temp_high",
     "sbp_low",
@@ -220,7 +220,7 @@ def _staff_id(name: str, meaning: str) -> Column:
 
 
 def _staff_name(name: str, meaning: str) -> Column:
-    # Staff names are not among the 18 Safe Harbor identifiers; removing them is a policy choice (clinical.md §6c).
+    # Staff names are not among the 18 Safe Harbor identifiers; removing them is a policy choice (docs/clinical-basis.md §13).
     return Column(name, "text", meaning, deid=Deid.REMOVE)
 
 

@@ -129,7 +129,7 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
 
 
 #: Check-in, assessment and premedication before the IV starts. A product choice for the board's
-#: planned bars; clinical.md is silent on it.
+#: planned bars; no clinical source gives it (docs/clinical-basis.md §10).
 PRE_INFUSION_MINUTES = 30
 
 

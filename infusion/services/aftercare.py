@@ -4,10 +4,10 @@ the next-day follow-up call, delayed reactions and their rates.
 Choices, with the facts they rest on:
 
 - **Education** items are a fixed vocabulary (so the record is countable, not
-  free text). Their patient-facing wording paraphrases clinical.md §2 (symptoms;
+  free text). Their patient-facing wording paraphrases docs/clinical-basis.md §11 (symptoms;
   "IRRs can occur up to 24 h after an infusion") and §4b (active infection →
   the next dose is delayed). What to tell a patient about rest, whom to call and
-  emergencies is not in clinical.md: that wording is a product choice for the
+  emergencies has no clinical source: that wording is a product choice for the
   clinic to review. Education is additive: an item once given stays given (a
   mistake is amended by addendum, as for any discharged record).
 - **Follow-up rows are computed, not pre-created.** The work list is a read:
@@ -16,13 +16,13 @@ Choices, with the facts they rest on:
   opened would turn every rerun into a write, make two nurses opening the list
   race on the unique index, and write audit rows for nothing.
 - **Delayed reactions** are Reaction rows with `delayed = True` on a discharged
-  session, onset after discharge. clinical.md §2 says up to 24 h (Ocrevus and
+  session, onset after discharge. docs/clinical-basis.md §11 says up to 24 h (Ocrevus and
   Briumvi labels); a call after a weekend can hear of an older one, so onsets
   up to 72 h are accepted, and one past 24 h must be confirmed by the nurse
   (`ConfirmationRequired`, like abnormal vitals) and is counted in the overall
   reaction rate but not in "within 24 h after". Past 72 h it is refused: that
   is an adverse event for the prescriber, not an infusion reaction (product
-  choice; clinical.md is silent). Actions use the chart's vocabulary
+  choice; no clinical source gives it; docs/clinical-basis.md §10). Actions use the chart's vocabulary
   (`entries.ACTIONS`) so corrections keep working, limited to those that make
   sense at home ("observed", "medication_given"); what was advised goes in
   the note.
@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 # Discharge education
 # ---------------------------------------------------------------------------
 
-#: code → what the patient was told (paraphrasing clinical.md §2 and §4b where it speaks; see module doc)
+#: code → what the patient was told (paraphrasing docs/clinical-basis.md §11 and §6 where it speaks; see module doc)
 EDUCATION: dict[str, str] = {
     "rest": "Rest for the rest of the day.",
     "delayed_reactions": (
@@ -513,8 +513,10 @@ def record_follow_up(
 # Delayed reactions
 # ---------------------------------------------------------------------------
 
-LABEL_WINDOW_HOURS = 24  # clinical.md §2: IRRs can occur up to 24 h after an infusion
-ACCEPT_WINDOW_HOURS = 72  # product choice: a call after a weekend; clinical.md is silent beyond 24 h
+LABEL_WINDOW_HOURS = 24  # docs/clinical-basis.md §11: IRRs can occur up to 24 h after an infusion
+ACCEPT_WINDOW_HOURS = (
+    72  # product choice: a call after a weekend; no source gives a window beyond 24 h (docs/clinical-basis.md §10)
+)
 DELAYED_ACTIONS = {k: ACTIONS[k] for k in ("observed", "medication_given")}
 
 

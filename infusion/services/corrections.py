@@ -1,4 +1,4 @@
-"""Corrections, entered-in-error, late entries and addenda (clinical.md §6b).
+"""Corrections, entered-in-error, late entries and addenda (docs/clinical-basis.md §12).
 
 Nothing is overwritten: a correction appends a new row that points at the one it
 replaces (`replaces_id`) and marks the old one `corrected`; a mistake is marked

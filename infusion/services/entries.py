@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 #: an entry model with a `client_token` and a `session_id` (VitalSign, Premedication, RateChange, Reaction)
 EntryT = TypeVar("EntryT", VitalSign, Premedication, RateChange, Reaction)
 
-MAX_RATE_ML_H = 1000.0  # product plausibility limit; the highest label step in clinical.md §1b is 400 mL/h
+MAX_RATE_ML_H = 1000.0  # product plausibility limit; the highest label step in docs/clinical-basis.md §3 is 400 mL/h
 
 
 def validate_rate(rate_ml_h: float | None) -> str | None:

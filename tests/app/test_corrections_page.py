@@ -1,4 +1,4 @@
-"""AppTest: correcting the record from the Chairside page (issue 5, clinical.md §6b).
+"""AppTest: correcting the record from the Chairside page (issue 5, docs/clinical-basis.md §12).
 
 A nurse opens a session, opens "✏️ Correct the record / addendum", corrects a set of
 vitals or marks a reaction entered in error; after discharge only the addendum is

@@ -1,4 +1,4 @@
-"""Corrections, entered-in-error, late entries and addenda (issue 5, clinical.md §6b), on SQLite
+"""Corrections, entered-in-error, late entries and addenda (issue 5, docs/clinical-basis.md §12), on SQLite
 and (when configured) PostgreSQL.
 
 A correction appends a new version and keeps the original, marked corrected, with

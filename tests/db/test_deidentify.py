@@ -1,4 +1,4 @@
-"""De-identified exports (HIPAA Safe Harbor, clinical.md §6c): nothing identifying leaves, keys are stable."""
+"""De-identified exports (HIPAA Safe Harbor, docs/clinical-basis.md §13): nothing identifying leaves, keys are stable."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FHIR R4 bundles (clinical.md §5): they validate, carry the LOINC/UCUM codes, and de-identify."""
+"""FHIR R4 bundles (docs/clinical-basis.md §9): they validate, carry the LOINC/UCUM codes, and de-identify."""
 
 from __future__ import annotations
 

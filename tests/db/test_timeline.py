@@ -355,7 +355,7 @@ def test_a_session_not_yet_checked_in_draws_an_empty_figure(db, nurse):
 
 
 def test_ivig_draws_start_and_maximum_but_no_forecast(db, nurse):
-    """clinical.md §1b gives IVIG a start rate and a maximum but no step size: both drawn, nothing forecast."""
+    """docs/clinical-basis.md §3 gives IVIG a start rate and a maximum but no step size: both drawn, nothing forecast."""
     sid = sessions.create_session(
         db, nurse, patient_id=new_patient(db, nurse), therapy_id=therapy_id(db, "ivig"), chair_id=new_chair(db, nurse)
     ).id

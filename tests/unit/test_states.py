@@ -1,4 +1,4 @@
-"""The session state machine of ../shared/design.md: every allowed step and every refusal."""
+"""The session state machine (docs/architecture.md): every allowed step and every refusal."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ STATUSES = (
 )
 ACTIONS = ("check_in", "proceed", "defer", "cancel", "start_iv", "pause", "resume", "stop_iv", "discharge")
 
-# The arrows of design.md, plus two documented widenings: defer is also allowed
+# The arrows of the state machine, plus two documented widenings: defer is also allowed
 # before check-in and after proceed (a problem found late), and a paused
 # infusion can be stopped.
 ALLOWED = {

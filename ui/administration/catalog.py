@@ -26,7 +26,7 @@ JSON_FIELDS = {  # field → its label
 
 def catalog_tab(db: Database, admin: Actor) -> None:
     st.caption(
-        "Seeded from infusion/therapy_catalog.toml; every value names its source row in clinical.md. "
+        "Seeded from infusion/therapy_catalog.toml; every value names its source in docs/clinical-basis.md. "
         "Changes apply to sessions from now on and are audited."
     )
     st.dataframe(views.catalog_table(db), hide_index=True, width="stretch")

@@ -59,7 +59,7 @@ def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
 def thresholds_form(db: Database, admin: Actor, clinic: Clinic, settings: ClinicSettings) -> None:
     with forms.entry_form("thresholds") as form:
         k = form.key
-        st.markdown("**Alert thresholds** (defaults: clinical.md §4b; temperatures in °C)")
+        st.markdown("**Alert thresholds** (defaults: docs/clinical-basis.md §6; temperatures in °C)")
         cols = st.columns(3)
         values: dict[str, Any] = {}
         for i, field in enumerate(AlertThresholds.model_fields):

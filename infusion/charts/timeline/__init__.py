@@ -1,14 +1,14 @@
-"""One session on one time axis (design.md "Session timeline"): phases, rate, vitals, reactions.
+"""One session on one time axis: phases, rate, vitals, reactions.
 
 The figure is built from the same point list as `timeline_frame`, so the CSV
 beside the figure holds exactly what is drawn. One figure with subplots and
-SVG `go.Scatter` traces (engineering.md §3): a session has tens of points, and
+SVG `go.Scatter` traces (plotly's guidance: SVG for small traces): a session has tens of points, and
 WebGL contexts are limited per page. No Streamlit here; pages only draw.
 
 Rows, top to bottom: phases (bands) with reaction markers above them; infusion
 rate (actual step line, planned steps dashed, forecast dotted); BP; pulse;
 temperature (clinic unit); SpO2; respiration. SpO2 and respiration get a row
-each, not one shared row as design.md sketches, because their scales (90–100 %
+each, not one shared row, because their scales (90–100 %
 vs 10–30 /min) and thresholds differ. Corrected and entered-in-error entries
 are drawn as hollow grey markers, never dropped; colour is never the only
 signal (labels, symbols and hover text carry the same information).

@@ -1,6 +1,6 @@
 """The session figure: seven subplot rows on one clinic-time axis, drawn row by row from the point list.
 
-One figure with subplots and SVG `go.Scatter` traces (engineering.md §3): a session has tens of points,
+One figure with subplots and SVG `go.Scatter` traces (plotly's guidance: SVG for small traces): a session has tens of points,
 and WebGL contexts are limited per page.
 """
 

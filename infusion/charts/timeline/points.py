@@ -39,7 +39,7 @@ class Point:
 
 
 def _late(detail: SessionDetail, entry: Any, clinical_at: datetime) -> bool:
-    """Entered more than the clinic's late-entry minutes after the time it records (clinical.md §6b).
+    """Entered more than the clinic's late-entry minutes after the time it records (docs/clinical-basis.md §12).
 
     A correction is always entered after the fact; it is marked as a correction, not as late
     (as in views.vitals_table).
@@ -247,7 +247,7 @@ def _rate_points(detail: SessionDetail, now: datetime) -> list[Point]:
     steps = session_plan(detail)
     if steps and steps[0].unit == "mL/h":
         for s in steps:
-            if s.offset_minutes is None:  # IVIG ceiling: no planned time (clinical.md gives no step size)
+            if s.offset_minutes is None:  # IVIG ceiling: no planned time (no label gives a step size)
                 points.append(
                     Point(
                         row.iv_started_at,
@@ -255,9 +255,9 @@ def _rate_points(detail: SessionDetail, now: datetime) -> list[Point]:
                         s.rate,
                         s.unit,
                         "plan",
-                        detail="maximum; no planned time (clinical.md §1b gives no step size)",
+                        detail="maximum; no planned time (docs/clinical-basis.md §3 gives no step size)",
                         hover=f"<b>Plan maximum {s.rate:g} mL/h</b><br>increase every 30 min as "
-                        "tolerated; clinical.md gives no step size",
+                        "tolerated; no label gives a step size",
                     )
                 )
                 continue

@@ -1,4 +1,4 @@
-"""The timeline's visual language (design.md): phase colours, markers for corrected entries, rows, vital series."""
+"""The timeline's visual language: phase colours, markers for corrected entries, rows, vital series."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from infusion.charts.palette import STATUS_COLOURS
 from infusion.clinical.news2 import score_pulse, score_resp_rate, score_spo2_scale1, score_systolic, score_temperature
 
-#: Phase bands. design.md has no status for premedication (it happens while checked in),
+#: Phase bands. There is no session status for premedication (it happens while checked in),
 #: so it gets a lighter shade of the checked-in blue.
 PHASE_COLOURS = {
     "Check-in": STATUS_COLOURS["checked_in"],

@@ -1,6 +1,6 @@
 """The vital-sign rows (BP, pulse, temperature, SpO2, respiration): one trace per series, a line from
 diastolic to systolic for each BP, flagged values as red diamonds, corrected entries as hollow grey
-markers, and the clinic's alert thresholds (clinical.md §4b as set in the clinic's settings) as labelled
+markers, and the clinic's alert thresholds (docs/clinical-basis.md §6 as set in the clinic's settings) as labelled
 bands."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ plot or the chair-hour expansion needs, bounded by the filters. One module per
 figure; `filters`, `catalog` and `sql` hold what they share, `service` is the
 role-checked call a page makes.
 
-Definitions, chosen here because clinical.md and the issue leave them open:
+Definitions, chosen here because no clinical source sets them (docs/clinical-basis.md §10):
 
 - A session belongs to the clinic-local day it was **checked in**
   (`checked_in_at`). Sessions never checked in (scheduled, cancelled, deferred

@@ -66,7 +66,7 @@ TS: Table = TrendSession.__table__  # type: ignore[assignment]
 TD: Table = TrendDaily.__table__  # type: ignore[assignment]
 TV: Table = TrendVersion.__table__  # type: ignore[assignment]
 
-#: reactions reported up to this long after discharge count as "within 24 h after" (clinical.md §2;
+#: reactions reported up to this long after discharge count as "within 24 h after" (docs/clinical-basis.md §11;
 #: the same number as infusion.services.aftercare.LABEL_WINDOW_HOURS)
 AFTER_WINDOW_MINUTES = 24 * 60.0
 

@@ -135,7 +135,7 @@ def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
 def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataFrame:
     """Per therapy × infusion bucket ('1st', '2nd', 'later' = 3rd onwards), with Wilson CI.
 
-    Reactions are most frequent at the first infusion (clinical.md §2), so the
+    Reactions are most frequent at the first infusion (docs/clinical-basis.md §11), so the
     buckets show whether a therapy's rate falls as labels say it should.
     Columns: INFUSION_NUMBER_RATE_COLUMNS.
     """

@@ -47,7 +47,7 @@ def chair_utilisation(
     board lists those; the share shows what the record says). The denominator
     is the number of clinic chairs (kind 'chair' and active, or the chosen
     chairs) × the wall-clock hours from `open_hour` to `close_hour` on
-    `weekdays` within the period, up to `now`. clinical.md is silent on opening
+    `weekdays` within the period, up to `now`. No clinical source sets opening
     hours: 07:00–19:00 Monday–Friday is a default, not a fact; pass the
     clinic's own. Home visits are not chair-hours. Occupied time outside those
     hours is not shown. A share above 1 means sessions overlapped in a chair
