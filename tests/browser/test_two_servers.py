@@ -1,4 +1,4 @@
-"""Several app servers on one PostgreSQL database: a save through one shows on the other's board.
+"""Several app servers on one PostgreSQL database: a save through one shows on the other's board and Trends.
 
 The embedded default stays one process on SQLite; a clinic network runs any number of
 `streamlit run` servers behind a proxy with sticky sessions, all on one PostgreSQL.
@@ -14,7 +14,7 @@ from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.services import sessions, setup
 from tests.browser.conftest import PASSWORD, TABLET, ClinicApp, app_server, settle
-from tests.helpers import therapy_id
+from tests.helpers import ago, therapy_id, walk
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -38,6 +38,7 @@ def test_a_check_in_on_one_server_shows_on_the_other_servers_board(
     auth.add_user(
         db, setup_actor, username="karen", display_name="Karen Miller", role="charge_nurse", password=PASSWORD
     )
+    auth.add_user(db, setup_actor, username="paul", display_name="Paul Richards", role="manager", password=PASSWORD)
     chair = setup.add_chair(db, setup_actor, "Chair Two-Servers")
     patient = setup.add_patient(db, setup_actor, mrn="MRN-2S", given_name="Tara", family_name="Twoserver")
     sid = sessions.create_session(
@@ -45,7 +46,8 @@ def test_a_check_in_on_one_server_shows_on_the_other_servers_board(
     ).id
     with app_server(clinic_app.url and _db_url(db), tmp_path_factory.mktemp("second")) as second:
         charge_ctx, nurse_ctx = chromium.new_context(viewport=TABLET), chromium.new_context(viewport=TABLET)
-        board, tablet = charge_ctx.new_page(), nurse_ctx.new_page()
+        manager_ctx = chromium.new_context(viewport=TABLET)
+        board, tablet, trends = charge_ctx.new_page(), nurse_ctx.new_page(), manager_ctx.new_page()
         try:
             _sign_in(board, second, "karen")  # the charge nurse is on server B
             board.goto(f"{second}/board")
@@ -70,9 +72,27 @@ def test_a_check_in_on_one_server_shows_on_the_other_servers_board(
             expect(tablet.get_by_text("Checked in · NEWS2").first).to_be_visible()
             # server B's board picks the check-in up on its own 30 s refresh
             expect(board.get_by_text("Twoserver, T. · Tysabri #1 · Checked in")).to_be_visible(timeout=45000)
+
+            # server B's Trends cache holds until a write anywhere moves the data version in the database
+            _sign_in(trends, second, "paul")
+            trends.goto(f"{second}/trends")
+            settle(trends)
+            expect(trends.get_by_text("No completed sessions match these filters yet")).to_be_visible()
+            other = sessions.create_session(  # another process completes a session
+                db,
+                clinic_app.nurse,
+                patient_id=setup.add_patient(db, setup_actor, mrn="MRN-2S-B", given_name="Uma", family_name="Other").id,
+                therapy_id=therapy_id(db, "natalizumab"),
+                chair_id=setup.add_chair(db, setup_actor, "Chair Two-Servers B").id,
+            ).id
+            walk(db, clinic_app.nurse, other, "discharged", t0=ago(200))
+            trends.reload()
+            settle(trends)
+            expect(trends.get_by_role("heading", name="Reaction rate per therapy")).to_be_visible()
         finally:
             charge_ctx.close()
             nurse_ctx.close()
+            manager_ctx.close()
 
 
 def _db_url(db: Any) -> str:
