@@ -113,6 +113,28 @@ def _fmt_temp(celsius: float, unit: str) -> str:
     return f"{c_to_f(celsius):.1f} °F" if unit == "F" else f"{celsius:.1f} °C"
 
 
+NUMERIC_FIELDS = ("systolic", "diastolic", "pulse", "resp_rate", "temperature", "spo2", "pain", "weight")
+TEXT_FIELDS = {"provider_name": "Provider name", "note": "Note"}
+
+
+def _type_problems(entry: VitalsEntry) -> dict[str, str]:
+    """Values of the wrong kind (text in a number, a date in a note): refused by name, never a traceback."""
+    problems: dict[str, str] = {}
+    for name in NUMERIC_FIELDS:
+        value = getattr(entry, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems[name] = f"{LABELS[name]} must be a number."
+    for name, label in TEXT_FIELDS.items():
+        value = getattr(entry, name)
+        if value is not None and not isinstance(value, str):
+            problems[name] = f"{label} must be text."
+    if not isinstance(entry.unable_to_obtain, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in entry.unable_to_obtain.items()
+    ):
+        problems["unable_to_obtain"] = "Unable to obtain: name each measure and why."
+    return problems
+
+
 def _choice_problems(entry: VitalsEntry) -> dict[str, str]:
     """The picked (not typed) fields: ACVPU, position, the patient's NEWS2 SpO2 scale."""
     problems: dict[str, str] = {}
@@ -137,6 +159,9 @@ def validate_vitals(
     `require_core` is used at check-in: the baseline needs BP, pulse,
     respiration, temperature and SpO2 unless a value is marked unable to obtain.
     """
+    wrong = _type_problems(entry)
+    if wrong:
+        raise ValidationError(wrong)
     problems: dict[str, str] = {}
     ints: dict[str, int | None] = {}
     for name, (low, high, unit) in INT_RANGES.items():

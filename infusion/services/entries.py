@@ -41,6 +41,7 @@ from infusion.services.opening import (
     clinical_time,
     required_text,
     set_summaries,
+    texts,
 )
 from infusion.services.opening import client_token as clean_token
 from infusion.settings import ClinicSettings
@@ -474,6 +475,11 @@ def resume(
     )
 
 
+def _word_list(values: object) -> bool:
+    """A list (or tuple) of vocabulary words, as the pickers send them."""
+    return isinstance(values, list | tuple) and all(isinstance(v, str) for v in values)
+
+
 def _validate_reaction(
     symptoms: list[str], other_text: str | None, grade: int, actions: list[str], medication_given: str | None
 ) -> dict[str, str]:
@@ -518,6 +524,19 @@ def record_reaction(
 ) -> Reaction:
     """A reaction observed during the infusion or observation, with its CTCAE grade and what was done."""
     opening = charting(db, actor, session_id)
+    text, wrong = texts(
+        other_text=other_text, medication_given=medication_given, provider_name=provider_name, note=note
+    )
+    if not _word_list(symptoms):
+        wrong["symptoms"] = "Pick the symptoms from the list."
+    if not _word_list(actions):
+        wrong["actions"] = "Pick the actions from the list."
+    if isinstance(grade, bool) or not isinstance(grade, int):
+        wrong["grade"] = "CTCAE grade must be 1 to 5."
+    if wrong:
+        raise ValidationError(wrong)
+    other_text, medication_given = text["other_text"] or None, text["medication_given"] or None
+    provider_name, note = text["provider_name"] or None, text["note"] or None
     problems = _validate_reaction(symptoms, other_text, grade, actions, medication_given)
     if provider_notified and not (provider_name or "").strip():
         problems["provider_name"] = "Name the provider who was notified."

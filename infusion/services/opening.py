@@ -287,6 +287,19 @@ def required_text(value: object, field: str, message: str, *, max_len: int | Non
     return text
 
 
+def texts(**values: object) -> tuple[dict[str, str], dict[str, str]]:
+    """Several optional text arguments at once: (cleaned texts, problems by field), so a form with
+    several unusable fields hears about all of them in one refusal."""
+    cleaned: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for field, value in values.items():
+        try:
+            cleaned[field] = optional_text(value, field)
+        except ValidationError as error:
+            problems.update(error.problems)
+    return cleaned, problems
+
+
 def optional_text(value: object, field: str, *, max_len: int | None = None) -> str:
     """An optional text argument, stripped ("" when missing), refused like `required_text` when unstorable."""
     if value is None:

@@ -50,6 +50,7 @@ from infusion.services.opening import (
     optional_text,
     record_id,
     required_text,
+    texts,
     therapy_of,
 )
 from infusion.services.opening import client_token as clean_token
@@ -500,14 +501,15 @@ def start_iv(
 ) -> InfusionSession:
     """IV placed and infusion running. Requires the program check and premedication where the therapy does."""
     opening = charting(db, actor, session_id, expected_version)
-    problems: dict[str, str] = {}
+    text, problems = texts(lot_number=lot_number, premed_override_reason=premed_skip_reason)
+    lot_number, premed_skip_reason = text.get("lot_number", ""), text.get("premed_override_reason", "")
     if site not in IV_SITES:
         problems["iv_site"] = "Pick the IV site."
     if gauge not in IV_GAUGES:
         problems["iv_gauge"] = f"Catheter gauge must be one of {', '.join(map(str, IV_GAUGES))}."
-    if not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
         problems["iv_attempts"] = f"Attempts must be a whole number from 1 to {MAX_ATTEMPTS}."
-    if not (lot_number or "").strip():
+    if "lot_number" not in problems and not lot_number:
         problems["lot_number"] = "Enter the product lot number from the bag label."
     rate_problem = validate_rate(rate_ml_h)
     if rate_problem:

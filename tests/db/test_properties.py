@@ -33,11 +33,6 @@ from tests.helpers import ago, new_chair, new_patient, new_session, normal_vital
 
 #: examples per service: a few in CI (each example walks a session through its steps); raise it for a nightly run
 EXAMPLES = int(os.environ.get("CHAIRSIDE_PROPERTY_EXAMPLES", "5"))
-#: raw failures the property found that are not fixed yet (their owners' files; see the issue 12 report)
-OPEN_RAW_FAILURES = pytest.mark.xfail(
-    reason="issue 12 follow-up: raw exception from wrong-typed input in clinical validation / start_iv",
-    strict=False,
-)
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -325,7 +320,6 @@ def test_change_rate(db, nurse, rate, at, note, tok):
     )
 
 
-@OPEN_RAW_FAILURES
 @PROPERTY
 @given(
     pulse=nasty_number,
@@ -348,7 +342,6 @@ def test_record_vitals(db, nurse, pulse, temperature, provider_name, note, at, t
     )
 
 
-@OPEN_RAW_FAILURES
 @PROPERTY
 @given(provider_name=nasty_text, note=nasty_text, other=nasty_text, onset=nasty_time, grade=nasty_number, tok=token)
 def test_record_reaction(db, nurse, provider_name, note, other, onset, grade, tok):
@@ -374,7 +367,6 @@ def test_record_reaction(db, nurse, provider_name, note, other, onset, grade, to
     )
 
 
-@OPEN_RAW_FAILURES
 @PROPERTY
 @given(site=nasty_text, gauge=nasty_number, attempts=nasty_number, lot=nasty_text, rate=nasty_number)
 def test_start_iv(db, nurse, site, gauge, attempts, lot, rate):
