@@ -10,7 +10,9 @@ SQLITE_BUSY (SQLite's documentation on locking and WAL).
 Every wait is bounded (issue 12): the SQLite busy timeout, the connection pool
 timeout and, on PostgreSQL, `lock_timeout` and `statement_timeout` (set as
 connection options). A lock or pool wait that runs out becomes
-`infusion.errors.DatabaseBusy` ("nothing was saved — try again"); a parameter
+`infusion.errors.DatabaseBusy` ("nothing was saved — try again"); a server that cannot be reached or
+drops the connection (stopped, restarting) becomes `DatabaseUnavailable` (pooled connections are pinged
+before use, so after a PostgreSQL restart the next save simply reconnects); a parameter
 the database cannot take (NUL, an unpaired surrogate, an integer beyond 64 bits)
 is refused as `ValidationError` before it reaches the driver. `infusion.errors`
 is the pure shared kernel (no imports), like the vocabularies `db.models` uses.
@@ -30,7 +32,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from infusion.errors import DatabaseBusy, ValidationError
+from infusion.errors import DatabaseBusy, DatabaseUnavailable, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,26 @@ def is_busy(error: BaseException) -> bool:
     return "database is locked" in text or "database table is locked" in text or "database is busy" in text
 
 
+#: PostgreSQL: connection exceptions (class 08) and the server shutting down, crashed or starting up
+_UNAVAILABLE_CLASS = "08"
+_UNAVAILABLE_CODES = ("57P01", "57P02", "57P03")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The server could not be reached or dropped the connection (stopped, restarting, network down).
+
+    SQLAlchemy marks a dropped connection `connection_invalidated`; psycopg raises a refused or failed
+    connection as an OperationalError without a SQLSTATE (every server-side OperationalError has one)."""
+    if not isinstance(error, OperationalError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not hasattr(error.orig, "sqlstate"):  # not psycopg (SQLite has no server to lose)
+        return False
+    code = getattr(error.orig, "sqlstate", None)
+    return code is None or code.startswith(_UNAVAILABLE_CLASS) or code in _UNAVAILABLE_CODES
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -227,6 +249,9 @@ def _translated() -> Iterator[None]:
         if is_busy(error):
             log.warning("database busy: %s", error.__class__.__name__)
             raise DatabaseBusy() from error
+        if is_unavailable(error):
+            log.warning("database unavailable: %s", str(getattr(error, "orig", error)).splitlines()[0])
+            raise DatabaseUnavailable() from error
         raise
     except DataError as error:
         log.warning("value refused by the database: %s", str(error.orig).splitlines()[0])

@@ -50,3 +50,14 @@ class ConfirmationRequired(ChairsideError):
     def __init__(self, flags: list[str]) -> None:
         self.flags = list(flags)
         super().__init__("Abnormal values need confirmation: " + "; ".join(self.flags))
+
+
+class DatabaseUnavailable(ChairsideError):
+    """The database server cannot be reached (stopped, restarting, network down); the save was not confirmed.
+
+    A retry with the same form stores it at most once (the client token)."""
+
+    MESSAGE = "The clinic database cannot be reached right now; this save was not confirmed — try again in a moment."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.MESSAGE)
