@@ -60,4 +60,4 @@ for title, frame in (
 ):
     if not frame.empty:
         st.markdown(f"**{title}**")
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.dataframe(ui.as_charted(frame), hide_index=True, width="stretch")

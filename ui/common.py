@@ -182,6 +182,17 @@ def _missing(value: object) -> bool:
         return False
 
 
+def as_charted(frame: pd.DataFrame, row_style: Callable[[Any], list[str]] | None = None) -> Any:
+    """A table as the record reads: numbers as charted (98.6, 150), blanks as '—' — not the
+    Styler's '98.600000' and 'None'; `row_style` colours rows (flagged, struck through)."""
+    styler = frame.style.apply(row_style, axis=1) if row_style is not None else frame.style
+    return styler.format(_cell, na_rep="—")
+
+
+def _cell(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def csv_download(label: str, frame: pd.DataFrame, *, file_name: str, key: str | None = None) -> None:
     """Every CSV a page offers goes through the one spreadsheet-safe writer (formula cells neutralised)."""
     rows = ([None if _missing(v) else v for v in row] for row in frame.itertuples(index=False, name=None))

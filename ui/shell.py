@@ -22,6 +22,7 @@ from ui import common as ui
 # Tablet first: less padding around the page so two columns fit at 1024 px.
 COMPACT_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 3.5rem 1rem 2rem 1rem; max-width: 100%;}
+.st-key-session_panel {scroll-margin-top: 4.5rem;}  /* the patient's name clears the sticky top bar */
 </style>"""
 
 

@@ -93,6 +93,13 @@ LEGEND = ("scheduled", "checked_in", "infusing", "paused", "observation", "disch
 DARK = {"paper": "#0b1220", "plot": "#0b1220", "grid": "#263244", "text": "#e5e7eb"}
 
 
+LABEL_PLACES = ("top right", "bottom right")
+
+
+def _alone(frame: pd.DataFrame, chair: str) -> bool:
+    return int((frame["chair"] == chair).sum()) == 1
+
+
 def legend() -> list[tuple[str, str]]:
     """(label, colour) of every colour the board uses, so colour is never a guess."""
     items = [(STATUS_LABELS[s], STATUS_COLOURS[s]) for s in LEGEND]
@@ -108,7 +115,8 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
     """
     figure = go.Figure()
     text_size = 22 if large else 13
-    label_x, label_y, labels, label_colours = [], [], [], []
+    label_x, label_y, labels, label_colours, label_places = [], [], [], [], []
+    seen_on_chair: dict[str, int] = {}
     for _, row in frame.iterrows():
         figure.add_trace(
             go.Bar(
@@ -145,6 +153,10 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
         status = STATUS_LABELS.get(row["status"], row["status"])
         labels.append(f"  {row['patient']} · {row['therapy']} · {status} {row['badges']}".rstrip())
         label_colours.append(DARK["text"] if large else "#111827")
+        # two sessions on one chair: their labels sit above and below the row, never on top of each other
+        nth = seen_on_chair.get(row["chair"], 0)
+        seen_on_chair[row["chair"]] = nth + 1
+        label_places.append("middle right" if nth == 0 and _alone(frame, row["chair"]) else LABEL_PLACES[nth % 2])
     if labels:
         figure.add_trace(
             go.Scatter(
@@ -152,7 +164,7 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
                 y=label_y,
                 text=labels,
                 mode="text",
-                textposition="middle right",
+                textposition=label_places,
                 textfont={"size": text_size, "color": label_colours},
                 hoverinfo="skip",
                 showlegend=False,
@@ -172,7 +184,7 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
         margin={"l": 10, "r": 10, "t": 10, "b": 30},
         font={"size": text_size},
         xaxis={"type": "date", "tickformat": "%H:%M"},
-        yaxis={"categoryorder": "array", "categoryarray": list(reversed(chairs))},
+        yaxis={"categoryorder": "array", "categoryarray": list(reversed(chairs)), "automargin": True},
     )
     if large:
         layout.update(

@@ -502,6 +502,10 @@ def _validate_reaction(
         problems["actions"] = "Record what was done (choose 'Observed only' if nothing)."
     if "medication_given" in actions and not (medication_given or "").strip():
         problems["medication_given"] = "Name the medication given (drug, dose, route)."
+    elif (medication_given or "").strip() and "medication_given" not in actions:
+        problems["medication_given"] = "A medication is named: tick 'Medication given' in the actions, or clear it."
+    if "observed" in actions and len(set(actions)) > 1:
+        problems["actions"] = "'Observed only' cannot go with another action: untick one of them."
     return problems
 
 

@@ -1097,3 +1097,22 @@ def test_a_refused_walk_in_stores_no_new_patient(db):
         assert s.scalar(select(func.count()).select_from(Patient).where(Patient.mrn == "MRN-W1")) == 0
     made = sessions.create_walk_in(db, nurse, therapy_id=therapy.id, chair_id=chair.id, new_patient=new)
     assert made.status == "scheduled" and made.dose == 300
+
+
+@pytest.mark.parametrize(
+    ("actions", "medication", "field"),
+    [
+        (["observed", "medication_given"], "Diphenhydramine 25 mg IV", "actions"),
+        (["observed"], "Diphenhydramine 25 mg IV", "medication_given"),
+    ],
+)
+def test_a_reaction_cannot_say_observed_only_and_name_a_medication(db, nurse, actions, medication, field):
+    """'Observed only' with a medication given contradicts itself in the record: refused, nothing stored."""
+    sid = new_session(db, nurse)
+    walk(db, nurse, sid, "infusing", t0=ago(90))
+    with pytest.raises(ValidationError) as refused:
+        entries.record_reaction(
+            db, nurse, sid, symptoms=["rash"], grade=1, actions=actions, medication_given=medication
+        )
+    assert field in refused.value.problems
+    assert row(db, sid).reaction_count == 0

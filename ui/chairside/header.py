@@ -31,7 +31,8 @@ def header(cx: Chairside, detail: views.SessionDetail, now: datetime) -> None:
     st.markdown(f"### {patient.given_name} {patient.family_name}{_age(cx, detail, now)} · {detail.chair.name}")
     dose = f"{row.dose:g} {row.dose_unit}" if row.dose is not None else "dose not set"
     st.markdown(
-        f"**{therapy.brand or therapy.name}** ({therapy.name}) · infusion #{row.infusion_number} · "
+        f"**{therapy.brand or therapy.name}**{f' ({therapy.name})' if therapy.brand else ''} · "
+        f"infusion #{row.infusion_number} · "
         f"{dose} · {ui.STATUS_CHIPS[row.status]}"
     )
     st.caption(f"MRN {patient.mrn} · {patient.diagnosis or 'diagnosis not recorded'}")
@@ -84,9 +85,12 @@ def metrics(cx: Chairside, detail: views.SessionDetail, now: datetime) -> None:
 def attention(cx: Chairside, detail: views.SessionDetail, now: datetime) -> None:
     row, clock, due = detail.session, detail.clock, detail.vitals_due
     if row.status in ("infusing", "paused") and detail.therapy.rate_plan:
-        plan = timeline.session_forecast(detail, now)
-        if plan.note:
-            st.info(f"💧 Titration: {plan.note}", icon="📋")
+        if detail.open_reactions:  # never advise raising the rate while a reaction is open
+            st.warning("💧 Titration on hold: resolve the open reaction before any rate increase.", icon="⚠️")
+        else:
+            plan = timeline.session_forecast(detail, now)
+            if plan.note:
+                st.info(f"💧 Titration: {plan.note}", icon="📋")
     if due.due_at is not None and due.overdue_minutes(now) >= 1 and row.status in ("infusing", "paused", "observation"):
         st.error(f"⏰ Vitals overdue since {format_local(due.due_at, cx.tz)} ({due.reason}).")
     if clock.past_window and row.status in ("infusing", "paused"):

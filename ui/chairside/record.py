@@ -283,13 +283,8 @@ def _abnormal_rows(row: Any) -> list[str]:
 
 
 def _styled(frame: pd.DataFrame) -> Any:
-    """Struck-through and flagged rows; numbers as charted (98.6, 150) and blanks as '—', not
-    the Styler's defaults ('98.600000', 'None')."""
-    return frame.style.apply(_abnormal_rows, axis=1).format(_cell, na_rep="—")
-
-
-def _cell(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """Struck-through and flagged rows, values as charted."""
+    return ui.as_charted(frame, _abnormal_rows)
 
 
 def history(cx: Chairside, detail: views.SessionDetail) -> None:

@@ -7,6 +7,7 @@ import streamlit as st
 from db.models import InfusionSession, Premedication
 from infusion.clinical import premedication
 from infusion.clinical.catalog import rate_plan_for
+from infusion.clinical.units import temperature_for_display
 from infusion.clock import format_local
 from infusion.reads import due
 from infusion.reads import sessions as views
@@ -92,7 +93,8 @@ def pretreatment_form(cx: Chairside, detail: views.SessionDetail) -> None:
         override = ""
         if fever is not None:
             st.warning(
-                f"🌡 Temperature {fever:.1f} °C was measured in this session: “no active infection” cannot be "
+                f"🌡 Temperature {_in_unit(fever, cx.temperature_unit)} was measured in this session: "
+                "“no active infection” cannot be "
                 "ticked away. Defer, or give the clinical reason to proceed anyway (recorded in the audit trail).",
                 icon="⚠️",
             )
@@ -117,6 +119,11 @@ def pretreatment_form(cx: Chairside, detail: views.SessionDetail) -> None:
             form.save(save_and_proceed, "Checks saved. Cleared to proceed.", at_panel=True)
         elif save_only:
             form.save(save_answers, "Checks saved.")
+
+
+def _in_unit(celsius: float, unit: str) -> str:
+    shown = temperature_for_display(celsius, unit)
+    return f"{shown:.1f} °{unit}" if shown is not None else f"{celsius:.1f} °C"
 
 
 def _measured_fever(detail: views.SessionDetail) -> float | None:

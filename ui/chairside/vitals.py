@@ -189,9 +189,18 @@ def save_vitals(
         )
 
 
-def _values(entry: VitalsEntry) -> str:
+def _values(entry: VitalsEntry, cx: Chairside) -> str:
+    units = {
+        "systolic": "mmHg",
+        "diastolic": "mmHg",
+        "pulse": "/min",
+        "resp_rate": "/min",
+        "temperature": f"°{cx.temperature_unit}",
+        "spo2": "%",
+        "weight": cx.weight_unit,
+    }
     shown = [
-        f"{LABELS.get(name, name)} {value:g}"
+        f"{LABELS.get(name, name)} {value:g} {units.get(name, '')}".rstrip()
         for name, value in (
             ("systolic", entry.systolic),
             ("diastolic", entry.diastolic),
@@ -220,7 +229,7 @@ def confirm_flagged(
             + f"\n\n{assessment.news2.describe()} ({assessment.news2.band} risk; a trend indicator in clinic)",
             icon="🚩",
         )
-        st.caption(f"Will save: {_values(entry)}")
+        st.caption(f"Will save: {_values(entry, cx)}")
         c1, c2 = st.columns([1, 2])
         notified = c1.checkbox("Provider notified", value=entry.provider_notified, key=form.key("confirm_notified"))
         provider = c2.text_input(

@@ -16,7 +16,7 @@ from infusion.clock import format_local
 from infusion.errors import ValidationError
 from infusion.reads import due
 from infusion.services import scheduling, setup
-from ui.due.context import DEFAULT_TIME, Due
+from ui.due.context import Due
 from ui.forms import EntryForm, entry_form
 
 
@@ -92,7 +92,7 @@ def schedule_form(
                 "Chair", list(cx.chair_names), format_func=lambda i: cx.chair_names[i], key=k("chair")
             )
             picked_day = c2.date_input("Date", value=max(day, cx.today), min_value=cx.today, key=k("date"))
-            picked_time = c3.time_input("Time", value=DEFAULT_TIME, step=900, key=k("time"))
+            picked_time = c3.time_input("Time", value=cx.first_slot(max(day, cx.today)), step=900, key=k("time"))
             c4, c5 = st.columns([1, 2])
             dose = c4.number_input(
                 f"Dose ({unit})",
@@ -149,7 +149,7 @@ def book_any(cx: Due) -> None:
         c3, c4, c5 = st.columns(3)
         chair_id = c3.selectbox("Chair", list(cx.chair_names), format_func=lambda i: cx.chair_names[i], key=k("chair"))
         picked_day = c4.date_input("Date", value=cx.today, min_value=cx.today, key=k("date"))
-        picked_time = c5.time_input("Time", value=DEFAULT_TIME, step=900, key=k("time"))
+        picked_time = c5.time_input("Time", value=cx.first_slot(cx.today), step=900, key=k("time"))
         c6, c7 = st.columns([1, 2])
         dose = c6.number_input("Dose (empty = the dose the schedule expects)", value=None, min_value=0.0, key=k("dose"))
         dose_reason = c7.text_input("Reason for a different dose", key=k("dose_reason"))
