@@ -79,6 +79,17 @@ def wall_still_paired(database: Database, settings: ClinicSettings, now: datetim
     return tokens.resume(database, token, settings.idle_sign_out_minutes, now=now) is not None
 
 
+def leave_stopped_wall(database: Database, settings: ClinicSettings) -> None:
+    """A wall display an administrator stopped: forget it here and load the sign-in page afresh
+    (a screen nobody touches must not sit on a blank or stale board)."""
+    sign_out(database, settings, "wall display stopped")
+    st.html(
+        "<script>window.location.assign(window.location.pathname.replace(/[^/]*$/, ''));</script>",
+        unsafe_allow_javascript=True,
+    )
+    st.stop()
+
+
 def write_cookie() -> None:
     """Run the pending cookie change once (after sign-in or sign-out)."""
     script = st.session_state.pop(COOKIE_SCRIPT_KEY, None)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infusion.accounts import auth
+from infusion.accounts import auth, tokens
 from infusion.accounts.actor import Actor
 from infusion.services import setup
 from tests.browser.conftest import PASSWORD, TABLET, ClinicApp, settle
@@ -60,7 +60,7 @@ def test_a_reload_keeps_the_nurse_signed_in_and_sign_out_ends_it(chromium: Any, 
 def test_a_wall_display_outlives_the_idle_limit_that_signs_a_nurse_out(chromium: Any, clinic_app: ClinicApp) -> None:
     db = clinic_app.db
     setup_actor = Actor(None, "Setup", "admin")
-    auth.add_user(db, setup_actor, username="ada", display_name="Ada Admin", role="admin", password=PASSWORD)
+    ada = auth.add_user(db, setup_actor, username="ada", display_name="Ada Admin", role="admin", password=PASSWORD)
     clinic = setup.get_clinic(db)
     setup.update_settings(db, setup_actor, {"idle_sign_out_minutes": 1}, expected_version=clinic.version)
     setup.add_chair(db, setup_actor, "Chair Wall 1")
@@ -92,6 +92,13 @@ def test_a_wall_display_outlives_the_idle_limit_that_signs_a_nurse_out(chromium:
         expect(wall.get_by_role("heading", name="Chair board")).to_be_visible()
         assert not _on_sign_in_page(wall)
         assert wall.get_by_role("button", name="Sign out").count() == 0  # read-only screen
+
+        # stopped on Administration: within one board refresh the screen shows the sign-in page
+        admin = Actor(ada.id, ada.display_name, "admin")
+        (display,) = tokens.displays(db, admin)
+        tokens.unpair_display(db, admin, display.id)
+        wall.locator("input[aria-label='Password']").wait_for(timeout=45000)
+        expect(wall.get_by_role("heading", name="Chair board")).to_have_count(0)
     finally:
         wall_context.close()
         nurse_context.close()
