@@ -63,7 +63,7 @@ from infusion.reads.trends.catalog import _catalog, _label
 from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _where
 from infusion.reads.trends.sql import minutes_between
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.entries import _existing, _validate_reaction
+from infusion.services.entries import _existing, _validate_reaction, new_reaction
 from infusion.services.opening import (
     charting,
     clinic_context,
@@ -595,22 +595,20 @@ def record_delayed_reaction(
                 tz=tz,
                 not_before=[(onset, "the onset")],
             )
-        reaction = Reaction(
-            session_id=row.id,
-            onset_at=onset,
-            symptoms=list(symptoms),
-            other_text=(other_text or "").strip() or None,
+        reaction = new_reaction(
+            row.id,
+            actor,
+            onset=onset,
+            symptoms=symptoms,
             grade=grade,
-            actions=list(actions),
-            medication_given=(medication_given or "").strip() or None,
+            actions=actions,
+            other_text=other_text,
+            medication_given=medication_given,
             resolved_at=resolved_at,
             provider_notified=provider_notified,
-            provider_name=(provider_name or "").strip() or None,
-            note=(note or "").strip() or None,
+            provider_name=provider_name,
+            note=note,
             delayed=True,
-            entered_at=utcnow(),
-            entered_by_id=actor.user_id,
-            status=EntryStatus.ACTIVE,
             client_token=client_token,
         )
         s.add(reaction)

@@ -37,7 +37,7 @@ from infusion.clinical.vitals import VitalsEntry
 from infusion.clock import utcnow
 from infusion.errors import NotFoundError, PermissionDenied, StateError, ValidationError
 from infusion.services.audit import record, snapshot
-from infusion.services.entries import _phase, _validate_reaction, insert_vitals
+from infusion.services.entries import _phase, _validate_reaction, insert_vitals, new_reaction
 from infusion.services.opening import SessionRef, charting, clinical_time, required_text, set_summaries
 from infusion.services.sessions import summarise_durations
 
@@ -238,21 +238,19 @@ def correct_reaction(
             )
         original = snapshot(old)
         old.status = EntryStatus.CORRECTED
-        new = Reaction(
-            session_id=row.id,
-            onset_at=onset,
-            symptoms=list(symptoms),
-            other_text=(other_text or "").strip() or None,
+        new = new_reaction(
+            row.id,
+            actor,
+            onset=onset,
+            symptoms=symptoms,
             grade=grade,
-            actions=list(actions),
-            medication_given=(medication_given or "").strip() or None,
+            actions=actions,
+            other_text=other_text,
+            medication_given=medication_given,
             resolved_at=resolved_at,
             provider_notified=provider_notified,
-            provider_name=(provider_name or "").strip() or None,
-            note=(note or "").strip() or None,
-            entered_at=utcnow(),
-            entered_by_id=actor.user_id,
-            status=EntryStatus.ACTIVE,
+            provider_name=provider_name,
+            note=note,
             replaces_id=old.id,
             correction_reason=reason,
         )

@@ -475,6 +475,44 @@ def resume(
     )
 
 
+def new_reaction(
+    session_id: int,
+    actor: Actor,
+    *,
+    onset: datetime,
+    symptoms: list[str],
+    grade: int,
+    actions: list[str],
+    other_text: str | None,
+    medication_given: str | None,
+    resolved_at: datetime | None,
+    provider_notified: bool,
+    provider_name: str | None,
+    note: str | None,
+    **extra: Any,
+) -> Reaction:
+    """The one way a reaction row is built (recorded at the chair, found at the follow-up call, or a
+    correction): texts stripped, blanks stored as NULL, entered now by `actor`. `extra` carries what
+    only some rows have (client_token, delayed, replaces_id, correction_reason)."""
+    return Reaction(
+        session_id=session_id,
+        onset_at=onset,
+        symptoms=list(symptoms),
+        other_text=(other_text or "").strip() or None,
+        grade=grade,
+        actions=list(actions),
+        medication_given=(medication_given or "").strip() or None,
+        resolved_at=resolved_at,
+        provider_notified=provider_notified,
+        provider_name=(provider_name or "").strip() or None,
+        note=(note or "").strip() or None,
+        entered_at=utcnow(),
+        entered_by_id=actor.user_id,
+        status=EntryStatus.ACTIVE,
+        **extra,
+    )
+
+
 def _word_list(values: object) -> bool:
     """A list (or tuple) of vocabulary words, as the pickers send them."""
     return isinstance(values, list | tuple) and all(isinstance(v, str) for v in values)
@@ -569,21 +607,19 @@ def record_reaction(
                 tz=w.tz,
                 not_before=[(onset, "the onset")],
             )
-        reaction = Reaction(
-            session_id=row.id,
-            onset_at=onset,
-            symptoms=list(symptoms),
-            other_text=(other_text or "").strip() or None,
+        reaction = new_reaction(
+            row.id,
+            actor,
+            onset=onset,
+            symptoms=symptoms,
             grade=grade,
-            actions=list(actions),
-            medication_given=(medication_given or "").strip() or None,
+            actions=actions,
+            other_text=other_text,
+            medication_given=medication_given,
             resolved_at=resolved_at,
             provider_notified=provider_notified,
-            provider_name=(provider_name or "").strip() or None,
-            note=(note or "").strip() or None,
-            entered_at=utcnow(),
-            entered_by_id=actor.user_id,
-            status=EntryStatus.ACTIVE,
+            provider_name=provider_name,
+            note=note,
             client_token=client_token,
         )
         s.add(reaction)
