@@ -2,7 +2,8 @@
 
 Each function runs a handful of indexed queries for the sessions on screen and
 returns plain dataclasses or small DataFrames in the clinic's display units;
-pages only draw them.
+pages only draw them. Over 400 lines because the list, the detail and its tables share one
+loading path (the same queries feed the card, the header and the record).
 """
 
 from __future__ import annotations

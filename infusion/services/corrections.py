@@ -6,7 +6,8 @@ replaces (`replaces_id`) and marks the old one `corrected`; a mistake is marked
 staying in the record and the audit trail. Session times keep their original
 value in `session_correction`. After discharge the record is amended only by
 addendum. The author of an entry may correct it; charge nurses (and
-administrators) may correct anyone's.
+administrators) may correct anyone's. One module (over 400 lines): the correction of each
+entry kind follows one pattern, and keeping them together keeps that pattern visible.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Entries are appended, never edited in place; `client_token` makes a retried or
 double-tapped save idempotent. Each function locks the session row first, so
 the summary columns it keeps (last vitals, reaction count, worst grade) stay
-consistent with concurrent writers.
+consistent with concurrent writers. One module (over 400 lines) because every entry shares
+the same idempotency, phase and summary helpers; the vocabulary and rules live in clinical/.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 create → check in (baseline vitals) → proceed | defer → program check,
 premedication → IV start → rate changes / pauses → IV stop → observation →
 discharge. Vitals, reactions and rate entries are in `infusion.services.entries`.
+Kept in one module (over 400 lines) because it is the state machine's write side: each
+transition's checks read the same helpers, and splitting them would scatter one lifecycle.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Clinic set-up: the clinic row, the therapy catalog seed, chairs, staff and patients."""
+"""Clinic set-up: the clinic row, the therapy catalog seed, chairs, staff and patients.
+
+Over 400 lines because each is a small administrator write with its own validation; they
+share the administering opening and the settings bounds, and are used together by one page.
+"""
 
 from __future__ import annotations
 

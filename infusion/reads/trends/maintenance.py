@@ -12,6 +12,7 @@ it will touch are selected first. When any summary changes, the one
 `trend_version` row is bumped: the Trends cache key, stored in the database so
 a write from another server process moves it too, and a view or a save that
 changes no figure (an audit row, a vitals check during an infusion) does not.
+One module (over 400 lines): the event hooks and the summary SQL must change together.
 
 Premedication, follow-ups and the audit are not read by any figure, so they
 do not trigger a recompute. Writes that bypass the ORM Session (the demo

@@ -4,7 +4,8 @@ Same columns, same numbers as the raw-row queries in the figure modules
 (`reactions`, `pchart`, `durations`, `time_lost`, `utilisation`,
 `completeness`, and `infusion.services.aftercare.delayed_reaction_rates`),
 which stay as the reference the summary tests compare against
-(`infusion.reads.trends.raw`). How the summaries are kept: `maintenance`.
+(`infusion.reads.trends.raw`). How the summaries are kept: `maintenance`. Over 400 lines
+because it mirrors every figure module one to one, so a reader compares them side by side.
 
 - Counts (rates, grades, infusion number, p-chart, delayed reactions,
   completeness counts) come from `trend_daily`: a few rows per clinic day.
