@@ -192,7 +192,8 @@ class OwnPostgres:
         command = [str(self.bindir / tool), *args]
         if self.run_as:
             command = ["runuser", "-u", self.run_as, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        # run from its own directory: the postgres user may not be able to enter the checkout (or the cwd)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=self.base)
         if done.returncode:
             log = self.base / "server.log"
             raise RuntimeError(
