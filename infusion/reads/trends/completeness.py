@@ -172,52 +172,7 @@ def completeness(
         else:
             counts.append(("vitals_overdue", 0, 0))
 
-        ids = sorted({sid for _, sid, _, _ in listed})
-        info: dict[int, tuple[Any, ...]] = {}
-        if ids:
-            q = (
-                select(
-                    S.id,
-                    S.checked_in_at,
-                    Patient.family_name,
-                    Patient.given_name,
-                    Patient.mrn,
-                    S.therapy_id,
-                    Chair.name,
-                    S.status,
-                )
-                .join(Patient, Patient.id == S.patient_id)
-                .join(Chair, Chair.id == S.chair_id)
-                .where(S.id.in_(ids))
-            )
-            info = {r[0]: tuple(r[1:]) for r in s.execute(q)}
-
-    zone = ZoneInfo(tz)
-    count_frame = _frame(
-        ((c, CHECK_LABELS[c], n, k) for c, n, k in counts),
-        ("check", "label", "checked", "flagged"),
-        {"checked": "int64", "flagged": "int64"},
-    )
-    count_frame["share"] = [k / n if n else np.nan for n, k in zip(count_frame["checked"], count_frame["flagged"])]
-    records = []
-    for check, sid, gap, detail in listed:
-        checked_in, family, given, mrn, tid, chair, status = info[sid]
-        records.append(
-            (
-                check,
-                sid,
-                checked_in.astimezone(zone).date() if checked_in else None,
-                f"{family}, {given}",
-                mrn,
-                catalog[tid].label if tid in catalog else str(tid),
-                chair,
-                status,
-                detail,
-                gap,
-            )
-        )
-    session_frame = _frame(records, COMPLETENESS_SESSION_COLUMNS, {"session_id": "int64", "gap_minutes": "float64"})
-    return CompletenessReport(count_frame[list(COMPLETENESS_COUNT_COLUMNS)], session_frame)
+        return completeness_report(s, counts, listed, tz, catalog)
 
 
 def _flag_sessions(
@@ -263,3 +218,60 @@ def _gap_rows(s: Session, session_ids: list[int]) -> list[tuple[int, float | Non
     previous = func.lag(events.c.e).over(partition_by=events.c.sid, order_by=events.c.e)
     q = select(events.c.sid, ((events.c.e - previous) / 60.0).label("gap"))
     return [(int(sid), None if gap is None else float(gap)) for sid, gap in _fetch(s, q)]
+
+
+def completeness_report(
+    s: Session,
+    counts: list[tuple[str, int, int]],
+    listed: list[tuple[str, int, float | None, str]],
+    tz: str,
+    catalog: dict[int, Any],
+) -> CompletenessReport:
+    """The report both paths return (raw rows and summaries): counts with their share, and the listed
+    sessions named with patient, therapy and chair (one query for the few sessions listed)."""
+    ids = sorted({sid for _, sid, _, _ in listed})
+    info: dict[int, tuple[Any, ...]] = {}
+    if ids:
+        q = (
+            select(
+                S.id,
+                S.checked_in_at,
+                Patient.family_name,
+                Patient.given_name,
+                Patient.mrn,
+                S.therapy_id,
+                Chair.name,
+                S.status,
+            )
+            .join(Patient, Patient.id == S.patient_id)
+            .join(Chair, Chair.id == S.chair_id)
+            .where(S.id.in_(ids))
+        )
+        info = {r[0]: tuple(r[1:]) for r in s.execute(q)}
+
+    zone = ZoneInfo(tz)
+    count_frame = _frame(
+        ((c, CHECK_LABELS[c], n, k) for c, n, k in counts),
+        ("check", "label", "checked", "flagged"),
+        {"checked": "int64", "flagged": "int64"},
+    )
+    count_frame["share"] = [k / n if n else np.nan for n, k in zip(count_frame["checked"], count_frame["flagged"])]
+    records = []
+    for check, sid, gap, detail in listed:
+        checked_in, family, given, mrn, tid, chair, status = info[sid]
+        records.append(
+            (
+                check,
+                sid,
+                checked_in.astimezone(zone).date() if checked_in else None,
+                f"{family}, {given}",
+                mrn,
+                catalog[tid].label if tid in catalog else str(tid),
+                chair,
+                status,
+                detail,
+                gap,
+            )
+        )
+    session_frame = _frame(records, COMPLETENESS_SESSION_COLUMNS, {"session_id": "int64", "gap_minutes": "float64"})
+    return CompletenessReport(count_frame[list(COMPLETENESS_COUNT_COLUMNS)], session_frame)

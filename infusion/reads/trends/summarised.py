@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -33,15 +32,13 @@ from sqlalchemy import ColumnElement, FromClause, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import ACTIVE_STATUSES, Chair, InfusionSession, Patient, TrendDaily, TrendSession
+from db.models import ACTIVE_STATUSES, InfusionSession, TrendDaily, TrendSession
 from infusion.clock import utcnow
 from infusion.reads.trends import completeness as raw_completeness
 from infusion.reads.trends.catalog import _catalog, _label, _TherapyInfo
 from infusion.reads.trends.completeness import (
-    CHECK_LABELS,
-    COMPLETENESS_COUNT_COLUMNS,
-    COMPLETENESS_SESSION_COLUMNS,
     CompletenessReport,
+    completeness_report,
 )
 from infusion.reads.trends.durations import DURATION_COLUMNS, DURATION_SUMMARY_COLUMNS
 from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame
@@ -482,51 +479,7 @@ def completeness(
                 )
         else:
             counts.append(("vitals_overdue", 0, 0))
-        ids = sorted({sid for _, sid, _, _ in listed})
-        info: dict[int, tuple[Any, ...]] = {}
-        if ids:
-            q2 = (
-                select(
-                    S.id,
-                    S.checked_in_at,
-                    Patient.family_name,
-                    Patient.given_name,
-                    Patient.mrn,
-                    S.therapy_id,
-                    Chair.name,
-                    S.status,
-                )
-                .join(Patient, Patient.id == S.patient_id)
-                .join(Chair, Chair.id == S.chair_id)
-                .where(S.id.in_(ids))
-            )
-            info = {r[0]: tuple(r[1:]) for r in s.execute(q2)}
-    zone = ZoneInfo(tz)
-    count_frame = _frame(
-        ((c, CHECK_LABELS[c], n, k) for c, n, k in counts),
-        ("check", "label", "checked", "flagged"),
-        {"checked": "int64", "flagged": "int64"},
-    )
-    count_frame["share"] = [k / n if n else np.nan for n, k in zip(count_frame["checked"], count_frame["flagged"])]
-    records = []
-    for check, sid, gap, detail in listed:
-        checked_in, family, given, mrn, tid, chair, status = info[sid]
-        records.append(
-            (
-                check,
-                sid,
-                checked_in.astimezone(zone).date() if checked_in else None,
-                f"{family}, {given}",
-                mrn,
-                catalog[tid].label if tid in catalog else str(tid),
-                chair,
-                status,
-                detail,
-                gap,
-            )
-        )
-    session_frame = _frame(records, COMPLETENESS_SESSION_COLUMNS, {"session_id": "int64", "gap_minutes": "float64"})
-    return CompletenessReport(count_frame[list(COMPLETENESS_COUNT_COLUMNS)], session_frame)
+        return completeness_report(s, counts, listed, tz, catalog)
 
 
 def _late_intervals(s: Session, sessions: list[tuple[int, float]]) -> dict[int, int]:
