@@ -76,7 +76,10 @@ class EntryForm:
         try:
             result = action()
         except ChairsideError as error:
-            show_error(error)
+            outcome = self.key("outcome")
+            with st.container(key=outcome):
+                show_error(error)
+            scroll_into_view(outcome)
             return None
         message = success(result) if callable(success) else success
         flash(message, "_flash" if at_panel else _msg_key(self.name))
@@ -84,6 +87,17 @@ class EntryForm:
         if rerun:
             st.rerun()
         return result
+
+
+def scroll_into_view(key: str) -> None:
+    """Bring the keyed element into view by the least scroll: a refusal below the fold is never missed."""
+    st.html(
+        "<script>setTimeout(function () {"
+        f"var el = document.querySelector('.st-key-{key}');"
+        "if (el) { el.scrollIntoView({block: 'nearest'}); }"
+        "}, 60);</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def done(name: str) -> None:
