@@ -91,11 +91,12 @@ class EntryForm:
 
 def scroll_into_view(key: str) -> None:
     """Bring the keyed element into view by the least scroll: a refusal below the fold is never missed."""
-    st.html(
+    st.html(  # once the message has rendered, and only if it sits below the bottom edge
         "<script>setTimeout(function () {"
         f"var el = document.querySelector('.st-key-{key}');"
-        "if (el) { el.scrollIntoView({block: 'nearest'}); }"
-        "}, 60);</script>",
+        "if (el && el.getBoundingClientRect().bottom > window.innerHeight) {"
+        "el.scrollIntoView({block: 'end', behavior: 'instant'}); }"
+        "}, 150);</script>",
         unsafe_allow_javascript=True,
     )
 
