@@ -173,20 +173,27 @@ def correct_vitals(
         )
         new.replaces_id, new.correction_reason = old.id, reason
         refresh_summaries(s, row)
-        record(
-            s,
-            actor,
-            "correct",
-            "vital_sign",
-            new.id,
-            session_id=row.id,
-            patient_id=row.patient_id,
-            before=original,
-            after=snapshot(new),
-            reason=reason,
-        )
-        log.info("correct vital_sign=%s as %s session=%s by user=%s", old.id, new.id, row.id, actor.user_id)
+        _audit_correction(s, actor, "vital_sign", old.id, new, row, original, reason)
         return new
+
+
+def _audit_correction(
+    s: Session, actor: Actor, kind: str, old_id: int, new: Any, row: InfusionSession, original: dict, reason: str
+) -> None:
+    """The audit event of a correction: the original row before, the new one after, and why."""
+    record(
+        s,
+        actor,
+        "correct",
+        kind,
+        new.id,
+        session_id=row.id,
+        patient_id=row.patient_id,
+        before=original,
+        after=snapshot(new),
+        reason=reason,
+    )
+    log.info("correct %s=%s as %s session=%s by user=%s", kind, old_id, new.id, row.id, actor.user_id)
 
 
 def correct_reaction(
@@ -257,19 +264,7 @@ def correct_reaction(
         )
         s.add(new)
         refresh_summaries(s, row)
-        record(
-            s,
-            actor,
-            "correct",
-            "reaction",
-            new.id,
-            session_id=row.id,
-            patient_id=row.patient_id,
-            before=original,
-            after=snapshot(new),
-            reason=reason,
-        )
-        log.info("correct reaction=%s as %s session=%s by user=%s", old.id, new.id, row.id, actor.user_id)
+        _audit_correction(s, actor, "reaction", old.id, new, row, original, reason)
         return new
 
 
@@ -318,19 +313,7 @@ def correct_premedication(
         )
         s.add(new)
         s.flush()
-        record(
-            s,
-            actor,
-            "correct",
-            "premedication",
-            new.id,
-            session_id=row.id,
-            patient_id=row.patient_id,
-            before=original,
-            after=snapshot(new),
-            reason=reason,
-        )
-        log.info("correct premedication=%s as %s session=%s by user=%s", old.id, new.id, row.id, actor.user_id)
+        _audit_correction(s, actor, "premedication", old.id, new, row, original, reason)
         return new
 
 
