@@ -77,16 +77,22 @@ class Base(DeclarativeBase):
 
 
 class Clinic(Base):
-    """The clinic's settings: time zone, display units and alert thresholds."""
+    """A site of the clinic network (a centre, or a home-infusion team): its time zone, display units,
+    alert thresholds and hours. A single-clinic database has one row; the table keeps the name
+    `clinic` so that database upgrades in place (migration 0010)."""
 
     __tablename__ = "clinic"
     __table_args__ = (
         CheckConstraint("temperature_unit IN ('C', 'F')", name="temperature_unit"),
         CheckConstraint("weight_unit IN ('kg', 'lb')", name="weight_unit"),
+        UniqueConstraint("code", name="uq_clinic_code"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: a short code staff know the site by ("BOS", "S01"); unique across the network
+    code: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     timezone: Mapped[str] = mapped_column(String(64))
     temperature_unit: Mapped[str] = mapped_column(String(1), default="C")
     weight_unit: Mapped[str] = mapped_column(String(2), default="kg")
@@ -102,10 +108,15 @@ class Chair(Base):
     """A place a session happens: a chair in the clinic, or a home visit."""
 
     __tablename__ = "chair"
-    __table_args__ = (CheckConstraint("kind IN ('chair', 'home')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('chair', 'home')", name="kind"),
+        UniqueConstraint("site_id", "name", name="uq_chair_site_name"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    #: the site the chair (or home-visit team) belongs to; a session's site is its chair's
+    site_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(10), default="chair")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -187,6 +198,20 @@ class AppUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the role applies at every site (network manager, network quality, administrator); otherwise
+    #: only at the sites in `user_site`
+    network_wide: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    #: the site the person last chose to work in (the site picker remembers it)
+    last_site_id: Mapped[int | None] = mapped_column(ForeignKey("clinic.id"))
+
+
+class UserSite(Base):
+    """A site where a (not network-wide) user holds their role."""
+
+    __tablename__ = "user_site"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"), primary_key=True, index=True)
 
 
 class InfusionSession(Base):
@@ -530,6 +555,8 @@ class SignInToken(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(40))
     #: set for a wall display: the screen's name; the token then reads the chair board only
     display_name: Mapped[str | None] = mapped_column(String(80))
+    #: a wall display's site: the board it shows (NULL: the first site, as before the network)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("clinic.id"))
 
 
 # --- Trend summaries (migration 0009; maintained by infusion.reads.trends.maintenance) --------------------
@@ -542,11 +569,13 @@ class TrendSession(Base):
     __tablename__ = "trend_session"
     __table_args__ = (
         Index("ix_trend_session_day", "local_day", "therapy_id"),
+        Index("ix_trend_session_site_day", "site_id", "local_day"),
         Index("ix_trend_session_gap", "gap_minutes", "local_day"),
     )
 
     session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), primary_key=True)
-    local_day: Mapped[date] = mapped_column(Date)  # clinic-local day of check-in
+    site_id: Mapped[int] = mapped_column(Integer)  # the chair's site
+    local_day: Mapped[date] = mapped_column(Date)  # site-local day of check-in
     therapy_id: Mapped[int] = mapped_column(Integer)
     chair_id: Mapped[int] = mapped_column(Integer)
     at_home: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -571,13 +600,14 @@ class TrendSession(Base):
 
 
 class TrendDaily(Base):
-    """Sums of trend_session per clinic-local day × therapy × location × infusion band (0 = 1st, 1 = 2nd,
-    2 = later), kept by deltas in the writing transaction. Not per chair: measured, day × therapy × chair
-    made nearly one row per session (174,590 rows for 194,892 sessions); a chair or nurse filter reads
-    trend_session. A `site_id` joins the key for a clinic network (a column plus the primary key)."""
+    """Sums of trend_session per site × site-local day × therapy × location × infusion band (0 = 1st,
+    1 = 2nd, 2 = later), kept by deltas in the writing transaction. Not per chair: measured, day × therapy
+    × chair made nearly one row per session (174,590 rows for 194,892 sessions); a chair or nurse filter
+    reads trend_session."""
 
     __tablename__ = "trend_daily"
 
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     local_day: Mapped[date] = mapped_column(Date, primary_key=True)
     therapy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at_home: Mapped[bool] = mapped_column(Boolean, primary_key=True)

@@ -9,11 +9,18 @@ from infusion.accounts.permissions import Role
 
 @dataclass(frozen=True)
 class Actor:
-    """The person a write is attributed to (a picked nurse now; a signed-in user later)."""
+    """The person a read or write is attributed to, and where they work.
+
+    `sites` are the sites the role applies at (None: every site — the network-wide roles, the
+    command line, the system). `site_id` is the site picked to work in now (the Chairside list,
+    the board and the due list show that site); None lets the services choose the first site the
+    person holds. For a signed-in account the services read both from the database, not from here."""
 
     user_id: int | None
     name: str
     role: str = Role.NURSE
+    sites: frozenset[int] | None = None
+    site_id: int | None = None
 
 
 SYSTEM = Actor(None, "system", Role.ADMIN)

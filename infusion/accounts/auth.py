@@ -19,6 +19,7 @@ from db.engine import Database
 from db.models import AppUser, Clinic, SignInToken
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_role
+from infusion.accounts.sites import place_user
 from infusion.clock import utcnow
 from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
 from infusion.services import integrity
@@ -213,6 +214,7 @@ def _new_user(
     )
     s.add(user)
     s.flush()
+    place_user(s, user)
     record(
         s,
         actor,

@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, text, update
 
-from db.models import ACTIVE_STATUSES, Clinic, InfusionSession, Therapy
+from db.models import ACTIVE_STATUSES, Clinic, InfusionSession, Therapy, UserSite
 from infusion.accounts.auth import hash_password
+from infusion.accounts.sites import NETWORK_ROLES
 from infusion.demo.options import MIN_CHAIRS, SESSIONS_PER_CHAIR_DAY
 from infusion.demo.people import CHAIR_COUNT, CLINIC, DEMO_PASSWORD, HOME_CHAIR, STAFF
 from infusion.demo.reactions import REACTIONS
 from infusion.demo.therapies import TherapyInfo
-from infusion.demo.writer import AUDIT_TABLE, CHAIR_TABLE, CLINIC_TABLE, ID_TABLES, USER_TABLE, Ids
+from infusion.demo.writer import AUDIT_TABLE, CHAIR_TABLE, CLINIC_TABLE, ID_TABLES, USER_TABLE, Ids, table_of
 from infusion.settings import ClinicSettings, load_settings
 
 
@@ -64,11 +65,22 @@ def prepare_premises(conn: Connection, ids: Ids, now_min: int, fresh: bool) -> P
     tz = ZoneInfo(clinic["timezone"])
 
     names = [f"Chair {i}" for i in range(1, CHAIR_COUNT + 1)] + [HOME_CHAIR]
+    site = clinic["id"]
     existing = dict(
-        conn.execute(select(CHAIR_TABLE.c.name, CHAIR_TABLE.c.id).where(CHAIR_TABLE.c.name.in_(names))).all()
+        conn.execute(
+            select(CHAIR_TABLE.c.name, CHAIR_TABLE.c.id).where(
+                CHAIR_TABLE.c.name.in_(names), CHAIR_TABLE.c.site_id == site
+            )
+        ).all()
     )
     new_chairs = [
-        {"id": ids.take(CHAIR_TABLE), "name": n, "kind": "home" if n == HOME_CHAIR else "chair", "active": True}
+        {
+            "id": ids.take(CHAIR_TABLE),
+            "site_id": site,
+            "name": n,
+            "kind": "home" if n == HOME_CHAIR else "chair",
+            "active": True,
+        }
         for n in names
         if n not in existing
     ]
@@ -92,6 +104,7 @@ def prepare_premises(conn: Connection, ids: Ids, now_min: int, fresh: bool) -> P
             "password_hash": demo_hash,
             "created_at": joined,
             "failed_attempts": 0,
+            "network_wide": r in NETWORK_ROLES,
         }
         for u, d, r in STAFF
         if u not in users
@@ -99,6 +112,9 @@ def prepare_premises(conn: Connection, ids: Ids, now_min: int, fresh: bool) -> P
     if new_users:
         conn.execute(USER_TABLE.insert(), new_users)
         users.update({u["username"]: u["id"] for u in new_users})
+        at_site = [{"user_id": u["id"], "site_id": site} for u in new_users if not u["network_wide"]]
+        if at_site:
+            conn.execute(table_of(UserSite).insert(), at_site)
     busy = select(InfusionSession.chair_id).where(InfusionSession.status.in_(ACTIVE_STATUSES))
     return Premises(
         clinic_id=clinic["id"],
@@ -133,11 +149,18 @@ def add_chairs(conn: Connection, ids: Ids, premises: Premises, count: int) -> No
     names = [f"Chair {i}" for i in range(len(premises.chair_ids) + 1, count + 1)]
     if not names:
         return
+    site = premises.clinic_id
     existing = dict(
-        conn.execute(select(CHAIR_TABLE.c.name, CHAIR_TABLE.c.id).where(CHAIR_TABLE.c.name.in_(names))).all()
+        conn.execute(
+            select(CHAIR_TABLE.c.name, CHAIR_TABLE.c.id).where(
+                CHAIR_TABLE.c.name.in_(names), CHAIR_TABLE.c.site_id == site
+            )
+        ).all()
     )
     new = [
-        {"id": ids.take(CHAIR_TABLE), "name": n, "kind": "chair", "active": True} for n in names if n not in existing
+        {"id": ids.take(CHAIR_TABLE), "site_id": site, "name": n, "kind": "chair", "active": True}
+        for n in names
+        if n not in existing
     ]
     if new:
         conn.execute(CHAIR_TABLE.insert(), new)

@@ -15,10 +15,10 @@ from db.engine import Database
 from db.models import AuditEvent, Patient
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import AUDIT, require_role
+from infusion.accounts.sites import working_context
 from infusion.clock import local_day_bounds
 from infusion.errors import ValidationError
 from infusion.services.audit import record
-from infusion.services.opening import clinic_context
 
 MAX_ROWS = 2000  # a screen and a download; larger pulls use the audit export dataset
 
@@ -46,7 +46,7 @@ def search(db: Database, actor: Actor, filters: AuditFilters, limit: int = MAX_R
     """
     require_role(actor, AUDIT, "read the audit trail")
     with db.reading() as s:
-        clinic, _ = clinic_context(s)
+        clinic, _ = working_context(s, actor)  # the filter's days are the working site's
         lo, hi = _bounds(filters, clinic.timezone)
         conditions = [AuditEvent.at >= lo, AuditEvent.at < hi]
         if filters.user_name:

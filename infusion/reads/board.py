@@ -15,11 +15,12 @@ import plotly.graph_objects as go
 from db.engine import Database
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import BOARD_VIEW, require_role
+from infusion.accounts.sites import working_context
 from infusion.charts.palette import STATUS_COLOURS
 from infusion.clinical.states import STATUS_LABELS
 from infusion.clock import utcnow
 from infusion.reads.sessions import today_sessions
-from infusion.services.setup import get_clinic, list_chairs
+from infusion.services.setup import list_chairs
 
 REACTION_COLOUR = STATUS_COLOURS["reaction"]
 BOARD_COLUMNS = [
@@ -44,9 +45,10 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None, *, init
     """
     require_role(actor, BOARD_VIEW, "see the chair board")
     now = now or utcnow()
-    clinic = get_clinic(db)
+    with db.reading() as s:
+        clinic = working_context(s, actor)[0]
     tz = ZoneInfo(clinic.timezone)
-    chairs = [c for c in list_chairs(db) if c.kind == "chair"]
+    chairs = [c for c in list_chairs(db, clinic.id) if c.kind == "chair"]
     order = {c.id: i for i, c in enumerate(chairs)}
     rows = []
     for card in today_sessions(db, actor, now):
@@ -202,8 +204,10 @@ def home_visits(db: Database, actor: Actor, now: datetime | None = None, *, init
     """Today's home infusions with their status: the board shows clinic chairs only."""
     require_role(actor, BOARD_VIEW, "see the chair board")
     now = now or utcnow()
-    tz = ZoneInfo(get_clinic(db).timezone)
-    homes = {c.id for c in list_chairs(db) if c.kind == "home"}
+    with db.reading() as s:
+        site = working_context(s, actor)[0]
+    tz = ZoneInfo(site.timezone)
+    homes = {c.id for c in list_chairs(db, site.id) if c.kind == "home"}
     rows = [
         {
             "patient": _initials(c.patient) if initials else _short_name(c.patient),

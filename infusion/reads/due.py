@@ -21,13 +21,14 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import InfusionSession, Patient, PatientProtocol, Therapy
+from db.models import Chair, InfusionSession, Patient, PatientProtocol, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ADMIN, CHARGE, MANAGER, NURSE, require_role
+from infusion.accounts.sites import working_context
 from infusion.clinical.regimen import INITIAL_DOSES as INITIAL_DOSES
 from infusion.clinical.regimen import INITIAL_PAIR_DAYS as INITIAL_PAIR_DAYS
 from infusion.clinical.regimen import LEMTRADA as LEMTRADA
@@ -241,10 +242,10 @@ def _superseded(
 LAST_DOSES = 16
 
 
-def _given_in_order() -> Select[int, int, datetime | None, int | None, int | None, int]:
-    """Every infusion given (IV started), per patient and therapy in IV-start order. One pass over the
-    table beats a ROW_NUMBER() window here (measured on the 20,000-session demo: 0.3 s against 1.0 s on
-    SQLite); `due_list` keeps only the last `LAST_DOSES` of each pair."""
+def _given_in_order() -> Select[int, int, datetime | None, int | None, int | None, int, int]:
+    """Every infusion given (IV started), per patient and therapy in IV-start order, with its site. One
+    pass over the table beats a ROW_NUMBER() window here (measured on the 20,000-session demo: 0.3 s
+    against 1.0 s on SQLite); `due_list` keeps only the last `LAST_DOSES` of each pair."""
     return (
         select(
             InfusionSession.patient_id,
@@ -253,7 +254,9 @@ def _given_in_order() -> Select[int, int, datetime | None, int | None, int | Non
             InfusionSession.course_number,
             InfusionSession.course_day,
             InfusionSession.infusion_number,
+            Chair.site_id,
         )
+        .join(Chair, Chair.id == InfusionSession.chair_id)
         .where(InfusionSession.iv_started_at.is_not(None))
         .order_by(InfusionSession.iv_started_at)
     )
@@ -268,17 +271,23 @@ def due_list(
 ) -> pd.DataFrame:
     """Per patient and therapy with an infusion given: last infusion, next due, days overdue, course label,
     expected dose and the next booking. `section` is overdue / due this week (today + 6 days) / set
-    protocol / later / no due date; only the asked `sections` are returned, most overdue first."""
+    protocol / later / no due date; only the asked `sections` are returned, most overdue first.
+
+    A patient's history counts at every site of the network; the list shows the patients the site the
+    actor works in treats (their last infusion of the therapy, or their next booking, is there)."""
     require_role(actor, DUE_READ, "see the due list")
     with db.reading() as s:
-        tz = clinic_timezone(s)
+        site = working_context(s, actor)[0]
+        tz = site.timezone
         therapies = {t.id: t for t in s.scalars(select(Therapy))}
         patients = {p.id: p for p in s.scalars(select(Patient))}
         history: dict[tuple[int, int], list[Dose]] = defaultdict(list)
         first_by_pair: dict[tuple[int, int], date] = {}
-        for patient_id, therapy_id, started, course, day, number in s.execute(_given_in_order()):
+        last_site: dict[tuple[int, int], int] = {}
+        for patient_id, therapy_id, started, course, day, number, given_at in s.execute(_given_in_order()):
             assert started is not None  # the query keeps sessions with an IV start only
             pair = (patient_id, therapy_id)
+            last_site[pair] = given_at
             if pair not in first_by_pair:
                 first_by_pair[pair] = local_date(started, tz)
             kept = history[pair]
@@ -286,14 +295,20 @@ def due_list(
             if len(kept) > LAST_DOSES:
                 del kept[0]
         booked: dict[tuple[int, int], date] = {}
-        for patient_id, therapy_id, first in s.execute(
-            select(InfusionSession.patient_id, InfusionSession.therapy_id, func.min(InfusionSession.scheduled_at))
+        booked_here: set[tuple[int, int]] = set()
+        for patient_id, therapy_id, first, booked_at in s.execute(
+            select(InfusionSession.patient_id, InfusionSession.therapy_id, InfusionSession.scheduled_at, Chair.site_id)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
             .where(
                 InfusionSession.status.in_(PENDING_STATUSES), InfusionSession.scheduled_at >= local_day_start(today, tz)
             )
-            .group_by(InfusionSession.patient_id, InfusionSession.therapy_id)
+            .order_by(InfusionSession.scheduled_at)
         ):
-            booked[(patient_id, therapy_id)] = local_date(first, tz)
+            pair = (patient_id, therapy_id)
+            if pair not in booked:
+                booked[pair] = local_date(first, tz)
+                if booked_at == site.id:
+                    booked_here.add(pair)
         protocols = {
             (p, t): d
             for p, t, d in s.execute(
@@ -309,6 +324,8 @@ def due_list(
     for (patient_id, therapy_id), doses in history.items():
         if (patient_id, therapy_id) in dropped:
             continue
+        if last_site[(patient_id, therapy_id)] != site.id and (patient_id, therapy_id) not in booked_here:
+            continue  # treated at another site of the network
         therapy, patient = therapies[therapy_id], patients[patient_id]
         nxt = plan_next(Rhythm.of(therapy), doses, protocols.get((patient_id, therapy_id)))
         note = nxt.note
@@ -371,12 +388,15 @@ def too_early_bookings(db: Database, actor: Actor, today: date) -> pd.DataFrame:
     """Booked sessions from `today` on that fall before their therapy's allowed (or usual) date."""
     require_role(actor, DUE_READ, "see the due list")
     with db.reading() as s:
-        tz = clinic_timezone(s)
+        site = working_context(s, actor)[0]
+        tz = site.timezone
         rows = s.execute(
             select(InfusionSession, Patient, Therapy)
             .join(Patient, Patient.id == InfusionSession.patient_id)
             .join(Therapy, Therapy.id == InfusionSession.therapy_id)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
             .where(
+                Chair.site_id == site.id,
                 InfusionSession.status.in_(PENDING_STATUSES),
                 InfusionSession.iv_started_at.is_(None),
                 InfusionSession.scheduled_at >= local_day_start(today, tz),

@@ -37,6 +37,7 @@ from db.models import (
 )
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import BOARD_VIEW, CLINICAL_READ, require_role
+from infusion.accounts.sites import held_sites, require_site, site_of_session, working_context
 from infusion.clinical.catalog import DurationWindow, duration_window, observation_minutes
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.clinical.schedule import InfusionClock, VitalsDue, infusion_clock, next_vitals_due
@@ -99,7 +100,7 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
     require_role(actor, BOARD_VIEW, "see today's sessions")
     now = now or utcnow()
     with db.reading() as s:
-        clinic, settings = clinic_context(s)
+        clinic, settings = working_context(s, actor)
         start, end = local_day_bounds(local_date(now, clinic.timezone), clinic.timezone)
         q = (
             select(InfusionSession, Patient, Therapy, Chair)
@@ -107,6 +108,7 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
             .join(Therapy, Therapy.id == InfusionSession.therapy_id)
             .join(Chair, Chair.id == InfusionSession.chair_id)
             .where(or_(InfusionSession.scheduled_at.between(start, end), InfusionSession.status.in_(ACTIVE_STATUSES)))
+            .where(Chair.site_id == clinic.id)
         )
         rows = s.execute(q).all()
         ids = [r[0].id for r in rows]
@@ -331,12 +333,16 @@ def session_detail(db: Database, actor: Actor, session_id: int, now: datetime | 
     """One session in full. Opening a patient's record is itself an audit event (HIPAA §164.312(b))."""
     require_role(actor, CLINICAL_READ, "open a patient's session")
     now = now or utcnow()
+    with db.reading() as s:  # another site's session is refused before its view is recorded
+        row = s.get(InfusionSession, session_id)
+        if row is not None:
+            require_site(s, actor, site_of_session(s, row), "open a patient's session")
     _audit_view(db, actor, session_id, now)
     with db.reading() as s:
         row = s.get(InfusionSession, session_id)
         if row is None:
             return None
-        clinic, settings = clinic_context(s)
+        clinic, settings = clinic_context(s, site_of_session(s, row))
         patient, therapy, chair = (
             s.get(Patient, row.patient_id),
             s.get(Therapy, row.therapy_id),
@@ -544,7 +550,8 @@ def find_sessions(
     """Sessions by patient MRN and/or clinic-local day, newest first (for the Session page's picker)."""
     require_role(actor, CLINICAL_READ, "look up sessions")
     with db.reading() as s:
-        clinic, _ = clinic_context(s)
+        clinic, _ = working_context(s, actor)
+        held = held_sites(s, actor)
         q = (
             select(
                 InfusionSession.id,
@@ -564,6 +571,8 @@ def find_sessions(
             .order_by(InfusionSession.scheduled_at.desc())
             .limit(limit)
         )
+        if held is not None:
+            q = q.where(Chair.site_id.in_(held))
         if mrn and mrn.strip():
             q = q.where(Patient.mrn == mrn.strip())
         if day is not None:

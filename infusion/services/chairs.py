@@ -16,6 +16,7 @@ from db.engine import Database
 from db.models import Chair, InfusionSession
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.sites import site_of_session, working_context
 from infusion.clinical.states import ACTIVE_STATUSES, SessionStatus
 from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
 from infusion.services.audit import record
@@ -36,11 +37,16 @@ def _occupied(s: Session, exclude_session: int | None = None) -> set[int]:
 
 
 def free_chairs(db: Database, actor: Actor, *, exclude_session: int | None = None) -> list[Chair]:
-    """Active clinic chairs with no active session (other than `exclude_session`), and home-visit places."""
+    """Active clinic chairs with no active session (other than `exclude_session`), and home-visit places,
+    at the session's site (moving) or the site the actor works in now (booking)."""
     require_role(actor, CHARTING, "see the chairs")
     with db.reading() as s:
+        row = s.get(InfusionSession, exclude_session) if exclude_session is not None else None
+        site = site_of_session(s, row) if row is not None else working_context(s, actor)[0].id
         taken = _occupied(s, exclude_session)
-        chairs = s.scalars(select(Chair).where(Chair.active.is_(True)).order_by(Chair.name)).all()
+        chairs = s.scalars(
+            select(Chair).where(Chair.active.is_(True), Chair.site_id == site).order_by(Chair.name)
+        ).all()
         return [c for c in chairs if c.kind == "home" or c.id not in taken]
 
 
@@ -66,6 +72,8 @@ def move_session(
             raise NotFoundError("That chair does not exist or is no longer in use.")
         if chair.id == row.chair_id:
             raise ValidationError({"chair_id": "The session is already in that chair."})
+        if chair.site_id != w.site_id:
+            raise ValidationError({"chair_id": f"{chair.name} is at another site; pick a chair at this one."})
         if row.status in ACTIVE_STATUSES and chair.kind == "chair" and chair.id in _occupied(s, row.id):
             raise ConflictError(f"{chair.name} has an active session now; pick a free chair.")
         old = row.chair_id

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import Clinic, InfusionSession, Premedication, RateChange, Reaction, VitalSign
 from infusion.accounts.actor import Actor
+from infusion.accounts.sites import site_of_session
 from infusion.clinical import premedication
 from infusion.clinical.news2 import News2
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
@@ -100,11 +101,9 @@ def preview_vitals(
 ) -> VitalsAssessment:
     """What a save would record (values, NEWS2, flags), so flags show before the nurse commits."""
     with db.reading() as s:
-        clinic, settings = clinic_context(s)
-        baseline = None
-        if session_id is not None:
-            row = s.get(InfusionSession, session_id)
-            baseline = row.baseline_systolic if row else None
+        row = s.get(InfusionSession, session_id) if session_id is not None else None
+        clinic, settings = clinic_context(s, site_of_session(s, row) if row is not None else None)
+        baseline = row.baseline_systolic if row else None
         return assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
 
 

@@ -35,6 +35,7 @@ from db.engine import Database
 from db.models import AppUser, AuditEvent, Clinic, InfusionSession, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, ROLE_LABELS, require_role
+from infusion.accounts.sites import require_site, site_of_session
 from infusion.clinical.states import SessionStatus, require_transition
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
@@ -49,17 +50,19 @@ SessionRef = int | Callable[[Session], int]
 
 
 class Writing:
-    """What a charting write works on: the transaction, the locked session row and the clinic."""
+    """What a charting write works on: the transaction, the locked session row and its site."""
 
-    def __init__(self, s: Session, row: InfusionSession, replay: Any = None) -> None:
+    def __init__(self, s: Session, row: InfusionSession, replay: Any = None, site_id: int | None = None) -> None:
         self.s = s
         self.row = row
         #: what an idempotent retry already stored (then nothing else is checked or written)
         self.replay = replay
+        #: the session's site (its chair's): the clinic settings, zone and units are this site's
+        self.site_id = site_id if site_id is not None else site_of_session(s, row)
 
     @cached_property
     def _context(self) -> tuple[Clinic, ClinicSettings]:
-        return clinic_context(self.s)
+        return clinic_context(self.s, self.site_id)
 
     @property
     def clinic(self) -> Clinic:
@@ -116,10 +119,12 @@ class charting(AbstractContextManager[Writing]):  # noqa: N801 - used like a fun
             require_account(s, self._actor, CHARTING, self._what)
             session_id = self._session if isinstance(self._session, int) else self._session(s)
             row = lock_session(s, session_id, None)
+            site = site_of_session(s, row)
+            require_site(s, self._actor, site, self._what)
             replay = self._replayed(s, row) if self._replayed is not None else None
             if replay is None:
                 check_version(s, row, self._expected)
-            yield Writing(s, row, replay)
+            yield Writing(s, row, replay, site)
 
     def __enter__(self) -> Writing:
         self._cm = self._open()
@@ -220,23 +225,26 @@ def set_summaries(s: Session, row: InfusionSession, **values: Any) -> None:
         set_committed_value(row, key, value)
 
 
-def find_clinic(s: Session) -> Clinic | None:
-    """The clinic row (Chairside serves one clinic per database), or None before set-up."""
+def find_clinic(s: Session, site_id: int | None = None) -> Clinic | None:
+    """The site `site_id` (a `clinic` row), or the first site when none is named (a single-clinic
+    database has one); None before set-up."""
+    if site_id is not None:
+        return s.get(Clinic, site_id)
     return s.scalars(select(Clinic).order_by(Clinic.id).limit(1)).first()
 
 
-def clinic_context(s: Session) -> tuple[Clinic, ClinicSettings]:
-    """The clinic and its settings; NotFoundError before set-up."""
-    clinic = find_clinic(s)
+def clinic_context(s: Session, site_id: int | None = None) -> tuple[Clinic, ClinicSettings]:
+    """The site (first site if not named) and its settings; NotFoundError before set-up."""
+    clinic = find_clinic(s, site_id)
     if clinic is None:
         raise NotFoundError("The clinic is not set up yet.")
     return clinic, load_settings(clinic.settings)
 
 
-def clinic_timezone(s: Session, missing: str | None = None) -> str:
-    """The clinic's time zone (an IANA name). Before set-up: `missing` if given (reads that show an
-    empty screen pass "UTC"), else NotFoundError."""
-    clinic = find_clinic(s)
+def clinic_timezone(s: Session, missing: str | None = None, site_id: int | None = None) -> str:
+    """The site's time zone (an IANA name; the first site if not named). Before set-up: `missing` if
+    given (reads that show an empty screen pass "UTC"), else NotFoundError."""
+    clinic = find_clinic(s, site_id)
     if clinic is None:
         if missing is not None:
             return missing

@@ -43,6 +43,7 @@ from db.engine import Database
 from db.models import InfusionSession, PretreatmentAnswer, ProgramCheck, Therapy, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CLINICAL_READ, require_role
+from infusion.accounts.sites import site_of_session
 from infusion.clinical.states import EntryStatus, SessionStatus
 from infusion.clock import utcnow
 from infusion.errors import NotFoundError, StateError, ValidationError
@@ -278,7 +279,7 @@ INFECTION_CODE = "no_active_infection"
 def measured_fever(s: Session, row: InfusionSession) -> float | None:
     """The highest temperature (°C) at or above the clinic's fever threshold recorded in this session
     (active entries only), or None."""
-    _, settings = clinic_context(s)
+    _, settings = clinic_context(s, site_of_session(s, row))
     threshold = settings.thresholds.temperature_c_high
     highest = s.scalar(
         select(VitalSign.temperature_c)
@@ -293,8 +294,8 @@ def measured_fever(s: Session, row: InfusionSession) -> float | None:
     return float(highest) if highest is not None else None
 
 
-def _fever_message(fever: float, s: Session) -> str:
-    _, settings = clinic_context(s)
+def _fever_message(fever: float, s: Session, row: InfusionSession) -> str:
+    _, settings = clinic_context(s, site_of_session(s, row))
     return (
         f"Temperature {fever:.1f} °C was measured in this session (fever threshold "
         f"{settings.thresholds.temperature_c_high:.1f} °C): signs of active infection. Defer the session, "
@@ -312,7 +313,7 @@ def pretreatment_blockers(db: Database, session_id: int) -> list[str]:
         blockers = [c.label for c in _blockers(s, row)]
         fever = measured_fever(s, row)
         if fever is not None:
-            blockers.append(_fever_message(fever, s))
+            blockers.append(_fever_message(fever, s, row))
         return blockers
 
 
@@ -347,7 +348,7 @@ def proceed_with_checks(
         if fever is None:
             return
         if reason is None:
-            raise ValidationError({f"pretreatment.{INFECTION_CODE}": _fever_message(fever, s)})
+            raise ValidationError({f"pretreatment.{INFECTION_CODE}": _fever_message(fever, s, row)})
         record(
             s,
             actor,

@@ -17,6 +17,7 @@ from db.engine import Database
 from db.models import Chair, InfusionSession, Patient, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.sites import site_of_session
 from infusion.clinical.regimen import LEMTRADA
 from infusion.clinical.states import SessionStatus
 from infusion.clock import local_date, utcnow
@@ -68,8 +69,8 @@ def schedule_session(
     override_too_early_reason = optional_text(override_too_early_reason, "override_too_early_reason") or None
     token = clean_token(client_token)
     with db.reading() as s:
-        tz = clinic_timezone(s)
         patient, therapy, chair = s.get(Patient, patient_id), s.get(Therapy, therapy_id), s.get(Chair, chair_id)
+        tz = clinic_timezone(s, site_id=chair.site_id if chair is not None else None)
     if patient is None:
         problems["patient"] = "Pick a patient."
     if therapy is None or not therapy.active:
@@ -182,8 +183,8 @@ def move_booking(
     if not isinstance(when, datetime) or when.tzinfo is None:
         raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
     with db.reading() as s:
-        tz = clinic_timezone(s)
         current = s.get(InfusionSession, session_id)
+        tz = clinic_timezone(s, site_id=site_of_session(s, current) if current is not None else None)
     if current is None:
         raise ValidationError({"session": f"Session {session_id} not found."})
     if current.status != SessionStatus.SCHEDULED:

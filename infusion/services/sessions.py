@@ -35,6 +35,7 @@ from db.models import (
 )
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.sites import require_site
 from infusion.clinical.catalog import duration_window, observation_minutes, premedication_due
 from infusion.clinical.regimen import INITIAL_DOSES
 from infusion.clinical.states import ACTIVE_STATUSES, EntryStatus, SessionStatus
@@ -255,6 +256,8 @@ def _insert_session(
         problems["therapy"] = "Pick a therapy from the catalog."
     if chair is None or not chair.active:
         problems["chair"] = "Pick a chair."
+    else:
+        require_site(s, actor, chair.site_id, "book sessions")
     now = utcnow()
     nxt = next_in(s, patient_id, therapy_id, scheduled_at or now) if therapy is not None and patient else None
     expected = nxt.expected_dose if nxt is not None else None

@@ -21,6 +21,7 @@ from db.engine import Database, database_url  # noqa: F401  (re-exported for pag
 from db.models import AppUser, Chair, Clinic, Patient, Therapy
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, CHARTING, ROLES, Role, require_role
+from infusion.accounts.sites import place_user, require_site
 from infusion.clinical.catalog import SEED_FIELDS, load_seed
 from infusion.clock import utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
@@ -46,6 +47,7 @@ def ensure_clinic(db: Database) -> Clinic:
         if clinic is None:
             clinic = Clinic(
                 name="Infusion clinic",
+                code="S1",
                 timezone="UTC",
                 temperature_unit="C",
                 weight_unit="kg",
@@ -142,25 +144,35 @@ def list_therapies(db: Database, *, active_only: bool = True) -> list[Therapy]:
         return list(s.scalars(q))
 
 
-def list_chairs(db: Database) -> list[Chair]:
+def list_chairs(db: Database, site_id: int | None = None) -> list[Chair]:
+    """Active chairs and home-visit locations, of one site if named."""
     with db.reading() as s:
-        return list(s.scalars(select(Chair).where(Chair.active.is_(True)).order_by(Chair.kind, Chair.id)))
+        q = select(Chair).where(Chair.active.is_(True)).order_by(Chair.kind, Chair.id)
+        if site_id is not None:
+            q = q.where(Chair.site_id == site_id)
+        return list(s.scalars(q))
 
 
-def add_chair(db: Database, actor: Actor, name: str, kind: str = "chair") -> Chair:
+def add_chair(db: Database, actor: Actor, name: str, kind: str = "chair", site_id: int | None = None) -> Chair:
+    """A chair or home-visit location at `site_id` (a single-clinic database may leave it out)."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     name = required_text(name, "name", "Give the chair a name, e.g. 'Chair 4'.", max_len=max_length(Chair, "name"))
     if not isinstance(kind, str) or kind not in ("chair", "home"):
         raise ValidationError({"kind": "A location is a clinic chair or a home visit."})
+    if site_id is None:
+        site_id = ensure_clinic(db).id
+    else:
+        site_id = record_id(site_id, "site_id")
     try:
         with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
-            chair = Chair(name=name, kind=kind, active=True)
+            require_site(s, actor, site_id, "change the clinic set-up")
+            chair = Chair(name=name, kind=kind, active=True, site_id=site_id)
             s.add(chair)
             s.flush()
             record(s, actor, "create", "chair", chair.id, after=snapshot(chair))
             return chair
     except IntegrityError:
-        raise ConflictError(f"A chair named {name!r} already exists.") from None
+        raise ConflictError(f"A chair named {name!r} already exists at this site.") from None
 
 
 def list_staff(db: Database, role: str | None = None) -> list[AppUser]:
@@ -187,6 +199,7 @@ def add_staff(
             user = AppUser(username=username, display_name=display_name, role=role, active=True, created_at=utcnow())
             s.add(user)
             s.flush()
+            place_user(s, user)
             record(s, actor, "create", "app_user", user.id, after=snapshot(user, ("username", "display_name", "role")))
             return user
     except IntegrityError:

@@ -370,7 +370,8 @@ def test_the_app_can_add_rows_after_a_load(loaded: Database) -> None:
         patient = Patient(
             mrn="NEW-1", family_name="New", given_name="Patient", diagnosis="CIDP", allergies="", created_at=NOW
         )
-        chair = Chair(name="Chair 9", kind="chair", active=True)
+        site = s.scalar(select(Clinic.id).order_by(Clinic.id).limit(1))
+        chair = Chair(name="Chair 9", kind="chair", active=True, site_id=site)
         s.add_all([patient, chair])
         s.flush()
         assert patient.id > SMALL.sessions // 10 and chair.id == 10

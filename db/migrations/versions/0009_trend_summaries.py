@@ -1,8 +1,8 @@
 """Trend summaries (issue 14): trend_session, trend_daily and trend_version, filled from the raw rows.
 
 The tables are kept in the writing transaction by infusion.reads.trends.maintenance
-(a SQLAlchemy session event); this revision creates them and runs the same
-rebuild `python -m infusion.reads.trends.rebuild` runs, so an existing database
+(a SQLAlchemy session event); this revision creates them; 0010 recreates them with the site and
+runs the rebuild `python -m infusion.reads.trends.rebuild` runs, so an existing database
 starts in step.
 
 Revision ID: 0009
@@ -70,9 +70,8 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_trend_version"),
     )
-    from infusion.reads.trends.maintenance import rebuild
-
-    rebuild(op.get_bind())
+    # filled by 0010, which recreates these tables with the site and rebuilds them with today's code
+    # (the rebuild here ran this revision's code against a later schema)
 
 
 def downgrade() -> None:

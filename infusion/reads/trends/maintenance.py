@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from db.models import (
+    Chair,
     Clinic,
     InfusionSession,
     RateChange,
@@ -72,7 +74,7 @@ TV: Table = TrendVersion.__table__  # type: ignore[assignment]
 AFTER_WINDOW_MINUTES = 24 * 60.0
 
 SESSION_COLUMNS = tuple(c.name for c in TS.columns)
-DAILY_KEY = ("local_day", "therapy_id", "at_home", "band")
+DAILY_KEY = ("site_id", "local_day", "therapy_id", "at_home", "band")
 DAILY_COUNTS = tuple(c.name for c in TD.columns if c.name not in DAILY_KEY)
 #: infusion_session columns no figure reads: an UPDATE of only these recomputes nothing
 _UNREAD_SESSION_COLUMNS = frozenset(
@@ -86,12 +88,12 @@ def band(infusion_number: int) -> int:
     return 0 if infusion_number <= 1 else 1 if infusion_number == 2 else 2
 
 
-def clinic_zone(conn: Connection) -> ZoneInfo:
-    tz = conn.execute(select(Clinic.timezone).order_by(Clinic.id).limit(1)).scalar()
-    return ZoneInfo(tz or "UTC")
+def site_zones(conn: Connection) -> dict[int, ZoneInfo]:
+    """Each site's time zone: a session's local day is its site's (a network spans several zones)."""
+    return {site: ZoneInfo(tz or "UTC") for site, tz in conn.execute(select(Clinic.id, Clinic.timezone))}
 
 
-def summary_rows(conn: Connection, cond: ColumnElement[bool], zone: ZoneInfo) -> dict[int, dict[str, Any]]:
+def summary_rows(conn: Connection, cond: ColumnElement[bool], zones: dict[int, ZoneInfo]) -> dict[int, dict[str, Any]]:
     """trend_session rows computed from the raw rows for the checked-in sessions matching `cond`."""
     within = and_(
         Reaction.delayed.is_(True),
@@ -139,6 +141,7 @@ def summary_rows(conn: Connection, cond: ColumnElement[bool], zone: ZoneInfo) ->
         select(
             S.id,
             S.checked_in_at,
+            Chair.site_id,
             S.therapy_id,
             S.chair_id,
             S.at_home,
@@ -157,6 +160,7 @@ def summary_rows(conn: Connection, cond: ColumnElement[bool], zone: ZoneInfo) ->
             gaps.c.gap,
         )
         .select_from(S)
+        .join(Chair, Chair.id == S.chair_id)
         .outerjoin(reacted, reacted.c.sid == S.id)
         .outerjoin(gaps, gaps.c.sid == S.id)
         .where(cond, S.checked_in_at.is_not(None))
@@ -165,6 +169,7 @@ def summary_rows(conn: Connection, cond: ColumnElement[bool], zone: ZoneInfo) ->
     for (
         sid,
         checked_in,
+        site,
         therapy,
         chair,
         at_home,
@@ -187,7 +192,8 @@ def summary_rows(conn: Connection, cond: ColumnElement[bool], zone: ZoneInfo) ->
         end = discharged or closed
         out[sid] = {
             "session_id": sid,
-            "local_day": checked_in.astimezone(zone).date(),
+            "site_id": site,
+            "local_day": checked_in.astimezone(zones.get(site, UTC)).date(),
             "therapy_id": therapy,
             "chair_id": chair,
             "at_home": bool(at_home),
@@ -225,7 +231,7 @@ def _contribution(row: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, int]]
         "pre_vitals_missing": int(row["pre_vitals_missing"]),
         "gap_checked": int(row["gap_minutes"] is not None),
     }
-    key = (row["local_day"], row["therapy_id"], row["at_home"], band(row["infusion_number"]))
+    key = (row["site_id"], row["local_day"], row["therapy_id"], row["at_home"], band(row["infusion_number"]))
     return key, counts
 
 
@@ -248,8 +254,7 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
     ids = sorted({int(i) for i in session_ids if i is not None})
     if not ids:
         return False
-    zone = clinic_zone(conn)
-    new = summary_rows(conn, S.id.in_(ids), zone)
+    new = summary_rows(conn, S.id.in_(ids), site_zones(conn))
     old = {r["session_id"]: dict(r) for r in conn.execute(select(TS).where(TS.c.session_id.in_(ids))).mappings()}
     deltas: dict[tuple[Any, ...], dict[str, int]] = {}
 
@@ -304,7 +309,12 @@ def _touched(session: Session) -> set[int]:
 
 
 def _zone_changed(session: Session) -> bool:
-    return any(isinstance(obj, Clinic) and inspect(obj).attrs.timezone.history.has_changes() for obj in session.dirty)
+    """A site's time zone changed, or a chair moved to another site: local days and sites may move."""
+    return any(
+        (isinstance(obj, Clinic) and inspect(obj).attrs.timezone.history.has_changes())
+        or (isinstance(obj, Chair) and inspect(obj).attrs.site_id.history.has_changes() and obj in session.dirty)
+        for obj in session.dirty
+    )
 
 
 @event.listens_for(Session, "after_flush")
@@ -356,7 +366,7 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     For after a bulk load, an import, a migration or a clinic time-zone change. Sessions go in id
     chunks (`progress(done, total)` after each); the daily rollup is one INSERT … SELECT GROUP BY.
     """
-    zone = clinic_zone(conn)
+    zones = site_zones(conn)
     conn.execute(delete(TD))
     conn.execute(delete(TS))
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
@@ -365,7 +375,7 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     if first is not None:
         start = int(first)
         while start <= int(last):
-            rows = summary_rows(conn, and_(S.id >= start, S.id < start + chunk), zone)
+            rows = summary_rows(conn, and_(S.id >= start, S.id < start + chunk), zones)
             if rows:
                 conn.execute(insert(TS), list(rows.values()))
             done += conn.execute(
@@ -389,6 +399,7 @@ def _rollup_from_sessions(conn: Connection) -> None:
 
     band_expr = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
     q = select(
+        t.site_id,
         t.local_day,
         t.therapy_id,
         t.at_home,
@@ -403,15 +414,14 @@ def _rollup_from_sessions(conn: Connection) -> None:
         count(and_(t.iv_stop_applies, t.iv_stop_missing)),
         count(t.pre_vitals_missing),
         count(t.gap_minutes.is_not(None)),
-    ).group_by(t.local_day, t.therapy_id, t.at_home, band_expr)
+    ).group_by(t.site_id, t.local_day, t.therapy_id, t.at_home, band_expr)
     conn.execute(insert(TD).from_select([*DAILY_KEY, *DAILY_COUNTS], q))
 
 
 def compare(conn: Connection) -> list[str]:
     """Differences between the stored summaries and a recompute from the raw rows (empty when in step)."""
-    zone = clinic_zone(conn)
     problems: list[str] = []
-    fresh = summary_rows(conn, S.id.is_not(None), zone)
+    fresh = summary_rows(conn, S.id.is_not(None), site_zones(conn))
     stored = {r["session_id"]: dict(r) for r in conn.execute(select(TS)).mappings()}
     for sid in sorted(set(fresh) | set(stored)):
         if fresh.get(sid) != stored.get(sid):

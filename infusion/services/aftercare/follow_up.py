@@ -9,9 +9,10 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from db.engine import Database
-from db.models import AppUser, FollowUp, InfusionSession, Patient, Reaction, Therapy
+from db.models import AppUser, Chair, FollowUp, InfusionSession, Patient, Reaction, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.sites import working_site
 from infusion.clinical.states import EntryStatus, SessionStatus
 from infusion.clock import format_local, local_day_bounds, utcnow
 from infusion.errors import (
@@ -63,7 +64,8 @@ def follow_up_worklist(db: Database, actor: Actor, day: date, *, days: int = 1) 
     if days < 1:
         raise ValidationError({"days": "Look back at least one day."})
     with db.reading() as s:
-        tz = clinic_timezone(s, missing="UTC")
+        site = working_site(s, actor)  # the calls of the site the nurse works in
+        tz = clinic_timezone(s, missing="UTC", site_id=site)
         lo, hi = local_day_bounds(day - timedelta(days=days), tz, day - timedelta(days=1))
         delayed = (
             select(Reaction.session_id.label("sid"), func.count().label("n"))
@@ -100,6 +102,8 @@ def follow_up_worklist(db: Database, actor: Actor, day: date, *, days: int = 1) 
             .outerjoin(F, F.session_id == S.id)
             .outerjoin(AppUser, AppUser.id == F.called_by_id)
             .outerjoin(delayed, delayed.c.sid == S.id)
+            .join(Chair, Chair.id == S.chair_id)
+            .where(Chair.site_id == site)
             .where(S.status == SessionStatus.DISCHARGED, S.discharged_at >= lo, S.discharged_at < hi)
             .order_by(S.discharged_at, S.id)
         )

@@ -14,6 +14,7 @@ from db.engine import Database
 from db.models import InfusionSession, Patient, Reaction
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.sites import site_of_session
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
 from infusion.clinical.states import EntryStatus, SessionStatus
 from infusion.clock import format_local, format_minutes, utcnow
@@ -70,7 +71,7 @@ def patient_summary(db: Database, actor: Actor, session_id: int, *, next_due: da
             raise NotFoundError(f"Session {session_id} not found.")
         if row.status not in SUMMARY_STATUSES:
             raise StateError("The patient summary is printed during observation or after discharge.")
-        clinic, _ = clinic_context(s)
+        clinic, _ = clinic_context(s, site_of_session(s, row))
         patient = s.get(Patient, row.patient_id)
         therapy = therapy_of(s, row)
         assert patient is not None

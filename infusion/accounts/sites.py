@@ -1,0 +1,109 @@
+"""Where a person may act: the sites their role applies at, checked in the services like the role.
+
+A user holds their role either across the network (`app_user.network_wide`) or at the sites
+listed in `user_site`. Every read of a session and every write to one asks `require_site` with
+the session's site (its chair's), reading the account from the database in the same
+transaction, so a browser that kept an old picture of the account is refused all the same.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import AppUser, Chair, Clinic, InfusionSession, UserSite
+from infusion.accounts.actor import Actor
+from infusion.errors import NotFoundError, PermissionDenied
+from infusion.settings import ClinicSettings, load_settings
+
+
+def held_sites(s: Session, actor: Actor) -> frozenset[int] | None:
+    """The site ids the actor's role applies at; None means every site."""
+    if actor.user_id is None:
+        return actor.sites
+    user = s.get(AppUser, actor.user_id)
+    if user is None or not user.active:
+        raise PermissionDenied("Your account is disabled. Ask an administrator.")
+    if user.network_wide:
+        return None
+    return frozenset(s.scalars(select(UserSite.site_id).where(UserSite.user_id == user.id)))
+
+
+def holds(held: frozenset[int] | None, site_id: int) -> bool:
+    return held is None or site_id in held
+
+
+def require_site(s: Session, actor: Actor, site_id: int, what: str) -> None:
+    """PermissionDenied unless the actor's role applies at `site_id`."""
+    if not holds(held_sites(s, actor), site_id):
+        name = s.scalar(select(Clinic.name).where(Clinic.id == site_id)) or f"site {site_id}"
+        raise PermissionDenied(f"You do not work at {name}; you may not {what} there.")
+
+
+def site_of_chair(s: Session, chair_id: int) -> int:
+    site = s.scalar(select(Chair.site_id).where(Chair.id == chair_id))
+    if site is None:
+        raise NotFoundError(f"Chair {chair_id} not found.")
+    return int(site)
+
+
+def site_of_session(s: Session, row: InfusionSession) -> int:
+    return site_of_chair(s, row.chair_id)
+
+
+def visible_sites(s: Session, actor: Actor) -> list[Clinic]:
+    """The active sites the actor holds, in a stable order (for pickers and filters)."""
+    held = held_sites(s, actor)
+    q = select(Clinic).where(Clinic.active.is_(True)).order_by(Clinic.name, Clinic.id)
+    if held is not None:
+        q = q.where(Clinic.id.in_(held))
+    return list(s.scalars(q))
+
+
+def working_site(s: Session, actor: Actor) -> int | None:
+    """The site the actor works in now: the one picked if held, else the one last chosen, else the
+    first active site held (None before set-up or when the person holds no site)."""
+    held = held_sites(s, actor)
+    wanted = [actor.site_id]
+    if actor.user_id is not None:
+        wanted.append(s.scalar(select(AppUser.last_site_id).where(AppUser.id == actor.user_id)))
+    for site in wanted:
+        if site is not None and holds(held, site) and s.get(Clinic, site) is not None:
+            return int(site)
+    sites = visible_sites(s, actor)
+    return sites[0].id if sites else None
+
+
+#: roles that hold across the network unless an administrator says otherwise (a network manager,
+#: network quality, the administrator); nurses and charge nurses work at named sites
+NETWORK_ROLES = ("admin", "manager", "quality")
+
+
+def place_user(s: Session, user: AppUser, *, network_wide: bool | None = None, sites: list[int] | None = None) -> None:
+    """Give a new (flushed) account its scope: network-wide by role unless told, else the named sites
+    (by default the first site, so a single clinic's new nurse can chart at once)."""
+    user.network_wide = user.role in NETWORK_ROLES if network_wide is None else bool(network_wide)
+    if user.network_wide:
+        return
+    if sites is None:
+        first = s.scalar(select(Clinic.id).order_by(Clinic.id).limit(1))
+        sites = [] if first is None else [first]
+    for site in sorted(set(sites)):
+        if s.get(Clinic, site) is None:
+            raise NotFoundError(f"Site {site} not found.")
+        s.add(UserSite(user_id=user.id, site_id=site))
+    s.flush()
+
+
+def working_context(s: Session, actor: Actor) -> tuple[Clinic, ClinicSettings]:
+    """The site the actor works in now and its settings (zone, units, thresholds): what the Chairside
+    list, the board and the due list show. NotFoundError before set-up; PermissionDenied for a
+    person who holds no site."""
+    site = working_site(s, actor)
+    if site is None:
+        if s.scalar(select(Clinic.id).limit(1)) is None:
+            raise NotFoundError("The clinic is not set up yet.")
+        raise PermissionDenied("You do not hold a role at any site yet. Ask an administrator.")
+    clinic = s.get(Clinic, site)
+    assert clinic is not None  # working_site checked it
+    return clinic, load_settings(clinic.settings)
