@@ -13,7 +13,8 @@ from db.engine import Database
 from db.models import AppUser, AuditEvent, Clinic, UserSite
 from infusion.accounts.actor import Actor
 from infusion.errors import PermissionDenied, ValidationError
-from infusion.reads import due, sessions as views
+from infusion.reads import due
+from infusion.reads import sessions as views
 from infusion.reads.board import board_frame
 from infusion.services import chairs, entries, sessions
 from infusion.services.setup import add_chair, add_staff, get_clinic
