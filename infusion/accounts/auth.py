@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -16,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import AppUser, Clinic, SignInToken
+from db.models import AppUser, Clinic, SignInToken, UserSite
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_role
 from infusion.accounts.sites import place_user
@@ -25,6 +26,7 @@ from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationE
 from infusion.services import integrity
 from infusion.services.audit import record
 from infusion.services.opening import clinic_context, optional_text, record_id, require_account
+from infusion.services.setup import check_scope
 from infusion.settings import ClinicSettings
 
 _hasher = PasswordHasher()
@@ -180,6 +182,8 @@ def _new_user(
     password: str | None,
     email: str | None,
     settings: ClinicSettings,
+    network_wide: bool | None = None,
+    sites: list[int] | None = None,
 ) -> AppUser:
     username = _text(username, "username", max_len=80).lower()
     display_name = _text(display_name, "display_name", max_len=120)
@@ -193,6 +197,7 @@ def _new_user(
         problems["role"] = f"Role must be one of {', '.join(ROLES)}."
     if problems:
         raise ValidationError(problems)
+    wide, site_ids = check_scope(s, role, network_wide, sites)
     if password is not None:
         check_password_rules(password, settings, username)
     if s.scalar(select(func.count()).select_from(AppUser).where(AppUser.username == username)):
@@ -214,14 +219,22 @@ def _new_user(
     )
     s.add(user)
     s.flush()
-    place_user(s, user)
+    place_user(s, user, network_wide=wide, sites=site_ids)
+    held = sorted(s.scalars(select(UserSite.site_id).where(UserSite.user_id == user.id)))
     record(
         s,
         actor,
         "create",
         "app_user",
         user.id,
-        after={"username": username, "display_name": user.display_name, "role": role, "email": user.email},
+        after={
+            "username": username,
+            "display_name": user.display_name,
+            "role": role,
+            "email": user.email,
+            "network_wide": user.network_wide,
+            "sites": held,
+        },
     )
     return user
 
@@ -260,7 +273,11 @@ def add_user(
     role: str,
     password: str | None = None,
     email: str | None = None,
+    network_wide: bool | None = None,
+    sites: list[int] | None = None,
 ) -> AppUser:
+    """A new account. Its scope: `network_wide`, or the `sites` (ids); both None: network-wide for the
+    network roles (administrator, manager, quality), else the first site."""
     require_role(actor, ADMINISTRATION, "add users")
     settings = _settings(db)
     with db.writing() as s:
@@ -274,6 +291,8 @@ def add_user(
             password=password,
             email=email,
             settings=settings,
+            network_wide=network_wide,
+            sites=sites,
         )
 
 
@@ -385,7 +404,8 @@ def sso_actor(db: Database, email: str | None) -> Actor:
 
 
 def current_actor(db: Database, actor: Actor) -> Actor | None:
-    """The signed-in person as the database has them now: None once disabled, with a changed role at once."""
+    """The signed-in person as the database has them now: None once disabled, with a changed role at once.
+    The site they picked to work in stays (the services check it against the sites they hold)."""
     if actor.user_id is None:
         return actor
     with db.reading() as s:
@@ -393,7 +413,7 @@ def current_actor(db: Database, actor: Actor) -> Actor | None:
     if user is None or not user.active:
         return None
     if user.role != actor.role or user.display_name != actor.name:
-        return _actor(user)
+        return replace(actor, name=user.display_name, role=user.role)
     return actor
 
 

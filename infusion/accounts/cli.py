@@ -1,9 +1,14 @@
 """Administrator's command line for accounts.
 
     python -m infusion.accounts add USERNAME --name "Full Name" --role nurse [--email E]
+                                  [--site CODE ...] [--network]
     python -m infusion.accounts reset-password USERNAME
     python -m infusion.accounts disable USERNAME
     python -m infusion.accounts list
+
+`--site CODE` (repeatable) names the sites where the role applies; `--network` makes it apply at every
+site. Without either, administrators, managers and quality staff are network-wide and everyone else
+works at the first site.
 
 Passwords are read with a hidden prompt, or from standard input with
 --password-stdin (for scripts). Actions are audited as "command line".
@@ -15,10 +20,10 @@ import argparse
 import getpass
 import sys
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.engine import Database, database_url, open_database
-from db.models import AppUser
+from db.models import AppUser, Clinic, UserSite
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import Role
@@ -45,6 +50,31 @@ def _user_id(db: Database, username: str) -> int:
     return user_id
 
 
+def _site_ids(db: Database, codes: list[str]) -> list[int]:
+    """The sites named by their codes (case does not matter); an unknown code is an error."""
+    wanted = {code.strip().upper(): code for code in codes}
+    with db.reading() as s:
+        upper = func.upper(Clinic.code)
+        found: dict[str, int] = {
+            code: id_ for code, id_ in s.execute(select(upper, Clinic.id).where(upper.in_(list(wanted))))
+        }
+        known = ", ".join(s.scalars(select(Clinic.code).order_by(Clinic.code)))
+    missing = [code for code in wanted if code not in found]
+    if missing:
+        raise ChairsideError(f"No site with the code {', '.join(missing)} (sites: {known}).")
+    return [found[code] for code in wanted]
+
+
+def _scope(db: Database, user: AppUser) -> str:
+    if user.network_wide:
+        return "network"
+    with db.reading() as s:
+        codes = s.scalars(
+            select(Clinic.code).join(UserSite, UserSite.site_id == Clinic.id).where(UserSite.user_id == user.id)
+        )
+        return ",".join(sorted(codes)) or "no site"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infusion.accounts", description="Manage Chairside accounts.")
     parser.add_argument("--database-url", default=None, help="default: CHAIRSIDE_DATABASE_URL or chairside.sqlite")
@@ -56,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--email", help="e-mail used by single sign-on")
     add.add_argument("--password-stdin", action="store_true")
     add.add_argument("--no-password", action="store_true", help="single sign-on only")
+    add.add_argument("--site", action="append", default=[], metavar="CODE", help="a site the role applies at")
+    add.add_argument("--network", action="store_true", help="the role applies at every site")
     reset = sub.add_parser("reset-password", help="set a new password (also clears a lockout)")
     reset.add_argument("username")
     reset.add_argument("--password-stdin", action="store_true")
@@ -68,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         db = open_database(args.database_url or database_url())
         bootstrap(db)
         if args.command == "add":
+            if args.network and args.site:
+                raise ChairsideError("Give --network or --site, not both.")
+            sites = _site_ids(db, args.site) if args.site else None
             password = None if args.no_password else _password(args)
             user = auth.add_user(
                 db,
@@ -77,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                 role=args.role,
                 password=password,
                 email=args.email,
+                network_wide=True if args.network else (False if sites else None),
+                sites=sites,
             )
-            print(f"Added {user.username} ({user.role}).")
+            where = f", {_scope(db, user)}" if args.site or args.network else ""
+            print(f"Added {user.username} ({user.role}{where}).")
         elif args.command == "reset-password":
             auth.set_password(db, CLI_ACTOR, _user_id(db, args.username), _password(args))
             print(f"Password set for {args.username}.")

@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from db.engine import Database
-from db.models import AppUser, SignInToken
+from db.models import AppUser, Clinic, SignInToken
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ADMINISTRATION, WALL_DISPLAY, require_role
+from infusion.accounts.sites import require_site, working_site
 from infusion.clock import utcnow
 from infusion.errors import ValidationError
 from infusion.services.audit import record
@@ -82,7 +83,10 @@ def resume(db: Database, token: str | None, idle_minutes: int, *, now: datetime 
                 return None
             if now - row.last_seen_at >= TOUCH_EVERY:
                 row.last_seen_at = now
-            return display_actor(row.display_name)
+            site = row.site_id  # paired before the network: the first site, as then
+            if site is None:
+                site = s.scalar(select(Clinic.id).order_by(Clinic.id).limit(1))
+            return display_actor(row.display_name, site)
         user = s.get(AppUser, row.user_id)
         reason = None
         if user is None or not user.active:
@@ -140,13 +144,18 @@ def revoke_user(db: Database, user_id: int, reason: str, *, now: datetime | None
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def display_actor(screen: str) -> Actor:
-    """Who a wall display acts as: nobody's account, a role that may only read the board."""
-    return Actor(None, f"Wall display · {screen}", WALL_DISPLAY)
+def display_actor(screen: str, site_id: int | None = None) -> Actor:
+    """Who a wall display acts as: nobody's account, a role that may only read the board, at its one
+    site (the board it shows)."""
+    sites = frozenset({site_id}) if site_id is not None else None
+    return Actor(None, f"Wall display · {screen}", WALL_DISPLAY, sites=sites, site_id=site_id)
 
 
-def issue_display(db: Database, admin: Actor, screen: str, *, now: datetime | None = None) -> Issued:
-    """Pair this browser with a named wall screen (administrators only; audited)."""
+def issue_display(
+    db: Database, admin: Actor, screen: str, *, site_id: int | None = None, now: datetime | None = None
+) -> Issued:
+    """Pair this browser with a named wall screen showing one site's board: `site_id`, else the site the
+    administrator works in now (administrators only, at a site they hold; audited)."""
     require_role(admin, ADMINISTRATION, "set up a wall display")
     name = (screen or "").strip()
     if not name:
@@ -158,7 +167,14 @@ def issue_display(db: Database, admin: Actor, screen: str, *, now: datetime | No
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     expires = now + DISPLAY_MAX_AGE
+    if site_id is not None and (isinstance(site_id, bool) or not isinstance(site_id, int)):
+        raise ValidationError({"site": "Pick the site whose board the screen shows."})
     with db.writing() as s:
+        site = working_site(s, admin) if site_id is None else site_id
+        clinic = s.get(Clinic, site) if site is not None else None
+        if clinic is None or not clinic.active:
+            raise ValidationError({"site": "Pick an open site whose board the screen shows."})
+        require_site(s, admin, clinic.id, "pair a wall display")
         row = SignInToken(
             token_hash=_hash(token),
             user_id=admin.user_id,
@@ -166,10 +182,11 @@ def issue_display(db: Database, admin: Actor, screen: str, *, now: datetime | No
             last_seen_at=now,
             expires_at=expires,
             display_name=name,
+            site_id=clinic.id,
         )
         s.add(row)
         s.flush()
-        record(s, admin, "wall_display_paired", "sign_in_token", row.id, after={"screen": name})
+        record(s, admin, "wall_display_paired", "sign_in_token", row.id, after={"screen": name, "site_id": clinic.id})
     return Issued(token, expires)
 
 

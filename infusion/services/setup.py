@@ -1,4 +1,5 @@
-"""Clinic set-up: the clinic row, the therapy catalog seed, chairs, staff and patients.
+"""Clinic set-up: the sites of the network (`clinic` rows), the therapy catalog seed, chairs, staff
+and their sites, patients, and the site a person works in now.
 
 Over 400 lines because each is a small administrator write with its own validation; they
 share the administering opening and the settings bounds, and are used together by one page.
@@ -18,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.engine import Database, database_url  # noqa: F401  (re-exported for pages)
-from db.models import AppUser, Chair, Clinic, Patient, Therapy
+from db.models import AppUser, Chair, Clinic, Patient, Therapy, UserSite
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, CHARTING, ROLES, Role, require_role
-from infusion.accounts.sites import place_user, require_site
+from infusion.accounts.sites import NETWORK_ROLES, place_user, require_site, visible_sites, working_context
 from infusion.clinical.catalog import SEED_FIELDS, load_seed
 from infusion.clock import utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
@@ -33,6 +34,7 @@ from infusion.services.opening import (
     find_clinic,
     optional_text,
     record_id,
+    require_account,
     required_text,
 )
 from infusion.settings import ClinicSettings, load_settings
@@ -72,6 +74,129 @@ def clinic_settings(clinic: Clinic) -> ClinicSettings:
     return load_settings(clinic.settings)
 
 
+#: a site's short code: letters and digits (and - or _), as staff say it ("BOS", "S01", "HOME-N")
+SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
+
+
+def _site_fields(
+    name: object, code: object, timezone: object, temperature_unit: object, weight_unit: object, phone: object
+) -> dict[str, Any]:
+    """A site's fields as typed, checked; ValidationError naming every problem (a field left None is not
+    checked: `update_clinic` keeps the stored code when none is given)."""
+    problems: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for field, value in (("name", name), ("timezone", timezone), ("phone", phone), ("code", code)):
+        if value is None and field in ("phone", "code"):
+            values[field] = None
+            continue
+        try:
+            values[field] = optional_text(value, field, max_len=max_length(Clinic, field)).strip()
+        except ValidationError as error:
+            problems.update(error.problems)
+    if "name" not in problems and not values.get("name"):
+        problems["name"] = "The site needs a name."
+    if "code" not in problems and values.get("code") is not None:
+        values["code"] = values["code"].upper()
+        if not SITE_CODE.match(values["code"]):
+            problems["code"] = "A site code is 1–12 letters or digits (- and _ allowed), e.g. BOS or S01."
+    if "timezone" not in problems:
+        try:
+            if not values.get("timezone"):
+                raise ValueError("empty")
+            ZoneInfo(values["timezone"])
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            problems["timezone"] = f"Unknown time zone {values.get('timezone')!r} (use a name like America/New_York)."
+    if temperature_unit not in ("C", "F"):
+        problems["temperature_unit"] = "Temperature unit must be C or F."
+    if weight_unit not in ("kg", "lb"):
+        problems["weight_unit"] = "Weight unit must be kg or lb."
+    if problems:
+        raise ValidationError(problems)
+    values["phone"] = values["phone"] or None
+    values["temperature_unit"], values["weight_unit"] = temperature_unit, weight_unit
+    return values
+
+
+def _code_taken(s: Session, code: str, site_id: int | None = None) -> None:
+    """ConflictError if another site already uses `code` (codes are compared without case)."""
+    q = select(Clinic.name).where(func.upper(Clinic.code) == code)
+    if site_id is not None:
+        q = q.where(Clinic.id != site_id)
+    other = s.scalar(q.limit(1))
+    if other is not None:
+        raise ConflictError(f"The code {code} is already used by {other}; pick another code.")
+
+
+def add_site(
+    db: Database,
+    actor: Actor,
+    name: str,
+    code: str,
+    timezone: str,
+    temperature_unit: str,
+    weight_unit: str,
+    phone: str | None = None,
+) -> Clinic:
+    """A new site of the network (administrators; audited). Its alert thresholds and tunables start at
+    the documented defaults (`infusion.settings`); edit them for the site afterwards."""
+    require_role(actor, ADMINISTRATION, "add a site")
+    if code is None:
+        code = ""
+    values = _site_fields(name, code, timezone, temperature_unit, weight_unit, phone)
+    try:
+        with administering(db, actor, ADMINISTRATION, "add a site") as s:
+            _code_taken(s, values["code"])
+            site = Clinic(**values, active=True, settings=ClinicSettings().model_dump())
+            s.add(site)
+            s.flush()
+            record(s, actor, "create", "clinic", site.id, after=snapshot(site))
+            return site
+    except IntegrityError:
+        raise ConflictError(f"The code {values['code']} is already used by another site; pick another code.") from None
+
+
+def list_sites(db: Database, actor: Actor) -> list[Clinic]:
+    """Every site, closed ones too, by name (administrators); anyone else: the open sites they hold."""
+    with db.reading() as s:
+        if actor.role in ADMINISTRATION:
+            require_account(s, actor, ADMINISTRATION, "list the sites")
+            return list(s.scalars(select(Clinic).order_by(Clinic.name, Clinic.id)))
+        require_account(s, actor, None, "list the sites")
+        return visible_sites(s, actor)
+
+
+def my_sites(db: Database, actor: Actor) -> list[Clinic]:
+    """The open sites the actor holds, by name: what the site picker offers."""
+    with db.reading() as s:
+        return visible_sites(s, actor)
+
+
+def working_clinic(db: Database, actor: Actor) -> Clinic:
+    """The site the actor works in now (picked, else last chosen, else the first held): its zone, units
+    and thresholds are what Chairside, the board, the due list and follow-up show. NotFoundError before
+    set-up; PermissionDenied for a person who holds no site."""
+    with db.reading() as s:
+        return working_context(s, actor)[0]
+
+
+def choose_site(db: Database, actor: Actor, site_id: int) -> Clinic:
+    """Remember the site a person picked (`app_user.last_site_id`), so their next sign-in starts there.
+
+    Any signed-in role; a preference, not a clinical event, so not audited. A site the person does not
+    hold, or a closed one, is refused."""
+    site_id = record_id(site_id, "site")
+    with db.writing(quick=True) as s:
+        require_account(s, actor, None, "choose a site")
+        site = s.get(Clinic, site_id)
+        if site is None or not site.active:
+            raise NotFoundError("That site does not exist or is closed.")
+        require_site(s, actor, site_id, "work")
+        user = s.get(AppUser, actor.user_id) if actor.user_id is not None else None
+        if user is not None and user.last_site_id != site_id:
+            user.last_site_id = site_id
+        return site
+
+
 def update_clinic(
     db: Database,
     actor: Actor,
@@ -82,35 +207,50 @@ def update_clinic(
     weight_unit: str,
     phone: str | None = None,
     expected_version: int | None = None,
+    site_id: int | None = None,
+    code: str | None = None,
+    active: bool | None = None,
 ) -> Clinic:
+    """Change a site's name, code, zone, units, phone or whether it is open (`site_id`; the first site if
+    not named, as for a single clinic). `code`/`active` None keep what is stored. The last open site
+    cannot be closed."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
-    problems: dict[str, str] = {}
-    name = optional_text(name, "name", max_len=max_length(Clinic, "name"))
-    timezone = optional_text(timezone, "timezone", max_len=max_length(Clinic, "timezone"))
-    phone = optional_text(phone, "phone", max_len=max_length(Clinic, "phone")) or None
-    if not name:
-        problems["name"] = "The clinic needs a name."
+    if site_id is not None:
+        site_id = record_id(site_id, "site")
+    if active is not None and not isinstance(active, bool):
+        raise ValidationError({"active": "Choose open or closed."})
+    values = _site_fields(name, code, timezone, temperature_unit, weight_unit, phone)
+    if values["code"] is None:
+        del values["code"]
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        problems["timezone"] = f"Unknown time zone {timezone!r} (use a name like America/New_York)."
-    if temperature_unit not in ("C", "F"):
-        problems["temperature_unit"] = "Temperature unit must be C or F."
-    if weight_unit not in ("kg", "lb"):
-        problems["weight_unit"] = "Weight unit must be kg or lb."
-    if problems:
-        raise ValidationError(problems)
-    with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
-        clinic = clinic_context(s)[0]
-        if expected_version is not None and clinic.version != expected_version:
-            raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
-        before = snapshot(clinic)
-        clinic.name, clinic.timezone = name.strip(), timezone
-        clinic.temperature_unit, clinic.weight_unit, clinic.phone = temperature_unit, weight_unit, phone
-        s.flush()
-        old, new = changed(before, snapshot(clinic))
-        record(s, actor, "update", "clinic", clinic.id, before=old, after=new)
-        return clinic
+        with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
+            clinic = clinic_context(s, site_id)[0]
+            require_site(s, actor, clinic.id, "change the set-up")
+            if expected_version is not None and clinic.version != expected_version:
+                raise ConflictError(
+                    f"Someone changed the settings of {clinic.name} since you opened them; reload and retry."
+                )
+            if "code" in values:
+                _code_taken(s, values["code"], clinic.id)
+            if active is False and clinic.active:
+                others = s.scalar(
+                    select(func.count()).select_from(Clinic).where(Clinic.active.is_(True), Clinic.id != clinic.id)
+                )
+                if not others:
+                    raise ValidationError({"active": f"{clinic.name} is the only open site; it cannot be closed."})
+            before = snapshot(clinic)
+            for key, value in values.items():
+                setattr(clinic, key, value)
+            if active is not None:
+                clinic.active = active
+            s.flush()
+            old, new = changed(before, snapshot(clinic))
+            record(s, actor, "update", "clinic", clinic.id, before=old, after=new)
+            return clinic
+    except IntegrityError:
+        raise ConflictError(
+            f"The code {values.get('code')} is already used by another site; pick another code."
+        ) from None
 
 
 def seed_therapies(db: Database) -> int:
@@ -183,9 +323,39 @@ def list_staff(db: Database, role: str | None = None) -> list[AppUser]:
         return list(s.scalars(q))
 
 
+def check_scope(s: Session, role: str, network_wide: object, sites: object) -> tuple[bool | None, list[int] | None]:
+    """A person's scope as given (a form, the command line): `network_wide` None and `sites` None leave it
+    to `place_user` (network-wide for the network roles, else the first site). Someone who is not
+    network-wide needs at least one existing site; ValidationError says so beside the field."""
+    if network_wide is not None and not isinstance(network_wide, bool):
+        raise ValidationError({"network_wide": "Choose network-wide, or the sites the person works at."})
+    if sites is not None and (isinstance(sites, (str, bytes)) or not isinstance(sites, (list, tuple, set, frozenset))):
+        raise ValidationError({"sites": "Pick the sites from the list."})
+    wide = role in NETWORK_ROLES if network_wide is None else network_wide
+    if wide or sites is None:
+        return network_wide, None if sites is None else []
+    ids = sorted({record_id(site, "sites") for site in sites})
+    if not ids:
+        raise ValidationError({"sites": "Pick at least one site the person works at, or make them network-wide."})
+    known = set(s.scalars(select(Clinic.id).where(Clinic.id.in_(ids))))
+    missing = [str(site) for site in ids if site not in known]
+    if missing:
+        raise ValidationError({"sites": f"No site with the number {', '.join(missing)}; pick from the list."})
+    return network_wide, ids
+
+
 def add_staff(
-    db: Database, actor: Actor, display_name: str, role: str = Role.NURSE, username: str | None = None
+    db: Database,
+    actor: Actor,
+    display_name: str,
+    role: str = Role.NURSE,
+    username: str | None = None,
+    *,
+    network_wide: bool | None = None,
+    sites: list[int] | None = None,
 ) -> AppUser:
+    """A member of staff without a password (single sign-on, tests). Their scope: `network_wide`, or the
+    `sites`; both None: network-wide for the network roles, else the first site (`place_user`)."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     display_name = required_text(
         display_name, "display_name", "Enter the person's name.", max_len=max_length(AppUser, "display_name")
@@ -196,14 +366,60 @@ def add_staff(
     username = (username or re.sub(r"[^a-z0-9]+", ".", display_name.lower()).strip(".")[:80]) or "user"
     try:
         with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
+            wide, site_ids = check_scope(s, role, network_wide, sites)
             user = AppUser(username=username, display_name=display_name, role=role, active=True, created_at=utcnow())
             s.add(user)
             s.flush()
-            place_user(s, user)
-            record(s, actor, "create", "app_user", user.id, after=snapshot(user, ("username", "display_name", "role")))
+            place_user(s, user, network_wide=wide, sites=site_ids)
+            after = snapshot(user, ("username", "display_name", "role", "network_wide"))
+            record(s, actor, "create", "app_user", user.id, after={**after, "sites": _held(s, user.id)})
             return user
     except IntegrityError:
         raise ConflictError(f"A user named {username!r} already exists.") from None
+
+
+def _held(s: Session, user_id: int) -> list[int]:
+    return sorted(s.scalars(select(UserSite.site_id).where(UserSite.user_id == user_id)))
+
+
+def user_sites(db: Database, actor: Actor) -> dict[int, list[int]]:
+    """Per user id, the sites they hold (an empty list for a network-wide user): the Users tab."""
+    require_role(actor, ADMINISTRATION, "list users")
+    with db.reading() as s:
+        require_account(s, actor, ADMINISTRATION, "list users")
+        held: dict[int, list[int]] = {user_id: [] for user_id in s.scalars(select(AppUser.id))}
+        for user_id, site_id in s.execute(select(UserSite.user_id, UserSite.site_id).order_by(UserSite.site_id)):
+            held.setdefault(user_id, []).append(site_id)
+        return held
+
+
+def set_user_scope(db: Database, actor: Actor, user_id: int, *, network_wide: bool, sites: list[int]) -> AppUser:
+    """Where a person's role applies: across the network, or at the named sites (the `user_site` rows are
+    replaced). Audited with the scope before and after. Someone who is not network-wide needs a site."""
+    require_role(actor, ADMINISTRATION, "change where a user works")
+    user_id = record_id(user_id, "user")
+    if not isinstance(network_wide, bool):
+        raise ValidationError({"network_wide": "Choose network-wide, or the sites the person works at."})
+    with administering(db, actor, ADMINISTRATION, "change where a user works") as s:
+        user = s.scalars(select(AppUser).where(AppUser.id == user_id).with_for_update()).first()
+        if user is None:
+            raise NotFoundError(f"User {user_id} not found.")
+        _, site_ids = check_scope(s, user.role, network_wide, [] if sites is None else sites)
+        old_sites = _held(s, user.id)
+        before = {"network_wide": user.network_wide, "sites": old_sites}
+        new_sites = [] if network_wide else list(site_ids or [])
+        for held in s.scalars(select(UserSite).where(UserSite.user_id == user.id)):
+            if held.site_id not in new_sites:
+                s.delete(held)
+        for site in new_sites:
+            if site not in old_sites:
+                s.add(UserSite(user_id=user.id, site_id=site))
+        user.network_wide = network_wide
+        s.flush()
+        after = {"network_wide": user.network_wide, "sites": _held(s, user.id)}
+        if after != before:
+            record(s, actor, "set_scope", "app_user", user.id, before=before, after=after)
+        return user
 
 
 def check_patient(mrn: str, given_name: str, family_name: str, birth_date: date | None) -> None:
@@ -314,14 +530,23 @@ def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patie
 
 
 def update_settings(
-    db: Database, actor: Actor, changes: dict[str, Any], *, expected_version: int | None = None
+    db: Database,
+    actor: Actor,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+    site_id: int | None = None,
 ) -> Clinic:
-    """Change alert thresholds and tunables (validated by ClinicSettings), audited field by field."""
+    """Change a site's alert thresholds and tunables (validated by ClinicSettings), audited field by
+    field (`site_id`; the first site if not named)."""
     require_role(actor, ADMINISTRATION, "change the clinic set-up")
     if not isinstance(changes, dict) or not isinstance(changes.get("thresholds", {}), dict):
         raise ValidationError({"settings": "Settings changes must be given as name → value."})
+    if site_id is not None:
+        site_id = record_id(site_id, "site")
     with administering(db, actor, ADMINISTRATION, "change the clinic set-up") as s:
-        clinic = clinic_context(s)[0]
+        clinic = clinic_context(s, site_id)[0]
+        require_site(s, actor, clinic.id, "change the set-up")
         if expected_version is not None and clinic.version != expected_version:
             raise ConflictError("Someone changed the clinic settings since you opened them; reload and retry.")
         current = load_settings(clinic.settings).model_dump()
