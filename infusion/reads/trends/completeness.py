@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import Chair, InfusionSession, Patient, VitalSign
 from infusion.reads.trends.catalog import _catalog
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_days, _site_zones, _where
 from infusion.reads.trends.sql import epoch_seconds
 
 S = InfusionSession
@@ -73,10 +73,9 @@ def completeness(
     COMPLETENESS_SESSION_COLUMNS.
     """
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        zones = _site_zones(s, f)
         catalog = _catalog(s)
-        conds = _where(f, lo, hi)
+        conds = [*_site_days(s, f, zones), *_where(f, None, None)]
         counts: list[tuple[str, int, int]] = []
         listed: list[tuple[str, int, float | None, str]] = []
 
@@ -172,7 +171,7 @@ def completeness(
         else:
             counts.append(("vitals_overdue", 0, 0))
 
-        return completeness_report(s, counts, listed, tz, catalog)
+        return completeness_report(s, counts, listed, zones, catalog)
 
 
 def _flag_sessions(
@@ -224,11 +223,12 @@ def completeness_report(
     s: Session,
     counts: list[tuple[str, int, int]],
     listed: list[tuple[str, int, float | None, str]],
-    tz: str,
+    zones: dict[int, str],
     catalog: dict[int, Any],
 ) -> CompletenessReport:
     """The report both paths return (raw rows and summaries): counts with their share, and the listed
-    sessions named with patient, therapy and chair (one query for the few sessions listed)."""
+    sessions named with patient, therapy and chair (one query for the few sessions listed), each dated
+    on its own site's local day (`zones`: site id → time zone; a site not in it counts in UTC)."""
     ids = sorted({sid for _, sid, _, _ in listed})
     info: dict[int, tuple[Any, ...]] = {}
     if ids:
@@ -242,6 +242,7 @@ def completeness_report(
                 S.therapy_id,
                 Chair.name,
                 S.status,
+                Chair.site_id,
             )
             .join(Patient, Patient.id == S.patient_id)
             .join(Chair, Chair.id == S.chair_id)
@@ -249,7 +250,7 @@ def completeness_report(
         )
         info = {r[0]: tuple(r[1:]) for r in s.execute(q)}
 
-    zone = ZoneInfo(tz)
+    zone_of = {site: ZoneInfo(tz) for site, tz in zones.items()}
     count_frame = _frame(
         ((c, CHECK_LABELS[c], n, k) for c, n, k in counts),
         ("check", "label", "checked", "flagged"),
@@ -258,7 +259,8 @@ def completeness_report(
     count_frame["share"] = [k / n if n else np.nan for n, k in zip(count_frame["checked"], count_frame["flagged"])]
     records = []
     for check, sid, gap, detail in listed:
-        checked_in, family, given, mrn, tid, chair, status = info[sid]
+        checked_in, family, given, mrn, tid, chair, status, site = info[sid]
+        zone = zone_of.get(site, ZoneInfo("UTC"))
         records.append(
             (
                 check,

@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select
 from db.engine import Database
 from db.models import InfusionSession
 from infusion.reads.trends.catalog import _catalog, _chair_minutes, _infusion_minutes, _label, _window_expr
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_days, _where
 
 S = InfusionSession
 
@@ -41,8 +41,7 @@ def session_durations(db: Database, f: TrendFilters) -> pd.DataFrame:
     label gives none). Columns: DURATION_COLUMNS.
     """
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        period = _site_days(s, f)
         catalog = _catalog(s)
         q = select(
             S.therapy_id,
@@ -51,7 +50,7 @@ def session_durations(db: Database, f: TrendFilters) -> pd.DataFrame:
             _chair_minutes().label("chair"),
             _window_expr(catalog, "min").label("wmin"),
             _window_expr(catalog, "max").label("wmax"),
-        ).where(S.status == "discharged", *_where(f, lo, hi))
+        ).where(S.status == "discharged", *period, *_where(f, None, None))
         rows = _fetch(s, q)
     frame = _frame(
         rows,
@@ -87,10 +86,9 @@ def duration_summary(db: Database, f: TrendFilters, tolerance_minutes: float = 1
     of infusion.clinical.schedule.infusion_clock. Columns: DURATION_SUMMARY_COLUMNS.
     """
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        period = _site_days(s, f)
         catalog = _catalog(s)
-        conds = [S.status == "discharged", *_where(f, lo, hi)]
+        conds = [S.status == "discharged", *period, *_where(f, None, None)]
         per_session = (
             select(
                 S.therapy_id.label("therapy_id"),

@@ -6,25 +6,28 @@ counts the same sessions (see the package docstring for the definitions).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Subquery, exists, func, select
+from sqlalchemy import ColumnElement, Subquery, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from db.models import Clinic, InfusionSession, RateChange, Reaction
+from db.engine import Database
+from db.models import Chair, Clinic, InfusionSession, RateChange, Reaction
 
 S = InfusionSession
 
 
 @dataclass(frozen=True)
 class TrendFilters:
-    """What the manager picked. Dates are clinic-local and inclusive; empty tuples mean "all".
+    """What the manager picked. Dates are inclusive site-local days (each session counts on its own
+    site's local day); empty tuples mean "all". `site_ids` None means every site (the service
+    narrows it to the sites the person holds); a tuple names the sites (empty: none).
 
     Frozen and made of tuples so it hashes: pages can pass it straight to
     `st.cache_data` as the cache key.
@@ -37,10 +40,13 @@ class TrendFilters:
     nurse_ids: tuple[int, ...] = ()
     infusion: Literal["all", "first", "later"] = "all"
     location: Literal["all", "clinic", "home"] = "all"
+    site_ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("therapy_ids", "chair_ids", "nurse_ids"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        if self.site_ids is not None:  # sorted and once each: the same sites make the same cache key
+            object.__setattr__(self, "site_ids", tuple(sorted({int(v) for v in self.site_ids})))
         if self.end < self.start:
             raise ValueError("The end date is before the start date.")
         if self.infusion not in ("all", "first", "later"):
@@ -58,9 +64,60 @@ def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
 
 
 def _clinic_tz(s: Session) -> str:
-    """The clinic's time zone; UTC before the clinic row exists (an empty database is not an error)."""
+    """The first site's time zone; UTC before the clinic row exists (an empty database is not an error)."""
     tz = s.scalar(select(Clinic.timezone).order_by(Clinic.id).limit(1))
     return tz or "UTC"
+
+
+def _site_zones(s: Session, f: TrendFilters) -> dict[int, str]:
+    """The time zone of each site the filters select (every site when `site_ids` is None), by site id."""
+    q = select(Clinic.id, Clinic.timezone).order_by(Clinic.id)
+    if f.site_ids is not None:
+        q = q.where(Clinic.id.in_(f.site_ids))
+    return {int(site): tz or "UTC" for site, tz in s.execute(q)}
+
+
+def _zone_groups(zones: dict[int, str]) -> dict[str, tuple[int, ...]]:
+    """Sites sharing a time zone, grouped (one clause per zone, not per site)."""
+    groups: dict[str, list[int]] = {}
+    for site, tz in sorted(zones.items()):
+        groups.setdefault(tz, []).append(site)
+    return {tz: tuple(sites) for tz, sites in groups.items()}
+
+
+def _site_days(s: Session, f: TrendFilters, zones: dict[int, str] | None = None) -> list[ColumnElement[bool]]:
+    """The period on the raw rows, each site on its own local days: the sessions checked in between
+    local midnight of `start` and local midnight after `end` in the zone of their chair's site.
+
+    One zone (a single clinic, or every site in one zone) and no site filter is the plain UTC range;
+    otherwise an OR of (chair at one of the zone's sites AND the zone's UTC range). No site selected:
+    a condition that holds for no session.
+    """
+    zones = _site_zones(s, f) if zones is None else zones
+    groups = _zone_groups(zones)
+    if f.site_ids is None and len(groups) <= 1:
+        lo, hi = utc_bounds(f.start, f.end, next(iter(groups), "UTC"))
+        return [S.checked_in_at >= lo, S.checked_in_at < hi]
+    if not groups:
+        return [false()]
+    parts = []
+    for tz, sites in groups.items():
+        lo, hi = utc_bounds(f.start, f.end, tz)
+        parts.append(
+            and_(
+                S.chair_id.in_(select(Chair.id).where(Chair.site_id.in_(sites)).scalar_subquery()),
+                S.checked_in_at >= lo,
+                S.checked_in_at < hi,
+            )
+        )
+    return [or_(*parts)]
+
+
+def _site_chairs(f: TrendFilters, zones: dict[int, str]) -> list[ColumnElement[bool]]:
+    """The site filter alone (no period) on the raw rows: the session's chair is at a selected site."""
+    if f.site_ids is None:
+        return []
+    return [S.chair_id.in_(select(Chair.id).where(Chair.site_id.in_(tuple(zones))).scalar_subquery())]
 
 
 def _where(f: TrendFilters, lo: datetime | None, hi: datetime | None) -> list[ColumnElement[bool]]:
@@ -116,3 +173,31 @@ def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str], dtypes: dict[s
     for column, dtype in (dtypes or {}).items():
         frame[column] = frame[column].astype(dtype)
     return frame
+
+
+def _site_names(s: Session, sites: Iterable[int] | None = None) -> dict[int, str]:
+    """Site id → name (every site, or the ones named)."""
+    q = select(Clinic.id, Clinic.name)
+    if sites is not None:
+        q = q.where(Clinic.id.in_(tuple(sites)))
+    return {int(site): name for site, name in s.execute(q)}
+
+
+def _each_site(db: Database, f: TrendFilters, figure: Callable[[TrendFilters], pd.DataFrame]) -> pd.DataFrame:
+    """A figure's frame for each selected site on its own (`site_ids=(site,)`), stacked with `site_id`
+    and `site` first: the per-site breakdown is the one-site figure, so the two always agree."""
+    with db.reading() as s:
+        zones = _site_zones(s, f)
+        names = _site_names(s, zones)
+    frames = []
+    for site in zones:
+        frame = figure(replace(f, site_ids=(site,)))
+        frame.insert(0, "site", [names[site]] * len(frame))
+        frame.insert(0, "site_id", pd.Series([site] * len(frame), index=frame.index, dtype="int64"))
+        frames.append(frame)
+    if not frames:
+        frame = figure(replace(f, site_ids=()))
+        frame.insert(0, "site", pd.Series(dtype="object"))
+        frame.insert(0, "site_id", pd.Series(dtype="int64"))
+        return frame
+    return pd.concat(frames, ignore_index=True)

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 from db.engine import Database
 from db.models import InfusionSession
 from infusion.reads.trends.catalog import _catalog, _label
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _reacted, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _reacted, _site_days, _where
 from infusion.reads.trends.stats import wilson_interval
 
 S = InfusionSession
@@ -68,15 +68,14 @@ def reaction_rates(db: Database, f: TrendFilters) -> pd.DataFrame:
     Columns: REACTION_RATE_COLUMNS. Only therapies with completed sessions in the filter appear.
     """
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        period = _site_days(s, f)
         catalog = _catalog(s)
         r = _reacted()
         q = (
             select(S.therapy_id, func.count().label("completed"), func.count(r.c.sid).label("with_reaction"))
             .select_from(S)
             .outerjoin(r, r.c.sid == S.id)
-            .where(S.status == "discharged", *_where(f, lo, hi))
+            .where(S.status == "discharged", *period, *_where(f, None, None))
             .group_by(S.therapy_id)
         )
         rows = _fetch(s, q)
@@ -97,15 +96,14 @@ def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
     no session are omitted.
     """
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        period = _site_days(s, f)
         catalog = _catalog(s)
         r = _reacted()
         q = (
             select(S.therapy_id, r.c.worst, func.count().label("sessions"))
             .select_from(S)
             .outerjoin(r, r.c.sid == S.id)
-            .where(S.status == "discharged", *_where(f, lo, hi))
+            .where(S.status == "discharged", *period, *_where(f, None, None))
             .group_by(S.therapy_id, r.c.worst)
         )
         rows = _fetch(s, q)
@@ -141,15 +139,14 @@ def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataF
     """
     bucket = case((S.infusion_number <= 1, 0), (S.infusion_number == 2, 1), else_=2)
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        period = _site_days(s, f)
         catalog = _catalog(s)
         r = _reacted()
         per_session = (
             select(S.therapy_id.label("therapy_id"), bucket.label("bucket"), r.c.sid.label("reacted"))
             .select_from(S)
             .outerjoin(r, r.c.sid == S.id)
-            .where(S.status == "discharged", *_where(f, lo, hi))
+            .where(S.status == "discharged", *period, *_where(f, None, None))
             .subquery()
         )
         q = select(

@@ -41,7 +41,7 @@ from infusion.reads.trends.completeness import (
     completeness_report,
 )
 from infusion.reads.trends.durations import DURATION_COLUMNS, DURATION_SUMMARY_COLUMNS
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame
+from infusion.reads.trends.filters import TrendFilters, _each_site, _fetch, _frame, _site_names, _site_zones
 from infusion.reads.trends.pchart import PCHART_COLUMNS
 from infusion.reads.trends.reactions import (
     GRADE_RATE_COLUMNS,
@@ -99,6 +99,8 @@ def _session_where(f: TrendFilters, t: Any = T.c) -> list[ColumnElement[bool]]:
         conds.append(t.infusion_number > 1)
     if f.nurse_ids:
         conds.append(t.nurse_id.in_(f.nurse_ids))
+    if f.site_ids is not None:
+        conds.append(t.site_id.in_(f.site_ids))
     return conds
 
 
@@ -115,6 +117,8 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
             conds.append(d.band == 0)
         elif f.infusion == "later":
             conds.append(d.band > 0)
+        if f.site_ids is not None:
+            conds.append(d.site_id.in_(f.site_ids))
         return D, conds
     t = T.c
     done = t.completed
@@ -125,6 +129,7 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
     band = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
     sub = (
         select(
+            t.site_id.label("site_id"),
             t.local_day.label("local_day"),
             t.therapy_id.label("therapy_id"),
             band.label("band"),
@@ -140,7 +145,7 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
             n(t.gap_minutes.is_not(None)).label("gap_checked"),
         )
         .where(*_session_where(f))
-        .group_by(t.local_day, t.therapy_id, band)
+        .group_by(t.site_id, t.local_day, t.therapy_id, band)
         .subquery("daily")
     )
     return sub, []
@@ -156,14 +161,18 @@ def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
     return frame
 
 
-def reaction_rates(db: Database, f: TrendFilters) -> pd.DataFrame:
-    """reactions.reaction_rates from the rollup."""
+def reaction_rates(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
+    """reactions.reaction_rates from the rollup; `by_site`: per site × therapy, `site_id` and `site` first."""
     with db.reading() as s:
         catalog = _catalog(s)
-        frame = _per_therapy(s, f)
+        frame = _per_therapy(s, f, *(("site_id",) if by_site else ()))
+        names = _site_names(s) if by_site else {}
     frame = frame[frame["completed"] > 0].rename(columns={"reacted": "with_reaction"}).reset_index(drop=True)
     frame = _with_wilson(_label(frame, catalog), "with_reaction", "completed")
-    return frame[list(REACTION_RATE_COLUMNS)].sort_values("therapy", ignore_index=True)
+    if not by_site:
+        return frame[list(REACTION_RATE_COLUMNS)].sort_values("therapy", ignore_index=True)
+    frame["site"] = [names.get(site, str(site)) for site in frame["site_id"]]
+    return frame[["site_id", "site", *REACTION_RATE_COLUMNS]].sort_values(["site", "therapy"], ignore_index=True)
 
 
 def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
@@ -279,8 +288,11 @@ def _completed_minutes(s: Session, f: TrendFilters) -> pd.DataFrame:
     )
 
 
-def session_durations(db: Database, f: TrendFilters) -> pd.DataFrame:
-    """durations.session_durations from trend_session (exact values; the catalog windows at read time)."""
+def session_durations(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
+    """durations.session_durations from trend_session (exact values; the catalog windows at read time).
+    `by_site`: each site's sessions, `site_id` and `site` first."""
+    if by_site:
+        return _each_site(db, f, lambda one: session_durations(db, one))
     with db.reading() as s:
         catalog = _catalog(s)
         frame = _completed_minutes(s, f)
@@ -288,8 +300,13 @@ def session_durations(db: Database, f: TrendFilters) -> pd.DataFrame:
     return frame[list(DURATION_COLUMNS)].sort_values(["therapy", "infusion_number"], ignore_index=True)
 
 
-def duration_summary(db: Database, f: TrendFilters, tolerance_minutes: float = 15) -> pd.DataFrame:
-    """durations.duration_summary from trend_session: exact quartiles (pandas' linear interpolation)."""
+def duration_summary(
+    db: Database, f: TrendFilters, tolerance_minutes: float = 15, *, by_site: bool = False
+) -> pd.DataFrame:
+    """durations.duration_summary from trend_session: exact quartiles (pandas' linear interpolation).
+    `by_site`: one row per site × therapy, `site_id` and `site` first."""
+    if by_site:
+        return _each_site(db, f, lambda one: duration_summary(db, one, tolerance_minutes))
     with db.reading() as s:
         catalog = _catalog(s)
         per = _windows(_completed_minutes(s, f), catalog)
@@ -311,8 +328,11 @@ def duration_summary(db: Database, f: TrendFilters, tolerance_minutes: float = 1
     return frame[list(DURATION_SUMMARY_COLUMNS)].sort_values("therapy", ignore_index=True)
 
 
-def reaction_time_lost(db: Database, f: TrendFilters) -> pd.DataFrame:
-    """time_lost.reaction_time_lost from trend_session, grouped in SQL by therapy × infusion number × reaction."""
+def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
+    """time_lost.reaction_time_lost from trend_session, grouped in SQL by therapy × infusion number × reaction.
+    `by_site`: one row per site × therapy × reaction, `site_id` and `site` first."""
+    if by_site:
+        return _each_site(db, f, lambda one: reaction_time_lost(db, one))
     t = T.c
     with db.reading() as s:
         catalog = _catalog(s)
@@ -379,7 +399,8 @@ def reaction_time_lost(db: Database, f: TrendFilters) -> pd.DataFrame:
 def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
     """utilisation.chair_utilisation with (check-in, end) read from trend_session; open sessions from the raw rows.
 
-    The arithmetic is the raw function's: it is handed these rows instead of querying.
+    The arithmetic is the raw function's: it is handed these rows (one site's chairs at a time) instead of
+    querying; `by_site=True` passes through (each site's cells).
     """
     now: datetime = kw.pop("now", None) or utcnow()
 
@@ -408,6 +429,11 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
     return _raw_utilisation(db, f, now=now, rows=rows, **kw)
 
 
+def completeness_by_site(db: Database, f: TrendFilters, *, tolerance_minutes: float = 15) -> pd.DataFrame:
+    """The completeness counts of each selected site (COMPLETENESS_COUNT_COLUMNS, `site_id` and `site` first)."""
+    return _each_site(db, f, lambda one: completeness(db, one, tolerance_minutes=tolerance_minutes, limit=0).counts)
+
+
 # --- completeness -----------------------------------------------------------------------------------------
 
 
@@ -418,7 +444,7 @@ def completeness(
     the listing (at most `limit` per check) joined to the raw rows of the flagged sessions only."""
     t = T.c
     with db.reading() as s:
-        tz = _clinic_tz(s)
+        zones = _site_zones(s, f)
         catalog = _catalog(s)
         totals = _per_therapy(s, f)
         every = {tid: info.every_minutes for tid, info in catalog.items() if info.every_minutes}
@@ -479,7 +505,7 @@ def completeness(
                 )
         else:
             counts.append(("vitals_overdue", 0, 0))
-        return completeness_report(s, counts, listed, tz, catalog)
+        return completeness_report(s, counts, listed, zones, catalog)
 
 
 def _late_intervals(s: Session, sessions: list[tuple[int, float]]) -> dict[int, int]:

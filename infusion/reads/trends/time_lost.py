@@ -8,7 +8,7 @@ from sqlalchemy import and_, case, func, select
 from db.engine import Database
 from db.models import InfusionSession
 from infusion.reads.trends.catalog import _catalog, _chair_minutes, _infusion_minutes, _label, _window_expr
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _reacted, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _reacted, _site_days, _where
 
 S = InfusionSession
 
@@ -36,8 +36,7 @@ def reaction_time_lost(db: Database, f: TrendFilters) -> pd.DataFrame:
     Columns: TIME_LOST_COLUMNS.
     """
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
+        period = _site_days(s, f)
         catalog = _catalog(s)
         r = _reacted()
         per_session = (
@@ -50,7 +49,7 @@ def reaction_time_lost(db: Database, f: TrendFilters) -> pd.DataFrame:
             )
             .select_from(S)
             .outerjoin(r, r.c.sid == S.id)
-            .where(S.status == "discharged", *_where(f, lo, hi))
+            .where(S.status == "discharged", *period, *_where(f, None, None))
             .subquery()
         )
         p = per_session.c

@@ -1,4 +1,4 @@
-"""Chair utilisation: share of chair-hours occupied by clinic-local weekday × hour.
+"""Chair utilisation: share of chair-hours occupied by site-local weekday × hour.
 
 Kept apart because it is the one figure whose arithmetic happens in numpy
 (wall-clock hour slots across DST), not in SQL.
@@ -20,7 +20,7 @@ from db.engine import Database
 from db.models import ACTIVE_STATUSES, Chair, InfusionSession
 from db.types import UTCDateTime
 from infusion.clock import utcnow
-from infusion.reads.trends.filters import TrendFilters, _clinic_tz, _fetch, _frame, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_names, _site_zones, _where, utc_bounds
 from infusion.reads.trends.sql import epoch_seconds
 
 S = InfusionSession
@@ -38,8 +38,9 @@ def chair_utilisation(
     weekdays: Sequence[int] = (0, 1, 2, 3, 4),
     now: datetime | None = None,
     rows: Callable[[Session, list[int], datetime, datetime], list[Any]] | None = None,
+    by_site: bool = False,
 ) -> pd.DataFrame:
-    """Share of chair-hours occupied, by clinic-local weekday (0 = Monday) × hour of day.
+    """Share of chair-hours occupied, by site-local weekday (0 = Monday) × hour of day.
 
     Occupancy runs from check-in to discharge (or deferral/cancellation close)
     for every session that sat in a chair, whatever its outcome; a session still
@@ -58,40 +59,58 @@ def chair_utilisation(
     (zoneinfo, exact across DST on both databases — SQLite has no time-zone
     data) and sums per cell. Columns: UTILISATION_COLUMNS.
 
-    `rows(session, chairs, lo, hi)` replaces that query (the summary path,
-    infusion.reads.trends.summarised, reads the same pairs from trend_session).
+    A network: each site's chairs, in its own wall-clock hours and local days (the period and the
+    opening hours are each site's); the network cell sums the sites' chair-hours, so 09:00 Monday is
+    09:00 at every site. `by_site` gives each site's own cells, with `site_id` and `site` first.
+
+    `rows(session, chairs, lo, hi)` replaces that query for one site's chairs and period (the summary
+    path, infusion.reads.trends.summarised, reads the same pairs from trend_session).
     """
     if not 0 <= open_hour < close_hour <= 24:
         raise ValueError("need 0 ≤ open_hour < close_hour ≤ 24")
     days = tuple(sorted(set(int(d) for d in weekdays)))
     now = now or utcnow()
+    per_site: list[tuple[int, str, np.ndarray, np.ndarray]] = []
     with db.reading() as s:
-        tz = _clinic_tz(s)
-        lo, hi = utc_bounds(f.start, f.end, tz)
-        chair_q = select(Chair.id).where(Chair.kind == "chair")
-        chair_q = chair_q.where(Chair.id.in_(f.chair_ids)) if f.chair_ids else chair_q.where(Chair.active.is_(True))
-        chairs = list(s.scalars(chair_q))
-        found: list[Any] = []
-        if chairs and rows is not None:
-            found = rows(s, chairs, lo, hi)
-        elif chairs:
-            end = case(
-                (S.status.in_(ACTIVE_STATUSES), literal(now, UTCDateTime())),
-                else_=func.coalesce(S.discharged_at, S.closed_at),
+        zones = _site_zones(s, f)
+        names = _site_names(s, zones)
+        for site, tz in zones.items():
+            lo, hi = utc_bounds(f.start, f.end, tz)
+            chair_q = select(Chair.id).where(Chair.kind == "chair", Chair.site_id == site)
+            if f.chair_ids:
+                chair_q = chair_q.where(Chair.id.in_(f.chair_ids))
+            else:
+                chair_q = chair_q.where(Chair.active.is_(True))
+            chairs = list(s.scalars(chair_q))
+            if not chairs:
+                continue
+            if rows is not None:
+                found = rows(s, chairs, lo, hi)
+            else:
+                end = case(
+                    (S.status.in_(ACTIVE_STATUSES), literal(now, UTCDateTime())),
+                    else_=func.coalesce(S.discharged_at, S.closed_at),
+                )
+                q = select(epoch_seconds(S.checked_in_at), epoch_seconds(end)).where(
+                    S.checked_in_at < hi,
+                    # a visit may run past midnight; a session still open keeps the chair until now
+                    or_(S.checked_in_at >= lo - timedelta(days=1), S.status.in_(ACTIVE_STATUSES)),
+                    S.chair_id.in_(chairs),
+                    *_where(f, None, None),
+                )
+                found = _fetch(s, q)
+            available, occupied = _site_cells(
+                f, ZoneInfo(tz), lo, hi, now, days, open_hour, close_hour, len(chairs), found
             )
-            q = select(epoch_seconds(S.checked_in_at), epoch_seconds(end)).where(
-                S.checked_in_at < hi,
-                # a visit may run past midnight; a session still open keeps the chair until now
-                or_(S.checked_in_at >= lo - timedelta(days=1), S.status.in_(ACTIVE_STATUSES)),
-                S.chair_id.in_(chairs),
-                *_where(f, None, None),
-            )
-            found = _fetch(s, q)
-    if not chairs:  # nothing to measure: an empty frame, like every other metric of an empty clinic
+            per_site.append((site, names.get(site, str(site)), available, occupied))
+    hours = np.arange(open_hour, close_hour)
+    grid_w, grid_h = np.repeat(np.array(days, dtype=int), len(hours)), np.tile(hours, len(days))
+    if not per_site:  # nothing to measure: an empty frame, like every other metric of an empty clinic
         return _frame(
             [],
-            UTILISATION_COLUMNS,
+            (*(("site_id", "site") if by_site else ()), *UTILISATION_COLUMNS),
             {
+                **({"site_id": "int64"} if by_site else {}),
                 "weekday": "int64",
                 "hour": "int64",
                 "chair_hours_available": "float64",
@@ -99,7 +118,45 @@ def chair_utilisation(
                 "share": "float64",
             },
         )
-    zone = ZoneInfo(tz)
+
+    def cells(available: np.ndarray, occupied: np.ndarray) -> pd.DataFrame:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(available > 0, occupied / np.where(available > 0, available, 1), np.nan)
+        return pd.DataFrame(
+            {
+                "weekday": grid_w.astype("int64"),
+                "weekday_name": [WEEKDAY_NAMES[w] for w in grid_w],
+                "hour": grid_h.astype("int64"),
+                "chair_hours_available": available,
+                "chair_hours_occupied": occupied,
+                "share": share,
+            }
+        )[list(UTILISATION_COLUMNS)]
+
+    if not by_site:
+        return cells(np.sum([a for _, _, a, _ in per_site], axis=0), np.sum([o for _, _, _, o in per_site], axis=0))
+    frames = []
+    for site, name, available, occupied in per_site:
+        frame = cells(available, occupied)
+        frame.insert(0, "site", name)
+        frame.insert(0, "site_id", site)
+        frames.append(frame.astype({"site_id": "int64"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _site_cells(
+    f: TrendFilters,
+    zone: ZoneInfo,
+    lo: datetime,
+    hi: datetime,
+    now: datetime,
+    days: tuple[int, ...],
+    open_hour: int,
+    close_hour: int,
+    n_chairs: int,
+    found: list[Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """One site's available and occupied chair-hours per (weekday, hour) cell, in its own wall-clock time."""
     hours = np.arange(open_hour, close_hour)
     grid_w, grid_h = np.repeat(np.array(days, dtype=int), len(hours)), np.tile(hours, len(days))
     available = np.zeros(grid_w.shape)
@@ -124,7 +181,7 @@ def chair_utilisation(
                 slot = day * 24 + h
                 part = min(slot + 1, span[1]) - max(slot, span[0])
                 if part > 0:
-                    available[cell[(weekday, h)]] += part * len(chairs)
+                    available[cell[(weekday, h)]] += part * n_chairs
         if found:
             data = np.array([(a, b) for a, b in found if a is not None and b is not None], dtype=float)
             if data.size:
@@ -145,15 +202,4 @@ def chair_utilisation(
                 index = lookup[weekday * 24 + hod]
                 ok = (index >= 0) & (overlap > 0)
                 occupied += np.bincount(index[ok], weights=overlap[ok], minlength=len(occupied))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(available > 0, occupied / np.where(available > 0, available, 1), np.nan)
-    return pd.DataFrame(
-        {
-            "weekday": grid_w.astype("int64"),
-            "weekday_name": [WEEKDAY_NAMES[w] for w in grid_w],
-            "hour": grid_h.astype("int64"),
-            "chair_hours_available": available,
-            "chair_hours_occupied": occupied,
-            "share": share,
-        }
-    )[list(UTILISATION_COLUMNS)]
+    return available, occupied

@@ -10,14 +10,10 @@ from sqlalchemy import and_, case, func, literal, select
 from db.engine import Database
 from db.models import InfusionSession, Reaction
 from infusion.clinical.states import EntryStatus, SessionStatus
-from infusion.clock import local_day_bounds
 from infusion.reads.trends.catalog import _catalog, _label
-from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _where
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_days, _where
 from infusion.reads.trends.sql import minutes_between
 from infusion.services.aftercare.delayed import LABEL_WINDOW_HOURS
-from infusion.services.opening import (
-    clinic_timezone,
-)
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +31,11 @@ DELAYED_RATE_COLUMNS = (
 
 def delayed_reaction_rates(db: Database, filters: TrendFilters) -> pd.DataFrame:
     """Per therapy: completed sessions, sessions with an in-chair reaction, sessions with a delayed one ≤ 24 h
-    after discharge, and both per 100 completed. Same session selection as `metrics.reaction_rates`."""
+    after discharge, and both per 100 completed. Same session selection as `metrics.reaction_rates` (each site's
+    sessions on its own local days)."""
     S = InfusionSession
     with db.reading() as s:
-        tz = clinic_timezone(s, missing="UTC")
-        lo, hi = local_day_bounds(filters.start, tz, filters.end)
+        period = _site_days(s, filters)
         catalog = _catalog(s)
         within = and_(
             Reaction.delayed.is_(True),
@@ -66,7 +62,7 @@ def delayed_reaction_rates(db: Database, filters: TrendFilters) -> pd.DataFrame:
             )
             .select_from(S)
             .outerjoin(per_session, per_session.c.sid == S.id)
-            .where(S.status == SessionStatus.DISCHARGED, *_where(filters, lo, hi))
+            .where(S.status == SessionStatus.DISCHARGED, *period, *_where(filters, None, None))
             .group_by(S.therapy_id)
         )
         rows = _fetch(s, q)
