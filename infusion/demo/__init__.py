@@ -13,8 +13,13 @@ The modules, in the order a load uses them: options (what to load), people
 profiles and dosing calendars), planning (patients and sessions), events,
 simulate and vitals (one session's random story), writer (bulk encoding and
 writing), rows (a session to rows), days and today (past days and the live
-board), premises (clinic, chairs, staff, catalog, audit), loader (the
-transaction) and cli (the command line).
+board), premises (clinic, chairs, staff, catalog, audit), network (the sites,
+their chairs and staff, and patients seen at two sites, for `--sites N`), loader
+(the transaction) and cli (the command line).
+
+One clinic unless `--sites N` (`DemoOptions.sites`) asks for a network: then the
+sessions are shared unequally among N sites in three US time zones
+(`infusion.demo.people.SITES`), each planned and seated in its own zone.
 """
 
 from infusion.demo.cli import main

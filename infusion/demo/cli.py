@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from db.engine import database_url, open_database
 from infusion.demo.loader import load_demo
-from infusion.demo.options import DemoOptions, DemoRefused, DemoResult
+from infusion.demo.options import MAX_SITES, DemoOptions, DemoRefused, DemoResult, network_minimum
 
 
 def _positive(limit: int) -> Callable[[str], int]:
@@ -47,6 +47,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DemoOptions.sessions,
         help="number of sessions to create (default %(default)s)",
     )
+    parser.add_argument(
+        "--sites",
+        type=_positive(MAX_SITES),
+        default=DemoOptions.sites,
+        help=f"1 (default): one clinic; 2–{MAX_SITES}: a clinic network in three US time zones sharing the "
+        "sessions unequally, with a home-infusion team at the first site and network-wide staff",
+    )
     parser.add_argument("--seed", type=int, default=DemoOptions.seed, help="random seed (default %(default)s)")
     parser.add_argument(
         "--days",
@@ -65,7 +72,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add demo data even though the database already has sessions (nothing is deleted)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.sites > 1 and args.sessions < network_minimum(args.sites):
+        parser.error(f"--sites {args.sites} needs --sessions {network_minimum(args.sites)} or more")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     url = args.database_url or database_url()
     shown = _safe_url(url)
-    options = DemoOptions(sessions=args.sessions, seed=args.seed, days=args.days, force=args.force)
+    options = DemoOptions(sessions=args.sessions, seed=args.seed, days=args.days, force=args.force, sites=args.sites)
     try:
         db = open_database(url)
     except (SQLAlchemyError, CommandError, OSError, ValueError) as exc:
@@ -112,7 +122,8 @@ def _first_line(exc: BaseException) -> str:
 def _print_summary(url: str, result: DemoResult) -> None:
     c = result.counts
     today = ", ".join(f"{n} {s}" for s, n in sorted(result.today.items(), key=lambda kv: -kv[1]))
-    print(f"Demo clinic loaded into {url} in {result.seconds:.1f} s")
+    where = f"Demo clinic network of {result.sites} sites" if result.sites > 1 else "Demo clinic"
+    print(f"{where} loaded into {url} in {result.seconds:.1f} s")
     print(f"  {c['sessions']:,} sessions for {c['patients']:,} patients; today: {today or 'none'}")
     print(
         f"  {c['vital_signs']:,} vital signs, {c['rate_changes']:,} rate changes, "

@@ -19,8 +19,10 @@ from sqlalchemy import Connection, func, select, update
 from db.engine import WRITE_OPTION, Database
 from db.models import InfusionSession, Patient
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
+from infusion.demo import network
 from infusion.demo.days import PastDays
-from infusion.demo.options import DemoOptions, DemoRefused, DemoResult
+from infusion.demo.options import DemoOptions, DemoRefused, DemoResult, network_minimum, split_sessions
+from infusion.demo.people import SITES
 from infusion.demo.planning import Planner
 from infusion.demo.premises import (
     add_chairs,
@@ -34,8 +36,8 @@ from infusion.demo.premises import (
 from infusion.demo.reactions import REACTIONS
 from infusion.demo.rows import SessionRows
 from infusion.demo.simulate import IV_SITE_WEIGHTS, Generator, fast_randint
-from infusion.demo.therapies import Plan
-from infusion.demo.today import LiveDay, live_slots
+from infusion.demo.therapies import PatientInfo, Plan
+from infusion.demo.today import LiveDay, LiveSlot, live_slots
 from infusion.demo.writer import COLUMNS, COUNT_LABELS, SESSION_TABLE, Encoder, Ids, Writer
 from infusion.reads.trends.maintenance import rebuild as rebuild_trend_summaries
 from infusion.services.sessions import IV_SITES
@@ -109,10 +111,80 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     return DemoResult(counts, today_counts, 0.0)
 
 
+def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> DemoResult:
+    """`_run` for a network of `options.sites` sites (infusion/demo/network.py): each site planned
+    with its share of the sessions, a few patients moved to a second site, then written site by site."""
+    rng = Random(options.seed)
+    now_min = int(now.timestamp() // 60)
+    ids = Ids(conn)
+    check_assumptions()
+    sites = network.prepare_sites(conn, ids, now_min, fresh, options.sites)
+    network.busy_chairs(conn, sites)
+    therapies = load_therapies(conn)
+    first_mrn = _first_mrn(conn, rng)
+    serves = network.home_sites(sites)
+    budgets = split_sessions(options.sessions, options.sites)
+    patients: list[list[PatientInfo]] = []
+    plans: list[list[Plan]] = []
+    lives: list[list[tuple[LiveSlot, Plan]]] = []
+    for site, budget, first_day, home in zip(sites, budgets, network.first_days(sites, options.span), serves):
+        live = live_slots(site, budget)
+        planner = Planner(rng, ids, therapies, site.today, first_day, budget, home_team=home)
+        site_patients, site_plans, site_live = planner.plan(live)
+        patients.append(site_patients)
+        plans.append(site_plans)
+        lives.append(site_live)
+    shared = network.share_patients(rng, sites, patients, plans, [{p.patient.id for _, p in lv} for lv in lives])
+    log.info("%s patients continue at a second site", shared)
+    for site, site_plans in zip(sites, plans):
+        by_day: dict[date, list[Plan]] = defaultdict(list)
+        for plan in site_plans:
+            by_day[plan.day].append(plan)
+        network.add_chairs(conn, ids, site, chairs_for(by_day))
+    network.add_staff(conn, ids, sites, now_min)
+    writer = Writer(conn)
+    encoder = Encoder(conn.dialect)
+    today_counts: dict[str, int] = defaultdict(int)
+    for index, (site, site_plans, site_live) in enumerate(zip(sites, plans, lives)):
+        gen = Generator(rng, site.settings, reaction_scale=SITES[index][5])
+        rows = SessionRows(rng, ids, encoder, writer, gen, site, now_min, options.span)
+        if index == 0:
+            rows.write_patients([p for site_patients in patients for p in site_patients], first_mrn)
+        past = PastDays(rng, gen, rows, site)
+        by_day = defaultdict(list)
+        for plan in site_plans:
+            by_day[plan.day].append(plan)
+        for day in sorted(by_day):
+            past.write(day, by_day[day])
+            writer.maybe_flush()
+        LiveDay(rng, gen, rows, site, now_min).write(site_live)
+        for status, n in rows.today_counts.items():
+            today_counts[status] += n
+    writer.flush()
+    homes = [site.home_id for site in sites if site.home_id is not None]
+    conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id.in_(homes)).values(at_home=True))
+    fix_sequences(conn)
+    written = writer.counts
+    counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}
+    after = {
+        **counts,
+        "today": dict(today_counts),
+        "seed": options.seed,
+        "days": options.span,
+        "sites": [SITES[i][0] for i in range(options.sites)],
+        "patients_at_two_sites": shared,
+    }
+    write_audit(conn, sites[0], now_min, fresh, after)
+    rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
+    return DemoResult(counts, dict(today_counts), 0.0, sites=options.sites)
+
+
 def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None) -> DemoResult:
     """Load the demo clinic in one transaction. Raises DemoRefused if sessions exist and not `force`."""
     if options.sessions < 1 or options.span < 1:
         raise ValueError("sessions and days must be at least 1")
+    if options.sites > 1 and options.sessions < network_minimum(options.sites):
+        raise ValueError(f"a network of {options.sites} sites needs at least {network_minimum(options.sites)} sessions")
     started = time.perf_counter()
     bootstrap(db)
     now = now or datetime.now(UTC)
@@ -124,7 +196,8 @@ def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None
             if existing and not options.force:
                 raise DemoRefused(existing)
             log.info("generating %s demo sessions over %s days (seed %s)", options.sessions, options.span, options.seed)
-            result = _run(conn, options, now, fresh=not existing)
+            run = _run if options.sites == 1 else _run_network
+            result = run(conn, options, now, fresh=not existing)
     result.seconds = time.perf_counter() - started  # including the commit
     log.info("demo clinic loaded in %.1f s: %s", result.seconds, result.counts)
     return result

@@ -6,7 +6,10 @@ and the tests can name these without reading the generator.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from infusion.demo.people import SITES
 
 
 class DemoRefused(Exception):
@@ -33,9 +36,33 @@ def history_days(sessions: int) -> int:
     return max(MIN_DAYS, min(MAX_DAYS, -(-sessions // int(per_day))))
 
 
+#: The largest network the demo builds (one row of `infusion.demo.people.SITES` each).
+MAX_SITES = len(SITES)
+#: Sessions the smallest site gets at least: its live board (about 19 sessions today) and a little history.
+MIN_SITE_SESSIONS = 20
+
+
+def split_sessions(sessions: int, sites: int) -> list[int]:
+    """`sessions` shared among the first `sites` sites by their share (largest remainders first)."""
+    if not 1 <= sites <= MAX_SITES:
+        raise ValueError(f"sites must be between 1 and {MAX_SITES}")
+    shares = [row[4] for row in SITES[:sites]]
+    exact = [sessions * s / sum(shares) for s in shares]
+    split = [int(x) for x in exact]
+    for i in sorted(range(sites), key=lambda i: split[i] - exact[i])[: sessions - sum(split)]:
+        split[i] += 1
+    return split
+
+
+def network_minimum(sites: int) -> int:
+    """The fewest sessions that give each of `sites` sites at least MIN_SITE_SESSIONS."""
+    shares = [row[4] for row in SITES[:sites]]
+    return math.ceil(MIN_SITE_SESSIONS * sum(shares) / min(shares))
+
+
 @dataclass(frozen=True)
 class DemoOptions:
-    """What to load: `sessions` in all (today's included) over the last `days` days.
+    """What to load: `sessions` in all (today's included) over the last `days` days, at `sites` sites.
 
     `days` None follows the size (`history_days`): a million sessions in one year is not a clinic.
     """
@@ -44,11 +71,15 @@ class DemoOptions:
     seed: int = 42
     days: int | None = None
     force: bool = False
+    #: 1: the single clinic; more: a network of that many sites sharing the sessions (`split_sessions`)
+    sites: int = 1
 
     @property
     def span(self) -> int:
-        """The history length in days: `days`, or the default for the number of sessions."""
-        return self.days if self.days is not None else history_days(self.sessions)
+        """The history length in days: `days`, or the default for the busiest site's sessions."""
+        if self.days is not None:
+            return self.days
+        return history_days(max(split_sessions(self.sessions, self.sites)))
 
 
 @dataclass
@@ -58,3 +89,4 @@ class DemoResult:
     counts: dict[str, int]
     today: dict[str, int]
     seconds: float
+    sites: int = 1

@@ -32,6 +32,30 @@ STAFF = (  # (username, display name, role)
     ("linda.cho", "Linda Cho (quality)", "quality"),
     ("it.admin", "Clinic IT admin", "admin"),
 )
+#: The demo network for `--sites N` (the first N of these): fictional centres in three US time zones,
+#: all °F and lb. (code, name, time zone, phone, share of the network's sessions, reaction factor).
+#: The first is the single-clinic demo's centre and holds the network's home-infusion team. Shares are
+#: unequal on purpose, so a funnel plot has small and busy sites. The reaction factor scales every
+#: reaction chance at that site: a few per cent either way, and Pacific Crest 1.5× so that one site
+#: stands out on the Trends funnel plot. **A deliberate demo artefact, not a clinical number.**
+SITES: tuple[tuple[str, str, str, str, int, float], ...] = (
+    ("LKS", "Lakeside MS Infusion Center", "America/New_York", "(716) 555-0142", 18, 1.0),
+    ("PRV", "Prairie View Infusion Center", "America/Chicago", "(312) 555-0187", 13, 0.96),
+    ("PCC", "Pacific Crest Infusion Center", "America/Los_Angeles", "(213) 555-0119", 11, 1.5),
+    ("HBR", "Harborview Neurology Infusion", "America/New_York", "(617) 555-0163", 10, 1.04),
+    ("RVB", "Riverbend Infusion Suite", "America/Chicago", "(314) 555-0128", 9, 0.93),
+    ("SGV", "Sagebrush Valley Infusion Center", "America/Los_Angeles", "(702) 555-0171", 8, 1.06),
+    ("MPR", "Maple Ridge Infusion Center", "America/New_York", "(518) 555-0135", 7, 0.97),
+    ("CDB", "Cedar Bluff Infusion Clinic", "America/Chicago", "(615) 555-0194", 7, 1.03),
+    ("BAY", "Bayside Infusion Center", "America/Los_Angeles", "(415) 555-0152", 6, 0.95),
+    ("SMP", "Summit Park Infusion Center", "America/New_York", "(412) 555-0176", 5, 1.05),
+    ("LVH", "Lakeview Heights Infusion", "America/Chicago", "(414) 555-0148", 4, 0.98),
+    ("DBL", "Desert Bloom Infusion Clinic", "America/Los_Angeles", "(602) 555-0131", 2, 1.02),
+)
+#: Network accounts besides the first site's STAFF (paul.richards manages the network, linda.cho is
+#: network quality, it.admin administers every site: NETWORK_ROLES hold across the network).
+REGIONAL_MANAGER = ("gloria.vance", "Gloria Vance (regional manager)", "manager")
+FLOAT_NURSE = ("sam.okoye", "Sam Okoye, RN (float)", "nurse")
 PROVIDERS = ("Dr. Priya Raman", "Dr. Michael Chen", "Dr. Sarah Goldberg", "Dr. Olumide Adeyemi", "Dr. Laura Fitzgerald")
 
 GIVEN_F = (

@@ -40,9 +40,14 @@ class Planner:
         today: date,
         window_start: date,
         sessions: int,
+        *,
+        home_team: bool = True,
     ) -> None:
         self.rng, self.ri, self.ids = rng, fast_randint(rng), ids
         self.therapies, self.today, self.window_start, self.sessions = therapies, today, window_start, sessions
+        #: False for a network site no home-infusion team visits from: IVIG and edaravone in the chair,
+        #: edaravone's weekend days moved like every other dose
+        self.home_team = home_team
 
     def plan(self, live: list[LiveSlot]) -> tuple[list[PatientInfo], list[Plan], list[tuple[LiveSlot, Plan]]]:
         """Patients and their sessions, `sessions` in all.
@@ -205,12 +210,15 @@ class Planner:
         return today - timedelta(days=doses[index][0])
 
     def _clinic_day(self, day: date, code: str, course_day: int) -> tuple[date, bool]:
-        """Move weekend doses to Friday/Monday, except edaravone's daily first cycle (given at home)."""
+        """Move weekend doses to Friday/Monday, except edaravone's daily first cycle (given at home
+        where a home-infusion team visits)."""
         weekday = day.weekday()
+        if weekday < 5 and not self.home_team:
+            return day, False
         if weekday < 5:
             home = (code == "ivig" and self.rng.random() < 0.08) or (code == "edaravone" and self.rng.random() < 0.1)
             return day, home
-        if code == "edaravone" and course_day and course_day <= 14:
+        if code == "edaravone" and course_day and course_day <= 14 and self.home_team:
             return day, True
         return day + timedelta(days=-1 if weekday == 5 else 1), False
 

@@ -38,14 +38,18 @@ class Premises:
     settings: ClinicSettings
     today: date
     chair_ids: list[int]
-    home_id: int
+    home_id: int | None  # None: a network site without the home-infusion team
     nurse_ids: list[int]
     charge_id: int
     busy_chairs: set[int]
 
     def chair_id(self, index: int) -> int:
         """The id of chair `index` (wrapping round), or of the home-visit location for -1."""
-        return self.home_id if index < 0 else self.chair_ids[index % len(self.chair_ids)]
+        if index >= 0:
+            return self.chair_ids[index % len(self.chair_ids)]
+        if self.home_id is None:
+            raise RuntimeError(f"site {self.clinic_id} has no home-visit location")
+        return self.home_id
 
 
 def prepare_premises(conn: Connection, ids: Ids, now_min: int, fresh: bool) -> Premises:

@@ -63,8 +63,10 @@ IV_SITE_WEIGHTS = {
 class Generator:
     """All random choices of one load, from one `random.Random(seed)` so a seed repeats."""
 
-    def __init__(self, rng: Random, settings: ClinicSettings) -> None:
+    def __init__(self, rng: Random, settings: ClinicSettings, reaction_scale: float = 1.0) -> None:
         self.rng = rng
+        #: the site's reaction factor (infusion.demo.people.SITES): a demo artefact, 1 for one clinic
+        self.reaction_scale = reaction_scale
         self.ri = fast_randint(rng)
         self.thresholds = settings.thresholds
         self.tolerance = settings.window_tolerance_minutes
@@ -196,6 +198,8 @@ class Generator:
             key += 5  # second course: a little lower
         rates = profile.by_infusion
         chance = rates[min(key, len(rates)) - 1]
+        if self.reaction_scale != 1.0:
+            chance = min(1.0, chance * self.reaction_scale)
         if profile.patients is not None:  # only reaction-prone patients react, more often (§11)
             if not plan.patient.reactor:
                 return []

@@ -53,8 +53,13 @@ LIVE_EARLIER = tuple(LiveSlot("discharged", c, ANY_SHORT) for c in (1, 5, 6, 7))
 
 
 def live_slots(premises: Premises, sessions: int) -> list[LiveSlot]:
-    """Today's board, most important first; active slots on chairs already in use are skipped."""
-    active = [s for s in LIVE_ACTIVE if premises.chair_id(s.chair) not in premises.busy_chairs]
+    """Today's board, most important first; active slots on chairs already in use are skipped, and the
+    home visit at a network site without the home-infusion team."""
+    active = [
+        s
+        for s in LIVE_ACTIVE
+        if (s.chair >= 0 or premises.home_id is not None) and premises.chair_id(s.chair) not in premises.busy_chairs
+    ]
     return (active + list(LIVE_LATER) + list(LIVE_EARLIER))[:sessions]
 
 
