@@ -2,7 +2,8 @@
 
 Exit codes: 0 loaded, 1 the database failed (nothing saved), 2 bad arguments
 or refused because the database already has sessions. The summary and the
-error lines are the command's output and go to stdout/stderr directly.
+error lines are the command's output and go to stdout/stderr directly; progress
+lines (rows written, rows/s, then each later step) go to stderr as the load runs.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot open database {shown}: {_first_line(exc)}", file=sys.stderr)
         return 1
     try:
-        result = load_demo(db, options)
+        result = load_demo(db, options, progress=_progress)
     except DemoRefused as refused:
         print(
             f"error: {shown} already has {refused.args[0]:,} sessions; refusing to add demo data. "
@@ -105,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         db.engine.dispose()
     _print_summary(shown, result)
     return 0
+
+
+def _progress(line: str) -> None:
+    """Progress lines go to stderr, so the summary on stdout stays the command's output."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _safe_url(url: str) -> str:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from random import Random
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import WRITE_OPTION, Database
-from db.models import InfusionSession, Patient
+from db.models import InfusionSession, Patient, TrendDaily, TrendSession, UserSite
 from infusion.clinical.reactions import ACTIONS, SYMPTOMS
 from infusion.demo import network
 from infusion.demo.days import PastDays
@@ -38,12 +40,31 @@ from infusion.demo.rows import SessionRows
 from infusion.demo.simulate import IV_SITE_WEIGHTS, Generator, fast_randint
 from infusion.demo.therapies import PatientInfo, Plan
 from infusion.demo.today import LiveDay, LiveSlot, live_slots
-from infusion.demo.writer import COLUMNS, COUNT_LABELS, SESSION_TABLE, Encoder, Ids, Writer
+from infusion.demo.writer import (
+    CLINIC_TABLE,
+    COLUMNS,
+    COUNT_LABELS,
+    ID_TABLES,
+    SESSION_TABLE,
+    Encoder,
+    Ids,
+    Writer,
+    table_of,
+)
 from infusion.reads.trends.maintenance import rebuild as rebuild_trend_summaries
 from infusion.services.sessions import IV_SITES
 from infusion.services.setup import bootstrap
 
 log = logging.getLogger(__name__)
+
+#: The tables a load writes, analysed after it on PostgreSQL.
+ANALYZED = (
+    *ID_TABLES,
+    CLINIC_TABLE,
+    table_of(UserSite),
+    table_of(TrendSession),
+    table_of(TrendDaily),
+)
 
 
 def check_assumptions() -> None:
@@ -71,7 +92,31 @@ def _first_mrn(conn: Connection, rng: Random) -> int:
     return (max(numbers) + 1) if numbers else 1000 + fast_randint(rng)(0, 8000)
 
 
-def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> DemoResult:
+class Progress:
+    """Progress lines for the command line (`say`, e.g. print to stderr): rows and rows/s while
+    writing, at most one line a second, and each later step. Silent without `say`."""
+
+    def __init__(self, say: Callable[[str], None] | None, sessions: int) -> None:
+        self.say, self.sessions = say, sessions
+        self.started = self._last = time.perf_counter()
+
+    def rows(self, writer: Writer) -> None:
+        now = time.perf_counter()
+        if self.say is None or now - self._last < 1.0:
+            return
+        self._last = now
+        done = writer.counts.get(SESSION_TABLE.name, 0)
+        self.say(
+            f"  {writer.written:,} rows ({done:,} of {self.sessions:,} sessions) in {now - self.started:.0f} s, "
+            f"{writer.written / (now - self.started):,.0f} rows/s"
+        )
+
+    def step(self, what: str) -> None:
+        if self.say is not None:
+            self.say(f"  {what} ({time.perf_counter() - self.started:.0f} s)")
+
+
+def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress) -> DemoResult:
     """Generate the demo clinic and write it inside the caller's transaction (the tables are locked)."""
     rng = Random(options.seed)
     now_min = int(now.timestamp() // 60)
@@ -90,7 +135,7 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     for plan in plans:
         by_day[plan.day].append(plan)
     add_chairs(conn, ids, premises, chairs_for(by_day))
-    writer = Writer(conn)
+    writer = Writer(conn, on_flush=progress.rows)
     rows = SessionRows(rng, ids, Encoder(conn.dialect), writer, gen, premises, now_min, options.span)
     rows.write_patients(patients, first_mrn)
     past = PastDays(rng, gen, rows, premises)
@@ -107,11 +152,12 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> 
     today_counts = dict(rows.today_counts)
     after = {**counts, "today": today_counts, "seed": options.seed, "days": options.span}
     write_audit(conn, premises, now_min, fresh, after)
+    progress.step(f"{writer.written:,} rows written; rebuilding the trend summaries")
     rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
     return DemoResult(counts, today_counts, 0.0)
 
 
-def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: bool) -> DemoResult:
+def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress) -> DemoResult:
     """`_run` for a network of `options.sites` sites (infusion/demo/network.py): each site planned
     with its share of the sessions, a few patients moved to a second site, then written site by site."""
     rng = Random(options.seed)
@@ -142,7 +188,7 @@ def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: b
             by_day[plan.day].append(plan)
         network.add_chairs(conn, ids, site, chairs_for(by_day))
     network.add_staff(conn, ids, sites, now_min)
-    writer = Writer(conn)
+    writer = Writer(conn, on_flush=progress.rows)
     encoder = Encoder(conn.dialect)
     today_counts: dict[str, int] = defaultdict(int)
     for index, (site, site_plans, site_live) in enumerate(zip(sites, plans, lives)):
@@ -175,12 +221,23 @@ def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: b
         "patients_at_two_sites": shared,
     }
     write_audit(conn, sites[0], now_min, fresh, after)
+    progress.step(f"{writer.written:,} rows written; rebuilding the trend summaries")
     rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
     return DemoResult(counts, dict(today_counts), 0.0, sites=options.sites)
 
 
-def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None) -> DemoResult:
-    """Load the demo clinic in one transaction. Raises DemoRefused if sessions exist and not `force`."""
+def load_demo(
+    db: Database,
+    options: DemoOptions,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Load the demo clinic in one transaction. Raises DemoRefused if sessions exist and not `force`.
+
+    `progress` receives a line now and then (rows written, rows/s, the later steps); the command line
+    prints them to stderr. On PostgreSQL the loaded tables are analysed after the commit, so the
+    planner does not plan the first reads on empty-table estimates."""
     if options.sessions < 1 or options.span < 1:
         raise ValueError("sessions and days must be at least 1")
     if options.sites > 1 and options.sessions < network_minimum(options.sites):
@@ -188,6 +245,7 @@ def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None
     started = time.perf_counter()
     bootstrap(db)
     now = now or datetime.now(UTC)
+    report = Progress(progress, options.sessions)
     with db.engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
@@ -196,11 +254,28 @@ def load_demo(db: Database, options: DemoOptions, *, now: datetime | None = None
             if existing and not options.force:
                 raise DemoRefused(existing)
             log.info("generating %s demo sessions over %s days (seed %s)", options.sessions, options.span, options.seed)
+            report.step(f"generating {options.sessions:,} sessions at {options.sites} site(s) over {options.span} days")
             run = _run if options.sites == 1 else _run_network
-            result = run(conn, options, now, fresh=not existing)
-    result.seconds = time.perf_counter() - started  # including the commit
+            result = run(conn, options, now, not existing, report)
+            report.step("committing")
+    if db.engine.dialect.name == "postgresql":
+        report.step("analysing the loaded tables")
+        analyze(db)
+    result.seconds = time.perf_counter() - started  # including the commit (and ANALYZE)
     log.info("demo clinic loaded in %.1f s: %s", result.seconds, result.counts)
     return result
+
+
+def analyze(db: Database) -> None:
+    """PostgreSQL: planner statistics for every table the load wrote (autovacuum would gather them
+    only some time after a bulk load; until then the Trends joins plan on estimates of one row)."""
+    names = ", ".join(f'"{t.name}"' for t in ANALYZED)
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text(f"ANALYZE {names}"))
+            conn.commit()
+    except SQLAlchemyError as exc:  # the load is committed: statistics come later from autovacuum
+        log.warning("ANALYZE after the demo load failed: %s", exc)
 
 
 def load_demo_if_empty(db: Database, options: DemoOptions | None = None) -> bool:

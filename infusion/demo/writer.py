@@ -255,9 +255,14 @@ class Writer:
     GIL after every row and waits out the interpreter's switch interval.)
     """
 
-    def __init__(self, conn: Connection, batch_rows: int = 50_000) -> None:
+    def __init__(
+        self, conn: Connection, batch_rows: int = 50_000, on_flush: Callable[[Writer], None] | None = None
+    ) -> None:
         self.conn = conn
         self.batch_rows = batch_rows
+        #: called after each batch (the command line's progress line reads `written` and `counts`)
+        self.on_flush = on_flush
+        self.written = 0
         self.buffers: dict[Table, list[tuple[Any, ...]]] = {t: [] for t in INSERT_ORDER}
         self.counts: dict[str, int] = defaultdict(int)
         self._pending = 0
@@ -283,8 +288,11 @@ class Writer:
             else:
                 self.conn.exec_driver_sql(self._sql[table], rows)
             self.counts[table.name] += len(rows)
+            self.written += len(rows)
             self.buffers[table] = []
         self._pending = 0
+        if self.on_flush is not None:
+            self.on_flush(self)
 
     def _copy_rows(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         driver = self.conn.connection.driver_connection

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 
 from db.engine import Database, make_engine
 from db.models import (
@@ -178,8 +178,16 @@ def test_command_line_network(db: Database, db_url: str, capsys: pytest.CaptureF
     assert main(["--sites", "2", "--sessions", "200", "--seed", "2", "--database-url", db_url]) == 0
     captured = capsys.readouterr()
     assert "Demo clinic network of 2 sites loaded" in captured.out
+    # progress on stderr (issue 14): the steps, and rows/s while writing (at most a line a second)
+    assert "generating 200 sessions at 2 site(s)" in captured.err
+    assert "rebuilding the trend summaries" in captured.err and "Traceback" not in captured.err
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(Clinic)) == 2
+        if db.engine.dialect.name == "postgresql":  # analysed after the load, not left to autovacuum
+            assert "analysing the loaded tables" in captured.err
+            # reltuples: -1 until a table is analysed (COPY does not set it), the row estimate after
+            estimate = s.scalar(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('infusion_session')"))
+            assert estimate == 200
 
 
 @pytest.mark.parametrize(
