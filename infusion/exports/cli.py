@@ -1,8 +1,8 @@
 """`python -m infusion.exports`: the quality exports from the command line, for scheduled drops.
 
     python -m infusion.exports --dataset vitals --from 2026-01-01 --to 2026-06-30 \\
-        [--therapy CODE ...] [--chair NAME ...] [--nurse USERNAME ...] [--deidentify] \\
-        [--include-entered-in-error] [--database-url URL] --out FILE
+        [--site CODE ...] [--therapy CODE ...] [--chair NAME ...] [--nurse USERNAME ...] \\
+        [--deidentify [--pseudonymise-site]] [--include-entered-in-error] [--database-url URL] --out FILE
     python -m infusion.exports --fhir --session ID [--deidentify] [--database-url URL] --out FILE
 
 It calls the same `write_csv` / `write_bundle` as the export page, so a drop and
@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from db.engine import Database, database_url, make_engine
-from db.models import AppUser, Chair, Therapy
+from db.models import AppUser, Chair, Clinic, Therapy
 from infusion.accounts.permissions import ADMIN
 from infusion.errors import ChairsideError, NotFoundError
 from infusion.exports.datasets import ExportFilters, write_csv
@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="end", type=_iso_date, metavar="YYYY-MM-DD", help="last day (clinic time), included"
     )
     parser.add_argument(
+        "--site",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="CODE",
+        help="only these sites, by code (default: every site); dates are each site's local days",
+    )
+    parser.add_argument(
         "--therapy",
         nargs="+",
         action="extend",
@@ -109,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--deidentify", action="store_true", help=f"HIPAA Safe Harbor de-identification (needs {ENV_SECRET})"
     )
     parser.add_argument(
+        "--pseudonymise-site",
+        action="store_true",
+        help="with --deidentify: a keyed pseudonym (column site_key) instead of the site's code",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help="SQLAlchemy URL (default: CHAIRSIDE_DATABASE_URL, else sqlite:///chairside.sqlite)",
@@ -127,6 +140,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
             for flag, value in (
                 ("--from", args.start),
                 ("--to", args.end),
+                ("--site", args.site),
+                ("--pseudonymise-site", args.pseudonymise_site),
                 ("--therapy", args.therapy),
                 ("--chair", args.chair),
                 ("--nurse", args.nurse),
@@ -139,6 +154,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         return
     if args.session is not None:
         raise UsageError("--session goes with --fhir")
+    if args.pseudonymise_site and not args.deidentify:
+        raise UsageError("--pseudonymise-site goes with --deidentify")
     if args.start is None or args.end is None:
         raise UsageError("--dataset needs --from and --to")
     if args.start > args.end:
@@ -159,11 +176,28 @@ def _open_database(url: str | None) -> Database:
 
 
 def _resolve(db: Database, args: argparse.Namespace) -> ExportFilters:
-    """Therapy codes, chair names and usernames → ids; an unknown one is a usage error, not an empty file."""
+    """Site and therapy codes, chair names and usernames → ids; an unknown one is a usage error, not an empty file.
+
+    Chair names are unique within a site: a name two sites share needs --site to say which.
+    """
     with db.reading() as s:
+        sites = dict(s.execute(select(Clinic.code, Clinic.id)).all())
         therapies = dict(s.execute(select(Therapy.code, Therapy.id)).all())
-        chairs = dict(s.execute(select(Chair.name, Chair.id)).all())
+        chair_rows = s.execute(select(Chair.name, Chair.id, Chair.site_id)).all()
         users = dict(s.execute(select(AppUser.username, AppUser.id)).all())
+    unknown_sites = [w for w in args.site if w not in sites]
+    if unknown_sites:
+        raise UsageError(
+            f"--site: unknown {', '.join(map(repr, unknown_sites))} (known: {', '.join(sorted(sites)) or 'none'})"
+        )
+    site_ids = {sites[w] for w in args.site}
+    chairs: dict[str, int] = {}
+    for name, chair_id, site_id in chair_rows:
+        if site_ids and site_id not in site_ids:
+            continue
+        if name in chairs and args.chair and name in args.chair:
+            raise UsageError(f"--chair: {name!r} is a chair at more than one site: name the site with --site")
+        chairs[name] = chair_id
     ids: dict[str, list[int]] = {}
     for flag, wanted, known in (
         ("--therapy", args.therapy, therapies),
@@ -182,6 +216,8 @@ def _resolve(db: Database, args: argparse.Namespace) -> ExportFilters:
         chair_ids=tuple(ids["--chair"]),
         nurse_ids=tuple(ids["--nurse"]),
         include_entered_in_error=args.include_entered_in_error,
+        site_ids=tuple(sorted(site_ids)) or None,
+        pseudonymise_site=args.pseudonymise_site,
     )
 
 
@@ -232,6 +268,8 @@ def _audit_export(db: Database, args: argparse.Namespace, summary: str, target: 
         "file": str(target),
         "from": args.start.isoformat() if getattr(args, "start", None) else None,
         "to": args.end.isoformat() if getattr(args, "end", None) else None,
+        "sites": list(args.site) or None,
+        "pseudonymised_site": bool(args.pseudonymise_site),
     }
     with db.writing() as s:
         record(

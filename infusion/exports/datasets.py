@@ -44,10 +44,10 @@ from infusion.exports.csv_writer import (
     format_cell,
     neutralise,
 )
-from infusion.exports.queries import QUERIES, ExportFilters, bounds, count_query
+from infusion.exports.queries import QUERIES, ExportFilters, Scope, count_query
 from infusion.exports.records import BUILDERS
-from infusion.exports.schema import DATASETS, SCHEMA_VERSION, Column, output_columns
-from infusion.exports.shaping import ExportContext, load_context, shape
+from infusion.exports.schema import DATASETS, SCHEMA_VERSION, Column
+from infusion.exports.shaping import ExportContext, chosen_sites, load_context, read_sites, shape
 
 # BOM, DANGEROUS_LEADING, format_cell and neutralise are re-exported: importers take them from here.
 __all__ = [
@@ -88,16 +88,20 @@ def iter_rows(
     secret: bytes | str | None = None,
     *,
     actor_role: str | None = None,
+    held_sites: frozenset[int] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[dict[str, Any]]:
     """Rows of a dataset as dicts keyed by output column, streamed from a server-side cursor.
 
-    Values are Python objects: aware datetimes in the clinic's time zone (identified
-    mode), numbers, booleans, text, None. Arguments are checked before the first row
-    is asked for. Close the iterator (or exhaust it) to release the connection.
+    Values are Python objects: aware datetimes in the time zone of the row's site
+    (identified mode), numbers, booleans, text, None. `held_sites`: the sites the
+    person exporting holds (None: every site); `filters.site_ids` must lie within them.
+    Arguments (sites included) are checked before the first row is asked for. Close
+    the iterator (or exhaust it) to release the connection.
     """
-    key = _check_request(dataset, actor_role, deidentify, secret)
-    return _rows(db, dataset, filters, key, chunk_rows)
+    key = _check_request(dataset, actor_role, deidentify, secret, filters)
+    _check_sites(db, filters, held_sites)
+    return _rows(db, dataset, filters, key, held_sites, chunk_rows)
 
 
 def write_csv(
@@ -110,6 +114,7 @@ def write_csv(
     progress: Callable[[int], None] | None = None,
     *,
     actor_role: str | None = None,
+    held_sites: frozenset[int] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> int:
     """Write a dataset as CSV (UTF-8 with BOM) to a binary or text stream; returns the rows written.
@@ -117,17 +122,19 @@ def write_csv(
     A text stream must be UTF-8 and opened with newline="" (the CSV uses CRLF line
     ends). `progress` is called with the running row count after each chunk.
     """
-    key = _check_request(dataset, actor_role, deidentify, secret)
-    columns = output_columns(dataset, deidentify)
-    sink = CsvSink(out, [c.name for c in columns])
-    written = 0
-    cell_writers = [(c.name, cell_formatter(c.type)) for c in columns]
-    with closing(_chunks(db, dataset, filters, key, chunk_rows)) as chunks:
-        for chunk in chunks:
-            sink.write_rows([fmt(row[name]) for name, fmt in cell_writers] for row in chunk)
-            written += len(chunk)
-            if progress is not None:
-                progress(written)
+    key = _check_request(dataset, actor_role, deidentify, secret, filters)
+    with _snapshot(db) as conn:
+        ctx = load_context(conn, dataset, key, filters, held_sites)  # refuses a site not held before any byte
+        columns = ctx.columns
+        sink = CsvSink(out, [c.name for c in columns])
+        written = 0
+        cell_writers = [(c.name, cell_formatter(c.type)) for c in columns]
+        with closing(_chunks_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
+            for chunk in chunks:
+                sink.write_rows([fmt(row[name]) for name, fmt in cell_writers] for row in chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(written)
     log.info("CSV export written: dataset=%s rows=%d deidentified=%s", dataset, written, deidentify)
     return written
 
@@ -141,12 +148,13 @@ def preview(
     *,
     secret: bytes | str | None = None,
     actor_role: str | None = None,
+    held_sites: frozenset[int] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The first `n` rows (typed DataFrame, same columns as the file) and the total row count."""
-    key = _check_request(dataset, actor_role, deidentify, secret)
-    columns = output_columns(dataset, deidentify)
+    key = _check_request(dataset, actor_role, deidentify, secret, filters)
     with _snapshot(db) as conn:
-        ctx = load_context(conn, dataset, key)
+        ctx = load_context(conn, dataset, key, filters, held_sites)
+        columns = ctx.columns
         total = int(conn.scalar(_count_query(dataset, filters, ctx)) or 0)
         rows: list[dict[str, Any]] = []
         if n > 0:
@@ -155,25 +163,47 @@ def preview(
     return to_frame(rows, columns, ctx.tz), total
 
 
-def count_rows(db: Database, dataset: str, filters: ExportFilters, *, actor_role: str | None = None) -> int:
+def count_rows(
+    db: Database,
+    dataset: str,
+    filters: ExportFilters,
+    *,
+    actor_role: str | None = None,
+    held_sites: frozenset[int] | None = None,
+) -> int:
     """How many rows an export of these filters holds (the same in both modes)."""
-    _check_request(dataset, actor_role, False, None)
+    _check_request(dataset, actor_role, False, None, None)
     with _snapshot(db) as conn:
-        ctx = load_context(conn, dataset, None)
+        ctx = load_context(conn, dataset, None, filters, held_sites)
         return int(conn.scalar(_count_query(dataset, filters, ctx)) or 0)
 
 
-def suggested_filename(dataset: str, filters: ExportFilters, deidentify: bool = False) -> str:
-    """A file name that says what is inside: dataset, dates, mode and schema version."""
+def suggested_filename(
+    dataset: str, filters: ExportFilters, deidentify: bool = False, site_codes: Sequence[str] = ()
+) -> str:
+    """A file name that says what is inside: dataset, sites when named, dates, mode and schema version.
+
+    Site codes are left out of a de-identified file's name when the file pseudonymises the site.
+    """
     mode = "_deidentified" if deidentify else ""
+    if site_codes and not (deidentify and filters.pseudonymise_site):
+        safe = ["".join(ch for ch in code if ch.isalnum() or ch in "-_") for code in site_codes]
+        mode = "_" + "-".join(code for code in safe if code) + mode
     return (
         f"chairside_{dataset}_{filters.start.isoformat()}_{filters.end.isoformat()}{mode}_schema-v{SCHEMA_VERSION}.csv"
     )
 
 
 def to_frame(rows: list[dict[str, Any]], columns: Sequence[Column], tz: ZoneInfo | None = None) -> pd.DataFrame:
-    """Rows as a DataFrame with nullable dtypes matching the schema (pandas 3: str, Int64, Float64, boolean)."""
+    """Rows as a DataFrame with nullable dtypes matching the schema (pandas 3: str, Int64, Float64, boolean).
+
+    Times are in their rows' zone; a pandas column holds one zone, so when the rows span several
+    sites' zones the times are given as the file writes them (ISO 8601 text with each row's offset).
+    """
     data: dict[str, pd.Series] = {}
+    zones = {v.tzinfo for col in columns if col.type == "datetime" for r in rows if (v := r.get(col.name)) is not None}
+    zone = next(iter(zones)) if len(zones) == 1 else tz
+    as_text = len(zones) > 1
     for col in columns:
         values = [r.get(col.name) for r in rows]
         if col.type == "integer":
@@ -182,10 +212,12 @@ def to_frame(rows: list[dict[str, Any]], columns: Sequence[Column], tz: ZoneInfo
             series = pd.Series(values, dtype="Float64")
         elif col.type == "boolean":
             series = pd.Series(values, dtype="boolean")
+        elif col.type == "datetime" and as_text:
+            series = pd.Series([None if v is None else format_cell(v) for v in values], dtype="str")
         elif col.type == "datetime":
             series = pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[us, UTC]")
-            if tz is not None:
-                series = series.dt.tz_convert(tz)
+            if zone is not None:
+                series = series.dt.tz_convert(zone)
         elif col.type == "date":
             series = pd.Series(values, dtype=object)
         else:
@@ -197,14 +229,32 @@ def to_frame(rows: list[dict[str, Any]], columns: Sequence[Column], tz: ZoneInfo
 # Request checks and plumbing ------------------------------------------------------------------------
 
 
-def _check_request(dataset: str, actor_role: str | None, deidentify: bool, secret: bytes | str | None) -> bytes | None:
+def _check_request(
+    dataset: str,
+    actor_role: str | None,
+    deidentify: bool,
+    secret: bytes | str | None,
+    filters: ExportFilters | None,
+) -> bytes | None:
     if dataset not in DATASETS:
         raise ValidationError({"dataset": f"Unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}."})
     if actor_role not in EXPORTS:  # identified or not, a quality export is for quality and admin staff
         raise PermissionDenied("Exports are for quality and admin staff only.")
     if dataset == "audit" and actor_role not in AUDIT_ROLES:
         raise PermissionDenied("The audit trail export is for quality and admin staff only.")
+    if filters is not None and filters.pseudonymise_site and not deidentify:
+        raise ValidationError(
+            {"pseudonymise_site": "A pseudonymous site code is for de-identified exports: turn de-identify on."}
+        )
     return deid.resolve_secret(secret) if deidentify else None
+
+
+def _check_sites(db: Database, filters: ExportFilters, held_sites: frozenset[int] | None) -> None:
+    """Refuse a site the person does not hold (or an unknown one) before anything is streamed."""
+    if filters.site_ids is None and held_sites is None:
+        return
+    with db.engine.connect() as conn:
+        chosen_sites(read_sites(conn), filters.site_ids, held_sites)
 
 
 @contextmanager
@@ -218,17 +268,18 @@ def _snapshot(db: Database) -> Iterator[Connection]:
 
 
 def _rows(
-    db: Database, dataset: str, filters: ExportFilters, secret: bytes | None, chunk_rows: int
+    db: Database,
+    dataset: str,
+    filters: ExportFilters,
+    secret: bytes | None,
+    held_sites: frozenset[int] | None,
+    chunk_rows: int,
 ) -> Iterator[dict[str, Any]]:
-    with closing(_chunks(db, dataset, filters, secret, chunk_rows)) as chunks:
-        for chunk in chunks:
-            yield from chunk
-
-
-def _chunks(db: Database, dataset: str, filters: ExportFilters, secret: bytes | None, chunk_rows: int) -> Chunks:
     with _snapshot(db) as conn:
-        ctx = load_context(conn, dataset, secret)
-        yield from _chunks_on(conn, dataset, filters, ctx, chunk_rows)
+        ctx = load_context(conn, dataset, secret, filters, held_sites)
+        with closing(_chunks_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
+            for chunk in chunks:
+                yield from chunk
 
 
 def _chunks_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: ExportContext, chunk_rows: int) -> Chunks:
@@ -238,9 +289,11 @@ def _chunks_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: Expo
     in SQLAlchemy 2 that call changes the connection in place, and the per-chunk
     lookups on the same connection (same snapshot) must not open cursors of their own.
     """
-    lo, hi = bounds(filters, ctx.tz)
+    scope = _scope(ctx)
     build = BUILDERS[dataset]
-    stmt = QUERIES[dataset](filters, lo, hi).execution_options(stream_results=True, yield_per=max(1, chunk_rows))
+    stmt = QUERIES[dataset](filters, *scope.envelope, scope).execution_options(
+        stream_results=True, yield_per=max(1, chunk_rows)
+    )
     result = conn.execute(stmt)
     try:
         for part in result.partitions():
@@ -249,5 +302,11 @@ def _chunks_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: Expo
         result.close()
 
 
+def _scope(ctx: ExportContext) -> Scope:
+    assert ctx.scope is not None, "load_context(..., filters) sets the scope"
+    return ctx.scope
+
+
 def _count_query(dataset: str, filters: ExportFilters, ctx: ExportContext) -> Select:
-    return count_query(dataset, filters, *bounds(filters, ctx.tz))
+    scope = _scope(ctx)
+    return count_query(dataset, filters, *scope.envelope, scope)

@@ -63,6 +63,12 @@ DEID_NOTICE: tuple[str, ...] = (
     "Staff and provider names are removed (a clinic policy choice; they are not patient identifiers). Staff "
     "numbers remain so workload can be compared.",
     "Chairside's own record numbers are removed or replaced by the keys above.",
+    "The site is kept as its code (column site): the treating site is not among the 18 Safe Harbor identifiers, "
+    "which are the patient's and their relatives', employers' and household members' (the geography rule is "
+    "about where they live, not where they are treated). Asked to replace the site with a pseudonymous code, "
+    "the file has site_key instead: a keyed hash of the site made with the same secret, the same in every "
+    "export, so a quality team can compare sites without naming them. A site with few patients narrows who "
+    "they are: replace the site when the numbers are small.",
     "Kept as recorded: therapy, dose, chair kind, vital signs, NEWS2, flags, reaction grades, symptoms and "
     "actions (coded), durations, and premedication as codes (drug from Chairside's list or 'other', dose number, "
     "unit, route); the premedication as typed is removed.",
@@ -157,6 +163,10 @@ def patient_key(secret: bytes, patient_id: int) -> str:
 
 def session_key(secret: bytes, session_id: int) -> str:
     return pseudonym(secret, "session", session_id)
+
+
+def site_key(secret: bytes, site_id: int) -> str:
+    return pseudonym(secret, "site", site_id)
 
 
 def age_on(birth_date: date | None, day: date) -> int | None:

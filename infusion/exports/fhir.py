@@ -10,7 +10,9 @@ tests check them against the R4 value sets.
 
 Mapping (docs/clinical-basis.md §9):
 - Patient: MRN, name and birth date; de-identified: only the pseudonymous key.
-- Encounter: class AMB (HH for a home visit), period check-in → discharge.
+- Encounter: class AMB (HH for a home visit), period check-in → discharge; serviceProvider is
+  the site (a display-only Reference to the Organization: its name and code; de-identified: the
+  code only, as in the CSV). Times are in the site's time zone.
 - MedicationAdministration: status completed, or stopped (statusReason: the
   reaction's grade) when a reaction's actions stopped the infusion; on-hold while
   paused, in-progress while running. effectivePeriod IV start → IV stop, context →
@@ -133,6 +135,8 @@ class SessionRecord:
     vitals: list[VitalSign]
     rates: list[RateChange]
     reactions: list[Reaction]
+    site_code: str = ""
+    site_name: str = ""
 
 
 def load_session(db: Database, session_id: int) -> SessionRecord:
@@ -141,13 +145,15 @@ def load_session(db: Database, session_id: int) -> SessionRecord:
         row = s.get(InfusionSession, session_id)
         if row is None:
             raise NotFoundError(f"Session {session_id} not found.")
-        tz = s.scalar(select(Clinic.timezone).order_by(Clinic.id).limit(1)) or "UTC"
         patient, therapy, chair = (
             s.get(Patient, row.patient_id),
             s.get(Therapy, row.therapy_id),
             s.get(Chair, row.chair_id),
         )
         assert patient is not None and therapy is not None and chair is not None  # foreign keys
+        site = s.get(Clinic, chair.site_id)  # the session's site: its chair's
+        assert site is not None  # foreign key
+        tz = site.timezone
         vitals = list(
             s.scalars(
                 select(VitalSign)
@@ -169,7 +175,7 @@ def load_session(db: Database, session_id: int) -> SessionRecord:
                 .order_by(Reaction.onset_at, Reaction.id)
             )
         )
-    return SessionRecord(row, patient, therapy, chair, tz, vitals, rates, reactions)
+    return SessionRecord(row, patient, therapy, chair, tz, vitals, rates, reactions, site.code, site.name)
 
 
 def build_bundle(
@@ -326,7 +332,17 @@ class _Builder:
             serviceType=CodeableConcept(text=self.d.therapy.brand or self.d.therapy.name),
             subject=self._ref(self.patient_id),
             period=period,
+            serviceProvider=self._site(),
         )
+
+    def _site(self) -> Reference | None:
+        """The site as a display-only Reference (no Organization resource is sent); de-identified: its code."""
+        code, name = self.d.site_code, self.d.site_name
+        if not code:
+            return None
+        if self.secret is not None:
+            return Reference(display=code)
+        return Reference(display=f"{name} ({code})" if name else code)
 
     def medication_administration(self) -> MedicationAdministration | None:
         row, therapy = self.d.session, self.d.therapy

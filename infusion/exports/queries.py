@@ -2,8 +2,10 @@
 
 Each dataset is one streamed main query (ordered, so a file is reproducible);
 the summaries a sessions row needs are fetched per chunk in `records`. The date
-range is turned into UTC bounds on the clinic's local days here, so every
-dataset of one range describes the same sessions.
+range is turned into UTC bounds on each site's local days here (`Scope`: the
+sites of one time zone share a window; the windows are OR'd under one envelope
+the time index can use), so every dataset of one range describes the same
+sessions, and 1 March means midnight to midnight wherever the session took place.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from db.models import AuditEvent, Chair, InfusionSession, Patient, Reaction, Therapy, VitalSign
@@ -33,6 +35,12 @@ class ExportFilters:
     it applies to the event time. Therapy and chair filters select sessions (audit:
     events about those sessions); the nurse filter selects the nurse who checked the
     patient in (audit: the member of staff who made the change).
+
+    `site_ids`: the sites (None: every site the person exporting holds; the export
+    refuses a site they do not hold). The days are each site's local days. With
+    sites named, audit holds the events about those sites' sessions only.
+    `pseudonymise_site` (de-identified exports only): `site_key`, a keyed pseudonym,
+    instead of the site's code.
     """
 
     start: date
@@ -41,10 +49,16 @@ class ExportFilters:
     chair_ids: tuple[int, ...] = ()
     nurse_ids: tuple[int, ...] = ()
     include_entered_in_error: bool = False
+    site_ids: tuple[int, ...] | None = None
+    pseudonymise_site: bool = False
 
     def __post_init__(self) -> None:
         for name in ("therapy_ids", "chair_ids", "nurse_ids"):
             object.__setattr__(self, name, tuple(int(x) for x in getattr(self, name)))
+        if self.site_ids is not None:
+            object.__setattr__(self, "site_ids", tuple(sorted({int(x) for x in self.site_ids})))
+            if not self.site_ids:
+                raise ValidationError({"site_ids": "Choose at least one site (or none named: every site you hold)."})
         if self.start > self.end:
             raise ValidationError(
                 {"end": f"The end date {self.end.isoformat()} is before the start date {self.start.isoformat()}."}
@@ -56,6 +70,76 @@ def bounds(filters: ExportFilters, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(filters.start, time.min, tzinfo=tz)
     end = datetime.combine(filters.end + timedelta(days=1), time.min, tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Sites of one time zone (None: every site) and the filters' local days there, as UTC [lo, hi)."""
+
+    site_ids: tuple[int, ...] | None
+    lo: datetime
+    hi: datetime
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which sites an export covers, each with its own local days.
+
+    `sessionless`: the window for audit events without a session (the first site's days), or None
+    when the export names sites (such events belong to no site, so they are left out).
+    """
+
+    windows: tuple[Window, ...]
+    sessionless: tuple[datetime, datetime] | None = None
+
+    @property
+    def envelope(self) -> tuple[datetime, datetime]:
+        """The smallest UTC range holding every window (an index range; the windows then pick the rows)."""
+        spans = [(w.lo, w.hi) for w in self.windows] + ([self.sessionless] if self.sessionless else [])
+        if not spans:
+            epoch = datetime(1970, 1, 1, tzinfo=UTC)
+            return epoch, epoch
+        return min(lo for lo, _ in spans), max(hi for _, hi in spans)
+
+
+def scope_for(
+    filters: ExportFilters, zones: dict[int, ZoneInfo], chosen: frozenset[int] | None, default: ZoneInfo
+) -> Scope:
+    """Per-site UTC windows of the filters' days. `zones`: every site's zone; `chosen`: the sites (None: all)."""
+    groups: dict[str, list[int]] = {}
+    by_key: dict[str, ZoneInfo] = {}
+    for site_id, zone in sorted(zones.items()):
+        if chosen is None or site_id in chosen:
+            groups.setdefault(zone.key, []).append(site_id)
+            by_key[zone.key] = zone
+    if chosen is None:
+        if len(groups) <= 1:  # one zone (a single clinic): a plain range, no site condition
+            zone = next(iter(by_key.values()), default)
+            return Scope((Window(None, *bounds(filters, zone)),), sessionless=bounds(filters, default))
+        sessionless: tuple[datetime, datetime] | None = bounds(filters, default)
+    else:
+        sessionless = None
+    windows = tuple(Window(tuple(ids), *bounds(filters, by_key[key])) for key, ids in sorted(groups.items()))
+    return Scope(windows, sessionless)
+
+
+def _within(moment: Any, site: Any, lo: datetime, hi: datetime, scope: Scope | None) -> list[Any]:
+    """`moment` within the scope's windows, by the row's site (plain [lo, hi) when there is no scope)."""
+    if scope is None:
+        return [moment >= lo, moment < hi]
+    env_lo, env_hi = scope.envelope
+    conditions: list[Any] = [moment >= env_lo, moment < env_hi]
+    if len(scope.windows) == 1 and scope.windows[0].site_ids is None and scope.sessionless in (None, scope.envelope):
+        window = scope.windows[0]
+        return [moment >= window.lo, moment < window.hi]
+    parts: list[ColumnElement[bool]] = []
+    for w in scope.windows:
+        where = [moment >= w.lo, moment < w.hi]
+        parts.append(and_(*where) if w.site_ids is None else and_(site.in_(w.site_ids), *where))
+    if scope.sessionless is not None:
+        parts.append(and_(site.is_(None), moment >= scope.sessionless[0], moment < scope.sessionless[1]))
+    conditions.append(or_(*parts) if parts else false())
+    return conditions
 
 
 def nurse() -> Any:
@@ -82,8 +166,8 @@ def nurse() -> Any:
     return func.coalesce(by_audit, by_baseline, S.created_by_id)
 
 
-def _session_filters(filters: ExportFilters, lo: datetime, hi: datetime) -> list[Any]:
-    conditions: list[Any] = [S.scheduled_at >= lo, S.scheduled_at < hi]
+def _session_filters(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> list[Any]:
+    conditions: list[Any] = _within(S.scheduled_at, C.site_id, lo, hi, scope)
     if filters.therapy_ids:
         conditions.append(S.therapy_id.in_(filters.therapy_ids))
     if filters.chair_ids:
@@ -99,11 +183,12 @@ def _entry_statuses(status: InstrumentedAttribute[str], filters: ExportFilters) 
     return status.in_(wanted)
 
 
-def sessions_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+def sessions_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
     return (
         select(
             S.id.label("session_id"),
             S.patient_id,
+            C.site_id,
             P.mrn,
             P.family_name,
             P.given_name,
@@ -142,17 +227,18 @@ def sessions_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select
         .join(P, P.id == S.patient_id)
         .join(T, T.id == S.therapy_id)
         .join(C, C.id == S.chair_id)
-        .where(*_session_filters(filters, lo, hi))
+        .where(*_session_filters(filters, lo, hi, scope))
         .order_by(S.scheduled_at, S.id)
     )
 
 
-def vitals_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+def vitals_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
     return (
         select(
             V.id.label("vital_id"),
             V.session_id,
             S.patient_id,
+            C.site_id,
             T.code.label("therapy_code"),
             S.infusion_number,
             S.iv_started_at,
@@ -189,17 +275,19 @@ def vitals_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
         .select_from(V)
         .join(S, S.id == V.session_id)
         .join(T, T.id == S.therapy_id)
-        .where(*_session_filters(filters, lo, hi), _entry_statuses(V.status, filters))
+        .join(C, C.id == S.chair_id)
+        .where(*_session_filters(filters, lo, hi, scope), _entry_statuses(V.status, filters))
         .order_by(S.scheduled_at, S.id, V.taken_at, V.id)
     )
 
 
-def reactions_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+def reactions_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
     return (
         select(
             R.id.label("reaction_id"),
             R.session_id,
             S.patient_id,
+            C.site_id,
             T.code.label("therapy_code"),
             S.infusion_number,
             S.iv_started_at,
@@ -225,13 +313,14 @@ def reactions_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Selec
         .select_from(R)
         .join(S, S.id == R.session_id)
         .join(T, T.id == S.therapy_id)
-        .where(*_session_filters(filters, lo, hi), _entry_statuses(R.status, filters))
+        .join(C, C.id == S.chair_id)
+        .where(*_session_filters(filters, lo, hi, scope), _entry_statuses(R.status, filters))
         .order_by(S.scheduled_at, S.id, R.onset_at, R.id)
     )
 
 
-def audit_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
-    conditions: list[Any] = [A.at >= lo, A.at < hi]
+def audit_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
+    conditions: list[Any] = _within(A.at, C.site_id, lo, hi, scope)
     if filters.therapy_ids:
         conditions.append(S.therapy_id.in_(filters.therapy_ids))
     if filters.chair_ids:
@@ -249,6 +338,7 @@ def audit_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
             A.entity_id,
             A.session_id,
             A.patient_id,
+            C.site_id,
             A.before,
             A.after,
             A.reason,
@@ -258,12 +348,13 @@ def audit_query(filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
         )
         .select_from(A)
         .outerjoin(S, S.id == A.session_id)
+        .outerjoin(C, C.id == S.chair_id)
         .where(*conditions)
         .order_by(A.at, A.id)
     )
 
 
-Query = Callable[[ExportFilters, datetime, datetime], Select]
+Query = Callable[[ExportFilters, datetime, datetime, Scope | None], Select]
 QUERIES: dict[str, Query] = {
     "sessions": sessions_query,
     "vitals": vitals_query,
@@ -274,7 +365,7 @@ QUERIES: dict[str, Query] = {
 _ROW_KEYS: dict[str, Any] = {"sessions": S.id, "vitals": V.id, "reactions": R.id, "audit": A.id}
 
 
-def count_query(dataset: str, filters: ExportFilters, lo: datetime, hi: datetime) -> Select:
+def count_query(dataset: str, filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
     """How many rows the dataset's main query returns, without fetching them."""
-    inner = QUERIES[dataset](filters, lo, hi).with_only_columns(_ROW_KEYS[dataset]).order_by(None).subquery()
+    inner = QUERIES[dataset](filters, lo, hi, scope).with_only_columns(_ROW_KEYS[dataset]).order_by(None).subquery()
     return select(func.count()).select_from(inner)

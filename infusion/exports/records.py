@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, case, func, select
 
@@ -63,6 +64,12 @@ def _premed_coded(p: Any) -> str:
     return premedication.coded_summary(drug_code, value, unit, p.route)
 
 
+def _site(row: Any, ctx: ExportContext) -> tuple[str | None, ZoneInfo]:
+    """The row's site code and the zone its days and times are given in (the first site's when it has none)."""
+    site = ctx.sites.get(row.site_id) if row.site_id is not None else None
+    return (site.code, site.zone) if site is not None else (None, ctx.tz)
+
+
 def _session_reference(row: Any) -> tuple[datetime | None, str | None]:
     return deid.reference_time(row.iv_started_at, row.checked_in_at, row.scheduled_at)
 
@@ -111,7 +118,8 @@ def session_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportConte
     records = []
     for r in rows:
         reference, label = _session_reference(r)
-        day = r.scheduled_at.astimezone(ctx.tz).date()
+        site, zone = _site(r, ctx)
+        day = r.scheduled_at.astimezone(zone).date()
         end = r.discharged_at or (r.closed_at if r.status == "deferred" else None)
         count, worst = reactions.get(r.session_id, (0, None))
         rate = rates.get(r.session_id)
@@ -119,6 +127,7 @@ def session_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportConte
             {
                 "session_id": r.session_id,
                 "patient_id": r.patient_id,
+                "site": site,
                 "mrn": r.mrn,
                 "patient_name": f"{r.family_name}, {r.given_name}",
                 "birth_date": r.birth_date,
@@ -169,6 +178,7 @@ def session_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportConte
                 "corrected": r.session_id in corrected,
                 "addendum_count": int(addenda.get(r.session_id, 0)),
                 "_reference": reference,
+                "_tz": zone,
             }
         )
     return records
@@ -178,12 +188,14 @@ def vital_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext
     records = []
     for r in rows:
         reference, label = _session_reference(r)
+        site, zone = _site(r, ctx)
         unable = r.unable_to_obtain or {}
         records.append(
             {
                 "vital_id": r.vital_id,
                 "session_id": r.session_id,
                 "patient_id": r.patient_id,
+                "site": site,
                 "time_reference": label,
                 "therapy_code": r.therapy_code,
                 "infusion_number": r.infusion_number,
@@ -212,6 +224,7 @@ def vital_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext
                 "note": r.note,
                 **_entry_tail(r, ctx.staff),
                 "_reference": reference,
+                "_tz": zone,
             }
         )
     return records
@@ -221,11 +234,13 @@ def reaction_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportCont
     records = []
     for r in rows:
         reference, label = _session_reference(r)
+        site, zone = _site(r, ctx)
         records.append(
             {
                 "reaction_id": r.reaction_id,
                 "session_id": r.session_id,
                 "patient_id": r.patient_id,
+                "site": site,
                 "time_reference": label,
                 "therapy_code": r.therapy_code,
                 "infusion_number": r.infusion_number,
@@ -244,6 +259,7 @@ def reaction_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportCont
                 "note": r.note,
                 **_entry_tail(r, ctx.staff),
                 "_reference": reference,
+                "_tz": zone,
             }
         )
     return records
@@ -253,10 +269,11 @@ def audit_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext
     records = []
     for r in rows:
         reference, label = _session_reference(r) if r.scheduled_at is not None else (None, None)
+        site, zone = _site(r, ctx)
         records.append(
             {
                 "audit_id": r.audit_id,
-                "event_date": r.at.astimezone(ctx.tz).date(),
+                "event_date": r.at.astimezone(zone).date(),
                 "at": r.at,
                 "time_reference": label,
                 "user_id": r.user_id,
@@ -266,10 +283,12 @@ def audit_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext
                 "entity_id": r.entity_id,
                 "session_id": r.session_id,
                 "patient_id": r.patient_id,
+                "site": site,
                 "before": r.before,
                 "after": r.after,
                 "reason": r.reason,
                 "_reference": reference,
+                "_tz": zone,
             }
         )
     return records

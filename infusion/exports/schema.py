@@ -46,7 +46,9 @@ from infusion.services.setup import DIAGNOSES
 
 #: Bumped whenever a dataset gains, loses, renames or retypes a column.
 #: 2: sessions gained `premedication_coded`; `premedication_given` (typed text) left the de-identified file.
-SCHEMA_VERSION = "2"
+#: 3: sessions, vitals, reactions and audit gained `site` (the site's code; `site_key` in a de-identified file
+#:    made with pseudonymous sites); dates and times are in the row's site's time zone.
+SCHEMA_VERSION = "3"
 
 DATASETS = ("sessions", "vitals", "reactions", "audit")
 
@@ -58,8 +60,8 @@ TYPES = {
     "number": "decimal number (point as separator)",
     "boolean": "true or false",
     "text": "text",
-    "date": "date, ISO 8601 (YYYY-MM-DD), in the clinic's time zone",
-    "datetime": "ISO 8601 timestamp to the second with the UTC offset, in the clinic's time zone",
+    "date": "date, ISO 8601 (YYYY-MM-DD), in the time zone of the row's site",
+    "datetime": "ISO 8601 timestamp to the second with the UTC offset, in the time zone of the row's site",
 }
 
 #: Codes `infusion.clinical.vitals.alert_flags` writes (docs/clinical-basis.md §6 thresholds).
@@ -93,6 +95,7 @@ class Deid(enum.Enum):
     RELATIVE = "given as minutes relative to the time reference"
     AGE_CAP = "ages over 89 given as 90+"
     VOCABULARY = "values outside the allowed list given as Other"
+    SITE = "kept (a site is not a Safe Harbor identifier); replaced by a keyed pseudonym when asked"
     ONLY = "only in the de-identified export"
 
 
@@ -113,7 +116,7 @@ class Column:
     allowed: str = ""
     deid: Deid = Deid.UNDECLARED
     deid_name: str | None = None
-    pseudonym_kind: str | None = None  # "patient" | "session" for Deid.PSEUDONYM
+    pseudonym_kind: str | None = None  # "patient" | "session" for Deid.PSEUDONYM, "site" for Deid.SITE
     vocabulary: tuple[str, ...] = ()  # the known values, for Deid.VOCABULARY and (optionally) Deid.CODED
     separator: str = ""  # a list of codes in one cell, e.g. ";": each code is checked against `vocabulary`
     source: str | None = None
@@ -128,13 +131,15 @@ class Column:
     @property
     def identifier(self) -> bool:
         """True when de-identified mode removes or transforms this column."""
-        return self.deid not in (Deid.KEEP, Deid.CODED, Deid.ONLY)
+        return self.deid not in (Deid.KEEP, Deid.CODED, Deid.ONLY, Deid.SITE)
 
     @property
     def handling(self) -> str:
         """The de-identified treatment in words, for the dictionary."""
         if self.deid in (Deid.KEEP, Deid.CODED, Deid.ONLY, Deid.UNDECLARED):
             return self.deid.value
+        if self.deid is Deid.SITE:
+            return f"{self.deid.value} (column `{self.deid_name}`)"
         if self.deid is Deid.REMOVE:
             return "removed"
         target = self.deid_name or self.name
@@ -178,6 +183,20 @@ def _patient_id() -> Column:
         deid=Deid.PSEUDONYM,
         deid_name="patient_key",
         pseudonym_kind="patient",
+    )
+
+
+def _site(meaning: str = "The site (clinic of the network) where the session took place: its short code.") -> Column:
+    # a treating site is not among the 18 Safe Harbor identifiers (they describe the patient, relatives,
+    # employers and household members): kept, or a keyed pseudonym when the export asks (docs: DEID_NOTICE)
+    return Column(
+        "site",
+        "text",
+        meaning,
+        allowed="a site code of the network (Administration)",
+        deid=Deid.SITE,
+        deid_name="site_key",
+        pseudonym_kind="site",
     )
 
 
@@ -255,6 +274,7 @@ def _entry_tail(what: str) -> tuple[Column, ...]:
 SESSIONS: tuple[Column, ...] = (
     _session_id(),
     _patient_id(),
+    _site(),
     Column("mrn", "text", "Medical record number.", deid=Deid.REMOVE),
     Column("patient_name", "text", "Family name, given name.", deid=Deid.REMOVE),
     Column("birth_date", "date", "Date of birth.", deid=Deid.REMOVE),
@@ -360,6 +380,7 @@ VITALS: tuple[Column, ...] = (
     Column("vital_id", "integer", "Chairside's number for the reading.", deid=Deid.REMOVE),
     _session_id(),
     _patient_id(),
+    _site("The session's site: its short code."),
     _TIME_REFERENCE,
     _coded("therapy_code", "The session's therapy.", allowed=_therapy_codes()),
     _keep("infusion_number", "integer", "The session's infusion number for this patient and therapy."),
@@ -428,6 +449,7 @@ REACTIONS: tuple[Column, ...] = (
     Column("reaction_id", "integer", "Chairside's number for the reaction.", deid=Deid.REMOVE),
     _session_id(),
     _patient_id(),
+    _site("The session's site: its short code."),
     _TIME_REFERENCE,
     _coded("therapy_code", "The session's therapy.", allowed=_therapy_codes()),
     _keep("infusion_number", "integer", "The session's infusion number for this patient and therapy."),
@@ -474,6 +496,7 @@ AUDIT: tuple[Column, ...] = (
         deid_name="patient_key",
         pseudonym_kind="patient",
     ),
+    _site("The site of the session the event concerns (its short code); blank when the event has no session."),
     Column("before", "text", "Changed fields before the change, as JSON.", deid=Deid.REMOVE),
     Column("after", "text", "Changed fields after the change, as JSON.", deid=Deid.REMOVE),
     Column("reason", "text", "Reason given, as typed.", deid=Deid.REMOVE),
@@ -487,22 +510,27 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 }
 
 DESCRIPTIONS = {
-    "sessions": "One row per session: patient, therapy, dose, chair, nurse, the session's times and durations, "
+    "sessions": "One row per session: patient, site, therapy, dose, chair, nurse, the session's times and durations, "
     "status, premedication, program checklist, lot, rates and reactions. The date range applies to "
-    "the day the session was scheduled for.",
+    "the day the session was scheduled for, in its site's time zone.",
     "vitals": "One row per vital-signs reading, each measure in its own column in SI units, with phase, alert "
-    "flags and NEWS2. The date range applies to the session's scheduled day.",
+    "flags and NEWS2. The date range applies to the session's scheduled day, in its site's time zone.",
     "reactions": "One row per infusion reaction with its symptoms, CTCAE grade, actions, onset and resolution. "
-    "The date range applies to the session's scheduled day.",
+    "The date range applies to the session's scheduled day, in its site's time zone.",
     "audit": "One row per audit event (every change Chairside saved), for quality and admin staff only. The date "
-    "range applies to the event time.",
+    "range applies to the event time, in the time zone of the event's session's site (events without a "
+    "session: the first site's). An export limited to some sites holds the events about their sessions only.",
 }
 
 FORMAT_NOTES = (
     "UTF-8 with a byte-order mark, comma separated, one header row, CRLF line ends, fields quoted only when "
     "needed (RFC 4180).",
-    "Timestamps: ISO 8601 to the second with the UTC offset, in the clinic's time zone "
-    "(e.g. 2026-03-02T09:15:00-05:00). Dates: YYYY-MM-DD.",
+    "Timestamps: ISO 8601 to the second with the UTC offset, in the time zone of the row's site "
+    "(e.g. 2026-03-02T09:15:00-05:00); a network spans zones, so rows of different sites may carry different "
+    "offsets. Dates: YYYY-MM-DD, the site's local day.",
+    "The date range is each site's own local days: 1 to 31 March means midnight to midnight where the "
+    "session took place. `site` is the site's code; an export may be limited to some sites, never beyond "
+    "the sites where the person exporting holds their role.",
     "Units are SI whatever the clinic's display units, and are named in the column (temperature_c, weight_kg, "
     "rate_ml_h, *_min in minutes).",
     "Booleans are true/false; a blank cell means no value.",
@@ -515,10 +543,21 @@ FORMAT_NOTES = (
 )
 
 
-def _deid_column(col: Column) -> Column | None:
+SITE_KEY_MEANING = (
+    "Pseudonymous site key: a keyed hash (HMAC-SHA256, truncated) of Chairside's site number with the clinic's "
+    "de-identification secret, in place of the site's code (the export asked to replace the site). The same site "
+    "has the same key in every export made with the same secret, so sites can be compared without naming them."
+)
+
+
+def _deid_column(col: Column, pseudonymise_site: bool = False) -> Column | None:
     """The column as it appears in the de-identified export (None when removed or when no treatment is declared)."""
     if col.deid in (Deid.REMOVE, Deid.UNDECLARED):
         return None
+    if col.deid is Deid.SITE:
+        if not pseudonymise_site:
+            return replace(col, source=col.name)
+        return replace(col, name=col.deid_name or col.name, source=col.name, meaning=SITE_KEY_MEANING, allowed="")
     if col.deid is Deid.PSEUDONYM:
         return replace(
             col,
@@ -560,17 +599,20 @@ def _deid_column(col: Column) -> Column | None:
     return replace(col, source=col.name)
 
 
-def output_columns(dataset: str, deidentify: bool) -> tuple[Column, ...]:
-    """The columns a dataset writes, in order, for the chosen mode."""
+def output_columns(dataset: str, deidentify: bool, pseudonymise_site: bool = False) -> tuple[Column, ...]:
+    """The columns a dataset writes, in order, for the chosen mode.
+
+    `pseudonymise_site` (de-identified files only) writes `site_key`, a keyed pseudonym, instead of `site`.
+    """
     if dataset not in SCHEMAS:
         raise KeyError(dataset)
     if not deidentify:
         return tuple(replace(c, source=c.name) for c in SCHEMAS[dataset] if c.deid is not Deid.ONLY)
-    return tuple(out for c in SCHEMAS[dataset] if (out := _deid_column(c)) is not None)
+    return tuple(out for c in SCHEMAS[dataset] if (out := _deid_column(c, pseudonymise_site)) is not None)
 
 
-def column_names(dataset: str, deidentify: bool) -> list[str]:
-    return [c.name for c in output_columns(dataset, deidentify)]
+def column_names(dataset: str, deidentify: bool, pseudonymise_site: bool = False) -> list[str]:
+    return [c.name for c in output_columns(dataset, deidentify, pseudonymise_site)]
 
 
 # Data dictionary ------------------------------------------------------------------------------
@@ -587,10 +629,10 @@ DICTIONARY_FIELDS = (
 )
 
 
-def dictionary_rows(dataset: str, deidentify: bool) -> list[dict[str, str]]:
+def dictionary_rows(dataset: str, deidentify: bool, pseudonymise_site: bool = False) -> list[dict[str, str]]:
     """One row per output column of the chosen mode."""
     rows = []
-    for col in output_columns(dataset, deidentify):
+    for col in output_columns(dataset, deidentify, pseudonymise_site):
         base = next(c for c in SCHEMAS[dataset] if c.name == col.source)
         rows.append(
             {
@@ -609,12 +651,12 @@ def dictionary_rows(dataset: str, deidentify: bool) -> list[dict[str, str]]:
     return rows
 
 
-def render_csv(dataset: str, deidentify: bool = False) -> str:
+def render_csv(dataset: str, deidentify: bool = False, pseudonymise_site: bool = False) -> str:
     """The dictionary of one dataset as CSV text (no BOM; the caller adds one for download)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=DICTIONARY_FIELDS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(dictionary_rows(dataset, deidentify))
+    writer.writerows(dictionary_rows(dataset, deidentify, pseudonymise_site))
     return buffer.getvalue()
 
 
@@ -660,6 +702,10 @@ def render_markdown(dataset: str) -> str:
         "Columns of the de-identified file:",
         "",
         *_table(dictionary_rows(dataset, True), with_deid=False),
+        "",
+        "When the export asks to replace the site with a pseudonymous code, `site` is replaced by:",
+        "",
+        *_table([r for r in dictionary_rows(dataset, True, True) if r["column"] == "site_key"], with_deid=False),
         "",
         f"Types: {'; '.join(f'**{k}** {v}' for k, v in TYPES.items())}.",
         "",

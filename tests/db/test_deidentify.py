@@ -299,7 +299,7 @@ def test_a_column_without_a_declared_treatment_is_dropped(monkeypatch: pytest.Mo
     assert "no de-identification treatment declared" in schema.render_csv("sessions", False)
     ctx_columns = schema.output_columns("sessions", True)
     record = {c.source: "Mrs Smith, 555-0100" for c in ctx_columns} | {"visitor_note": "Mrs Smith, 555-0100"}
-    shapers = shaping._shapers(ctx_columns, deid_zone(), SECRET)
+    shapers = shaping._shapers(ctx_columns, SECRET, {})
     assert "visitor_note" not in {name for name, _, _ in shapers} and "visitor_note" in record
     with pytest.raises(ValueError, match="CODED"):
         Column("visitor_note", "text", "as typed", deid=Deid.KEEP)
@@ -310,7 +310,10 @@ def test_a_column_without_a_declared_treatment_is_dropped(monkeypatch: pytest.Mo
                 continue
             assert col.deid is not Deid.UNDECLARED, (dataset, col.name)
             if col.type == "text" and col.deid not in (Deid.REMOVE, Deid.ONLY):
-                assert col.deid in (Deid.CODED, Deid.VOCABULARY, Deid.PSEUDONYM, Deid.AGE_CAP), (dataset, col.name)
+                assert col.deid in (Deid.CODED, Deid.VOCABULARY, Deid.PSEUDONYM, Deid.AGE_CAP, Deid.SITE), (
+                    dataset,
+                    col.name,
+                )
 
 
 def test_coded_columns_outside_their_list_become_other() -> None:

@@ -902,6 +902,16 @@ def _v2(dataset: str) -> list[str]:
 FROZEN_COLUMNS["2"] = {name: _v2(name) for name in FROZEN_COLUMNS["1"]}
 
 
+def _v3(dataset: str) -> list[str]:
+    """Schema 3: every dataset gained `site` (the site's code), kept in the de-identified files."""
+    columns = list(FROZEN_COLUMNS["2"][dataset])
+    columns.insert(columns.index("patient_key" if dataset.endswith("/deidentified") else "patient_id") + 1, "site")
+    return columns
+
+
+FROZEN_COLUMNS["3"] = {name: _v3(name) for name in FROZEN_COLUMNS["2"]}
+
+
 def test_schema_change_guard() -> None:
     assert SCHEMA_VERSION in FROZEN_COLUMNS, "new SCHEMA_VERSION: freeze its columns in FROZEN_COLUMNS"
     frozen = FROZEN_COLUMNS[SCHEMA_VERSION]
