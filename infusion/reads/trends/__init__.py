@@ -11,8 +11,10 @@ role-checked call a page makes.
 
 Definitions, chosen here because no clinical source sets them (docs/clinical-basis.md §10):
 
-- A session belongs to the clinic-local day it was **checked in**
-  (`checked_in_at`). Sessions never checked in (scheduled, cancelled, deferred
+- A session belongs to the site of its chair, and to that site's local day it was
+  **checked in** (`checked_in_at`): in a network spanning zones each site keeps its own
+  days, months and opening hours (`TrendFilters.site_ids`; the service narrows the
+  selection to the sites the person holds). Sessions never checked in (scheduled, cancelled, deferred
   before arrival) take part in no metric.
 - A **completed** session is one with status `discharged`. Sessions still in
   observation are left out of every rate: a reaction can still start during
@@ -50,10 +52,12 @@ from infusion.reads.trends.reactions import (
     INFUSION_NUMBER_RATE_COLUMNS,
     REACTION_RATE_COLUMNS,
 )
+from infusion.reads.trends.sites import SITE_COLUMNS, funnel_counts, reaction_funnel, selected_sites
 from infusion.reads.trends.sql import epoch_seconds, minutes_between, month_bucket
 from infusion.reads.trends.summarised import (
     chair_utilisation,
     completeness,
+    completeness_by_site,
     delayed_reaction_rates,
     duration_summary,
     monthly_reaction_pchart,
@@ -77,6 +81,7 @@ __all__ = [
     "INFUSION_NUMBER_RATE_COLUMNS",
     "PCHART_COLUMNS",
     "REACTION_RATE_COLUMNS",
+    "SITE_COLUMNS",
     "TIME_LOST_COLUMNS",
     "UTILISATION_COLUMNS",
     "WEEKDAY_NAMES",
@@ -84,16 +89,20 @@ __all__ = [
     "TrendFilters",
     "chair_utilisation",
     "completeness",
+    "completeness_by_site",
     "delayed_reaction_rates",
     "duration_summary",
     "epoch_seconds",
+    "funnel_counts",
     "minutes_between",
     "month_bucket",
     "monthly_reaction_pchart",
     "reaction_rates",
     "reaction_rates_by_grade",
+    "reaction_funnel",
     "reaction_rates_by_infusion_number",
     "reaction_time_lost",
+    "selected_sites",
     "session_durations",
     "utc_bounds",
 ]
