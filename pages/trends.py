@@ -1,6 +1,8 @@
-"""Trends for managers: reaction rates with uncertainty, p-chart, durations, chair use, completeness.
+"""Trends for managers: reaction rates with uncertainty, p-chart, durations, chair use, completeness,
+and with two sites or more each site's figures and the sites compared (funnel plot).
 
-The filter form and the numbers beside each figure (with a spreadsheet-safe CSV) live in `ui/trends/`.
+The filter form, the numbers beside each figure (with a spreadsheet-safe CSV) and the network parts
+live in `ui/trends/`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from infusion.services.setup import get_clinic
 from ui import common as ui
 from ui.trends.filters import trend_filters
 from ui.trends.numbers import numbers
+from ui.trends.sites import each_site_durations, each_site_table, each_site_utilisation, sites_compared, zone_note
 
 db = ui.get_db()
 viewer = ui.page_guard("trends")
@@ -24,23 +27,29 @@ st.header("Trends")
 
 
 @st.cache_data(ttl=300, max_entries=64, show_spinner="Computing…")
-def cached_trends(url: str, data_version: int, filters: TrendFilters, pchart_therapy: int | None) -> trends.Trends:
-    """Small frames only, keyed by the filters and the trend summaries' version (stored in the database:
-    any write that changes a figure moves it, in any server process; views and audit rows do not);
-    the role was checked before this is called."""
+def cached_trends(
+    url: str, data_version: int, filters: TrendFilters, site_ids: tuple[int, ...] | None, pchart_therapy: int | None
+) -> trends.Trends:
+    """Small frames only, keyed by the filters, the sites they cover and the trend summaries' version
+    (stored in the database: any write that changes a figure moves it, in any server process; views and
+    audit rows do not). The filters were narrowed to the viewer's sites (`trends.scope`) before this is
+    called, so two people holding different sites never share an entry."""
     return trends.load(db, viewer, filters, pchart_therapy)
 
 
 therapies, chairs, nurses = trends.filter_options(db, viewer)
-filters = trend_filters(therapies, chairs, nurses, utcnow().date())
+filters = trend_filters(therapies, chairs, nurses, utcnow().date(), trends.site_options(db, viewer))
 if filters is None:
     st.stop()
 pchart_therapy = filters.therapy_ids[0] if len(filters.therapy_ids) == 1 else None
 try:
-    data = cached_trends(ui.database_url(), trends.data_version(db), filters, pchart_therapy)
+    filters = trends.scope(db, viewer, filters)
+    data = cached_trends(ui.database_url(), trends.data_version(db), filters, filters.site_ids, pchart_therapy)
 except ChairsideError as error:
-    ui.show_error(error)
+    ui.show_error(error, prefix="Not shown.")
     st.stop()
+
+zone_note(data.sites)
 
 if data.rates.empty:
     st.info("No completed sessions match these filters yet. Trends appear once sessions are discharged.")
@@ -92,15 +101,24 @@ with c2:
         trend_charts.duration_figure(data.durations, "chair_minutes", "minutes"), width="stretch", key="chart_6"
     )
 numbers(data.duration_summary, "durations", "dl_durations", filters)
+each_site_durations(data, filters)
 
 st.subheader("Chair utilisation")
-st.caption("Share of chair-hours occupied (check-in to discharge), by weekday and hour in the clinic's time zone.")
+st.caption(
+    "Share of chair-hours occupied (check-in to discharge), by weekday and hour in each site's time zone "
+    "(07:00–19:00 Monday to Friday)."
+)
 st.plotly_chart(trend_charts.utilisation_figure(data.utilisation), width="stretch", key="chart_7")
 numbers(data.utilisation, "utilisation", "dl_util", filters)
+each_site_utilisation(data, filters)
 st.markdown("**Chair time lost to reactions**")
 st.dataframe(data.time_lost, hide_index=True, width="stretch")
+each_site_table(data.time_lost_by_site, data, "time_lost_by_site", filters)
 
 st.subheader("Data completeness")
 st.dataframe(data.completeness, hide_index=True, width="stretch")
+each_site_table(data.completeness_by_site, data, "completeness_by_site", filters)
 if not data.incomplete_sessions.empty:
     numbers(data.incomplete_sessions, "incomplete_sessions", "dl_incomplete", filters)
+
+sites_compared(data, filters)

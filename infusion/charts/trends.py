@@ -218,3 +218,57 @@ def utilisation_figure(utilisation: pd.DataFrame) -> go.Figure:
     )
     figure.update_layout(height=320, margin={"t": 10})
     return figure
+
+
+def duration_by_site_figure(durations: pd.DataFrame, column: str, label: str) -> go.Figure:
+    """Box plots of one duration per therapy, one box per site side by side (a network's `by_site` frame).
+
+    The label ranges are the same at every site (one catalog), so they are drawn once, on the one-site
+    figure above; here each site's box carries its name in the legend and on hover."""
+    if durations.empty:
+        return _empty("No completed sessions in this period")
+    figure = go.Figure()
+    for site, part in durations.groupby("site", sort=True):
+        figure.add_trace(
+            go.Box(
+                x=part["therapy"],
+                y=part[column],
+                name=str(site),
+                boxpoints="outliers",
+                hovertemplate=f"{site} · %{{x}}: %{{y:.0f}} min<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        boxmode="group", height=380, yaxis_title=label, margin={"t": 10}, legend={"title": {"text": "site"}}
+    )
+    return figure
+
+
+def site_utilisation_figure(utilisation: pd.DataFrame) -> go.Figure:
+    """Each site's share of chair-hours occupied over its opening hours in the period (from the `by_site`
+    cells: Σ occupied ÷ Σ available), as a bar with its number."""
+    if utilisation.empty:
+        return _empty("No chair time in this period")
+    totals = utilisation.groupby("site", sort=True)[["chair_hours_available", "chair_hours_occupied"]].sum()
+    share = totals["chair_hours_occupied"] / totals["chair_hours_available"].where(totals["chair_hours_available"] > 0)
+    figure = go.Figure(
+        go.Bar(
+            x=share.values,
+            y=list(share.index),
+            orientation="h",
+            marker_color="#1f6f8b",
+            text=[
+                f"{v:.0%} ({o:.0f} of {a:.0f} h)" if pd.notna(v) else "no opening hours"
+                for v, o, a in zip(share.values, totals["chair_hours_occupied"], totals["chair_hours_available"])
+            ],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.0%} of chair-hours occupied<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=80 + 40 * len(share),
+        margin={"l": 10, "r": 60, "t": 10, "b": 40},
+        xaxis={"title": "share of chair-hours occupied (each site's own hours)", "tickformat": ".0%"},
+    )
+    return figure

@@ -1,4 +1,4 @@
-"""The Trends filter form: dates, therapies, chairs, nurses, first or later infusions, clinic or home."""
+"""The Trends filter form: dates, sites, therapies, chairs, nurses, first or later infusions, clinic or home."""
 
 from __future__ import annotations
 
@@ -21,11 +21,25 @@ def _day(value: object, default: date) -> date:
 
 
 def trend_filters(
-    therapies: dict[int, str], chairs: dict[int, str], nurses: dict[int, str], today: date
+    therapies: dict[int, str],
+    chairs: dict[int, str],
+    nurses: dict[int, str],
+    today: date,
+    sites: dict[int, str] | None = None,
 ) -> TrendFilters | None:
-    """The filters as applied (None, with the reason shown, when they cannot be)."""
+    """The filters as applied (None, with the reason shown, when they cannot be).
+
+    `sites`: the sites the person holds (id → name). With two or more, a site picker, all of them
+    picked at first; every site picked (or none) leaves `site_ids` None, which the service reads as
+    every site the person holds."""
+    sites = sites or {}
     with entry_form("trend_filters") as form:
         k = form.key
+        picked: list[int] = []
+        if len(sites) > 1:
+            picked = st.multiselect(
+                "Sites", list(sites), default=list(sites), format_func=lambda i: sites[i], key=k("site")
+            )
         c = st.columns([1, 1, 2])
         start = c[0].date_input("From", value=today - timedelta(days=365), key=k("from"))
         end = c[1].date_input("To", value=today, key=k("to"))
@@ -47,6 +61,7 @@ def trend_filters(
             nurse_ids=tuple(nurse_ids),
             infusion=infusion or "all",
             location=location or "all",
+            site_ids=None if not picked or set(picked) == set(sites) else tuple(picked),
         )
     except ValueError as error:
         st.error(f"Filters not applied: {error}")
