@@ -27,7 +27,9 @@ log = logging.getLogger("chairside")
 
 
 def open_clinic() -> tuple[Database, Clinic]:
-    """The clinic database, migrated and seeded once per server process (demo data with `--demo`)."""
+    """The clinic database, migrated and seeded once per server process (demo data with `--demo`), and
+    its first site, whose settings (idle sign-out, lockout) the frame applies before and after sign-in;
+    the pages show the site the person works in (`ui.working_site`)."""
     if "--demo" in sys.argv[1:]:
         ui.load_demo_once()
     database = ui.get_db()
@@ -55,7 +57,7 @@ def navigation(database: Database, clinic: Clinic) -> Any:
         for page in PAGES
     ]
     chosen = st.navigation(pages, position="top")
-    shell.header(database, clinic, settings, now)
+    shell.header(database, settings, now)
     shell.idle_watch(database, settings)
     return chosen
 

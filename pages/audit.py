@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
 from infusion.clock import utcnow
 from infusion.reads import audit_log
-from infusion.services.setup import get_clinic
 from ui import common as ui
 from ui import forms
 
 db = ui.get_db()
 reader = ui.page_guard("audit")
-clinic = get_clinic(db)
+clinic = ui.working_site(db, reader)  # the days of the filter are this site's (the header's picker)
 st.header("Audit log")
 st.caption(
     "Every write and every opening of a patient's session is recorded here and can never be changed "
-    "or deleted (the database refuses it). Searching the log is recorded too."
+    "or deleted (the database refuses it). Searching the log is recorded too. "
+    f"Days are {clinic.name}'s ({clinic.timezone})."
 )
 
-today = utcnow().date()
+today = utcnow().astimezone(ZoneInfo(clinic.timezone)).date()
 with forms.entry_form("audit_filters") as form:
     k = form.key
     c = st.columns(3)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import streamlit as st
 
 from infusion.accounts.permissions import ADMIN
-from infusion.services.setup import get_clinic
 from ui import common as ui
 from ui import shell
 from ui.board.live import WALL_CSS, live_board
@@ -18,7 +17,7 @@ from ui.board.pairing import pair_here
 
 db = ui.get_db()
 viewer = ui.page_guard("board")
-clinic = get_clinic(db)
+clinic = ui.working_site(db, viewer)  # a wall display: the site it was paired at
 wall = shell.is_wall(viewer)
 
 top = st.columns([3, 1], vertical_alignment="center")
@@ -29,4 +28,4 @@ if large:
 ui.show_flash()
 live_board(db, viewer, clinic, large=large, wall=wall)
 if viewer.role == ADMIN:
-    pair_here(db, viewer)
+    pair_here(db, viewer, clinic.id)

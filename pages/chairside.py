@@ -13,7 +13,6 @@ import streamlit as st
 
 from infusion.clock import utcnow
 from infusion.reads import sessions as views
-from infusion.services import setup
 from ui import common as ui
 from ui.chairside import infusing, record, steps
 from ui.chairside.context import PANEL_KEY, Chairside, scroll_panel_into_view
@@ -24,7 +23,7 @@ from ui.chairside.vitals import vitals_form
 
 db = ui.get_db()
 nurse = ui.page_guard("chairside")
-clinic = setup.get_clinic(db)
+clinic = ui.working_site(db, nurse)  # the site picked in the header: its zone, units and chairs
 cx = Chairside(
     db=db,
     nurse=nurse,
@@ -32,6 +31,7 @@ cx = Chairside(
     temperature_unit=clinic.temperature_unit,
     weight_unit=clinic.weight_unit,
     seen_versions=st.session_state.setdefault("seen_versions", {}),
+    site_id=clinic.id,
 )
 
 

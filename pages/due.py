@@ -24,7 +24,7 @@ from ui.due.sections import due_section, protocol_section, too_early_section
 
 db = ui.get_db()
 viewer = ui.page_guard("due")
-clinic = setup.get_clinic(db)
+clinic = ui.working_site(db, viewer)  # the site picked in the header: its day, zone and chairs
 cx = Due(
     db=db,
     viewer=viewer,
@@ -32,7 +32,7 @@ cx = Due(
     today=utcnow().astimezone(ZoneInfo(clinic.timezone)).date(),
     can_book=viewer.role in CHARTING,
     can_set_protocol=viewer.role in protocols.PROTOCOL_EDIT,
-    chair_names={c.id: c.name for c in setup.list_chairs(db)},
+    chair_names={c.id: c.name for c in setup.list_chairs(db, clinic.id)},
 )
 
 st.header("Due list")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from infusion.services import aftercare, setup
+from infusion.services import aftercare
 from ui import common as ui
 from ui.follow_up.call import FollowUp, call_form
 
 db = ui.get_db()
 nurse = ui.page_guard("follow_up")
-clinic = setup.get_clinic(db)
+clinic = ui.working_site(db, nurse)  # the site picked in the header: its day and zone
 cx = FollowUp(db=db, nurse=nurse, tz=clinic.timezone, seen=st.session_state.setdefault("follow_up_seen", {}))
 
 ui.show_flash()

@@ -12,6 +12,8 @@ from ui import common as ui
 from ui import shell
 
 db = ui.get_db()
+# Before sign-in no site is known: the sign-in page shows the first site's name and applies its settings
+# (password length, idle sign-out), which the frame also applies (dashboard.py).
 clinic = get_clinic(db)
 settings = clinic_settings(clinic)
 

@@ -13,13 +13,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from db.models import Clinic
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS
 from infusion.clock import from_local, utcnow
 from infusion.errors import ChairsideError, ValidationError
 from infusion.exports.csv_writer import csv_bytes
 from infusion.services.integrity import max_length
-from infusion.services.setup import database_url, open_clinic
+from infusion.services.setup import database_url, open_clinic, working_clinic
 from ui.registry import BY_KEY
 
 T = TypeVar("T")
@@ -82,6 +83,17 @@ def page_guard(page: str) -> Actor:
         )
         st.stop()
     return who
+
+
+def working_site(db: Any, who: Actor) -> Clinic:
+    """The site `who` works in now (the header's picker): its zone, units and thresholds are the page's.
+    Someone who holds no site yet is told so, and the page stops (no traceback)."""
+    try:
+        return working_clinic(db, who)
+    except ChairsideError as error:
+        st.error(str(error), icon="🏥")
+        st.stop()
+        raise  # st.stop() does not return; this keeps the type checker content
 
 
 #: how long an outcome message stays on screen after its save (seconds)

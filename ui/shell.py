@@ -5,6 +5,7 @@ The router (`dashboard.py`) calls these in order; pages never do.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import streamlit as st
@@ -16,6 +17,7 @@ from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS, WALL_DISPLAY
 from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
+from infusion.services import setup
 from infusion.settings import ClinicSettings
 from ui import common as ui
 
@@ -54,16 +56,17 @@ def signed_in(database: Database, who: Actor) -> None:
     st.rerun()
 
 
-def pair_display(database: Database, admin: Actor, screen: str) -> None:
-    """This browser becomes the named wall display: the administrator is signed out here."""
-    issued = tokens.issue_display(database, admin, screen)
+def pair_display(database: Database, admin: Actor, screen: str, site_id: int | None = None) -> None:
+    """This browser becomes the named wall display of a site's board: the administrator is signed out here."""
+    issued = tokens.issue_display(database, admin, screen, site_id=site_id)
     auth.sign_out(database, admin, "paired this browser as a wall display")
     old = st.session_state.get(TOKEN_KEY)
     if old:
         tokens.revoke(database, old, "paired as wall display")
     for key in list(st.session_state.keys()):
         del st.session_state[key]
-    st.session_state["actor"] = tokens.display_actor(screen.strip())
+    paired = tokens.resume(database, issued.token, 1)
+    st.session_state["actor"] = paired or tokens.display_actor(screen.strip(), site_id)
     st.session_state[TOKEN_KEY] = issued.token
     st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(issued.token, max_age=tokens.DISPLAY_MAX_AGE)
     st.rerun()
@@ -131,7 +134,9 @@ def resume_from_browser(database: Database, settings: ClinicSettings, now: datet
 
 
 def refresh_actor(database: Database, settings: ClinicSettings, now: datetime) -> None:
-    """A disabled account is signed out, a changed role applies, and an idle tab signs out, at the next run."""
+    """A disabled account is signed out, a changed role applies, and an idle tab signs out, at the next run.
+    The site picked in this tab stays (`auth.current_actor` keeps `site_id`; a site the person no longer
+    holds is passed over by the services, which fall back to one they hold)."""
     resume_from_browser(database, settings, now)
     who = ui.actor()
     if is_wall(who) and not wall_still_paired(database, settings, now):
@@ -175,12 +180,65 @@ def idle_watch(database: Database, settings: ClinicSettings) -> None:
     watch()
 
 
-def header(database: Database, clinic: Clinic, settings: ClinicSettings, now: datetime) -> None:
+SITE_PICKER = "site_picker"
+
+
+def _pick_site(database: Database) -> None:
+    """The header picker's choice: this tab works there now, and the next sign-in starts there."""
+    who, site_id = ui.actor(), st.session_state.get(SITE_PICKER)
+    if who is None or site_id is None:
+        return
+    try:
+        setup.choose_site(database, who, site_id)
+    except ChairsideError as error:
+        st.session_state["_site_refused"] = str(error)
+        return
+    st.session_state["actor"] = replace(who, site_id=site_id)
+
+
+def site_picker(database: Database, who: Actor, site: Clinic | None) -> None:
+    """People who hold more than one site pick where they work; everyone else sees their site's name."""
+    refused = st.session_state.pop("_site_refused", None)
+    if refused:
+        st.error(refused, icon="🏥")
+    sites = setup.my_sites(database, who)
+    if site is None:
+        st.markdown("🏥 _no site_")
+        return
+    if len(sites) <= 1 or is_wall(who):
+        st.markdown(f"🏥 **{site.name}**")
+        return
+    by_id = {s.id: s for s in sites} | {site.id: site}
+    if st.session_state.get(SITE_PICKER) != site.id:
+        st.session_state[SITE_PICKER] = site.id  # the site the services use now (picked, or remembered)
+    st.selectbox(
+        "Site",
+        list(by_id),
+        format_func=lambda i: f"🏥 {by_id[i].name} ({by_id[i].code})",
+        key=SITE_PICKER,
+        on_change=_pick_site,
+        args=(database,),
+        label_visibility="collapsed",
+        help="The site you work in: Chairside, the board, the due list and follow-up show this site.",
+    )
+
+
+def header(database: Database, settings: ClinicSettings, now: datetime) -> None:
+    """The working site and its local time, the site picker, and the person's menu."""
     who = ui.actor()
     assert who is not None
     st.markdown(COMPACT_CSS, unsafe_allow_html=True)
-    title, user = st.columns([3, 1], vertical_alignment="center")
-    title.markdown(f"**💉 {clinic.name}** · {format_local(now, clinic.timezone, '%a %d %b, %H:%M')}")
+    try:
+        site: Clinic | None = setup.working_clinic(database, who)
+    except ChairsideError:
+        site = None  # holds no site yet: the page says so
+    title, where, user = st.columns([2.2, 1.4, 1], vertical_alignment="center")
+    if site is not None:
+        title.markdown(f"**💉 Chairside** · {format_local(now, site.timezone, '%a %d %b, %H:%M')}")
+    else:
+        title.markdown("**💉 Chairside**")
+    with where:
+        site_picker(database, who, site)
     if is_wall(who):
         user.markdown(f"🖥 {who.name}")
         return

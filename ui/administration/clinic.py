@@ -1,4 +1,5 @@
-"""The Clinic tab: name, time zone, display units and phone; alert thresholds and sign-in timing."""
+"""Editing one site: name, code, time zone, display units, phone and open; its alert thresholds and
+sign-in timing."""
 
 from __future__ import annotations
 
@@ -17,14 +18,21 @@ from ui import forms
 
 
 def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
+    """One site's name, code, zone, units, phone and whether it is open; the keys carry the site and its
+    stored version, so another site (or a change saved elsewhere) shows its own values."""
     zones = sorted(available_timezones())
-    with forms.entry_form("clinic") as form:
-        k = form.key
-        name = st.text_input("Clinic name", value=clinic.name, key=k("name"), max_chars=ui.limit(Clinic, "name"))
+    with forms.entry_form(f"clinic_{clinic.id}") as form:
+
+        def k(field: str) -> str:
+            return form.key(f"{field}_v{clinic.version}")
+
+        c0, c1 = st.columns([3, 1])
+        name = c0.text_input("Site name", value=clinic.name, key=k("name"), max_chars=ui.limit(Clinic, "name"))
+        code = c1.text_input("Code", value=clinic.code, key=k("code"), max_chars=ui.limit(Clinic, "code"))
         tz = st.selectbox(
             "Time zone", zones, index=zones.index(clinic.timezone) if clinic.timezone in zones else 0, key=k("tz")
         )
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
         tu = c1.radio(
             "Temperature",
             ["C", "F"],
@@ -37,29 +45,35 @@ def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
             "Weight", ["kg", "lb"], index=["kg", "lb"].index(clinic.weight_unit), horizontal=True, key=k("weight_unit")
         )
         phone = c3.text_input(
-            "Clinic phone", value=clinic.phone or "", key=k("phone"), max_chars=ui.limit(Clinic, "phone")
+            "Site phone", value=clinic.phone or "", key=k("phone"), max_chars=ui.limit(Clinic, "phone")
         )
-        if form.submit("Save clinic", type="primary"):
+        active = c4.checkbox(
+            "Open", value=clinic.active, key=k("active"), help="A closed site is not offered for work."
+        )
+        if form.submit("Save site", type="primary"):
             form.save(
                 lambda: setup.update_clinic(
                     db,
                     admin,
+                    site_id=clinic.id,
                     name=name,
+                    code=code,
                     timezone=tz,
                     temperature_unit=tu,
                     weight_unit=wu,
                     phone=phone,
+                    active=active,
                     expected_version=clinic.version,
                 ),
-                "Clinic saved.",
+                lambda site: f"{site.name} saved.",
             )
-    st.caption("Values are stored in SI units (°C, kg) and UTC; they are shown in the units and time zone above.")
+    st.caption("Values are stored in SI units (°C, kg) and UTC; they are shown in the site's units and time zone.")
 
 
 def thresholds_form(db: Database, admin: Actor, clinic: Clinic, settings: ClinicSettings) -> None:
-    with forms.entry_form("thresholds") as form:
+    with forms.entry_form(f"thresholds_{clinic.id}") as form:
         k = form.key
-        st.markdown("**Alert thresholds** (defaults: docs/clinical-basis.md §6; temperatures in °C)")
+        st.markdown(f"**Alert thresholds at {clinic.name}** (defaults: docs/clinical-basis.md §6; temperatures in °C)")
         cols = st.columns(3)
         values: dict[str, Any] = {}
         for i, field in enumerate(AlertThresholds.model_fields):
@@ -91,5 +105,6 @@ def thresholds_form(db: Database, admin: Actor, clinic: Clinic, settings: Clinic
                 "lockout_minutes": int(lock),
             }
             form.save(
-                lambda: setup.update_settings(db, admin, changes, expected_version=clinic.version), "Settings saved."
+                lambda: setup.update_settings(db, admin, changes, expected_version=clinic.version, site_id=clinic.id),
+                f"Settings of {clinic.name} saved.",
             )

@@ -1,4 +1,4 @@
-"""The Chairs and Patients tabs: the lists, and adding a chair or a patient."""
+"""The Chairs and Patients tabs: the lists, and adding a chair (at a site) or a patient."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 import streamlit as st
 
 from db.engine import Database
-from db.models import Chair, Patient
+from db.models import Chair, Clinic, Patient
 from infusion.accounts.actor import Actor
 from infusion.services import setup
 from ui import common as ui
@@ -16,20 +16,40 @@ from ui import forms
 KINDS = {"chair": "Clinic chair", "home": "Home visit"}
 
 
-def chairs_tab(db: Database, admin: Actor) -> None:
-    chairs = setup.list_chairs(db)
-    st.dataframe([{"Chair": c.name, "Kind": KINDS.get(c.kind, c.kind)} for c in chairs], hide_index=True)
+def chairs_tab(db: Database, admin: Actor, sites: list[Clinic], working_id: int) -> None:
+    """Every site's chairs, and adding one at a site (the one the administrator works in, to start)."""
+    labels = {s.id: f"{s.name} ({s.code})" for s in sites}
+    chairs = sorted(setup.list_chairs(db), key=lambda c: (labels.get(c.site_id, ""), c.kind, c.id))
+    st.dataframe(
+        [
+            {"Site": labels.get(c.site_id, str(c.site_id)), "Chair": c.name, "Kind": KINDS.get(c.kind, c.kind)}
+            for c in chairs
+        ],
+        hide_index=True,
+    )
+    open_ids = [s.id for s in sites if s.active] or [working_id]
     with forms.entry_form("chair") as form:
-        c1, c2 = st.columns([2, 1])
+        c0, c1, c2 = st.columns([2, 2, 1])
+        site = c0.selectbox(
+            "Site",
+            open_ids,
+            index=open_ids.index(working_id) if working_id in open_ids else 0,
+            format_func=lambda i: labels.get(i, str(i)),
+            key=form.key("site"),
+        )
+        at_site = [c for c in chairs if c.site_id == site]
         name = c1.text_input(
             "New chair name",
-            placeholder=f"Chair {len(chairs) + 1}",
+            placeholder=f"Chair {len(at_site) + 1}",
             key=form.key("name"),
             max_chars=ui.limit(Chair, "name"),
         )
         kind = c2.selectbox("Kind", list(KINDS), format_func=lambda k: KINDS[k], key=form.key("kind"))
         if form.submit("Add chair"):
-            form.save(lambda: setup.add_chair(db, admin, name, kind), lambda chair: f"{chair.name} added.")
+            form.save(
+                lambda: setup.add_chair(db, admin, name, kind, site_id=site),
+                lambda chair: f"{chair.name} added at {labels.get(chair.site_id, 'the site')}.",
+            )
 
 
 def patients_tab(db: Database, admin: Actor) -> None:

@@ -1,4 +1,5 @@
-"""The Users tab: who may sign in, adding a user, and changing a user's role, password or access."""
+"""The Users tab: who may sign in and where, adding a user, and changing a user's role, password, access
+or sites."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Callable
 import streamlit as st
 
 from db.engine import Database
-from db.models import AppUser
+from db.models import AppUser, Clinic
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS, ROLES
+from infusion.services import setup
 from infusion.settings import ClinicSettings
 from ui import common as ui
 from ui import forms
@@ -18,14 +20,20 @@ from ui import forms
 ACTIONS = ["Change role", "Reset password", "Disable", "Enable"]
 
 
-def users_tab(db: Database, admin: Actor, settings: ClinicSettings) -> None:
+NETWORK = "Every site (network-wide)"
+
+
+def users_tab(db: Database, admin: Actor, settings: ClinicSettings, sites: list[Clinic], working_id: int) -> None:
     users = auth.list_users(db, admin)
+    held = setup.user_sites(db, admin)
+    codes = {s.id: s.code for s in sites}
     st.dataframe(
         [
             {
                 "User name": u.username,
                 "Name": u.display_name,
                 "Role": ROLE_LABELS.get(u.role, u.role),
+                "Works at": NETWORK if u.network_wide else ", ".join(codes.get(i, str(i)) for i in held.get(u.id, [])),
                 "Active": u.active,
                 "SSO e-mail": u.email or "",
                 "Password set": bool(u.password_hash),
@@ -36,11 +44,30 @@ def users_tab(db: Database, admin: Actor, settings: ClinicSettings) -> None:
         hide_index=True,
         width="stretch",
     )
-    add_user_form(db, admin, settings)
+    add_user_form(db, admin, settings, sites, working_id)
     edit_user_form(db, admin, {u.id: u for u in users})
+    scope_form(db, admin, {u.id: u for u in users}, held, sites)
 
 
-def add_user_form(db: Database, admin: Actor, settings: ClinicSettings) -> None:
+def _scope_fields(
+    form: forms.EntryForm, sites: list[Clinic], *, wide: bool, chosen: list[int], field: str = ""
+) -> tuple[bool, list[int]]:
+    """Network-wide, or the sites the person works at (only open sites are offered, plus any held)."""
+    labels = {s.id: f"{s.name} ({s.code})" for s in sites}
+    options = [s.id for s in sites if s.active or s.id in chosen]
+    c = st.columns([1, 2], vertical_alignment="bottom")
+    network = c[0].checkbox(NETWORK, value=wide, key=form.key(f"network{field}"))
+    picked = c[1].multiselect(
+        "Sites (when not network-wide)",
+        options,
+        default=[i for i in chosen if i in options],
+        format_func=lambda i: labels.get(i, str(i)),
+        key=form.key(f"sites{field}"),
+    )
+    return network, list(picked)
+
+
+def add_user_form(db: Database, admin: Actor, settings: ClinicSettings, sites: list[Clinic], working_id: int) -> None:
     """A refused user (name taken, short password) keeps everything typed, the reason beside the button."""
     with forms.entry_form("add_user") as form:
         k = form.key
@@ -55,6 +82,7 @@ def add_user_form(db: Database, admin: Actor, settings: ClinicSettings) -> None:
             type="password",
             key=k("password"),
         )
+        network, at_sites = _scope_fields(form, sites, wide=False, chosen=[working_id])
         if form.submit("Add user", type="primary"):
             form.save(
                 lambda: auth.add_user(
@@ -65,6 +93,8 @@ def add_user_form(db: Database, admin: Actor, settings: ClinicSettings) -> None:
                     role=role,
                     password=password or None,
                     email=email or None,
+                    network_wide=network,
+                    sites=at_sites,
                 ),
                 lambda user: f"User {user.username} added.",
             )
@@ -99,3 +129,26 @@ def edit_user_form(db: Database, admin: Actor, by_id: dict[int, AppUser]) -> Non
                 "Enable": lambda: auth.set_active(db, admin, user_id, True),
             }
             form.save(steps[action], f"{action}: done.")
+
+
+def scope_form(
+    db: Database, admin: Actor, by_id: dict[int, AppUser], held: dict[int, list[int]], sites: list[Clinic]
+) -> None:
+    """Where a person's role applies; the person is picked outside the form so the fields show their sites."""
+    st.markdown("**Where a user works**")
+    chosen = st.selectbox(
+        "User",
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].display_name} ({by_id[i].username})",
+        key="scope_user",
+    )
+    if chosen is None:
+        return
+    user = by_id[chosen]
+    with forms.entry_form(f"scope_{user.id}") as form:
+        network, at_sites = _scope_fields(form, sites, wide=user.network_wide, chosen=held.get(user.id, []))
+        if form.submit("Save sites"):
+            form.save(
+                lambda: setup.set_user_scope(db, admin, user.id, network_wide=network, sites=at_sites),
+                f"{user.display_name}: sites saved.",
+            )

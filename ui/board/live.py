@@ -46,7 +46,7 @@ def live_board(db: Database, viewer: Actor, clinic: Clinic, *, large: bool, wall
         if wall and not shell.wall_still_paired(db, clinic_settings(clinic), now):
             shell.leave_stopped_wall(db, clinic_settings(clinic))
         frame = board.board_frame(db, viewer, now, initials=wall)
-        chairs = [c.name for c in list_chairs(db) if c.kind == "chair"]
+        chairs = [c.name for c in list_chairs(db, clinic.id) if c.kind == "chair"]
         st.caption(f"Updated {format_local(now, clinic.timezone, '%H:%M:%S')} · refreshes every 30 s")
         legend(large)
         if not chairs:

@@ -21,7 +21,7 @@ def move_chair_form(cx: Chairside, detail: views.SessionDetail, *, expanded: boo
         if not others:
             st.caption("No other chair is free right now.")
             return
-        names = {c.id: c.name for c in setup.list_chairs(cx.db)}
+        names = {c.id: c.name for c in setup.list_chairs(cx.db, cx.site_id)}
         with forms.entry_form(f"move_{row.id}") as form:
             target = st.selectbox(
                 "Free chair", [c.id for c in others], format_func=lambda i: names.get(i, str(i)), key=form.key("chair")

@@ -1,4 +1,4 @@
-"""What every Chairside part needs: the database, the nurse, the clinic's zone and units,
+"""What every Chairside part needs: the database, the nurse, the working site's zone, units and id,
 and the session versions the nurse has seen (the next state change is checked against them)."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ class Chairside:
     temperature_unit: str
     weight_unit: str
     seen_versions: dict[int, int] = field(default_factory=dict)
+    #: the site the nurse works in now (the header's picker): its chairs are offered
+    site_id: int | None = None
 
     def version(self, detail: views.SessionDetail) -> int | None:
         """The version of the session the nurse's screen showed."""

@@ -56,7 +56,7 @@ def walk_in_form(cx: Chairside) -> None:
     with st.expander("➕ Add a walk-in session", key="walk_in_open", on_change="rerun"):
         patients = setup.search_patients(cx.db, limit=500)
         therapies = setup.list_therapies(cx.db)
-        chairs = setup.list_chairs(cx.db)
+        chairs = setup.list_chairs(cx.db, cx.site_id)
         if not chairs:
             st.warning("No chairs yet: an administrator adds them on the Administration page.")
             return
