@@ -112,17 +112,17 @@ def _value(value: float | None, unit: str) -> str:
 # ------------------------------------------------------------------------------------------ trends
 def trend_rows(run: Run, db: Database, url: str, manager: Actor) -> None:
     today = trends.utc_today()
-    tz = trends.clinic_zone(db)
+    zones = trends.site_zones(db)
     for period in trends.periods(db, today):
         f = period.filters
-        params = trends.floor_params(db, f, tz)
+        params = trends.floor_params(db, f, zones)
         span = f"{f.start}…{f.end}"
         cases: list[tuple[str, Callable[[Database], Any], Callable[[Database], Any], str]] = [
             (
                 name,
                 partial(trends.run_figure, figure=name, f=f),
                 partial(trends.run_floor, figure=name, params=params),
-                trends.NOTES.get(name, ""),
+                "; ".join(n for n in (trends.NOTES.get(name, ""), trends.ZONES_NOTE if len(zones) > 1 else "") if n),
             )
             for name in run.figures
         ]

@@ -13,7 +13,7 @@ hour-slot expansion happens in numpy on both sides of the comparison only in the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -147,6 +147,8 @@ NOTES = {
     "reaction_time_lost": "floor leaves out the planned-minutes means (catalog constants)",
     "completeness": "floor counts the three checks; the figure also lists up to 500 flagged sessions",
 }
+#: added to every note when the sites span several time zones (floor_params)
+ZONES_NOTE = "sites in several zones: floor reads the UTC envelope of the sites' local days"
 
 FIGURES: dict[str, Callable[[Database, TrendFilters], Any]] = {
     "reaction_rates": metrics.reaction_rates,
@@ -169,12 +171,19 @@ class Period:
 
 
 def clinic_zone(db: Database) -> str:
+    """The first site's time zone (UTC before set-up)."""
+    return site_zones(db)[0]
+
+
+def site_zones(db: Database) -> list[str]:
+    """The distinct time zones of the network's sites, the first site's first (["UTC"] before set-up)."""
     with db.reading() as s:
-        return s.scalar(select(Clinic.timezone).order_by(Clinic.id).limit(1)) or "UTC"
+        zones = [tz or "UTC" for tz in s.scalars(select(Clinic.timezone).order_by(Clinic.id))]
+    return list(dict.fromkeys(zones)) or ["UTC"]
 
 
 def periods(db: Database, today: date) -> list[Period]:
-    """The last 365 days, and everything from the first check-in to today."""
+    """The last 365 days, and everything from the first check-in (in the first site's zone) to today."""
     tz = clinic_zone(db)
     with db.reading() as s:
         first = s.scalar(select(func.min(InfusionSession.checked_in_at)))
@@ -185,8 +194,14 @@ def periods(db: Database, today: date) -> list[Period]:
     ]
 
 
-def floor_params(db: Database, f: TrendFilters, tz: str) -> dict[str, Any]:
-    lo, hi = utc_bounds(f.start, f.end, tz)
+def floor_params(db: Database, f: TrendFilters, zones: str | Sequence[str]) -> dict[str, Any]:
+    """The floors' parameters. A network whose sites span several zones: the figures read each site's
+    local days; the floor reads the UTC envelope of every zone's period (a few hours more rows at each end,
+    never fewer), and buckets months in the first site's zone."""
+    zones = [zones] if isinstance(zones, str) else list(zones) or ["UTC"]
+    tz = zones[0]
+    bounds = [utc_bounds(f.start, f.end, zone) for zone in zones]
+    lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
     offset = (lo.astimezone(ZoneInfo(tz)).utcoffset() or timedelta(0)).total_seconds() // 60
     values: dict[str, Any] = {"lo": lo, "hi": hi, "lo_day_before": lo - timedelta(days=1)}
     if db.dialect == "sqlite":  # UTCDateTime's stored text on SQLite
