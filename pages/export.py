@@ -33,20 +33,42 @@ st.caption(
 
 datasets = [d for d in export_schema.DATASETS if d != "audit" or quality.role in AUDIT]
 therapies, chairs, nurses = trends.filter_options(db, quality) if quality.role in ("quality", "admin") else ({}, {}, {})
+sites = {site.id: site for site in ui.attempt(lambda: export_service.export_sites(db, quality)) or []}
 today = utcnow().date()
+# the mode sits outside the filter form: switching it refreshes the preview at once
+mode = forms.instance("export_filters")
+m = st.columns([1, 3])
+deidentify = m[0].toggle("De-identify (Safe Harbor)", key=mode.key("deid"))
+pseudonymise_site = deidentify and m[1].checkbox("Replace site with a pseudonymous code", key=mode.key("pseudo"))
+if deidentify:
+    m[1].caption(
+        "A site is not a Safe Harbor identifier, so the file keeps its code; replaced, it becomes site_key, a keyed "
+        "code the same in every export, to compare sites without naming them."
+    )
 with forms.entry_form("export_filters") as form:
     k = form.key
-    c = st.columns([1, 1, 1, 1])
+    c = st.columns([1, 1, 1, 2])
     dataset = c[0].selectbox("Dataset", datasets, key=k("dataset")) or datasets[0]
     start = c[1].date_input("From", value=today - timedelta(days=30), key=k("from"))
     end = c[2].date_input("To", value=today, key=k("to"))
-    deidentify = c[3].toggle("De-identify (Safe Harbor)", key=k("deid"))
+    site_ids = c[3].multiselect(
+        "Sites (each site's local days)",
+        list(sites),
+        default=list(sites),
+        format_func=lambda i: sites[i].label,
+        key=k("site"),
+    )
     d = st.columns(3)
     therapy_ids = d[0].multiselect("Therapy", list(therapies), format_func=lambda i: therapies[i], key=k("therapy"))
     chair_ids = d[1].multiselect("Chair", list(chairs), format_func=lambda i: chairs[i], key=k("chair"))
     nurse_ids = d[2].multiselect("Nurse", list(nurses), format_func=lambda i: nurses[i], key=k("nurse"))
     in_error = st.checkbox("Include entered-in-error rows (flagged in their own column)", key=k("in_error"))
     form.submit("Preview", type="primary")
+if sites and not site_ids:
+    st.info("Choose at least one site.")
+    st.stop()
+# every site offered = no site named (audit events about no session stay in)
+named = tuple(site_ids) if set(site_ids) != set(sites) else None
 
 if deidentify:
     with st.expander("What de-identification removes", expanded=True):
@@ -60,6 +82,8 @@ try:
         chair_ids=tuple(chair_ids),
         nurse_ids=tuple(nurse_ids),
         include_entered_in_error=in_error,
+        site_ids=named,
+        pseudonymise_site=pseudonymise_site,
     )
     frame, total = export_service.preview(db, quality, dataset, filters, deidentify=deidentify)
 except ChairsideError as error:
@@ -76,12 +100,15 @@ if total == 0:
 else:
     st.markdown(f"**{total:,} rows** match. First {len(frame)}:")
     st.dataframe(frame, hide_index=True, width="stretch")
-name = export.suggested_filename(dataset, filters, deidentify)
+codes = [sites[i].code for i in named or ()]
+name = export.suggested_filename(dataset, filters, deidentify, codes)
 if total > export_service.PAGE_ROW_LIMIT:
+    flags = "".join(f" --site {code}" for code in codes) + (" --deidentify" if deidentify else "")
+    flags += " --pseudonymise-site" if pseudonymise_site else ""
     st.warning(
         f"That is more than {export_service.PAGE_ROW_LIMIT:,} rows: use the command line, which streams "
         f"to a file with bounded memory:\n\n`python -m infusion.exports --dataset {dataset} --from {start} "
-        f"--to {end}{' --deidentify' if deidentify else ''} --out {name}`"
+        f"--to {end}{flags} --out {name}`"
     )
 elif total:
     if st.button("Prepare the CSV file", key="ex_prepare"):
@@ -98,11 +125,12 @@ elif total:
             type="primary",
         )
 
+dictionary = export_schema.dictionary_rows(dataset, deidentify, pseudonymise_site)
 with st.expander(f"Data dictionary: {dataset}{' (de-identified)' if deidentify else ''}"):
-    st.dataframe(export_schema.dictionary_rows(dataset, deidentify), hide_index=True, width="stretch")
+    st.dataframe(dictionary, hide_index=True, width="stretch")
     ui.csv_download(
         "Download the data dictionary (CSV)",
-        pd.DataFrame(export_schema.dictionary_rows(dataset, deidentify), columns=export_schema.DICTIONARY_FIELDS),
+        pd.DataFrame(dictionary, columns=export_schema.DICTIONARY_FIELDS),
         file_name=f"chairside_{dataset}_dictionary_v{export_schema.SCHEMA_VERSION}.csv",
         key="ex_dict",
     )

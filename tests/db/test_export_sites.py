@@ -72,6 +72,11 @@ def _session(db: Database, chair: int, at: datetime) -> int:
 
 @pytest.fixture
 def network(db: Database) -> Network:
+    return build_network(db)
+
+
+def build_network(db: Database) -> Network:
+    """Two sites (Buffalo and Honolulu) with the sessions described at the top (shared with the page test)."""
     with db.writing() as s:
         first = s.scalars(select(Clinic).order_by(Clinic.id)).first()
         assert first is not None
