@@ -155,3 +155,37 @@ def test_a_nurse_without_a_site_is_told_so_not_shown_a_traceback(db, make_app, n
             s.delete(row)
     at = _open(make_app, nurse, "pages/chairside.py")
     assert any("do not hold a role at any site" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_users_get_their_sites_on_add_and_edit_and_an_empty_scope_is_refused(db, make_app, network):
+    admin = auth.add_user(db, ADMIN, username="ada", display_name="Ada Admin", role="admin", password=PASSWORD)
+    at = _open(make_app, Actor(admin.id, admin.display_name, "admin"), "pages/administration.py")
+    at.session_state["admin_tab"] = "Users"
+    _run(at)
+    at.text_input(key=form_key(at, "add_user", "username")).set_value("bea")
+    at.text_input(key=form_key(at, "add_user", "name")).set_value("Bea Nurse")
+    at.text_input(key=form_key(at, "add_user", "password")).set_value(PASSWORD)
+    at.multiselect(key=form_key(at, "add_user", "sites")).set_value([])
+    next(b for b in at.button if b.label == "Add user").click()
+    _run(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "Pick at least one site" in errors[0], errors
+    assert at.text_input(key=form_key(at, "add_user", "username")).value == "bea"
+
+    at.multiselect(key=form_key(at, "add_user", "sites")).set_value([network["b"].id])
+    next(b for b in at.button if b.label == "Add user").click()
+    _run(at)
+    assert "User bea added." in [s.value for s in at.success]
+    users = next(d.value for d in at.dataframe if "User name" in d.value.columns)
+    assert list(users.loc[users["User name"] == "bea", "Works at"]) == ["RIV"]
+
+    # where Bea works: network-wide from now on (audited by the service)
+    bea = auth.authenticate(db, "bea", PASSWORD)
+    at.selectbox(key="scope_user").set_value(bea.user_id)
+    _run(at)
+    at.checkbox(key=form_key(at, f"scope_{bea.user_id}", "network")).check()
+    next(b for b in at.button if b.label == "Save sites").click()
+    _run(at)
+    assert "Bea Nurse: sites saved." in [s.value for s in at.success]
+    with db.reading() as s:
+        assert s.get(AppUser, bea.user_id).network_wide  # type: ignore[union-attr]
