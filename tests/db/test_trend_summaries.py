@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from db.engine import Database
-from db.models import InfusionSession, Reaction, Therapy, TrendSession, VitalSign
+from db.models import AppUser, Clinic, InfusionSession, Reaction, Therapy, TrendSession, VitalSign
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.errors import ChairsideError
 from infusion.reads import trends as metrics
@@ -27,6 +28,7 @@ from infusion.reads.trends.rebuild import rebuild_all
 from infusion.services import corrections, entries, sessions
 from infusion.services.aftercare import delayed_reaction_rates as raw_delayed
 from infusion.services.setup import add_chair, add_patient, add_staff, update_clinic
+from infusion.settings import ClinicSettings
 from tests.db.test_metrics import NY, Q1, _therapy, build, local, vitals
 
 _ids = itertools.count(1)
@@ -133,6 +135,7 @@ def test_clinic_time_zone_change_and_rebuild(db: Database) -> None:
 visit = st.fixed_dictionaries(
     {
         "ocrevus": st.booleans(),
+        "second_site": st.booleans(),
         "day": st.integers(0, 80),
         "hour": st.integers(6, 21),
         "infusion": st.integers(20, 200),
@@ -157,16 +160,31 @@ visit = st.fixed_dictionaries(
 )
 @given(visits=st.lists(visit, min_size=1, max_size=4))
 def test_random_writes_and_corrections_keep_summaries_in_step(db: Database, visits: list[dict]) -> None:
+    """Visits at the first site (New York) or at a second site (Honolulu), through writes and corrections."""
     update_clinic(db, SYSTEM, name="Test clinic", timezone="America/New_York", temperature_unit="C", weight_unit="kg")
     n = next(_ids)
     nurse_id = add_staff(db, SYSTEM, f"Nurse {n}").id
+    with db.writing() as w:  # charts at both sites
+        w.execute(update(AppUser).where(AppUser.id == nurse_id).values(network_wide=True))
     nurse = Actor(nurse_id, f"Nurse {n}", role="charge_nurse")
     therapies = (_therapy(db, "natalizumab"), _therapy(db, "ocrelizumab_iv"))
+    with db.writing() as w:  # a second site, five hours behind the first in winter: its own local days
+        second = Clinic(
+            name=f"Honolulu {n}", code=f"HNL{n}", timezone="Pacific/Honolulu", temperature_unit="C", weight_unit="kg",
+            settings=ClinicSettings().model_dump(),
+        )  # fmt: skip
+        w.add(second)
+        w.flush()
+        second_id = second.id
     for v in visits:
         k = next(_ids)
-        chair = add_chair(db, SYSTEM, f"Chair {k}").id
+        site = second_id if v["second_site"] else None
+        chair = add_chair(db, SYSTEM, f"Chair {k}", site_id=site).id
         pid = add_patient(db, SYSTEM, mrn=f"H{k:06d}", given_name="Pat", family_name=f"H{k}").id
-        checkin = local("2025-01-01", f"{v['hour']:02d}:00") + timedelta(days=v["day"])
+        zone = ZoneInfo("Pacific/Honolulu") if site else NY
+        checkin = datetime.fromisoformat(f"2025-01-01T{v['hour']:02d}:00").replace(tzinfo=zone) + timedelta(
+            days=v["day"]
+        )
         try:
             sid = sessions.create_session(
                 db, nurse, patient_id=pid, therapy_id=therapies[v["ocrevus"]], chair_id=chair, scheduled_at=checkin
@@ -236,7 +254,20 @@ def test_random_writes_and_corrections_keep_summaries_in_step(db: Database, visi
                     )  # fmt: skip
         except ChairsideError:
             continue  # a refused write changes nothing; the summaries must still match
-    assert_in_step(db, [Q1, TrendFilters(date(2025, 2, 1), date(2025, 3, 31), nurse_ids=(nurse_id,), infusion="first")])
+    if any(v["second_site"] for v in visits):  # the second site's visits were charted, not refused
+        with db.reading() as s:
+            at_second = s.scalar(
+                select(func.count()).select_from(TrendSession).where(TrendSession.site_id == second_id)
+            )
+        assert at_second
+    assert_in_step(
+        db,
+        [
+            Q1,
+            TrendFilters(date(2025, 2, 1), date(2025, 3, 31), nurse_ids=(nurse_id,), infusion="first"),
+            TrendFilters(date(2025, 1, 10), date(2025, 2, 20), site_ids=(second_id,)),
+        ],
+    )
 
 
 def test_local_day_is_the_clinic_day(db: Database) -> None:
