@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, update
 
-from db.models import Clinic, UserSite
+from db.models import ACTIVE_STATUSES, Clinic, InfusionSession, UserSite
 from infusion.accounts.auth import hash_password
 from infusion.accounts.sites import NETWORK_ROLES
 from infusion.demo.people import (
@@ -60,7 +60,7 @@ def prepare_sites(conn: Connection, ids: Ids, now_min: int, fresh: bool, count: 
     added. Staff come later (`add_staff`), when each site's chairs are known."""
     first = conn.execute(select(CLINIC_TABLE).order_by(Clinic.id).limit(1)).mappings().one()
     settings = {**(first["settings"] or {}), "demo_mode": True}
-    before = {k: first[k] for k in (*CLINIC, "code")}
+    before: dict[str, Any] = {}
     found = dict(conn.execute(select(Clinic.code, Clinic.id).where(Clinic.code.in_([s[0] for s in SITES]))).all())
     site_ids: list[int] = []
     for index, (code, name, zone, phone, _, _) in enumerate(SITES[:count]):
@@ -72,13 +72,17 @@ def prepare_sites(conn: Connection, ids: Ids, now_min: int, fresh: bool, count: 
             "temperature_unit": "F",
             "weight_unit": "lb",
         }
-        if index == 0 and fresh:
-            conn.execute(
-                update(CLINIC_TABLE)
-                .where(Clinic.id == first["id"])
-                .values(**identity, settings=settings, version=CLINIC_TABLE.c.version + 1)
-            )
-            site_ids.append(first["id"])
+        if index == 0 and (fresh or code not in found):  # the first site: the clinic row already there
+            site = found.get(code, first["id"])
+            was = conn.execute(select(CLINIC_TABLE).where(Clinic.id == site)).mappings().one()
+            before = {k: was[k] for k in (*CLINIC, "code")}
+            if fresh:  # with --force an existing clinic is left alone, as for a single clinic
+                conn.execute(
+                    update(CLINIC_TABLE)
+                    .where(Clinic.id == site)
+                    .values(**identity, settings=settings, version=CLINIC_TABLE.c.version + 1)
+                )
+            site_ids.append(site)
         elif code in found:
             site_ids.append(found[code])
         else:
@@ -97,7 +101,7 @@ def prepare_sites(conn: Connection, ids: Ids, now_min: int, fresh: bool, count: 
         premises.append(
             Premises(
                 clinic_id=site,
-                clinic_before=before if site == first["id"] else {},
+                clinic_before=before if site == site_ids[0] else {},
                 tz=tz,
                 temperature_unit=rows[site]["temperature_unit"],
                 settings=load_settings(rows[site]["settings"]),
@@ -142,8 +146,6 @@ def add_chairs(conn: Connection, ids: Ids, premises: Premises, count: int) -> No
 
 def busy_chairs(conn: Connection, premises: Sequence[Premises]) -> None:
     """Chairs already holding an active session (a --force load onto a live database)."""
-    from db.models import ACTIVE_STATUSES, InfusionSession
-
     busy = set(
         conn.execute(select(InfusionSession.chair_id).where(InfusionSession.status.in_(ACTIVE_STATUSES))).scalars()
     )

@@ -238,3 +238,18 @@ def test_one_site_stands_out_on_the_funnel_plot(sqlite_template: Path, tmp_path:
     rate = pooled["reacted"] / pooled["sessions"]
     assert rate.idxmax() == "PCC", rate.to_dict()
     assert "PCC" in set(above["site"]), frame[["site", "therapy", "rate", "network_rate", "signal"]]
+
+
+def test_a_forced_network_load_keeps_the_existing_clinic_as_its_first_site(db: Database) -> None:
+    load_demo(db, DemoOptions(sessions=60, seed=3), now=NOW)
+    with db.reading() as s:
+        before = s.scalars(select(Clinic)).one()
+    load_demo(db, DemoOptions(sessions=200, seed=4, sites=2, force=True), now=NOW)
+    with db.reading() as s:
+        sites = s.scalars(select(Clinic).order_by(Clinic.id)).all()
+        chairs = Counter(s.scalars(select(Chair.site_id)))
+        users = s.scalar(select(func.count()).select_from(AppUser))
+    assert [c.id for c in sites] == [before.id, sites[1].id] and sites[0].code == before.code
+    assert sites[1].code == SITES[1][0] and sites[0].name == before.name  # left alone, nothing renamed
+    assert chairs[before.id] == 9 and chairs[sites[1].id] == 8  # the first site's chairs reused
+    assert (users or 0) > len(STAFF)  # the first site's accounts reused, the second site's added
