@@ -47,7 +47,7 @@ from infusion.exports.csv_writer import (
 from infusion.exports.queries import QUERIES, ExportFilters, Scope, count_query
 from infusion.exports.records import BUILDERS
 from infusion.exports.schema import DATASETS, SCHEMA_VERSION, Column
-from infusion.exports.shaping import ExportContext, chosen_sites, load_context, read_sites, shape
+from infusion.exports.shaping import ExportContext, cell_rows, chosen_sites, load_context, read_sites, shape
 
 # BOM, DANGEROUS_LEADING, format_cell and neutralise are re-exported: importers take them from here.
 __all__ = [
@@ -128,10 +128,10 @@ def write_csv(
         columns = ctx.columns
         sink = CsvSink(out, [c.name for c in columns])
         written = 0
-        cell_writers = [(c.name, cell_formatter(c.type)) for c in columns]
-        with closing(_chunks_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
+        cells = cell_rows(ctx, [cell_formatter(c.type) for c in columns])
+        with closing(_records_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
             for chunk in chunks:
-                sink.write_rows([fmt(row[name]) for name, fmt in cell_writers] for row in chunk)
+                sink.write_rows(map(cells, chunk))
                 written += len(chunk)
                 if progress is not None:
                     progress(written)
@@ -283,7 +283,14 @@ def _rows(
 
 
 def _chunks_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: ExportContext, chunk_rows: int) -> Chunks:
-    """Stream the dataset's main query; summaries for each chunk come from small IN queries.
+    """Output rows of the chosen mode, chunk by chunk."""
+    with closing(_records_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
+        for records in chunks:
+            yield [shape(record, ctx) for record in records]
+
+
+def _records_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: ExportContext, chunk_rows: int) -> Chunks:
+    """Stream the dataset's main query as identified records; summaries for each chunk come from small IN queries.
 
     Streaming is set on the statement rather than with `conn.execution_options(...)`:
     in SQLAlchemy 2 that call changes the connection in place, and the per-chunk
@@ -297,7 +304,7 @@ def _chunks_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: Expo
     result = conn.execute(stmt)
     try:
         for part in result.partitions():
-            yield [shape(record, ctx) for record in build(conn, part, ctx)]
+            yield build(conn, part, ctx)
     finally:
         result.close()
 
