@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Select, or_, select
@@ -279,19 +280,37 @@ def due_list(
     with db.reading() as s:
         site = working_context(s, actor)[0]
         tz = site.timezone
+        zone = ZoneInfo(tz)
+        # only the patients this site has seen or booked (their whole history, at every site, counts):
+        # in a network that reads a site's share of the sessions, not the network's
+        seen_here = (
+            select(InfusionSession.patient_id)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
+            .where(Chair.site_id == site.id)
+            .scalar_subquery()
+        )
         therapies = {t.id: t for t in s.scalars(select(Therapy))}
-        patients = {p.id: p for p in s.scalars(select(Patient))}
+        patients = {
+            pid: (f"{family}, {given}", mrn)
+            for pid, family, given, mrn in s.execute(
+                select(Patient.id, Patient.family_name, Patient.given_name, Patient.mrn).where(
+                    Patient.id.in_(seen_here)
+                )
+            )
+        }
         history: dict[tuple[int, int], list[Dose]] = defaultdict(list)
         first_by_pair: dict[tuple[int, int], date] = {}
         last_site: dict[tuple[int, int], int] = {}
-        for patient_id, therapy_id, started, course, day, number, given_at in s.execute(_given_in_order()):
+        given = _given_in_order().where(InfusionSession.patient_id.in_(seen_here))
+        for patient_id, therapy_id, started, course, day, number, given_at in s.execute(given):
             assert started is not None  # the query keeps sessions with an IV start only
             pair = (patient_id, therapy_id)
             last_site[pair] = given_at
+            local = started.astimezone(zone).date()
             if pair not in first_by_pair:
-                first_by_pair[pair] = local_date(started, tz)
+                first_by_pair[pair] = local
             kept = history[pair]
-            kept.append(Dose(local_date(started, tz), False, course, day, number))
+            kept.append(Dose(local, False, course, day, number))
             if len(kept) > LAST_DOSES:
                 del kept[0]
         booked: dict[tuple[int, int], date] = {}
@@ -300,7 +319,9 @@ def due_list(
             select(InfusionSession.patient_id, InfusionSession.therapy_id, InfusionSession.scheduled_at, Chair.site_id)
             .join(Chair, Chair.id == InfusionSession.chair_id)
             .where(
-                InfusionSession.status.in_(PENDING_STATUSES), InfusionSession.scheduled_at >= local_day_start(today, tz)
+                InfusionSession.status.in_(PENDING_STATUSES),
+                InfusionSession.scheduled_at >= local_day_start(today, tz),
+                InfusionSession.patient_id.in_(seen_here),
             )
             .order_by(InfusionSession.scheduled_at)
         ):
@@ -326,7 +347,7 @@ def due_list(
             continue
         if last_site[(patient_id, therapy_id)] != site.id and (patient_id, therapy_id) not in booked_here:
             continue  # treated at another site of the network
-        therapy, patient = therapies[therapy_id], patients[patient_id]
+        therapy, (patient_name, mrn) = therapies[therapy_id], patients[patient_id]
         nxt = plan_next(Rhythm.of(therapy), doses, protocols.get((patient_id, therapy_id)))
         note = nxt.note
         if nxt.due is None:
@@ -345,8 +366,8 @@ def due_list(
             {
                 "patient_id": patient_id,
                 "therapy_id": therapy_id,
-                "patient": f"{patient.family_name}, {patient.given_name}",
-                "mrn": patient.mrn,
+                "patient": patient_name,
+                "mrn": mrn,
                 "therapy": therapy.brand or therapy.name,
                 "last_infusion": doses[-1].day,
                 "next_due": nxt.due,
