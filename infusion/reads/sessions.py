@@ -108,9 +108,11 @@ def today_sessions(db: Database, actor: Actor, now: datetime | None = None) -> l
             .join(Therapy, Therapy.id == InfusionSession.therapy_id)
             .join(Chair, Chair.id == InfusionSession.chair_id)
             .where(or_(InfusionSession.scheduled_at.between(start, end), InfusionSession.status.in_(ACTIVE_STATUSES)))
-            .where(Chair.site_id == clinic.id)
         )
-        rows = s.execute(q).all()
+        # the site is picked here, not in SQL: with `chair.site_id = ?` in the query SQLite's planner
+        # starts from the site's chairs and walks their whole history (measured 277 ms against 5 ms at
+        # 100k sessions); today's rows of a whole network are few
+        rows = [r for r in s.execute(q).all() if r[3].site_id == clinic.id]
         ids = [r[0].id for r in rows]
         vitals = _times_by_session(s, VitalSign, VitalSign.taken_at, ids)
         rates = _times_by_session(s, RateChange, RateChange.at, ids, (RateChange.kind.in_(("change", "resume")),))
