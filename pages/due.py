@@ -33,6 +33,7 @@ cx = Due(
     can_book=viewer.role in CHARTING,
     can_set_protocol=viewer.role in protocols.PROTOCOL_EDIT,
     chair_names={c.id: c.name for c in setup.list_chairs(db, clinic.id)},
+    site_id=clinic.id,
 )
 
 st.header("Due list")

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.engine import Database, database_url  # noqa: F401  (re-exported for pages)
-from db.models import AppUser, Chair, Clinic, Patient, Therapy, UserSite
+from db.models import AppUser, Chair, Clinic, InfusionSession, Patient, Therapy, UserSite
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, CHARTING, ROLES, Role, require_role
 from infusion.accounts.sites import NETWORK_ROLES, place_user, require_site, visible_sites, working_context
@@ -331,6 +331,10 @@ def check_scope(s: Session, role: str, network_wide: object, sites: object) -> t
         raise ValidationError({"network_wide": "Choose network-wide, or the sites the person works at."})
     if sites is not None and (isinstance(sites, (str, bytes)) or not isinstance(sites, (list, tuple, set, frozenset))):
         raise ValidationError({"sites": "Pick the sites from the list."})
+    if role == Role.ADMIN and network_wide is False:
+        raise ValidationError(
+            {"network_wide": "An administrator sets up the whole network, so the role is network-wide."}
+        )
     wide = role in NETWORK_ROLES if network_wide is None else network_wide
     if wide or sites is None:
         return network_wide, None if sites is None else []
@@ -516,9 +520,19 @@ def add_patient(
         )
 
 
-def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patient]:
+def search_patients(db: Database, text: str = "", limit: int = 50, *, site_id: int | None = None) -> list[Patient]:
+    """Patients by name or MRN. With `site_id`, only the patients that site has seen or booked, and
+    patients not seen anywhere yet (a site's pickers list its own patients; a patient of another site
+    of the network is found by their MRN: `patient_by_mrn`)."""
     with db.reading() as s:
         q = select(Patient).order_by(Patient.family_name, Patient.given_name).limit(limit)
+        if site_id is not None:
+            at_site = (
+                select(InfusionSession.patient_id)
+                .join(Chair, Chair.id == InfusionSession.chair_id)
+                .where(Chair.site_id == site_id)
+            )
+            q = q.where(Patient.id.in_(at_site) | ~Patient.id.in_(select(InfusionSession.patient_id)))
         if text.strip():
             like = f"%{text.strip().lower()}%"
             q = q.where(
@@ -527,6 +541,17 @@ def search_patients(db: Database, text: str = "", limit: int = 50) -> list[Patie
                 | func.lower(Patient.mrn).like(like)
             )
         return list(s.scalars(q))
+
+
+def patient_by_mrn(db: Database, actor: Actor, mrn: str) -> Patient | None:
+    """The network's patient with exactly this MRN (patients belong to the network: a patient first
+    treated at another site is found here when they come to this one), or None."""
+    require_role(actor, CHARTING, "look up patients")
+    text = optional_text(mrn, "mrn", max_len=max_length(Patient, "mrn"))
+    if not text:
+        return None
+    with db.reading() as s:
+        return s.scalars(select(Patient).where(Patient.mrn == text)).first()
 
 
 def update_settings(

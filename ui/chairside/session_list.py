@@ -54,7 +54,18 @@ def session_list(cx: Chairside, cards: list[views.SessionCard]) -> None:
 
 def walk_in_form(cx: Chairside) -> None:
     with st.expander("➕ Add a walk-in session", key="walk_in_open", on_change="rerun"):
-        patients = setup.search_patients(cx.db, limit=500)
+        patients = setup.search_patients(cx.db, limit=500, site_id=cx.site_id)
+        elsewhere = st.text_input(
+            "Patient seen at another site of the network? Their MRN",
+            key="walk_in_network_mrn",
+            max_chars=ui.limit(Patient, "mrn"),
+        )
+        if elsewhere.strip():
+            found = setup.patient_by_mrn(cx.db, cx.nurse, elsewhere)
+            if found is None:
+                st.caption(f"No patient in the network has MRN {elsewhere.strip()}; add them below as new.")
+            elif found.id not in {p.id for p in patients}:
+                patients = [found, *patients]
         therapies = setup.list_therapies(cx.db)
         chairs = setup.list_chairs(cx.db, cx.site_id)
         if not chairs:

@@ -125,7 +125,7 @@ def book_any(cx: Due) -> None:
     if not cx.chair_names:
         st.warning("No chairs yet: an administrator adds them on the Administration page.")
         return
-    patients = setup.search_patients(cx.db, limit=500)
+    patients = setup.search_patients(cx.db, limit=500, site_id=cx.site_id)
     if not patients:
         st.caption("No patients yet: add one as a walk-in on the Chairside page.")
         return

@@ -22,6 +22,8 @@ class Due:
     can_book: bool
     can_set_protocol: bool
     chair_names: dict[int, str] = field(default_factory=dict)
+    #: the site the list is for (the header's picker): its patients are offered for booking
+    site_id: int | None = None
 
     def first_slot(self, day: date) -> time:
         """The time a booking form starts at: the usual first slot, or on today the next quarter hour
