@@ -636,3 +636,32 @@ class TrendVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- Due list summary (migration 0011; maintained by infusion.reads.due_summary) --------------------------
+
+
+class DuePair(Base):
+    """One patient × therapy with an infusion given, planned as the due list shows it: recomputed from the
+    raw rows (all of the patient's pairs, since a later rhythm therapy supersedes an earlier one) in the same
+    transaction as every write that moves a given dose, a protocol interval, the catalog or a site's zone
+    (infusion.reads.due_summary). Days and the plan are in the zone of `site_id`, the site of the last
+    given infusion."""
+
+    __tablename__ = "due_pair"
+    __table_args__ = (Index("ix_due_pair_site_next_due", "site_id", "next_due"),)
+
+    patient_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    therapy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(Integer)  # the chair's site of the last given infusion
+    first_day: Mapped[date] = mapped_column(Date)  # site-local day of the first IV start
+    last_day: Mapped[date] = mapped_column(Date)  # site-local day of the last IV start
+    next_due: Mapped[date | None] = mapped_column(Date)
+    course_label: Mapped[str] = mapped_column(Text)
+    expected_dose: Mapped[float | None] = mapped_column(Float)
+    dose_unit: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text)
+    course_number: Mapped[int | None] = mapped_column(Integer)
+    course_day: Mapped[int | None] = mapped_column(Integer)
+    #: the patient has since started another therapy with a rhythm: not listed
+    superseded: Mapped[bool] = mapped_column(Boolean)
