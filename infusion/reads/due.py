@@ -11,8 +11,10 @@ The rules themselves (rhythms, courses, doses, minimum intervals, "too early") a
 `infusion.clinical.regimen` (its docstring lists them with their sources); this module reads the
 history, the bookings and the protocol intervals and applies them. Setting a protocol interval is a
 write: `infusion.services.protocols`. The names of both stay importable from here.
-About 460 lines with those re-exports: the due list, the too-early bookings and the protocol list share
-one history reader (`_doses`, `_given_in_order`) and the section rules, so they stay together.
+About 580 lines with those re-exports: the due list, the too-early bookings and the protocol list share
+one history reader (`_doses`, `_given_in_order`) and the section rules, so they stay together. The due list
+reads the `due_pair` summary (`infusion.reads.due_summary`, kept in every write transaction);
+`_due_list_raw` keeps the raw-row path it is checked against.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from infusion.clinical.regimen import too_early as too_early
 from infusion.clinical.states import SessionStatus
 from infusion.clock import local_date, local_day_start, utcnow
 from infusion.errors import NotFoundError, ValidationError
+from infusion.reads import due_summary
+from infusion.reads.due_summary import LAST_DOSES as LAST_DOSES
 from infusion.services.opening import clinic_timezone
 
 #: roles that see the due list (the Due page's roles)
@@ -57,11 +61,11 @@ DUE_READ = (NURSE, CHARGE, MANAGER, ADMIN)
 PENDING_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CHECKED_IN, SessionStatus.READY)
 
 SECTION_OVERDUE, SECTION_WEEK, SECTION_PROTOCOL, SECTION_LATER, SECTION_NONE = (
-    "overdue",
-    "due this week",
-    "set protocol",
-    "later",
-    "no due date",
+    due_summary.OVERDUE,
+    due_summary.WEEK,
+    due_summary.PROTOCOL,
+    due_summary.LATER,
+    due_summary.NONE,
 )
 DUE_COLUMNS = [
     "patient_id",
@@ -237,12 +241,6 @@ def _superseded(
     return out
 
 
-#: the last infusions per patient and therapy the plan needs: every Lemtrada course so far (5 + 3 + 3 …
-#: days, for histories without a stored course position) and the infusion before the last (Ocrevus and
-#: Briumvi count their first maintenance dose from infusion 1); the stored infusion number carries the rest
-LAST_DOSES = 16
-
-
 def _given_in_order() -> Select[int, int, datetime | None, int | None, int | None, int, int]:
     """Every infusion given (IV started), per patient and therapy in IV-start order, with its site. One
     pass over the table beats a ROW_NUMBER() window here (measured on the 20,000-session demo: 0.3 s
@@ -263,7 +261,7 @@ def _given_in_order() -> Select[int, int, datetime | None, int | None, int | Non
     )
 
 
-def due_list(
+def _due_list_raw(
     db: Database,
     actor: Actor,
     today: date,
@@ -380,6 +378,12 @@ def due_list(
                 "note": note,
             }
         )
+    return _due_frame(rows)
+
+
+def _due_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """The due list's frame: most overdue first (section, due date, patient; then patient and therapy id,
+    so equal keys keep one order whichever path read them)."""
     frame = pd.DataFrame.from_records(rows, columns=DUE_COLUMNS)
     frame["days_overdue"] = frame["days_overdue"].astype("Int64")
     frame["expected_dose"] = frame["expected_dose"].astype("Float64")
@@ -387,7 +391,87 @@ def due_list(
         name: i for i, name in enumerate((SECTION_OVERDUE, SECTION_WEEK, SECTION_PROTOCOL, SECTION_LATER, SECTION_NONE))
     }
     frame = frame.assign(_o=frame["section"].map(order), _d=frame["next_due"].map(lambda d: d or date.max))
-    return frame.sort_values(["_o", "_d", "patient"]).drop(columns=["_o", "_d"]).reset_index(drop=True)
+    frame = frame.sort_values(["_o", "_d", "patient", "patient_id", "therapy_id"])
+    return frame.drop(columns=["_o", "_d"]).reset_index(drop=True)
+
+
+def due_list(
+    db: Database,
+    actor: Actor,
+    today: date,
+    *,
+    sections: tuple[str, ...] = (SECTION_OVERDUE, SECTION_WEEK, SECTION_PROTOCOL),
+) -> pd.DataFrame:
+    """Per patient and therapy with an infusion given: last infusion, next due, days overdue, course label,
+    expected dose and the next booking. `section` is overdue / due this week (today + 6 days) / set
+    protocol / later / no due date; only the asked `sections` are returned, most overdue first.
+
+    A patient's history counts at every site of the network; the list shows the patients the site the
+    actor works in treats (their last infusion of the therapy, or their next booking, is there).
+
+    Read from the `due_pair` summary (`infusion.reads.due_summary`, planned in the writing transaction),
+    the site's bookings and the names of the listed patients: a few hundred rows whatever the history's
+    size. `_due_list_raw` reads the raw rows, for the checks and the benchmark's floor."""
+    require_role(actor, DUE_READ, "see the due list")
+    with db.reading() as s:
+        site = working_context(s, actor)[0]
+        tz = site.timezone
+        therapies = {t.id: t for t in s.scalars(select(Therapy))}
+        # every pair's next booking (a pair is listed here only if its patient was seen or booked here)
+        booked: dict[tuple[int, int], date] = {}
+        booked_here: set[tuple[int, int]] = set()
+        for patient_id, therapy_id, first, booked_at in s.execute(
+            select(InfusionSession.patient_id, InfusionSession.therapy_id, InfusionSession.scheduled_at, Chair.site_id)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
+            .where(
+                InfusionSession.status.in_(PENDING_STATUSES),
+                InfusionSession.scheduled_at >= local_day_start(today, tz),
+            )
+            .order_by(InfusionSession.scheduled_at)
+        ):
+            pair = (patient_id, therapy_id)
+            if pair not in booked:
+                booked[pair] = local_date(first, tz)
+                if booked_at == site.id:
+                    booked_here.add(pair)
+        pairs = due_summary.site_rows(s.connection(), site.id, tz, today, sections, booked_here)
+    rows = []
+    for r in pairs:
+        pair = (r["patient_id"], r["therapy_id"])
+        therapy = therapies[r["therapy_id"]]
+        due_on: date | None = r["next_due"]
+        note = r["note"]
+        if due_on is None:
+            section = SECTION_PROTOCOL if therapy.code in PROTOCOL_THERAPIES else SECTION_NONE
+        elif due_on < today:
+            section = SECTION_OVERDUE
+            if r["course_day"] and r["course_day"] > 1:
+                note = f"Course {r['course_number']} interrupted after day {r['course_day'] - 1}."
+        elif due_on <= today + timedelta(days=6):
+            section = SECTION_WEEK
+        else:
+            section = SECTION_LATER
+        if section not in sections:
+            continue
+        rows.append(
+            {
+                "patient_id": r["patient_id"],
+                "therapy_id": r["therapy_id"],
+                "patient": f"{r['family_name']}, {r['given_name']}",
+                "mrn": r["mrn"],
+                "therapy": therapy.brand or therapy.name,
+                "last_infusion": r["last_day"],
+                "next_due": due_on,
+                "days_overdue": (today - due_on).days if due_on and due_on < today else 0,
+                "course_label": r["course_label"],
+                "expected_dose": r["expected_dose"],
+                "dose_unit": r["dose_unit"],
+                "booked": booked.get(pair),
+                "section": section,
+                "note": note,
+            }
+        )
+    return _due_frame(rows)
 
 
 TOO_EARLY_COLUMNS = [
