@@ -51,6 +51,7 @@ from infusion.demo.writer import (
     Writer,
     table_of,
 )
+from infusion.reads.due_summary import rebuild as rebuild_due_summary
 from infusion.reads.trends.maintenance import rebuild as rebuild_trend_summaries
 from infusion.services.sessions import IV_SITES
 from infusion.services.setup import bootstrap
@@ -154,6 +155,7 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool, pro
     write_audit(conn, premises, now_min, fresh, after)
     progress.step(f"{writer.written:,} rows written; rebuilding the trend summaries")
     rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
+    rebuild_due_summary(conn)  # and the due list's
     return DemoResult(counts, today_counts, 0.0)
 
 
@@ -223,6 +225,7 @@ def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: b
     write_audit(conn, sites[0], now_min, fresh, after)
     progress.step(f"{writer.written:,} rows written; rebuilding the trend summaries")
     rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
+    rebuild_due_summary(conn)  # and the due list's
     return DemoResult(counts, dict(today_counts), 0.0, sites=options.sites)
 
 

@@ -1,4 +1,5 @@
-"""`python -m infusion.reads.trends.rebuild [--database-url URL] [--check]`: every trend summary from the raw rows.
+"""`python -m infusion.reads.trends.rebuild [--database-url URL] [--check]`: every summary from the raw rows
+(the Trends figures' and the due list's).
 
 Run after a bulk load, an import, a restore or a clinic time-zone change (writes that
 bypass the ORM session events of `maintenance`). One transaction; a progress bar on
@@ -12,6 +13,7 @@ import sys
 import time
 
 from db.engine import WRITE_OPTION, Database, database_url, make_engine
+from infusion.reads import due_summary
 from infusion.reads.trends.maintenance import compare, rebuild
 
 
@@ -34,6 +36,7 @@ def rebuild_all(db: Database, *, show_progress: bool = False) -> int:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             n = rebuild(conn, progress=(lambda d, t: _bar(d, t, started)) if show_progress else None)
+            due_summary.rebuild(conn)
     if show_progress:
         print(file=sys.stderr)
     return n
@@ -48,14 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.check:
             with db.reading() as s:
-                problems = compare(s.connection())
+                problems = compare(s.connection()) + due_summary.compare(s.connection())
             for line in problems[:50]:
                 print(line)
             print(f"{len(problems)} difference(s)", file=sys.stderr)
             return 1 if problems else 0
         started = time.perf_counter()
         n = rebuild_all(db, show_progress=True)
-        print(f"Trend summaries rebuilt from {n:,} sessions in {time.perf_counter() - started:.1f} s.", file=sys.stderr)
+        print(
+            f"Trend and due-list summaries rebuilt from {n:,} sessions in {time.perf_counter() - started:.1f} s.",
+            file=sys.stderr,
+        )
     finally:
         db.engine.dispose()
     return 0
