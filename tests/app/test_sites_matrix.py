@@ -66,17 +66,13 @@ def network(db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         for n, (days, status) in enumerate(((30, "discharged"), (1, "discharged"), (0, "checked_in"))):
             mrn = f"MRN-{tag[0]}{n}"
             pid = setup.add_patient(db, ADMIN, mrn=mrn, given_name="Pat", family_name=f"{family}{n}").id
-            sid = sessions.create_session(
-                db, ADMIN, patient_id=pid, therapy_id=natalizumab, chair_id=chairs[n]
-            ).id
+            sid = sessions.create_session(db, ADMIN, patient_id=pid, therapy_id=natalizumab, chair_id=chairs[n]).id
             walk(db, ADMIN, sid, status, t0=utcnow() - timedelta(days=days, hours=3))
     return {"a": site_a.id, "b": site_b.id}
 
 
 def _held_at(db, role: str, sites: list[int] | None) -> Actor:  # type: ignore[no-untyped-def]
-    user = setup.add_staff(
-        db, ADMIN, f"The {role} {len(sites or [])}", role, network_wide=sites is None, sites=sites
-    )
+    user = setup.add_staff(db, ADMIN, f"The {role} {len(sites or [])}", role, network_wide=sites is None, sites=sites)
     return Actor(user.id, user.display_name, role)
 
 
@@ -92,7 +88,10 @@ def test_a_role_held_at_site_a_never_sees_site_b(db, make_app, network, role):  
         _run(at.switch_page(page.file))
         screen = _screen(at)
         leaked = [mark for mark in SITE_B_MARKS if mark in screen]
-        assert leaked == [], f"{role} sees site B ({leaked}) on {page.key}: " + "|".join(t for t in screen.splitlines() if any(m in t for m in leaked))[:600]
+        assert leaked == [], (
+            f"{role} sees site B ({leaked}) on {page.key}: "
+            + "|".join(t for t in screen.splitlines() if any(m in t for m in leaked))[:600]
+        )
     if role in ("nurse", "charge_nurse"):  # the Chairside list is the site's
         _run(at.switch_page("pages/chairside.py"))
         assert "Ashby2" in _screen(at)
