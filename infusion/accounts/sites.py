@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.models import AppUser, Chair, Clinic, InfusionSession, UserSite
 from infusion.accounts.actor import Actor
+from infusion.accounts.permissions import Role
 from infusion.errors import NotFoundError, PermissionDenied
 from infusion.settings import ClinicSettings, load_settings
 
@@ -24,7 +25,7 @@ def held_sites(s: Session, actor: Actor) -> frozenset[int] | None:
     user = s.get(AppUser, actor.user_id)
     if user is None or not user.active:
         raise PermissionDenied("Your account is disabled. Ask an administrator.")
-    if user.network_wide or user.role == "admin":  # administrators set up the whole network
+    if user.network_wide or user.role == Role.ADMIN:  # administrators set up the whole network
         return None
     return frozenset(s.scalars(select(UserSite.site_id).where(UserSite.user_id == user.id)))
 
@@ -53,7 +54,10 @@ def site_of_session(s: Session, row: InfusionSession) -> int:
 
 def visible_sites(s: Session, actor: Actor) -> list[Clinic]:
     """The active sites the actor holds, in a stable order (for pickers and filters)."""
-    held = held_sites(s, actor)
+    return _active_sites(s, held_sites(s, actor))
+
+
+def _active_sites(s: Session, held: frozenset[int] | None) -> list[Clinic]:
     q = select(Clinic).where(Clinic.active.is_(True)).order_by(Clinic.name, Clinic.id)
     if held is not None:
         q = q.where(Clinic.id.in_(held))
@@ -63,20 +67,18 @@ def visible_sites(s: Session, actor: Actor) -> list[Clinic]:
 def working_site(s: Session, actor: Actor) -> int | None:
     """The site the actor works in now: the one picked if held, else the one last chosen, else the
     first active site held (None before set-up or when the person holds no site)."""
-    held = held_sites(s, actor)
-    wanted = [actor.site_id]
-    if actor.user_id is not None:
-        wanted.append(s.scalar(select(AppUser.last_site_id).where(AppUser.id == actor.user_id)))
-    for site in wanted:
+    held = held_sites(s, actor)  # loads the account, so the get below reads no row again
+    user = s.get(AppUser, actor.user_id) if actor.user_id is not None else None
+    for site in (actor.site_id, user.last_site_id if user is not None else None):
         if site is not None and holds(held, site) and s.get(Clinic, site) is not None:
             return int(site)
-    sites = visible_sites(s, actor)
+    sites = _active_sites(s, held)
     return sites[0].id if sites else None
 
 
 #: roles that hold across the network unless an administrator says otherwise (a network manager,
 #: network quality, the administrator); nurses and charge nurses work at named sites
-NETWORK_ROLES = ("admin", "manager", "quality")
+NETWORK_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.MANAGER, Role.QUALITY)
 
 
 def place_user(s: Session, user: AppUser, *, network_wide: bool | None = None, sites: list[int] | None = None) -> None:

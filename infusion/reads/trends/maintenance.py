@@ -312,7 +312,7 @@ def _zone_changed(session: Session) -> bool:
     """A site's time zone changed, or a chair moved to another site: local days and sites may move."""
     return any(
         (isinstance(obj, Clinic) and inspect(obj).attrs.timezone.history.has_changes())
-        or (isinstance(obj, Chair) and inspect(obj).attrs.site_id.history.has_changes() and obj in session.dirty)
+        or (isinstance(obj, Chair) and inspect(obj).attrs.site_id.history.has_changes())
         for obj in session.dirty
     )
 
