@@ -103,6 +103,7 @@ class CsvSink:
 
     def __init__(self, out: IO[bytes] | IO[str], header: Sequence[str]) -> None:
         self._emit = text_sink(out)
+        self._binary = None if isinstance(out, io.TextIOBase) else cast(IO[bytes], out)
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator=LINE_END)
         self._buffer.write(BOM)
@@ -112,6 +113,17 @@ class CsvSink:
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         self._writer.writerows(rows)
         self._flush()
+
+    def write_lines(self, text: str) -> None:
+        """Rows already written as CSV lines (CRLF-terminated), e.g. by the database."""
+        self._emit(text)
+
+    def write_encoded(self, data: bytes) -> None:
+        """Rows already written as UTF-8 CSV lines (CRLF-terminated)."""
+        if self._binary is not None:
+            self._binary.write(data)
+        else:
+            self._emit(data.decode("utf-8"))
 
     def _flush(self) -> None:
         self._emit(self._buffer.getvalue())

@@ -26,19 +26,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
-from typing import IO, Any
+from operator import itemgetter
+from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, literal_column
 
 from db.engine import Database
 from infusion.accounts.permissions import AUDIT, EXPORTS
-from infusion.errors import PermissionDenied, ValidationError
+from infusion.errors import ChairsideError, PermissionDenied, ValidationError
 from infusion.exports import deidentify as deid
+from infusion.exports import sql_cells
 from infusion.exports.csv_writer import (
     BOM,
     DANGEROUS_LEADING,
+    LINE_END,
     CsvSink,
     cell_formatter,
     format_cell,
@@ -127,14 +130,11 @@ def write_csv(
         ctx = load_context(conn, dataset, key, filters, held_sites)  # refuses a site not held before any byte
         columns = ctx.columns
         sink = CsvSink(out, [c.name for c in columns])
-        written = 0
-        cells = cell_rows(ctx, [cell_formatter(c.type) for c in columns])
-        with closing(_records_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
-            for chunk in chunks:
-                sink.write_rows(map(cells, chunk))
-                written += len(chunk)
-                if progress is not None:
-                    progress(written)
+        plan = _sql_plan(conn, dataset, filters, ctx)
+        if plan is not None:
+            written = _write_by_sql(conn, dataset, filters, ctx, plan, sink, chunk_rows, progress)
+        else:
+            written = _write_by_rows(conn, dataset, filters, ctx, sink, chunk_rows, progress)
     log.info("CSV export written: dataset=%s rows=%d deidentified=%s", dataset, written, deidentify)
     return written
 
@@ -287,6 +287,108 @@ def _chunks_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: Expo
     with closing(_records_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
         for records in chunks:
             yield [shape(record, ctx) for record in records]
+
+
+def _write_by_rows(
+    conn: Connection,
+    dataset: str,
+    filters: ExportFilters,
+    ctx: ExportContext,
+    sink: CsvSink,
+    chunk_rows: int,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """The per-row path: records built and shaped in Python, each cell formatted there (datasets without a plan)."""
+    written = 0
+    cells = cell_rows(ctx, [cell_formatter(c.type) for c in ctx.columns])
+    with closing(_records_on(conn, dataset, filters, ctx, chunk_rows)) as chunks:
+        for chunk in chunks:
+            sink.write_rows(map(cells, chunk))
+            written += len(chunk)
+            if progress is not None:
+                progress(written)
+    return written
+
+
+def _sql_plan(conn: Connection, dataset: str, filters: ExportFilters, ctx: ExportContext) -> sql_cells.Plan | None:
+    """This export's cells as SQL (None: the dataset or a column has none). PostgreSQL keys pseudonyms first:
+    the export's ids are read in the snapshot and their keys passed in the statement."""
+    dialect = conn.dialect.name
+    ids: dict[str, Sequence[int]] = {}
+    if dialect == "postgresql" and sql_cells.plan(dataset, ctx, "sqlite") is not None:
+        scope = _scope(ctx)
+        base = QUERIES[dataset](filters, *scope.envelope, scope).order_by(None)
+        for name, sql in sql_cells.pseudonym_sources(dataset, ctx).items():
+            query: Select[Any] = base.with_only_columns(literal_column(sql)).distinct()
+            ids[name] = [i for i in conn.scalars(query) if i is not None]
+    return sql_cells.plan(dataset, ctx, dialect, ids)
+
+
+def _write_by_sql(
+    conn: Connection,
+    dataset: str,
+    filters: ExportFilters,
+    ctx: ExportContext,
+    plan: sql_cells.Plan,
+    sink: CsvSink,
+    chunk_rows: int,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """The database writes the rows: SQLite returns each row's CSV line, PostgreSQL streams COPY … TO STDOUT.
+
+    Both run on the DBAPI connection of `conn`, so inside the export's snapshot; chunks of `chunk_rows`
+    rows are written as they come, so memory stays flat.
+    """
+    scope = _scope(ctx)
+    stmt = plan.joins(QUERIES[dataset](filters, *scope.envelope, scope))
+    raw: Any = conn.connection.driver_connection
+    chunk = max(1, chunk_rows)
+    written = 0
+    if plan.dialect == "sqlite":
+        for name, fn in plan.functions.items():
+            raw.create_function(name, 1, fn, deterministic=True)
+        sql = _literal_sql(stmt.with_only_columns(literal_column(plan.line())), conn)
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(chunk):
+                sink.write_lines(LINE_END.join(map(itemgetter(0), rows)) + LINE_END)
+                written += len(rows)
+                if progress is not None:
+                    progress(written)
+        finally:
+            cursor.close()
+        return written
+    sql = _literal_sql(stmt.with_only_columns(*(literal_column(cell) for cell in plan.cells)), conn)
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+        parts: list[Any] = []
+        for row in copy:  # one message per row, ending in LF: csv.writer ends rows with CRLF
+            if row[-1] != 10:
+                raise ChairsideError("COPY sent a message that is not one whole row: export stopped.")
+            parts.append(row[:-1])
+            if len(parts) >= chunk:
+                written += _write_copied(sink, parts)
+                if progress is not None:
+                    progress(written)
+        if parts:
+            written += _write_copied(sink, parts)
+            if progress is not None:
+                progress(written)
+    return written
+
+
+def _write_copied(sink: CsvSink, parts: list[Any]) -> int:
+    count = len(parts)
+    parts.append(b"")
+    sink.write_encoded(b"\r\n".join(parts))
+    parts.clear()
+    return count
+
+
+def _literal_sql(stmt: Select, conn: Connection) -> str:
+    """The statement with its values inline (COPY takes no parameters), compiled without %-doubling."""
+    dialect = cast(Any, type(conn.dialect))(paramstyle="named")
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def _records_on(conn: Connection, dataset: str, filters: ExportFilters, ctx: ExportContext, chunk_rows: int) -> Chunks:

@@ -1,0 +1,654 @@
+"""Export cells formatted by the database: each output column as one SQL expression giving its CSV text (issue 14).
+
+The per-row path (`records` builds a dict, `shaping` transforms it, `csv_writer` formats every cell) costs
+Python time per cell; here every output column of a dataset is one SQL expression that yields the cell
+exactly as `shaping.cell_rows` + `csv_writer.cell_formatter` write it, so the file is produced by the
+database: on SQLite each row comes back as its finished CSV line (`printf` of the cells, quoted like
+`csv.writer`), on PostgreSQL `COPY (…) TO STDOUT WITH (FORMAT csv)` streams the rows and quotes them.
+The bytes are the per-row path's (tests/db/test_export_sql_cells.py compares the two).
+
+How each cell is made, by the output column's type and mode:
+
+* text: the OWASP neutralising of `csv_writer.neutralise` (a leading `= + - @` tab CR LF gets `'`); on
+  PostgreSQL an empty text is written as NULL (COPY quotes an empty string, `csv.writer` does not).
+* datetime (identified): the UTC time in the row's site's zone with its offset, to the second (truncated,
+  like `isoformat(timespec="seconds")`). The zone's UTC-offset transitions around the export (computed from
+  `zoneinfo`, so the same tz data as the Python path) become a nested CASE (a binary search on the UTC
+  time), one per zone, chosen by the row's site; a time outside those years is converted by Python
+  (SQLite) or `AT TIME ZONE` (PostgreSQL).
+* number: Python's `repr` of the float (the shortest text that reads back the same): SQLite's text of a
+  REAL when it is that, else a Python function; PostgreSQL's float8 text (shortest, like `repr`) with
+  `.0` on whole numbers.
+* boolean: true / false; integer: as stored.
+* de-identified: pseudonymous keys from Python (a function on SQLite, a JSON map of the export's ids on
+  PostgreSQL, whose read-only snapshot cannot hold a temporary table); minutes relative to the time
+  reference in exact integer microseconds, rounded the way `round(float, 1)` rounds (see `_relative`);
+  coded columns checked against their vocabulary.
+
+A dataset has a plan only when every one of its output columns has an expression (`Sources` below);
+the others keep the per-row path. Times on SQLite are read in SQLAlchemy's storage format
+(`YYYY-MM-DD HH:MM:SS.ffffff`, UTC).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select
+from sqlalchemy.orm import aliased
+
+from db.models import AppUser, Chair, InfusionSession, VitalSign
+from infusion.exports import deidentify as deid
+from infusion.exports.csv_writer import DANGEROUS_LEADING, LINE_END, cell_formatter
+from infusion.exports.schema import Column, Deid
+from infusion.exports.shaping import ExportContext
+
+S, C, V = InfusionSession, Chair, VitalSign
+
+#: Years of zone transitions written into the SQL on each side of the exported period (and of today).
+ZONE_MARGIN_YEARS = 3
+#: Microseconds within which `round(float, 1)` of minutes is decided exactly by integer arithmetic (19 years).
+_RELATIVE_LIMIT = 600_000_000_000_000
+
+
+# Sources: each identified column of a dataset as SQL -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """An identified column as SQL: `sql` (None: computed by `python` from `args`), its raw kind."""
+
+    kind: str  # int | float | text | bool | datetime | site | reference_label | json
+    sql: str = ""
+    python: Callable[..., Any] | None = None  # json: the Python value from the decoded document
+    empty: tuple[str, ...] = ()  # json: document texts whose value is None (skip the call)
+
+
+def _name(attr: Any) -> str:
+    return f"{attr.table.name}.{attr.name}"
+
+
+def _not_obtained(unable: Any) -> str | None:
+    return ";".join(unable or {}) or None
+
+
+def _not_obtained_reason(unable: Any) -> str | None:
+    return "; ".join(f"{k}: {v}" for k, v in (unable or {}).items()) or None
+
+
+def _flag_codes(flags: Any) -> str | None:
+    return ";".join(f.get("code", "") for f in (flags or [])) or None
+
+
+_ENTERED_BY = aliased(AppUser, name="entered_by_user")
+
+
+def _vital_sources() -> dict[str, Source]:
+    int_, text, bool_, dt = "int", "text", "bool", "datetime"
+    return {
+        "vital_id": Source(int_, _name(V.id)),
+        "session_id": Source(int_, _name(V.session_id)),
+        "patient_id": Source(int_, _name(S.patient_id)),
+        "site": Source("site", _name(C.site_id)),
+        "time_reference": Source("reference_label"),
+        "therapy_code": Source(text, "therapy.code"),
+        "infusion_number": Source(int_, _name(S.infusion_number)),
+        "taken_at": Source(dt, _name(V.taken_at)),
+        "phase": Source(text, _name(V.phase)),
+        "systolic_mmhg": Source(int_, _name(V.systolic)),
+        "diastolic_mmhg": Source(int_, _name(V.diastolic)),
+        "pulse_per_min": Source(int_, _name(V.pulse)),
+        "resp_rate_per_min": Source(int_, _name(V.resp_rate)),
+        "temperature_c": Source("float", _name(V.temperature_c)),
+        "spo2_pct": Source(int_, _name(V.spo2)),
+        "pain_score": Source(int_, _name(V.pain)),
+        "weight_kg": Source("float", _name(V.weight_kg)),
+        "consciousness": Source(text, _name(V.consciousness)),
+        "on_oxygen": Source(bool_, _name(V.on_oxygen)),
+        "position": Source(text, _name(V.position)),
+        "not_obtained": Source("json", _name(V.unable_to_obtain), _not_obtained, ("{}", "null")),
+        "not_obtained_reason": Source("json", _name(V.unable_to_obtain), _not_obtained_reason, ("{}", "null")),
+        "flags": Source("json", _name(V.flags), _flag_codes, ("[]", "null")),
+        "flag_count": Source(int_, _name(V.flag_count)),
+        "news2": Source(int_, _name(V.news2)),
+        "news2_complete": Source(bool_, _name(V.news2_complete)),
+        "provider_notified": Source(bool_, _name(V.provider_notified)),
+        "provider_name": Source(text, _name(V.provider_name)),
+        "provider_notified_at": Source(dt, _name(V.provider_notified_at)),
+        "note": Source(text, _name(V.note)),
+        "entered_at": Source(dt, _name(V.entered_at)),
+        "entered_by_id": Source(int_, _name(V.entered_by_id)),
+        "entered_by_name": Source(text, "entered_by_user.display_name"),
+        "corrected": Source(bool_, f"({_name(V.replaces_id)} IS NOT NULL)"),
+        "correction_reason": Source(text, _name(V.correction_reason)),
+        "entered_in_error": Source(bool_, f"({_name(V.status)} = 'entered_in_error')"),
+    }
+
+
+def _vital_joins(stmt: Select) -> Select:
+    return stmt.outerjoin(_ENTERED_BY, _ENTERED_BY.id == V.entered_by_id)
+
+
+#: Per dataset: its sources and the joins they need beyond the main query's. Datasets not here (sessions:
+#: per-chunk summaries; reactions and audit: not yet) keep the per-row path.
+SOURCES: dict[str, tuple[Callable[[], dict[str, Source]], Callable[[Select], Select]]] = {
+    "vitals": (_vital_sources, _vital_joins),
+}
+
+#: Where the session's time reference comes from (deidentify.reference_time), for every dataset with sessions.
+_REFERENCE = (_name(S.iv_started_at), _name(S.checked_in_at), _name(S.scheduled_at))
+_REFERENCE_LABELS = ("iv_start", "check_in", "scheduled")
+
+
+# Zones --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def transitions(key: str, first_year: int, last_year: int) -> tuple[tuple[datetime, int, str], ...]:
+    """The zone's offsets from 1 January `first_year` to 1 January `last_year + 1` (UTC): (from, seconds, suffix).
+
+    `suffix` is what `isoformat` appends for that offset. Found by stepping six hours and bisecting to the
+    second, so two changes less than six hours apart would be missed (no zone has had that since 1970).
+    """
+    zone = ZoneInfo(key)
+    start = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+
+    def offset(moment: datetime) -> timedelta:
+        value = moment.astimezone(zone).utcoffset()
+        assert value is not None
+        return value
+
+    def suffix(moment: datetime) -> str:
+        return moment.astimezone(zone).isoformat(timespec="seconds")[19:]
+
+    spans = [(start, int(offset(start).total_seconds()), suffix(start))]
+    step = timedelta(hours=6)
+    moment = start
+    while moment < end:
+        later = min(moment + step, end)
+        if offset(later) != offset(moment):
+            lo, hi = moment, later  # offset(lo) differs from offset(hi): find the first second of the new one
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) // 2
+                mid = mid.replace(microsecond=0)
+                if offset(mid) == offset(lo):
+                    lo = mid
+                else:
+                    hi = mid
+            spans.append((hi, int(offset(hi).total_seconds()), suffix(hi)))
+        moment = later
+    return tuple(spans)
+
+
+# Dialects -------------------------------------------------------------------------------------------
+
+
+class _Dialect:
+    """SQL of the cell formats for one database."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, Callable[..., Any]] = {}
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def neutralised(self, x: str) -> str:
+        raise NotImplementedError
+
+    def text_cell(self, x: str) -> str:
+        raise NotImplementedError
+
+    def bool_cell(self, x: str) -> str:
+        raise NotImplementedError
+
+    def int_cell(self, x: str) -> str:
+        raise NotImplementedError
+
+    def float_cell(self, x: str) -> str:
+        raise NotImplementedError
+
+    def raw_cell(self, x: str) -> str:
+        """Text already formatted that needs no quoting (numbers, times)."""
+        return x
+
+    def moment_before(self, x: str, moment: datetime) -> str:
+        raise NotImplementedError
+
+    def local_time(self, x: str, seconds: int, suffix: str) -> str:
+        raise NotImplementedError
+
+    def zone_fallback(self, x: str, zone: ZoneInfo) -> str:
+        raise NotImplementedError
+
+    def micros_between(self, later: str, earlier: str) -> str:
+        raise NotImplementedError
+
+    def json_cell(self, x: str, source: Source, after: Callable[[Any], Any], col: Column) -> str:
+        raise NotImplementedError
+
+    def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
+        raise NotImplementedError
+
+    def relative_tie(self, micros: str) -> str:
+        """Tenths of a minute of |D| when |D| is an odd multiple of 30 s / 10 (an exact tie of round(…, 1))."""
+        raise NotImplementedError
+
+    def int_text(self, x: str) -> str:
+        raise NotImplementedError
+
+
+class _Sqlite(_Dialect):
+    name = "sqlite"
+
+    def neutralised(self, x: str) -> str:
+        leads = ", ".join(self.literal(c) if c.isprintable() else f"char({ord(c)})" for c in DANGEROUS_LEADING)
+        return f"CASE WHEN substr({x}, 1, 1) IN ({leads}) THEN '''' || {x} ELSE {x} END"
+
+    def quoted(self, x: str) -> str:
+        """csv.writer's minimal quoting: a cell holding , \" CR or LF is quoted, quotes doubled."""
+        return (
+            f"CASE WHEN {x} GLOB '*[,\"' || char(13) || char(10) || ']*' "
+            f"THEN '\"' || replace({x}, '\"', '\"\"') || '\"' ELSE {x} END"
+        )
+
+    def text_cell(self, x: str) -> str:
+        return self.quoted(f"({self.neutralised(x)})")
+
+    def bool_cell(self, x: str) -> str:
+        return f"CASE {x} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END"
+
+    def int_cell(self, x: str) -> str:
+        return x
+
+    def float_cell(self, x: str) -> str:
+        fn = self._function("chairside_number", _number_text)
+        return (
+            f"CASE WHEN {x} IS NULL THEN NULL WHEN typeof({x}) = 'real' AND abs({x}) >= 0.0001 "
+            f"AND abs({x}) < 1e15 AND CAST(CAST({x} AS TEXT) AS REAL) = {x} THEN CAST({x} AS TEXT) ELSE {fn}({x}) END"
+        )
+
+    def moment_before(self, x: str, moment: datetime) -> str:
+        return f"{x} < '{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')}'"
+
+    def local_time(self, x: str, seconds: int, suffix: str) -> str:
+        if seconds == 0:
+            return f"replace(substr({x}, 1, 19), ' ', 'T') || '{suffix}'"
+        return f"strftime('%Y-%m-%dT%H:%M:%S', substr({x}, 1, 19), '{seconds:+d} seconds') || '{suffix}'"
+
+    def zone_fallback(self, x: str, zone: ZoneInfo) -> str:
+        def convert(value: str | None) -> str | None:
+            if value is None:
+                return None
+            moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return moment.astimezone(zone).isoformat(timespec="seconds")
+
+        return f"{self._function(f'chairside_in_zone_{len(self.functions)}', convert)}({x})"
+
+    def micros_between(self, later: str, earlier: str) -> str:
+        def micros(x: str) -> str:
+            return f"(unixepoch(substr({x}, 1, 19)) * 1000000 + CAST(substr({x}, 21, 6) AS INTEGER))"
+
+        return f"({micros(later)} - {micros(earlier)})"
+
+    def json_cell(self, x: str, source: Source, after: Callable[[Any], Any], col: Column) -> str:
+        python = source.python
+        assert python is not None
+        fmt = cell_formatter(col.type)
+
+        def cell(document: str | None) -> str | None:
+            value = python(None if document is None else json.loads(document))
+            return _csv_text(fmt(None if value is None else after(value)))
+
+        fn = self._function(f"chairside_json_{len(self.functions)}", cell)
+        empty = ", ".join(self.literal(e) for e in source.empty)
+        return f"CASE WHEN {x} IS NULL OR {x} IN ({empty}) THEN {self.literal(_csv_text(fmt(None)) or '')} ELSE {fn}({x}) END"
+
+    def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
+        @functools.lru_cache(maxsize=65_536)
+        def key(value: int | None) -> str | None:
+            return None if value is None else deid.pseudonym(secret, kind, value)
+
+        return f"{self._function(f'chairside_key_{len(self.functions)}', key)}({x})"
+
+    def relative_tie(self, micros: str) -> str:
+        def tenths(d: int) -> int:
+            return round(abs(round(timedelta(microseconds=d).total_seconds() / 60, 1)) * 10)
+
+        return f"{self._function('chairside_tie_tenths', tenths)}({micros})"
+
+    def int_text(self, x: str) -> str:
+        return f"CAST({x} AS TEXT)"
+
+    def _function(self, name: str, fn: Callable[..., Any]) -> str:
+        self.functions[name] = fn
+        return name
+
+
+class _Postgres(_Dialect):
+    name = "postgresql"
+
+    def neutralised(self, x: str) -> str:
+        leads = ", ".join(self.literal(c) if c.isprintable() else f"chr({ord(c)})" for c in DANGEROUS_LEADING)
+        return f"CASE WHEN left({x}, 1) IN ({leads}) THEN '''' || {x} ELSE {x} END"
+
+    def text_cell(self, x: str) -> str:
+        return f"NULLIF({self.neutralised(x)}, '')"
+
+    def bool_cell(self, x: str) -> str:
+        return f"CASE WHEN {x} THEN 'true' WHEN NOT {x} THEN 'false' END"
+
+    def int_cell(self, x: str) -> str:
+        return x
+
+    def float_cell(self, x: str) -> str:
+        # float8 text is the shortest that reads back (extra_float_digits >= 1, the default), as repr;
+        # repr writes whole numbers with .0 and switches to exponents later (1e16, PostgreSQL: 1e15)
+        return (
+            f"CASE WHEN {x} IS NULL THEN NULL "
+            f"WHEN {x} = 0 THEN CASE WHEN {x}::text LIKE '-%' THEN '-0.0' ELSE '0.0' END "
+            f"WHEN {x} = trunc({x}) AND abs({x}) < 1e15 THEN trunc({x})::numeric::text || '.0' "
+            f"ELSE {x}::text END"
+        )
+
+    def moment_before(self, x: str, moment: datetime) -> str:
+        return f"{x} < TIMESTAMPTZ '{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S+00')}'"
+
+    def local_time(self, x: str, seconds: int, suffix: str) -> str:
+        return (
+            f"to_char(({x} AT TIME ZONE 'UTC') + interval '{seconds} seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+            f"|| '{suffix}'"
+        )
+
+    def zone_fallback(self, x: str, zone: ZoneInfo) -> str:
+        local = f"({x} AT TIME ZONE {self.literal(zone.key)})"
+        off = f"extract(epoch FROM {local} - ({x} AT TIME ZONE 'UTC'))::int"
+        return (
+            f"to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN {off} < 0 THEN '-' ELSE '+' END "
+            f"|| lpad((abs({off}) / 3600)::text, 2, '0') || ':' || lpad((abs({off}) % 3600 / 60)::text, 2, '0') "
+            f"|| CASE WHEN abs({off}) % 60 <> 0 THEN ':' || lpad((abs({off}) % 60)::text, 2, '0') ELSE '' END"
+        )
+
+    def micros_between(self, later: str, earlier: str) -> str:
+        return f"((extract(epoch FROM {later}) - extract(epoch FROM {earlier})) * 1000000)::bigint"
+
+    def json_cell(self, x: str, source: Source, after: Callable[[Any], Any], col: Column) -> str:
+        raise NotImplementedError  # replaced per source below (jsonb functions)
+
+    def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
+        assert ids is not None, "PostgreSQL pseudonyms need the export's ids"
+        mapping = json.dumps({str(i): deid.pseudonym(secret, kind, i) for i in ids}, separators=(",", ":"))
+        return f"({self.literal(mapping)}::jsonb ->> ({x})::text)"
+
+    def relative_tie(self, micros: str) -> str:
+        # |D| = 3 000 000 m, m odd: the exact minutes are q = m / 20, halfway between two tenths. Python
+        # rounds the double nearest q (q * 2^n rounded to an integer, n = 52 - floor(log2 q)): up when
+        # the fraction (m * 2^(n-2) mod 5) / 5 is over one half, exactly q when 5 divides m (then to even).
+        m = f"(abs({micros}) / 3000000)"
+        log2 = f"(64 - position('1' IN ({m})::bit(64)::text))"  # floor(log2 m)
+        e = f"({log2} - 4 - CASE WHEN 4 * {m} < 5 * (1::bigint << {log2}) THEN 1 ELSE 0 END)"
+        residue = f"(({m} % 5) * (ARRAY[1, 2, 4, 3])[((52 - {e} - 2) % 4) + 1] % 5)"
+        k = f"(({m} - 1) / 2)"
+        return f"CASE WHEN {residue} = 0 THEN {k} + ({k} % 2) WHEN {residue} >= 3 THEN {k} + 1 ELSE {k} END"
+
+    def int_text(self, x: str) -> str:
+        return f"({x})::text"
+
+
+def _jsonb_cell(d: _Postgres, name: str, x: str) -> str:
+    """The vitals JSON columns in jsonb (whose key order, not the typed one, is what psycopg decodes too)."""
+    if name == "not_obtained":
+        body = f"(SELECT string_agg(j.key, ';' ORDER BY j.o) FROM jsonb_each({x}) WITH ORDINALITY AS j(key, value, o))"
+        guard = f"jsonb_typeof({x}) = 'object' AND {x} <> '{{}}'::jsonb"
+    elif name == "not_obtained_reason":
+        value = (
+            "CASE jsonb_typeof(j.value) WHEN 'string' THEN j.value #>> '{}' WHEN 'null' THEN 'None' "
+            "WHEN 'boolean' THEN CASE WHEN j.value = 'true'::jsonb THEN 'True' ELSE 'False' END "
+            "ELSE j.value::text END"
+        )
+        body = (
+            f"(SELECT string_agg(j.key || ': ' || {value}, '; ' ORDER BY j.o) "
+            f"FROM jsonb_each({x}) WITH ORDINALITY AS j(key, value, o))"
+        )
+        guard = f"jsonb_typeof({x}) = 'object' AND {x} <> '{{}}'::jsonb"
+    elif name == "flags":
+        body = (
+            f"(SELECT string_agg(COALESCE(j.e ->> 'code', ''), ';' ORDER BY j.o) "
+            f"FROM jsonb_array_elements({x}) WITH ORDINALITY AS j(e, o))"
+        )
+        guard = f"jsonb_typeof({x}) = 'array' AND {x} <> '[]'::jsonb"
+    else:
+        raise KeyError(name)
+    return f"CASE WHEN {guard} THEN NULLIF({body}, '') END"
+
+
+def _number_text(value: Any) -> str | None:
+    return None if value is None else str(_csv_text(value))
+
+
+def _csv_text(value: Any) -> str:
+    """One formatted cell as csv.writer writes it (quoted when needed)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([value, ""])
+    return buffer.getvalue()[:-1]
+
+
+# Plans ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """One export's cells as SQL (in output column order) and the Python functions SQLite needs for them."""
+
+    dialect: str
+    cells: list[str]
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    joins: Callable[[Select], Select] = lambda stmt: stmt
+
+    def line(self) -> str:
+        """SQLite: the whole CSV line of a row as one text."""
+        return "printf('" + ",".join(["%s"] * len(self.cells)) + "', " + ", ".join(self.cells) + ")"
+
+
+def pseudonym_sources(dataset: str, ctx: ExportContext) -> dict[str, str]:
+    """Source SQL of each pseudonymised column (PostgreSQL reads their ids first to key them in Python)."""
+    if dataset not in SOURCES or ctx.secret is None:
+        return {}
+    sources = SOURCES[dataset][0]()
+    return {
+        col.source or col.name: sources[col.source or col.name].sql
+        for col in ctx.columns
+        if col.deid is Deid.PSEUDONYM and (col.source or col.name) in sources
+    }
+
+
+def plan(dataset: str, ctx: ExportContext, dialect: str, ids: dict[str, Sequence[int]] | None = None) -> Plan | None:
+    """The cells of this export as SQL, or None when a column has no SQL form (the per-row path writes it).
+
+    `ids`: on PostgreSQL, the values of each pseudonymised source in the export (`pseudonym_sources`).
+    """
+    if dataset not in SOURCES or dialect not in ("sqlite", "postgresql"):
+        return None
+    make_sources, joins = SOURCES[dataset]
+    sources = make_sources()
+    d: _Dialect = _Sqlite() if dialect == "sqlite" else _Postgres()
+    zones = _ZoneCells(d, ctx)
+    cells: list[str] = []
+    for col in ctx.columns:
+        name = col.source or col.name
+        source = sources.get(name)
+        if source is None:
+            return None
+        cell = _cell(d, col, name, source, ctx, zones, (ids or {}).get(name))
+        if cell is None:
+            return None
+        cells.append(cell)
+    return Plan(dialect, cells, d.functions, joins)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _cell(
+    d: _Dialect,
+    col: Column,
+    name: str,
+    source: Source,
+    ctx: ExportContext,
+    zones: _ZoneCells,
+    ids: Sequence[int] | None,
+) -> str | None:
+    secret = ctx.secret
+    if source.kind == "reference_label":
+        whens = " ".join(f"WHEN {x} IS NOT NULL THEN '{label}'" for x, label in zip(_REFERENCE, _REFERENCE_LABELS))
+        return d.text_cell(f"(CASE {whens} END)")
+    if source.kind == "site":
+        if secret is not None and col.deid is Deid.SITE and col.name != name:
+            codes = {i: deid.site_key(secret, i) for i in ctx.sites}
+        else:
+            codes = {i: site.code for i, site in ctx.sites.items()}
+        if not codes:
+            return d.text_cell("NULL")
+        whens = " ".join(f"WHEN {i} THEN {d.literal(code)}" for i, code in codes.items())
+        return d.text_cell(f"(CASE {source.sql} {whens} END)")
+    if (
+        secret is None
+        or col.deid in (Deid.KEEP, Deid.ONLY, Deid.SITE)
+        or (col.deid is Deid.CODED and not col.vocabulary)
+    ):
+        return _plain(d, col, name, source, zones)
+    if col.deid is Deid.PSEUDONYM:
+        return d.text_cell(d.pseudonym(source.sql, col.pseudonym_kind or "record", secret, ids))
+    if col.deid is Deid.RELATIVE and source.kind == "datetime":
+        return _relative(d, source.sql)
+    if col.deid is Deid.CODED:
+        vocabulary = col.vocabulary
+        if source.kind == "json":
+            return _json(d, name, source, col, lambda v: _coded(col, v))
+        if source.kind == "text" and not col.separator:
+            allowed = ", ".join(d.literal(v) for v in vocabulary) or "NULL"
+            x = source.sql
+            return d.text_cell(
+                f"(CASE WHEN {x} IS NULL OR {x} = '' THEN NULL WHEN {x} IN ({allowed}) THEN {x} ELSE 'Other' END)"
+            )
+    return None
+
+
+def _coded(col: Column, value: Any) -> Any:
+    """deidentify's CODED rule (shaping._deidentified), for values SQLite hands to Python."""
+    if col.separator:
+        codes = (deid.within_vocabulary(part, col.vocabulary) for part in str(value).split(col.separator))
+        return col.separator.join(code for code in codes if code) or None
+    return deid.within_vocabulary(value, col.vocabulary)
+
+
+def _plain(d: _Dialect, col: Column, name: str, source: Source, zones: _ZoneCells) -> str | None:
+    kind, x = source.kind, source.sql
+    if kind == "json":
+        return _json(d, name, source, col, _identity)
+    if col.type == "datetime" and kind == "datetime":
+        return d.raw_cell(zones.cell(x))
+    if col.type == "text" and kind == "text":
+        return d.text_cell(x)
+    if col.type == "boolean" and kind == "bool":
+        return d.bool_cell(x)
+    if col.type == "integer" and kind == "int":
+        return d.int_cell(x)
+    if col.type == "number" and kind == "float":
+        return d.float_cell(x)
+    return None
+
+
+def _json(d: _Dialect, name: str, source: Source, col: Column, after: Callable[[Any], Any]) -> str | None:
+    if isinstance(d, _Postgres):
+        value = _jsonb_cell(d, name, source.sql)
+        if after is _identity:
+            return d.text_cell(value)
+        if col.separator and col.vocabulary:
+            allowed = ", ".join(d.literal(v) for v in col.vocabulary)
+            mapped = (
+                f"(SELECT string_agg(CASE WHEN u.p IN ({allowed}) THEN u.p ELSE 'Other' END, "
+                f"{d.literal(col.separator)} ORDER BY u.o) FROM unnest(string_to_array({value}, "
+                f"{d.literal(col.separator)})) WITH ORDINALITY AS u(p, o) WHERE u.p <> '')"
+            )
+            return d.text_cell(mapped)
+        return None
+    return d.json_cell(source.sql, source, after, col)
+
+
+def _relative(d: _Dialect, moment: str) -> str:
+    """Minutes from the time reference to `moment` as `deid.relative_minutes` writes them (repr of round(…, 1)).
+
+    With D the whole microseconds between them, Python computes round(D / 10^6 / 60, 1) in floats: that is
+    the tenth nearest D / 6·10^6 except when D is exactly halfway (an odd multiple of 3 s), where the float
+    error decides (`relative_tie`); within 19 years the float error cannot reach any other halfway point.
+    """
+    reference = f"COALESCE({', '.join(_REFERENCE)})"
+    micros = d.micros_between(moment, reference)
+    a = f"abs({micros})"
+    tenths = f"CASE WHEN ({a} + 3000000) % 6000000 = 0 THEN {d.relative_tie(micros)} ELSE ({a} + 3000000) / 6000000 END"
+    text = (
+        f"CASE WHEN {micros} < 0 THEN '-' ELSE '' END || {d.int_text(f'({tenths}) / 10')} || '.' "
+        f"|| {d.int_text(f'({tenths}) % 10')}"
+    )
+    guard = f"{moment} IS NULL OR {reference} IS NULL"
+    if isinstance(d, _Sqlite):
+        fallback = d._function(
+            "chairside_relative_far",
+            lambda x: None if x is None else repr(round(timedelta(microseconds=x).total_seconds() / 60, 1)),
+        )
+        return f"CASE WHEN {guard} THEN NULL WHEN {a} >= {_RELATIVE_LIMIT} THEN {fallback}({micros}) ELSE {text} END"
+    return f"CASE WHEN {guard} THEN NULL ELSE {text} END"
+
+
+class _ZoneCells:
+    """Identified times: the row's site's zone, as a binary search over that zone's offset transitions."""
+
+    def __init__(self, d: _Dialect, ctx: ExportContext) -> None:
+        self.d = d
+        self.ctx = ctx
+        lo, hi = ctx.scope.envelope if ctx.scope is not None else (datetime.now(UTC), datetime.now(UTC))
+        now = datetime.now(UTC)
+        self.years = (min(lo, now).year - ZONE_MARGIN_YEARS, max(hi, now).year + ZONE_MARGIN_YEARS)
+
+    def cell(self, x: str) -> str:
+        default = self.ctx.tz
+        groups: dict[str, list[int]] = {}
+        for site_id, site in self.ctx.sites.items():
+            if site.zone.key != default.key:
+                groups.setdefault(site.zone.key, []).append(site_id)
+        if not groups:
+            return self._zone(x, default)
+        whens = " ".join(
+            f"WHEN {_name(C.site_id)} IN ({', '.join(map(str, ids))}) THEN {self._zone(x, ZoneInfo(key))}"
+            for key, ids in sorted(groups.items())
+        )
+        return f"CASE {whens} ELSE {self._zone(x, default)} END"
+
+    def _zone(self, x: str, zone: ZoneInfo) -> str:
+        spans = transitions(zone.key, *self.years)
+        first, last = spans[0][0], datetime(self.years[1] + 1, 1, 1, tzinfo=UTC)
+        d = self.d
+
+        def tree(lo: int, hi: int) -> str:
+            if lo == hi:
+                return d.local_time(x, spans[lo][1], spans[lo][2])
+            mid = (lo + hi + 1) // 2
+            return f"CASE WHEN {d.moment_before(x, spans[mid][0])} THEN {tree(lo, mid - 1)} ELSE {tree(mid, hi)} END"
+
+        outside = f"{d.moment_before(x, first)} OR NOT ({d.moment_before(x, last)})"
+        return f"CASE WHEN {outside} THEN {d.zone_fallback(x, zone)} ELSE {tree(0, len(spans) - 1)} END"
+
+
+__all__ = ["LINE_END", "Plan", "plan", "pseudonym_sources", "transitions"]
