@@ -27,7 +27,6 @@ from infusion.accounts.actor import Actor
 from infusion.reads import trends as metrics
 from infusion.reads.trends import TrendFilters, utc_bounds
 from infusion.reads.trends import service as trend_service
-from infusion.services.aftercare import delayed_reaction_rates
 
 WINDOW = "s.status = 'discharged' AND s.checked_in_at >= :lo AND s.checked_in_at < :hi"
 REACTED = "SELECT session_id AS sid, MAX(grade) AS worst FROM reaction WHERE status = 'active' GROUP BY session_id"
@@ -160,7 +159,7 @@ FIGURES: dict[str, Callable[[Database, TrendFilters], Any]] = {
     "chair_utilisation": metrics.chair_utilisation,
     "reaction_time_lost": metrics.reaction_time_lost,
     "completeness": metrics.completeness,
-    "delayed_reaction_rates": delayed_reaction_rates,
+    "delayed_reaction_rates": metrics.delayed_reaction_rates,
 }
 
 

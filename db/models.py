@@ -628,6 +628,29 @@ class TrendDaily(Base):
     gap_checked: Mapped[int] = mapped_column(Integer, default=0)  # completed sessions with a gap
 
 
+class TrendDuration(Base):
+    """Histogram of completed sessions' durations per site × site-local month × therapy × location ×
+    infusion number (4 = 4th onwards) × kind (0 = infusion minutes, 1 = chair minutes) × 5-minute bin
+    (`bin` = floor(minutes / 5)), kept by deltas in the writing transaction like trend_daily. `edge`
+    counts the values exactly on the bin's lower edge, so "longer than T" and "shorter than T" are exact
+    for any T on a 5-minute mark; `seconds` sums floor(minutes × 60), so the mean is exact to a second.
+    Quartiles, minimum and maximum read from it are within one bin (5 minutes) of the exact values
+    (infusion.reads.trends.histogram)."""
+
+    __tablename__ = "trend_duration"
+
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the site-local month
+    therapy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at_home: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # infusion number, capped at 4
+    kind: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 infusion, 1 chair
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    edge: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class TrendVersion(Base):
     """One row: bumped in the same transaction as any change of a trend summary. The Trends cache key,
     so a write from any server process refreshes every cached figure and nothing else does."""

@@ -89,16 +89,24 @@ st.plotly_chart(trend_charts.pchart_figure(data.pchart, title), width="stretch",
 numbers(data.pchart, "pchart", "dl_pchart", filters)
 
 st.subheader("Session durations against the label")
+st.caption(
+    "Boxes: quartiles and median; whiskers: shortest and longest; dashed line: mean. Read from 5-minute bins, "
+    "so quartiles, shortest and longest are within 5 minutes; counts over and under the window are exact."
+)
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**IV start → stop** (green band: label range)")
     st.plotly_chart(
-        trend_charts.duration_figure(data.durations, "infusion_minutes", "minutes"), width="stretch", key="chart_5"
+        trend_charts.duration_figure(data.duration_summary, data.duration_windows, "infusion_minutes", "minutes"),
+        width="stretch",
+        key="chart_5",
     )
 with c2:
     st.markdown("**Chair time: check-in → discharge**")
     st.plotly_chart(
-        trend_charts.duration_figure(data.durations, "chair_minutes", "minutes"), width="stretch", key="chart_6"
+        trend_charts.duration_figure(data.duration_summary, data.duration_windows, "chair_minutes", "minutes"),
+        width="stretch",
+        key="chart_6",
     )
 numbers(data.duration_summary, "durations", "dl_durations", filters)
 each_site_durations(data, filters)

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from db.engine import database_url, make_engine
+from db.migrations.rebuild import run_requested
 from db.models import Base
 
 config = context.config
@@ -21,6 +22,7 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        run_requested(connection)
 
 
 def run_migrations_online() -> None:

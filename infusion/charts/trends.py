@@ -6,6 +6,8 @@ the only signal: every bar and point carries its number as text.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -158,34 +160,51 @@ def pchart_figure(pchart: pd.DataFrame, title: str) -> go.Figure:
     return figure
 
 
-def duration_figure(durations: pd.DataFrame, column: str, label: str) -> go.Figure:
-    """Box plots of durations per therapy against the label window of each infusion number (shaded).
+def _stat_box(part: pd.DataFrame, column: str, **kw: Any) -> go.Box:
+    """A box drawn from the summary's statistics (quartiles, median, mean; whiskers to the shortest and the
+    longest), not from per-session values: the durations summary is read from a histogram."""
+    return go.Box(
+        x=list(part["therapy"]),
+        q1=list(part[f"{column}_q1"]),
+        median=list(part[f"{column}_median"]),
+        q3=list(part[f"{column}_q3"]),
+        lowerfence=list(part[f"{column}_min"]),
+        upperfence=list(part[f"{column}_max"]),
+        mean=list(part[f"{column}_mean"]),
+        **kw,
+    )
 
-    One band per distinct catalog window of a therapy (Ocrevus infusions 1–2 ≥ 150 min, later ≥ 120 min),
+
+def duration_figure(summary: pd.DataFrame, windows: pd.DataFrame, column: str, label: str) -> go.Figure:
+    """Box plots of durations per therapy (from `duration_summary`) against the label window of each
+    infusion number (shaded, from `duration_windows`).
+
+    One band per catalog window of a therapy (Ocrevus infusions 1–2 ≥ 150 min, later ≥ 120 min),
     from the label minimum to its maximum; a window with no upper bound in the label ("≥ 2 h", IVIG)
     is shaded up to the top of the plotted durations, not drawn as a line at its minimum."""
-    if durations.empty:
+    summary = summary.dropna(subset=[f"{column}_median"])
+    if summary.empty:
         return _empty("No completed sessions in this period")
     figure = go.Figure()
-    top = durations[column].max()
-    for therapy, part in durations.groupby("therapy", sort=True):
-        figure.add_trace(go.Box(y=part[column], name=str(therapy), boxpoints="outliers", showlegend=False))
-        if column != "infusion_minutes":
-            continue
-        windows = part.dropna(subset=["label_min_minutes"]).groupby(
-            ["label_min_minutes", "label_max_minutes"], dropna=False
-        )["infusion_number"]
-        for (low, high), numbers in windows:
+    figure.add_trace(_stat_box(summary, column, name=label, showlegend=False))
+    if column == "infusion_minutes" and not windows.empty:
+        top = float(summary[f"{column}_max"].max())
+        shown = windows[windows["therapy_id"].isin(summary["therapy_id"])].dropna(subset=["label_min_minutes"])
+        for row in shown.itertuples(index=False):
+            low, high = float(row.label_min_minutes), row.label_max_minutes
             open_ended = pd.isna(high)
-            upper = max(float(top), float(low)) if open_ended else float(high)
-            first, last = int(numbers.min()), int(numbers.max())
-            which = f"infusion {first}" if first == last else f"infusions {first}–{last}"
+            upper = max(top, low) if open_ended else float(high)
+            first, last = int(row.first_number), row.last_number
+            if pd.isna(last):
+                which = f"infusion {first} onwards"
+            else:
+                which = f"infusion {first}" if first == int(last) else f"infusions {first}–{int(last)}"
             text = (
                 f"≥ {low:.0f} min" if open_ended else (f"{low:.0f}–{high:.0f} min" if high != low else f"{low:.0f} min")
             )
             figure.add_trace(
                 go.Scatter(
-                    x=[therapy, therapy],
+                    x=[row.therapy, row.therapy],
                     y=[low, upper],
                     mode="markers+lines",
                     marker={"symbol": "line-ew-open", "size": 24, "color": "#2e7d32"},
@@ -220,24 +239,17 @@ def utilisation_figure(utilisation: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def duration_by_site_figure(durations: pd.DataFrame, column: str, label: str) -> go.Figure:
-    """Box plots of one duration per therapy, one box per site side by side (a network's `by_site` frame).
+def duration_by_site_figure(summary: pd.DataFrame, column: str, label: str) -> go.Figure:
+    """Box plots of one duration per therapy, one box per site side by side (the `by_site` summary).
 
     The label ranges are the same at every site (one catalog), so they are drawn once, on the one-site
     figure above; here each site's box carries its name in the legend and on hover."""
-    if durations.empty:
+    summary = summary.dropna(subset=[f"{column}_median"])
+    if summary.empty:
         return _empty("No completed sessions in this period")
     figure = go.Figure()
-    for site, part in durations.groupby("site", sort=True):
-        figure.add_trace(
-            go.Box(
-                x=part["therapy"],
-                y=part[column],
-                name=str(site),
-                boxpoints="outliers",
-                hovertemplate=f"{site} · %{{x}}: %{{y:.0f}} min<extra></extra>",
-            )
-        )
+    for site, part in summary.groupby("site", sort=True):
+        figure.add_trace(_stat_box(part, column, name=str(site)))
     figure.update_layout(
         boxmode="group", height=380, yaxis_title=label, margin={"t": 10}, legend={"title": {"text": "site"}}
     )

@@ -36,7 +36,7 @@ def each_site_durations(data: Trends, filters: TrendFilters) -> None:
     if not data.compares_sites:
         return
     st.markdown("**Each site** (IV start → stop, the same label ranges)")
-    figure = trend_charts.duration_by_site_figure(data.durations_by_site, "infusion_minutes", "minutes")
+    figure = trend_charts.duration_by_site_figure(data.duration_summary_by_site, "infusion_minutes", "minutes")
     st.plotly_chart(figure, width="stretch", key="chart_durations_sites")
     numbers(data.duration_summary_by_site, "durations_by_site", "dl_durations_sites", filters)
 

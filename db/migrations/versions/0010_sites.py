@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.rebuild import request_rebuild
+
 revision: str = "0010"
 down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
@@ -90,9 +92,7 @@ def upgrade() -> None:
     op.drop_index("ix_trend_session_day", table_name="trend_session")
     op.drop_table("trend_session")
     _create_trend_tables(with_site=True)
-    from infusion.reads.trends.maintenance import rebuild
-
-    rebuild(conn)
+    request_rebuild("trends")  # at head, with the code that matches the head schema
 
 
 def _create_trend_tables(*, with_site: bool) -> None:

@@ -2,7 +2,7 @@
 filled from the raw rows.
 
 Kept in the writing transaction by infusion.reads.due_summary (SQLAlchemy session events); this
-revision creates the table and runs the same rebuild the app uses, so an existing database starts in step.
+revision creates the table and asks for the same rebuild the app uses (run at head), so an existing database starts in step.
 
 Revision ID: 0011
 Revises: 0010
@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from db.migrations.rebuild import request_rebuild
 
 revision: str = "0011"
 down_revision: str | Sequence[str] | None = "0010"
@@ -38,9 +40,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("patient_id", "therapy_id", name="pk_due_pair"),
     )
     op.create_index("ix_due_pair_site_next_due", "due_pair", ["site_id", "next_due"])
-    from infusion.reads.due_summary import rebuild
-
-    rebuild(op.get_bind())
+    request_rebuild("due")  # at head, with the code that matches the head schema
 
 
 def downgrade() -> None:

@@ -43,7 +43,12 @@ from infusion.reads.trends.completeness import (
     COMPLETENESS_SESSION_COLUMNS,
     CompletenessReport,
 )
-from infusion.reads.trends.durations import DURATION_COLUMNS, DURATION_SUMMARY_COLUMNS
+from infusion.reads.trends.durations import (
+    DURATION_COLUMNS,
+    DURATION_SUMMARY_COLUMNS,
+    DURATION_WINDOW_COLUMNS,
+    duration_windows,
+)
 from infusion.reads.trends.filters import TrendFilters, utc_bounds
 from infusion.reads.trends.pchart import PCHART_COLUMNS
 from infusion.reads.trends.reactions import (
@@ -76,6 +81,7 @@ __all__ = [
     "COMPLETENESS_SESSION_COLUMNS",
     "DURATION_COLUMNS",
     "DURATION_SUMMARY_COLUMNS",
+    "DURATION_WINDOW_COLUMNS",
     "GRADE_RATE_COLUMNS",
     "INFUSION_BUCKETS",
     "INFUSION_NUMBER_RATE_COLUMNS",
@@ -92,6 +98,7 @@ __all__ = [
     "completeness_by_site",
     "delayed_reaction_rates",
     "duration_summary",
+    "duration_windows",
     "epoch_seconds",
     "funnel_counts",
     "minutes_between",

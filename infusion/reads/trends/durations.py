@@ -153,3 +153,30 @@ def duration_summary(db: Database, f: TrendFilters, tolerance_minutes: float = 1
             frame[f"{kind}_{name}"] = frame["therapy_id"].map(grouped[kind].quantile(q_value)).astype("float64")
     frame = _label(frame, catalog)
     return frame[list(DURATION_SUMMARY_COLUMNS)].sort_values("therapy", ignore_index=True)
+
+
+DURATION_WINDOW_COLUMNS = (
+    "therapy_id",
+    "therapy",
+    "first_number",
+    "last_number",
+    "label_min_minutes",
+    "label_max_minutes",
+)
+
+
+def duration_windows(db: Database) -> pd.DataFrame:
+    """Each therapy's label windows as the catalog states them (one row per rule: infusion numbers
+    `first_number`–`last_number`, NaN = onwards), for shading the durations figure."""
+    with db.reading() as s:
+        catalog = _catalog(s)
+    rows = [
+        (tid, info.label, rule.get("from", 1), rule.get("to"), rule.get("min_minutes"), rule.get("max_minutes"))
+        for tid, info in sorted(catalog.items())
+        for rule in info.duration_windows
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=list(DURATION_WINDOW_COLUMNS))
+    return frame.astype(
+        {"therapy_id": "int64", "first_number": "int64", "last_number": "float64"}
+        | {"label_min_minutes": "float64", "label_max_minutes": "float64"}
+    )

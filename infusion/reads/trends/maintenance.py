@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC
+from datetime import UTC, date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,10 +55,12 @@ from db.models import (
     RateChange,
     Reaction,
     TrendDaily,
+    TrendDuration,
     TrendSession,
     TrendVersion,
     VitalSign,
 )
+from infusion.reads.trends import histogram
 from infusion.reads.trends.catalog import _chair_minutes, _infusion_minutes
 from infusion.reads.trends.sql import epoch_seconds, minutes_between
 
@@ -68,6 +70,7 @@ S = InfusionSession
 TS: Table = TrendSession.__table__  # type: ignore[assignment]
 TD: Table = TrendDaily.__table__  # type: ignore[assignment]
 TV: Table = TrendVersion.__table__  # type: ignore[assignment]
+TH: Table = TrendDuration.__table__  # type: ignore[assignment]
 
 #: reactions reported up to this long after discharge count as "within 24 h after" (docs/clinical-basis.md §11;
 #: the same number as infusion.services.aftercare.LABEL_WINDOW_HOURS)
@@ -235,16 +238,19 @@ def _contribution(row: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, int]]
     return key, counts
 
 
-def _apply_daily(conn: Connection, deltas: dict[tuple[Any, ...], dict[str, int]]) -> None:
+def _apply(
+    conn: Connection, table: Table, key_columns: tuple[str, ...], deltas: dict[tuple[Any, ...], dict[str, int]]
+) -> None:
+    """Add each key's deltas to its rollup row (INSERT … ON CONFLICT DO UPDATE col = col + delta)."""
     dialect = conn.dialect.name
     ins: Callable[..., Any] = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for key, counts in deltas.items():
         if not any(counts.values()):
             continue
-        values = dict(zip(DAILY_KEY, key)) | counts
-        stmt = ins(TD).values(**values)
+        values = dict(zip(key_columns, key)) | counts
+        stmt = ins(table).values(**values)
         stmt = stmt.on_conflict_do_update(
-            index_elements=list(DAILY_KEY), set_={c: TD.c[c] + stmt.excluded[c] for c in counts}
+            index_elements=list(key_columns), set_={c: table.c[c] + stmt.excluded[c] for c in counts}
         )
         conn.execute(stmt)
 
@@ -257,12 +263,17 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
     new = summary_rows(conn, S.id.in_(ids), site_zones(conn))
     old = {r["session_id"]: dict(r) for r in conn.execute(select(TS).where(TS.c.session_id.in_(ids))).mappings()}
     deltas: dict[tuple[Any, ...], dict[str, int]] = {}
+    durations: dict[tuple[Any, ...], dict[str, int]] = {}
 
     def add(row: dict[str, Any], sign: int) -> None:
         key, counts = _contribution(row)
         into = deltas.setdefault(key, dict.fromkeys(DAILY_COUNTS, 0))
         for c, v in counts.items():
             into[c] += sign * v
+        for key, counts in histogram.contributions(row):
+            into = durations.setdefault(key, dict.fromkeys(histogram.COUNTS, 0))
+            for c, v in counts.items():
+                into[c] += sign * v
 
     changed = False
     for sid in ids:
@@ -281,7 +292,8 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
         if after is not None:
             add(after, +1)
     if changed:
-        _apply_daily(conn, deltas)
+        _apply(conn, TD, DAILY_KEY, deltas)
+        _apply(conn, TH, histogram.KEY, durations)
         bump_version(conn)
     return changed
 
@@ -368,6 +380,7 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     """
     zones = site_zones(conn)
     conn.execute(delete(TD))
+    conn.execute(delete(TH))
     conn.execute(delete(TS))
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
     first, last, total = lo_hi[0], lo_hi[1], int(lo_hi[2] or 0)
@@ -385,6 +398,11 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
             if progress:
                 progress(done, total)
     _rollup_from_sessions(conn)
+    conn.execute(
+        insert(TH).from_select(
+            [*histogram.KEY, *histogram.COUNTS], histogram.session_bins(conn.dialect.name, [], keyed=True)
+        )
+    )
     bump_version(conn)
     return done
 
@@ -440,4 +458,23 @@ def compare(conn: Connection) -> list[str]:
     for key in sorted(set(expected) | set(daily), key=repr):
         if expected.get(key, zero) != daily.get(key, zero):
             problems.append(f"daily {key}: stored {daily.get(key)} != raw {expected.get(key)}")
+    bins: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in fresh.values():
+        for key, counts in histogram.contributions(row):
+            into = bins.setdefault(key, dict.fromkeys(histogram.COUNTS, 0))
+            for c, v in counts.items():
+                into[c] += v
+    stored_bins = {
+        tuple(_day(r[k]) if k == "month" else r[k] for k in histogram.KEY): {c: int(r[c]) for c in histogram.COUNTS}
+        for r in conn.execute(select(TH)).mappings()
+    }
+    nothing = dict.fromkeys(histogram.COUNTS, 0)
+    for key in sorted(set(bins) | set(stored_bins), key=repr):
+        if bins.get(key, nothing) != stored_bins.get(key, nothing):
+            problems.append(f"durations {key}: stored {stored_bins.get(key)} != raw {bins.get(key)}")
     return problems
+
+
+def _day(value: Any) -> Any:
+    """A DATE as stored (SQLite may hand back text from an INSERT … SELECT) as a date."""
+    return date.fromisoformat(str(value)[:10]) if value is not None and not isinstance(value, date) else value

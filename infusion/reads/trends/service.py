@@ -33,7 +33,8 @@ class Trends:
     by_grade: pd.DataFrame
     by_number: pd.DataFrame
     pchart: pd.DataFrame
-    durations: pd.DataFrame
+    #: the catalog's label windows per therapy (DURATION_WINDOW_COLUMNS), shaded on the durations figure
+    duration_windows: pd.DataFrame
     duration_summary: pd.DataFrame
     utilisation: pd.DataFrame
     time_lost: pd.DataFrame
@@ -44,7 +45,6 @@ class Trends:
     sites: pd.DataFrame = field(default_factory=_empty)
     #: with two sites or more: each site's figures (`site_id` and `site` first) and the funnel plot's frame
     rates_by_site: pd.DataFrame = field(default_factory=_empty)
-    durations_by_site: pd.DataFrame = field(default_factory=_empty)
     duration_summary_by_site: pd.DataFrame = field(default_factory=_empty)
     utilisation_by_site: pd.DataFrame = field(default_factory=_empty)
     time_lost_by_site: pd.DataFrame = field(default_factory=_empty)
@@ -82,7 +82,6 @@ def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: i
     if several:
         by_site = {
             "rates_by_site": metrics.reaction_rates(db, filters, by_site=True),
-            "durations_by_site": metrics.session_durations(db, filters, by_site=True),
             "duration_summary_by_site": metrics.duration_summary(db, filters, by_site=True),
             "utilisation_by_site": metrics.chair_utilisation(db, filters, by_site=True),
             "time_lost_by_site": metrics.reaction_time_lost(db, filters, by_site=True),
@@ -94,7 +93,7 @@ def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: i
         by_grade=metrics.reaction_rates_by_grade(db, filters),
         by_number=metrics.reaction_rates_by_infusion_number(db, filters),
         pchart=metrics.monthly_reaction_pchart(db, filters, therapy_id=pchart_therapy_id),
-        durations=metrics.session_durations(db, filters),
+        duration_windows=metrics.duration_windows(db),
         duration_summary=metrics.duration_summary(db, filters),
         utilisation=metrics.chair_utilisation(db, filters),
         time_lost=metrics.reaction_time_lost(db, filters),

@@ -35,6 +35,7 @@ from db.engine import Database
 from db.models import ACTIVE_STATUSES, InfusionSession, TrendDaily, TrendSession
 from infusion.clock import utcnow
 from infusion.reads.trends import completeness as raw_completeness
+from infusion.reads.trends import histogram
 from infusion.reads.trends.catalog import _catalog, _label, _TherapyInfo
 from infusion.reads.trends.completeness import (
     CompletenessReport,
@@ -303,10 +304,72 @@ def session_durations(db: Database, f: TrendFilters, *, by_site: bool = False) -
 def duration_summary(
     db: Database, f: TrendFilters, tolerance_minutes: float = 15, *, by_site: bool = False
 ) -> pd.DataFrame:
-    """durations.duration_summary from trend_session: exact quartiles (pandas' linear interpolation).
-    `by_site`: one row per site × therapy, `site_id` and `site` first."""
+    """durations.duration_summary from the duration histogram (`histogram`): counts over and under the
+    window exact, the mean to a second, quartiles, minimum and maximum within 5 minutes. A chair or nurse
+    filter, a threshold off a 5-minute mark or a label rule beyond infusion 3 reads trend_session rows
+    instead (exact). `by_site`: one row per site × therapy, `site_id` and `site` first."""
     if by_site:
         return _each_site(db, f, lambda one: duration_summary(db, one, tolerance_minutes))
+    if f.nurse_ids or f.chair_ids:
+        return _duration_summary_scan(db, f, tolerance_minutes)
+    with db.reading() as s:
+        catalog = _catalog(s)
+        if not _histogram_answers(catalog, tolerance_minutes):
+            return _duration_summary_scan(db, f, tolerance_minutes)
+        rows = histogram.period_bins(s.connection(), f)
+    grouped = histogram.group(rows)
+    records = []
+    for tid in sorted({t for t, _ in grouped}):
+        per_number = grouped.get((tid, 0), {})
+        chair = grouped.get((tid, 1), {})
+        inf_all = histogram.merged(per_number.values())
+        chair_all = histogram.merged(chair.values())
+        sessions = max(inf_all.total, chair_all.total)
+        over = under = 0
+        for number, part in per_number.items():
+            wmin, wmax, _ = _window(catalog.get(tid), number)
+            bins = histogram.merged([part])
+            if wmax is not None:
+                over += bins.count_above(wmax + tolerance_minutes)
+            if wmin is not None:
+                under += bins.count_below(wmin - tolerance_minutes if wmin == wmax else wmin)
+        record: dict[str, Any] = {"therapy_id": tid, "sessions": sessions, "over_window": over, "under_window": under}
+        for kind, bins in (("infusion_minutes", inf_all), ("chair_minutes", chair_all)):
+            empty = bins.total == 0
+            record[f"{kind}_mean"] = np.nan if empty else bins.mean()
+            for name, q in (("min", 0.0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1.0)):
+                record[f"{kind}_{name}"] = np.nan if empty else bins.quantile(q)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=[c for c in DURATION_SUMMARY_COLUMNS if c != "therapy"])
+    frame = frame.astype(
+        {"therapy_id": "int64", "sessions": "int64", "over_window": "int64", "under_window": "int64"}
+        | {c: "float64" for c in frame.columns if c.endswith(("_mean", "_min", "_q1", "_median", "_q3", "_max"))}
+    )
+    frame = _label(frame, catalog)
+    return frame[list(DURATION_SUMMARY_COLUMNS)].sort_values("therapy", ignore_index=True)
+
+
+def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float) -> bool:
+    """True when every label threshold sits on a 5-minute mark and no rule tells apart infusion numbers
+    the histogram keeps together (4th onwards)."""
+    for info in catalog.values():
+        for rule in info.duration_windows:
+            if rule.get("from", 1) > histogram.NUMBER_CAP or (rule.get("to") or 0) >= histogram.NUMBER_CAP:
+                return False
+            low, high = rule.get("min_minutes"), rule.get("max_minutes")
+            for threshold in (
+                None if high is None else high + tolerance_minutes,
+                low,
+                None if low is None else low - tolerance_minutes,
+            ):
+                if not histogram.on_bin_edge(threshold):
+                    return False
+    return True
+
+
+def _duration_summary_scan(db: Database, f: TrendFilters, tolerance_minutes: float = 15) -> pd.DataFrame:
+    """durations.duration_summary from the period's trend_session rows: exact quartiles (pandas' linear
+    interpolation). For what the histogram cannot answer (`histogram`); its cost grows with the period."""
     with db.reading() as s:
         catalog = _catalog(s)
         per = _windows(_completed_minutes(s, f), catalog)

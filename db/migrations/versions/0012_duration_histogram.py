@@ -1,0 +1,46 @@
+"""Duration histogram (issue 14): `trend_duration`, completed sessions' infusion and chair minutes in
+5-minute bins per site × local month × therapy × location × infusion number, so the Trends durations read a
+few thousand rows instead of every session of the period.
+
+Kept in the writing transaction by infusion.reads.trends.maintenance; filled by the summary rebuild that
+runs once the database is at the newest revision (db/migrations/env.py, `request_rebuild`).
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from db.migrations.rebuild import request_rebuild
+
+revision: str = "0012"
+down_revision: str | Sequence[str] | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "trend_duration",
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("therapy_id", sa.Integer(), nullable=False),
+        sa.Column("at_home", sa.Boolean(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.Integer(), nullable=False),
+        sa.Column("bin", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("edge", sa.Integer(), nullable=False),
+        sa.Column("seconds", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "site_id", "month", "therapy_id", "at_home", "number", "kind", "bin", name="pk_trend_duration"
+        ),
+    )
+    request_rebuild("trends")
+
+
+def downgrade() -> None:
+    op.drop_table("trend_duration")

@@ -1,0 +1,289 @@
+"""Durations from a histogram (`trend_duration`), so the Trends durations cost the same at any history size.
+
+Each completed session adds its infusion minutes and its chair minutes to a 5-minute bin of its site,
+site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards). A period reads the
+months it covers whole from `trend_duration` and the days of the months it covers in part from
+`trend_session` (the same bins, grouped in SQL), so the answer is the same as a histogram of the period's
+sessions, whatever day the period starts or ends.
+
+What it gives, and how close (docs/architecture.md, "Trend summaries"):
+
+- counts, and counts longer or shorter than a threshold on a 5-minute mark: exact (`edge` holds the values
+  exactly on a bin's lower edge, so "longer than 255 min" leaves out a session of exactly 255 min);
+- the mean: exact to one second (`seconds` sums whole seconds);
+- quartiles, median, minimum and maximum: within one bin, 5 minutes, of the exact value (pandas' linear
+  interpolation between order statistics; inside a bin the values are taken as evenly spread).
+
+A threshold off a 5-minute mark, a label rule that tells infusion numbers above 4 apart, or a chair or
+nurse filter (not in the histogram's key) is answered from `trend_session` rows instead
+(`summarised._duration_summary_scan`).
+"""
+
+from __future__ import annotations
+
+import math
+from calendar import monthrange
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, Select, Table, case, cast, func, literal, select, union_all
+from sqlalchemy import Date as SqlDate
+from sqlalchemy import Integer as SqlInteger
+
+from db.models import TrendDuration, TrendSession
+from infusion.reads.trends.filters import TrendFilters
+
+BIN_MINUTES = 5
+#: infusion numbers 4, 5, … share one key (the label rules of the catalog tell apart at most 1, 2, 3+)
+NUMBER_CAP = 4
+KINDS = ("infusion_minutes", "chair_minutes")
+
+TH: Table = TrendDuration.__table__  # type: ignore[assignment]
+TS: Table = TrendSession.__table__  # type: ignore[assignment]
+KEY = ("site_id", "month", "therapy_id", "at_home", "number", "kind", "bin")
+COUNTS = ("n", "edge", "seconds")
+
+
+# --- one session's contribution (maintenance) ------------------------------------------------------------
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def bin_of(minutes: float) -> tuple[int, int, int]:
+    """(bin, 1 if exactly on the bin's lower edge else 0, whole seconds) of one duration."""
+    k = math.floor(minutes / BIN_MINUTES)
+    return k, int(minutes == k * BIN_MINUTES), math.floor(minutes * 60)
+
+
+def contributions(row: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, int]]]:
+    """The histogram keys and counts one trend_session row adds (nothing unless completed)."""
+    if not row["completed"]:
+        return []
+    out = []
+    number = min(int(row["infusion_number"]), NUMBER_CAP)
+    for kind, name in enumerate(KINDS):
+        minutes = row[name]
+        if minutes is None:
+            continue
+        k, edge, seconds = bin_of(float(minutes))
+        key = (row["site_id"], month_of(row["local_day"]), row["therapy_id"], row["at_home"], number, kind, k)
+        out.append((key, {"n": 1, "edge": edge, "seconds": seconds}))
+    return out
+
+
+# --- the same bins in SQL, from trend_session (rebuild, partial months) ------------------------------------
+
+
+def _floor(x: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
+    """floor(x) as an integer on both engines (SQLite's CAST truncates toward zero, PostgreSQL's rounds)."""
+    if dialect == "postgresql":
+        return cast(func.floor(x), SqlInteger)
+    truncated = cast(x, SqlInteger)
+    return truncated - case((x < truncated, 1), else_=0)
+
+
+def _month(day: ColumnElement[Any], dialect: str) -> ColumnElement[date]:
+    if dialect == "postgresql":
+        return cast(func.date_trunc("month", day), SqlDate)
+    return func.date(day, "start of month")
+
+
+def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: bool) -> Select[Any]:
+    """Histogram rows from trend_session: grouped by the full key (`keyed`, for the rebuild) or by
+    therapy × number × kind × bin (a period's days)."""
+    t = TS.c
+    number = case((t.infusion_number >= NUMBER_CAP, NUMBER_CAP), else_=t.infusion_number)
+    parts = []
+    for kind, name in enumerate(KINDS):
+        x = t[name]
+        k = _floor(x / float(BIN_MINUTES), dialect)
+        parts.append(
+            select(
+                t.site_id.label("site_id"),
+                t.local_day.label("local_day"),
+                t.therapy_id.label("therapy_id"),
+                t.at_home.label("at_home"),
+                number.label("number"),
+                literal(kind).label("kind"),
+                k.label("bin"),
+                case((x == k * BIN_MINUTES, 1), else_=0).label("edge"),
+                _floor(x * 60.0, dialect).label("seconds"),
+            ).where(t.completed.is_(True), x.is_not(None), *conds)
+        )
+    u = union_all(*parts).subquery("bins")
+    c = u.c
+    sums = (func.count().label("n"), func.sum(c.edge).label("edge"), func.sum(c.seconds).label("seconds"))
+    if keyed:
+        month = _month(c.local_day, dialect).label("month")
+        keys = (c.site_id, month, c.therapy_id, c.at_home, c.number, c.kind, c.bin)
+        return select(*keys, *sums).group_by(*keys)
+    short = (c.therapy_id, c.number, c.kind, c.bin)
+    return select(*short, *sums).group_by(*short)
+
+
+# --- reading a period ------------------------------------------------------------------------------------
+
+
+def _full_months(start: date, end: date) -> tuple[date, date] | None:
+    """(first, last) month wholly inside [start, end], or None."""
+    first = start if start.day == 1 else _month_after(month_of(start))
+    last = month_of(end) if end.day == monthrange(end.year, end.month)[1] else month_of(_day_before(month_of(end)))
+    return (first, last) if first <= last else None
+
+
+def _key_filters(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.therapy_ids:
+        conds.append(c.therapy_id.in_(f.therapy_ids))
+    if f.location != "all":
+        conds.append(c.at_home.is_(f.location == "home"))
+    if f.infusion == "first":
+        conds.append(c.number == 1)
+    elif f.infusion == "later":
+        conds.append(c.number > 1)
+    if f.site_ids is not None:
+        conds.append(c.site_id.in_(f.site_ids))
+    return conds
+
+
+def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
+    """(therapy_id, number, kind, bin, n, edge, seconds) of the period's completed sessions.
+
+    Whole months from trend_duration; the days before the first and after the last whole month from
+    trend_session (at most two part months, through its day index)."""
+    dialect = conn.dialect.name
+    parts: list[Select[Any]] = []
+    months = _full_months(f.start, f.end)
+    h = TH.c
+    if months is not None:
+        first, last = months
+        parts.append(
+            select(h.therapy_id, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
+                h.month >= first, h.month <= last, *_key_filters(f, h)
+            )
+        )
+        edges = []
+        if f.start < first:
+            edges.append((f.start, _day_before(first)))
+        after = _month_after(last)
+        if after <= f.end:
+            edges.append((after, f.end))
+    else:
+        edges = [(f.start, f.end)]
+    t = TS.c
+    for lo, hi in edges:
+        conds = [t.local_day >= lo, t.local_day <= hi, *_key_filters(f, _SessionKeys)]
+        parts.append(session_bins(dialect, conds, keyed=False))
+    if not parts:
+        return []
+    u = union_all(*parts).subquery("period")
+    c = u.c
+    q = select(c.therapy_id, c.number, c.kind, c.bin, func.sum(c.n), func.sum(c.edge), func.sum(c.seconds)).group_by(
+        c.therapy_id, c.number, c.kind, c.bin
+    )
+    return [tuple(int(v or 0) for v in row) for row in conn.execute(q)]
+
+
+class _SessionKeys:
+    """trend_session's columns under the histogram key's names, for `_key_filters`."""
+
+    therapy_id = TS.c.therapy_id
+    at_home = TS.c.at_home
+    number = TS.c.infusion_number
+    site_id = TS.c.site_id
+
+
+def _day_before(day: date) -> date:
+    return date.fromordinal(day.toordinal() - 1)
+
+
+def _month_after(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+# --- statistics from bins --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bins:
+    """One therapy × kind's histogram: bins ascending, with counts, edge counts and summed seconds."""
+
+    bins: np.ndarray
+    n: np.ndarray
+    edge: np.ndarray
+    seconds: int
+
+    @property
+    def total(self) -> int:
+        return int(self.n.sum())
+
+    def value(self, rank: int) -> float:
+        """The rank-th smallest value (0-based): on the lower edge for the edge values, else spread evenly
+        inside the bin."""
+        cum = np.cumsum(self.n)
+        i = int(np.searchsorted(cum, rank, side="right"))
+        before = int(cum[i] - self.n[i])
+        within = rank - before
+        low = float(self.bins[i] * BIN_MINUTES)
+        on_edge = int(self.edge[i])
+        if within < on_edge:
+            return low
+        inside = int(self.n[i]) - on_edge
+        return low + BIN_MINUTES * (within - on_edge + 0.5) / inside
+
+    def quantile(self, q: float) -> float:
+        """pandas' default (linear interpolation between the two order statistics around (n − 1) q)."""
+        h = (self.total - 1) * q
+        lo, hi = math.floor(h), math.ceil(h)
+        a = self.value(lo)
+        return a if hi == lo else a + (h - lo) * (self.value(hi) - a)
+
+    def mean(self) -> float:
+        return self.seconds / 60.0 / self.total
+
+    def count_above(self, threshold: float) -> int:
+        """Values > threshold, exact for a threshold on a bin edge."""
+        k = threshold / BIN_MINUTES
+        mask = self.bins >= k
+        edge_at = self.edge[self.bins == k].sum() if float(k).is_integer() else 0
+        return int(self.n[mask].sum() - edge_at)
+
+    def count_below(self, threshold: float) -> int:
+        """Values < threshold, exact for a threshold on a bin edge."""
+        return int(self.n[self.bins < threshold / BIN_MINUTES].sum())
+
+
+def on_bin_edge(minutes: float | None) -> bool:
+    return minutes is None or float(minutes / BIN_MINUTES).is_integer()
+
+
+def group(rows: Sequence[tuple[int, ...]]) -> dict[tuple[int, int], dict[int, list[tuple[int, ...]]]]:
+    """rows (therapy, number, kind, bin, n, edge, seconds) → {(therapy, kind): {number: [(bin, n, edge, s)]}}."""
+    out: dict[tuple[int, int], dict[int, list[tuple[int, ...]]]] = {}
+    for therapy, number, kind, k, n, edge, seconds in rows:
+        if n:
+            out.setdefault((therapy, kind), {}).setdefault(number, []).append((k, n, edge, seconds))
+    return out
+
+
+def merged(parts: Iterable[list[tuple[int, ...]]]) -> Bins:
+    """One Bins from several lists of (bin, n, edge, seconds), the same bin summed."""
+    acc: dict[int, list[int]] = {}
+    for part in parts:
+        for k, n, edge, seconds in part:
+            into = acc.setdefault(k, [0, 0, 0])
+            into[0] += n
+            into[1] += edge
+            into[2] += seconds
+    keys = sorted(acc)
+    return Bins(
+        bins=np.array(keys, dtype="int64"),
+        n=np.array([acc[k][0] for k in keys], dtype="int64"),
+        edge=np.array([acc[k][1] for k in keys], dtype="int64"),
+        seconds=sum(acc[k][2] for k in keys),
+    )
