@@ -3,7 +3,9 @@
 Exit codes: 0 loaded, 1 the database failed (nothing saved), 2 bad arguments
 or refused because the database already has sessions. The summary and the
 error lines are the command's output and go to stdout/stderr directly; progress
-lines (rows written, rows/s, then each later step) go to stderr as the load runs.
+goes to stderr as the load runs: on a terminal one line redrawn in place (a bar, percent of
+sessions, rows, rows/s, elapsed seconds), otherwise such a line every few seconds (a log is not
+flooded), then each later step.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot open database {shown}: {_first_line(exc)}", file=sys.stderr)
         return 1
     try:
-        result = load_demo(db, options, progress=_progress)
+        result = load_demo(db, options, progress=StderrProgress())
     except DemoRefused as refused:
         print(
             f"error: {shown} already has {refused.args[0]:,} sessions; refusing to add demo data. "
@@ -108,9 +110,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _progress(line: str) -> None:
-    """Progress lines go to stderr, so the summary on stdout stays the command's output."""
-    print(line, file=sys.stderr, flush=True)
+class StderrProgress:
+    """Progress lines go to stderr, so the summary on stdout stays the command's output. On a terminal
+    (`live`) the running rows line is redrawn in place (`update`); a step line ends it first."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self._open = 0  # length of the line being redrawn, 0 when none is
+
+    def __call__(self, line: str) -> None:
+        if self._open:
+            print(file=sys.stderr)
+            self._open = 0
+        print(line, file=sys.stderr, flush=True)
+
+    def update(self, line: str) -> None:
+        if not self.live:
+            self(line)
+            return
+        print("\r" + line.ljust(self._open), end="", file=sys.stderr, flush=True)
+        self._open = len(line)
 
 
 def _safe_url(url: str) -> str:

@@ -25,6 +25,7 @@ from infusion.demo import network
 from infusion.demo.days import PastDays
 from infusion.demo.options import DemoOptions, DemoRefused, DemoResult, network_minimum, split_sessions
 from infusion.demo.people import SITES
+from infusion.demo.pipeline import PARALLEL_FROM, bulk_load_settings, can_fork, foreign_keys_after, produce
 from infusion.demo.planning import Planner
 from infusion.demo.premises import (
     add_chairs,
@@ -48,6 +49,7 @@ from infusion.demo.writer import (
     SESSION_TABLE,
     Encoder,
     Ids,
+    TableSink,
     Writer,
     table_of,
 )
@@ -94,22 +96,34 @@ def _first_mrn(conn: Connection, rng: Random) -> int:
 
 
 class Progress:
-    """Progress lines for the command line (`say`, e.g. print to stderr): rows and rows/s while
-    writing, at most one line a second, and each later step. Silent without `say`."""
+    """Progress for the command line (`say`, e.g. print to stderr): while the rows are written, rows,
+    rows/s, sessions done in percent and the elapsed time, then each later step. Silent without `say`.
+
+    A `say` with a true `live` attribute (a terminal) gets the rows line through its `update` twice a
+    second, to redraw in place; otherwise it is a new line every `QUIET_EVERY` seconds, so a log is not
+    flooded."""
+
+    QUIET_EVERY = 5.0
 
     def __init__(self, say: Callable[[str], None] | None, sessions: int) -> None:
         self.say, self.sessions = say, sessions
+        live = bool(getattr(say, "live", False))
+        self._update: Callable[[str], None] | None = getattr(say, "update", say) if live else say
+        self._every = 0.5 if live else self.QUIET_EVERY
         self.started = self._last = time.perf_counter()
 
-    def rows(self, writer: Writer) -> None:
+    def rows(self, sink: TableSink) -> None:
         now = time.perf_counter()
-        if self.say is None or now - self._last < 1.0:
+        if self._update is None or now - self._last < self._every:
             return
         self._last = now
-        done = writer.counts.get(SESSION_TABLE.name, 0)
-        self.say(
-            f"  {writer.written:,} rows ({done:,} of {self.sessions:,} sessions) in {now - self.started:.0f} s, "
-            f"{writer.written / (now - self.started):,.0f} rows/s"
+        self._update(self.line(sink.written, sink.counts.get(SESSION_TABLE.name, 0), now - self.started))
+
+    def line(self, written: int, done: int, elapsed: float) -> str:
+        share = done / self.sessions if self.sessions else 1.0
+        return (
+            f"  {_bar(share)} {share:4.0%}  {done:,} of {self.sessions:,} sessions, {written:,} rows, "
+            f"{written / max(elapsed, 1e-9):,.0f} rows/s, {elapsed:.0f} s"
         )
 
     def step(self, what: str) -> None:
@@ -117,7 +131,14 @@ class Progress:
             self.say(f"  {what} ({time.perf_counter() - self.started:.0f} s)")
 
 
-def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress) -> DemoResult:
+def _bar(share: float, width: int = 20) -> str:
+    filled = min(width, int(share * width))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _run(
+    conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress, parallel: bool
+) -> DemoResult:
     """Generate the demo clinic and write it inside the caller's transaction (the tables are locked)."""
     rng = Random(options.seed)
     now_min = int(now.timestamp() // 60)
@@ -136,30 +157,36 @@ def _run(conn: Connection, options: DemoOptions, now: datetime, fresh: bool, pro
     for plan in plans:
         by_day[plan.day].append(plan)
     add_chairs(conn, ids, premises, chairs_for(by_day))
-    writer = Writer(conn, on_flush=progress.rows)
-    rows = SessionRows(rng, ids, Encoder(conn.dialect), writer, gen, premises, now_min, options.span)
-    rows.write_patients(patients, first_mrn)
-    past = PastDays(rng, gen, rows, premises)
-    for day in sorted(by_day):
-        past.write(day, by_day[day])
-        writer.maybe_flush()
-    LiveDay(rng, gen, rows, premises, now_min).write(live_plans)
-    writer.flush()
+    encoder = Encoder(conn.dialect)
+
+    def generate(writer: Writer) -> dict[str, int]:
+        rows = SessionRows(rng, ids, encoder, writer, gen, premises, now_min, options.span)
+        rows.write_patients(patients, first_mrn)
+        past = PastDays(rng, gen, rows, premises)
+        for day in sorted(by_day):
+            past.write(day, by_day[day])
+            writer.maybe_flush()
+        LiveDay(rng, gen, rows, premises, now_min).write(live_plans)
+        return dict(rows.today_counts)
+
+    with foreign_keys_after(conn, options.sessions):
+        sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel)
     # home-visit sessions are marked as such (they are not held to one active session per location)
     conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id == premises.home_id).values(at_home=True))
     fix_sequences(conn)
-    written = writer.counts
+    written = sink.counts
     counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}
-    today_counts = dict(rows.today_counts)
     after = {**counts, "today": today_counts, "seed": options.seed, "days": options.span}
     write_audit(conn, premises, now_min, fresh, after)
-    progress.step(f"{writer.written:,} rows written; rebuilding the trend summaries")
+    progress.step(f"{sink.written:,} rows written; rebuilding the trend summaries")
     rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
     rebuild_due_summary(conn)  # and the due list's
     return DemoResult(counts, today_counts, 0.0)
 
 
-def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress) -> DemoResult:
+def _run_network(
+    conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress, parallel: bool
+) -> DemoResult:
     """`_run` for a network of `options.sites` sites (infusion/demo/network.py): each site planned
     with its share of the sessions, a few patients moved to a second site, then written site by site."""
     rng = Random(options.seed)
@@ -190,43 +217,47 @@ def _run_network(conn: Connection, options: DemoOptions, now: datetime, fresh: b
             by_day[plan.day].append(plan)
         network.add_chairs(conn, ids, site, chairs_for(by_day))
     network.add_staff(conn, ids, sites, now_min)
-    writer = Writer(conn, on_flush=progress.rows)
     encoder = Encoder(conn.dialect)
-    today_counts: dict[str, int] = defaultdict(int)
-    for index, (site, site_plans, site_live) in enumerate(zip(sites, plans, lives)):
-        gen = Generator(rng, site.settings, reaction_scale=SITES[index][5])
-        rows = SessionRows(rng, ids, encoder, writer, gen, site, now_min, options.span)
-        if index == 0:
-            rows.write_patients([p for site_patients in patients for p in site_patients], first_mrn)
-        past = PastDays(rng, gen, rows, site)
-        by_day = defaultdict(list)
-        for plan in site_plans:
-            by_day[plan.day].append(plan)
-        for day in sorted(by_day):
-            past.write(day, by_day[day])
-            writer.maybe_flush()
-        LiveDay(rng, gen, rows, site, now_min).write(site_live)
-        for status, n in rows.today_counts.items():
-            today_counts[status] += n
-    writer.flush()
+
+    def generate(writer: Writer) -> dict[str, int]:
+        today_counts: dict[str, int] = defaultdict(int)
+        for index, (site, site_plans, site_live) in enumerate(zip(sites, plans, lives)):
+            gen = Generator(rng, site.settings, reaction_scale=SITES[index][5])
+            rows = SessionRows(rng, ids, encoder, writer, gen, site, now_min, options.span)
+            if index == 0:
+                rows.write_patients([p for site_patients in patients for p in site_patients], first_mrn)
+            past = PastDays(rng, gen, rows, site)
+            by_day: dict[date, list[Plan]] = defaultdict(list)
+            for plan in site_plans:
+                by_day[plan.day].append(plan)
+            for day in sorted(by_day):
+                past.write(day, by_day[day])
+                writer.maybe_flush()
+            LiveDay(rng, gen, rows, site, now_min).write(site_live)
+            for status, n in rows.today_counts.items():
+                today_counts[status] += n
+        return dict(today_counts)
+
+    with foreign_keys_after(conn, options.sessions):
+        sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel)
     homes = [site.home_id for site in sites if site.home_id is not None]
     conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id.in_(homes)).values(at_home=True))
     fix_sequences(conn)
-    written = writer.counts
+    written = sink.counts
     counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}
     after = {
         **counts,
-        "today": dict(today_counts),
+        "today": today_counts,
         "seed": options.seed,
         "days": options.span,
         "sites": [SITES[i][0] for i in range(options.sites)],
         "patients_at_two_sites": shared,
     }
     write_audit(conn, sites[0], now_min, fresh, after)
-    progress.step(f"{writer.written:,} rows written; rebuilding the trend summaries")
+    progress.step(f"{sink.written:,} rows written; rebuilding the trend summaries")
     rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
     rebuild_due_summary(conn)  # and the due list's
-    return DemoResult(counts, dict(today_counts), 0.0, sites=options.sites)
+    return DemoResult(counts, today_counts, 0.0, sites=options.sites)
 
 
 def load_demo(
@@ -235,12 +266,15 @@ def load_demo(
     *,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    parallel: bool | None = None,
 ) -> DemoResult:
     """Load the demo clinic in one transaction. Raises DemoRefused if sessions exist and not `force`.
 
     `progress` receives a line now and then (rows written, rows/s, the later steps); the command line
-    prints them to stderr. On PostgreSQL the loaded tables are analysed after the commit, so the
-    planner does not plan the first reads on empty-table estimates."""
+    prints them to stderr. `parallel`: generate the rows in a child process while this one writes them
+    (None: from `PARALLEL_FROM` sessions where it can, `infusion.demo.pipeline`); the data are the same
+    either way. On PostgreSQL the loaded tables are analysed after the commit, so the planner does not
+    plan the first reads on empty-table estimates."""
     if options.sessions < 1 or options.span < 1:
         raise ValueError("sessions and days must be at least 1")
     if options.sites > 1 and options.sessions < network_minimum(options.sites):
@@ -249,9 +283,12 @@ def load_demo(
     bootstrap(db)
     now = now or datetime.now(UTC)
     report = Progress(progress, options.sessions)
+    if parallel is None:
+        parallel = options.sessions >= PARALLEL_FROM
+    parallel = parallel and can_fork()
     with db.engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
+        with bulk_load_settings(conn), conn.begin():
             lock_tables(conn)
             existing = conn.execute(select(func.count()).select_from(SESSION_TABLE)).scalar_one()
             if existing and not options.force:
@@ -259,7 +296,7 @@ def load_demo(
             log.info("generating %s demo sessions over %s days (seed %s)", options.sessions, options.span, options.seed)
             report.step(f"generating {options.sessions:,} sessions at {options.sites} site(s) over {options.span} days")
             run = _run if options.sites == 1 else _run_network
-            result = run(conn, options, now, not existing, report)
+            result = run(conn, options, now, not existing, report, parallel)
             report.step("committing")
     if db.engine.dialect.name == "postgresql":
         report.step("analysing the loaded tables")
