@@ -28,6 +28,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     Float,
     ForeignKey,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -630,7 +632,7 @@ class TrendDaily(Base):
 
 class TrendDuration(Base):
     """Histogram of completed sessions' durations per site × site-local month × therapy × location ×
-    infusion number (4 = 4th onwards) × kind (0 = infusion minutes, 1 = chair minutes) × 5-minute bin
+    reaction or not × infusion number (4 = 4th onwards) × kind (0 = infusion minutes, 1 = chair minutes) × 5-minute bin
     (`bin` = floor(minutes / 5)), kept by deltas in the writing transaction like trend_daily. `edge`
     counts the values exactly on the bin's lower edge, so "longer than T" and "shorter than T" are exact
     for any T on a 5-minute mark; `seconds` sums floor(minutes × 60), so the mean is exact to a second.
@@ -643,12 +645,30 @@ class TrendDuration(Base):
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the site-local month
     therapy_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at_home: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    reacted: Mapped[bool] = mapped_column(Boolean, primary_key=True)  # ≥ 1 active reaction
     number: Mapped[int] = mapped_column(Integer, primary_key=True)  # infusion number, capped at 4
     kind: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 infusion, 1 chair
     bin: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
     edge: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+#: chair use per hour of the week: slot = site-local weekday (0 = Monday) × 24 + hour
+CHAIR_USE_SLOTS = 7 * 24
+
+#: Milliseconds each chair was occupied in each hour of the week (`h0` … `h167`) per site-local month,
+#: by closed sessions (check-in to discharge or close), kept by deltas in the writing transaction
+#: (infusion.reads.trends.chair_use). One wide row per chair × month: a year of a 20-chair clinic is
+#: 240 rows, whatever the number of sessions. Sessions still open are added at read time.
+trend_chair_use = Table(
+    "trend_chair_use",
+    Base.metadata,
+    Column("site_id", Integer, primary_key=True),
+    Column("chair_id", Integer, primary_key=True),
+    Column("month", Date, primary_key=True),  # first day of the slot's site-local month
+    *(Column(f"h{i}", BigInteger, nullable=False, server_default=text("0")) for i in range(CHAIR_USE_SLOTS)),
+)
 
 
 class TrendVersion(Base):

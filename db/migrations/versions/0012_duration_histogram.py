@@ -1,6 +1,7 @@
-"""Duration histogram (issue 14): `trend_duration`, completed sessions' infusion and chair minutes in
-5-minute bins per site × local month × therapy × location × infusion number, so the Trends durations read a
-few thousand rows instead of every session of the period.
+"""Duration histogram and chair use per hour of the week (issue 14): `trend_duration`, completed sessions' infusion and chair minutes in
+5-minute bins per site × local month × therapy × location × reaction or not × infusion number, so the Trends durations read a
+few thousand rows instead of every session of the period; `trend_chair_use`, the milliseconds each chair
+was occupied in each hour of the week per local month (one wide row per chair × month), for utilisation.
 
 Kept in the writing transaction by infusion.reads.trends.maintenance; filled by the summary rebuild that
 runs once the database is at the newest revision (db/migrations/env.py, `request_rebuild`).
@@ -29,6 +30,7 @@ def upgrade() -> None:
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("therapy_id", sa.Integer(), nullable=False),
         sa.Column("at_home", sa.Boolean(), nullable=False),
+        sa.Column("reacted", sa.Boolean(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("kind", sa.Integer(), nullable=False),
         sa.Column("bin", sa.Integer(), nullable=False),
@@ -36,11 +38,20 @@ def upgrade() -> None:
         sa.Column("edge", sa.Integer(), nullable=False),
         sa.Column("seconds", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "site_id", "month", "therapy_id", "at_home", "number", "kind", "bin", name="pk_trend_duration"
+            "site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin", name="pk_trend_duration"
         ),
+    )
+    op.create_table(
+        "trend_chair_use",
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("chair_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False, server_default=sa.text("0")) for i in range(7 * 24)),
+        sa.PrimaryKeyConstraint("site_id", "chair_id", "month", name="pk_trend_chair_use"),
     )
     request_rebuild("trends")
 
 
 def downgrade() -> None:
+    op.drop_table("trend_chair_use")
     op.drop_table("trend_duration")

@@ -1,7 +1,7 @@
 """Durations from a histogram (`trend_duration`), so the Trends durations cost the same at any history size.
 
 Each completed session adds its infusion minutes and its chair minutes to a 5-minute bin of its site,
-site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards). A period reads the
+site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards) and whether it had a reaction (time lost to reactions). A period reads the
 months it covers whole from `trend_duration` and the days of the months it covers in part from
 `trend_session` (the same bins, grouped in SQL), so the answer is the same as a histogram of the period's
 sessions, whatever day the period starts or ends.
@@ -43,7 +43,7 @@ KINDS = ("infusion_minutes", "chair_minutes")
 
 TH: Table = TrendDuration.__table__  # type: ignore[assignment]
 TS: Table = TrendSession.__table__  # type: ignore[assignment]
-KEY = ("site_id", "month", "therapy_id", "at_home", "number", "kind", "bin")
+KEY = ("site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
 COUNTS = ("n", "edge", "seconds")
 
 
@@ -71,7 +71,16 @@ def contributions(row: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, 
         if minutes is None:
             continue
         k, edge, seconds = bin_of(float(minutes))
-        key = (row["site_id"], month_of(row["local_day"]), row["therapy_id"], row["at_home"], number, kind, k)
+        key = (
+            row["site_id"],
+            month_of(row["local_day"]),
+            row["therapy_id"],
+            row["at_home"],
+            row["reacted"],
+            number,
+            kind,
+            k,
+        )
         out.append((key, {"n": 1, "edge": edge, "seconds": seconds}))
     return out
 
@@ -108,6 +117,7 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
                 t.local_day.label("local_day"),
                 t.therapy_id.label("therapy_id"),
                 t.at_home.label("at_home"),
+                t.reacted.label("reacted"),
                 number.label("number"),
                 literal(kind).label("kind"),
                 k.label("bin"),
@@ -120,9 +130,9 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
     sums = (func.count().label("n"), func.sum(c.edge).label("edge"), func.sum(c.seconds).label("seconds"))
     if keyed:
         month = _month(c.local_day, dialect).label("month")
-        keys = (c.site_id, month, c.therapy_id, c.at_home, c.number, c.kind, c.bin)
+        keys = (c.site_id, month, c.therapy_id, c.at_home, c.reacted, c.number, c.kind, c.bin)
         return select(*keys, *sums).group_by(*keys)
-    short = (c.therapy_id, c.number, c.kind, c.bin)
+    short = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
     return select(*short, *sums).group_by(*short)
 
 
@@ -152,7 +162,7 @@ def _key_filters(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
 
 
 def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
-    """(therapy_id, number, kind, bin, n, edge, seconds) of the period's completed sessions.
+    """(therapy_id, reacted, number, kind, bin, n, edge, seconds) of the period's completed sessions.
 
     Whole months from trend_duration; the days before the first and after the last whole month from
     trend_session (at most two part months, through its day index)."""
@@ -163,7 +173,7 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     if months is not None:
         first, last = months
         parts.append(
-            select(h.therapy_id, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
+            select(h.therapy_id, h.reacted, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
                 h.month >= first, h.month <= last, *_key_filters(f, h)
             )
         )
@@ -183,9 +193,8 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
         return []
     u = union_all(*parts).subquery("period")
     c = u.c
-    q = select(c.therapy_id, c.number, c.kind, c.bin, func.sum(c.n), func.sum(c.edge), func.sum(c.seconds)).group_by(
-        c.therapy_id, c.number, c.kind, c.bin
-    )
+    keys = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
+    q = select(*keys, func.sum(c.n), func.sum(c.edge), func.sum(c.seconds)).group_by(*keys)
     return [tuple(int(v or 0) for v in row) for row in conn.execute(q)]
 
 
@@ -262,12 +271,16 @@ def on_bin_edge(minutes: float | None) -> bool:
     return minutes is None or float(minutes / BIN_MINUTES).is_integer()
 
 
-def group(rows: Sequence[tuple[int, ...]]) -> dict[tuple[int, int], dict[int, list[tuple[int, ...]]]]:
-    """rows (therapy, number, kind, bin, n, edge, seconds) → {(therapy, kind): {number: [(bin, n, edge, s)]}}."""
-    out: dict[tuple[int, int], dict[int, list[tuple[int, ...]]]] = {}
-    for therapy, number, kind, k, n, edge, seconds in rows:
+def group(
+    rows: Sequence[tuple[int, ...]], *, by_reaction: bool = False
+) -> dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]]:
+    """rows (therapy, reacted, number, kind, bin, n, edge, seconds) → {(therapy, kind): {number: [(bin, n,
+    edge, s)]}}, or keyed (therapy, reacted, kind) `by_reaction`."""
+    out: dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]] = {}
+    for therapy, reacted, number, kind, k, n, edge, seconds in rows:
         if n:
-            out.setdefault((therapy, kind), {}).setdefault(number, []).append((k, n, edge, seconds))
+            key = (therapy, reacted, kind) if by_reaction else (therapy, kind)
+            out.setdefault(key, {}).setdefault(number, []).append((k, n, edge, seconds))
     return out
 
 

@@ -60,7 +60,7 @@ from db.models import (
     TrendVersion,
     VitalSign,
 )
-from infusion.reads.trends import histogram
+from infusion.reads.trends import chair_use, histogram
 from infusion.reads.trends.catalog import _chair_minutes, _infusion_minutes
 from infusion.reads.trends.sql import epoch_seconds, minutes_between
 
@@ -260,10 +260,12 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
     ids = sorted({int(i) for i in session_ids if i is not None})
     if not ids:
         return False
-    new = summary_rows(conn, S.id.in_(ids), site_zones(conn))
+    zones = site_zones(conn)
+    new = summary_rows(conn, S.id.in_(ids), zones)
     old = {r["session_id"]: dict(r) for r in conn.execute(select(TS).where(TS.c.session_id.in_(ids))).mappings()}
     deltas: dict[tuple[Any, ...], dict[str, int]] = {}
     durations: dict[tuple[Any, ...], dict[str, int]] = {}
+    use: dict[tuple[Any, ...], dict[str, int]] = {}
 
     def add(row: dict[str, Any], sign: int) -> None:
         key, counts = _contribution(row)
@@ -274,6 +276,10 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
             into = durations.setdefault(key, dict.fromkeys(histogram.COUNTS, 0))
             for c, v in counts.items():
                 into[c] += sign * v
+        for key, slots in chair_use.contributions(row, zones.get(row["site_id"], ZoneInfo("UTC"))):
+            into = use.setdefault(key, {})
+            for c, v in slots.items():
+                into[c] = into.get(c, 0) + sign * v
 
     changed = False
     for sid in ids:
@@ -294,6 +300,7 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
     if changed:
         _apply(conn, TD, DAILY_KEY, deltas)
         _apply(conn, TH, histogram.KEY, durations)
+        _apply(conn, chair_use.TC, chair_use.KEY, use)
         bump_version(conn)
     return changed
 
@@ -381,6 +388,7 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     zones = site_zones(conn)
     conn.execute(delete(TD))
     conn.execute(delete(TH))
+    conn.execute(delete(chair_use.TC))
     conn.execute(delete(TS))
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
     first, last, total = lo_hi[0], lo_hi[1], int(lo_hi[2] or 0)
@@ -403,6 +411,9 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
             [*histogram.KEY, *histogram.COUNTS], histogram.session_bins(conn.dialect.name, [], keyed=True)
         )
     )
+    use_rows = chair_use.rebuild_rows(conn, zones)
+    for i in range(0, len(use_rows), 2000):
+        conn.execute(insert(chair_use.TC), use_rows[i : i + 2000])
     bump_version(conn)
     return done
 
@@ -472,6 +483,19 @@ def compare(conn: Connection) -> list[str]:
     for key in sorted(set(bins) | set(stored_bins), key=repr):
         if bins.get(key, nothing) != stored_bins.get(key, nothing):
             problems.append(f"durations {key}: stored {stored_bins.get(key)} != raw {bins.get(key)}")
+    zones = site_zones(conn)
+    use: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in fresh.values():
+        for key, slots in chair_use.contributions(row, zones.get(row["site_id"], ZoneInfo("UTC"))):
+            into = use.setdefault(key, {})
+            for c, v in slots.items():
+                into[c] = into.get(c, 0) + v
+    use = {k: {c: v for c, v in slots.items() if v} for k, slots in use.items()}
+    use = {k: v for k, v in use.items() if v}
+    stored_use = chair_use.stored_rows(conn)
+    for key in sorted(set(use) | set(stored_use), key=repr):
+        if use.get(key) != stored_use.get(key):
+            problems.append(f"chair use {key}: stored {stored_use.get(key)} != raw {use.get(key)}")
     return problems
 
 

@@ -23,6 +23,7 @@ because it mirrors every figure module one to one, so a reader compares them sid
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,15 +35,23 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import ACTIVE_STATUSES, InfusionSession, TrendDaily, TrendSession
 from infusion.clock import utcnow
+from infusion.reads.trends import chair_use, histogram
 from infusion.reads.trends import completeness as raw_completeness
-from infusion.reads.trends import histogram
 from infusion.reads.trends.catalog import _catalog, _label, _TherapyInfo
 from infusion.reads.trends.completeness import (
     CompletenessReport,
     completeness_report,
 )
 from infusion.reads.trends.durations import DURATION_COLUMNS, DURATION_SUMMARY_COLUMNS
-from infusion.reads.trends.filters import TrendFilters, _each_site, _fetch, _frame, _site_names, _site_zones
+from infusion.reads.trends.filters import (
+    TrendFilters,
+    _each_site,
+    _fetch,
+    _frame,
+    _site_names,
+    _site_zones,
+    utc_bounds,
+)
 from infusion.reads.trends.pchart import PCHART_COLUMNS
 from infusion.reads.trends.reactions import (
     GRADE_RATE_COLUMNS,
@@ -53,6 +62,7 @@ from infusion.reads.trends.reactions import (
 )
 from infusion.reads.trends.stats import p_chart
 from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS
+from infusion.reads.trends.utilisation import Grid
 from infusion.reads.trends.utilisation import chair_utilisation as _raw_utilisation
 
 T = TrendSession.__table__
@@ -349,14 +359,16 @@ def duration_summary(
     return frame[list(DURATION_SUMMARY_COLUMNS)].sort_values("therapy", ignore_index=True)
 
 
-def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float) -> bool:
-    """True when every label threshold sits on a 5-minute mark and no rule tells apart infusion numbers
-    the histogram keeps together (4th onwards)."""
+def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float | None) -> bool:
+    """True when no label rule tells apart infusion numbers the histogram keeps together (4th onwards) and,
+    given a tolerance, every window threshold sits on a 5-minute mark."""
     for info in catalog.values():
         for rule in info.duration_windows:
             if rule.get("from", 1) > histogram.NUMBER_CAP or (rule.get("to") or 0) >= histogram.NUMBER_CAP:
                 return False
             low, high = rule.get("min_minutes"), rule.get("max_minutes")
+            if tolerance_minutes is None:
+                continue
             for threshold in (
                 None if high is None else high + tolerance_minutes,
                 low,
@@ -392,10 +404,49 @@ def _duration_summary_scan(db: Database, f: TrendFilters, tolerance_minutes: flo
 
 
 def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
-    """time_lost.reaction_time_lost from trend_session, grouped in SQL by therapy × infusion number × reaction.
+    """time_lost.reaction_time_lost from the duration histogram (means exact to a second), or with a chair
+    or nurse filter from trend_session grouped in SQL by therapy × infusion number × reaction (exact).
     `by_site`: one row per site × therapy × reaction, `site_id` and `site` first."""
     if by_site:
         return _each_site(db, f, lambda one: reaction_time_lost(db, one))
+    if not (f.nurse_ids or f.chair_ids):
+        with db.reading() as s:
+            catalog = _catalog(s)
+            if _histogram_answers(catalog, None):
+                return _time_lost_frame(
+                    _time_lost_from_bins(histogram.period_bins(s.connection(), f), catalog), catalog
+                )
+    return _time_lost_scan(db, f)
+
+
+def _time_lost_from_bins(rows: list[tuple[int, ...]], catalog: dict[int, _TherapyInfo]) -> list[tuple[Any, ...]]:
+    """The time-lost records from the duration histogram: per therapy × reaction, the sessions (chair
+    minutes are kept for every completed session), the mean infusion and planned minutes over the sessions
+    with both, and the mean chair minutes — the sums are whole seconds, so the means are exact to a second."""
+    grouped = histogram.group(rows, by_reaction=True)
+    records = []
+    for tid, reacted in sorted({(t, r) for t, r, _ in grouped}):
+        chair = histogram.merged(grouped.get((tid, reacted, 1), {}).values())
+        sum_inf = sum_plan = 0.0
+        both = 0
+        for number, part in grouped.get((tid, reacted, 0), {}).items():
+            plan = _window(catalog.get(tid), number)[2]
+            if plan is None:
+                continue
+            bins = histogram.merged([part])
+            sum_inf += bins.seconds / 60.0
+            sum_plan += plan * bins.total
+            both += bins.total
+        n = chair.total
+        mean_inf = sum_inf / both if both else np.nan
+        mean_plan = sum_plan / both if both else np.nan
+        mean_chair = chair.mean() if n else np.nan
+        records.append((tid, bool(reacted), n, mean_inf, mean_plan, mean_inf - mean_plan, mean_chair))
+    return records
+
+
+def _time_lost_scan(db: Database, f: TrendFilters) -> pd.DataFrame:
+    """reaction_time_lost from the period's trend_session rows grouped in SQL (exact; chair or nurse filter)."""
     t = T.c
     with db.reading() as s:
         catalog = _catalog(s)
@@ -434,6 +485,10 @@ def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) 
         records.append(
             (tid, reacted, n, mean_inf, mean_plan, mean_inf - mean_plan, acc[4] / n_chair if n_chair else np.nan)
         )
+    return _time_lost_frame(records, catalog)
+
+
+def _time_lost_frame(records: list[tuple[Any, ...]], catalog: dict[int, _TherapyInfo]) -> pd.DataFrame:
     frame = _frame(
         records,
         (
@@ -460,25 +515,30 @@ def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) 
 
 
 def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
-    """utilisation.chair_utilisation with (check-in, end) read from trend_session; open sessions from the raw rows.
+    """utilisation.chair_utilisation from the chair-use rollup (`chair_use`: whole months), the part months'
+    closed sessions from trend_session and the open sessions from the raw rows; with a therapy, location,
+    infusion or nurse filter, every closed session of the period from trend_session.
 
-    The arithmetic is the raw function's: it is handed these rows (one site's chairs at a time) instead of
-    querying; `by_site=True` passes through (each site's cells).
+    The arithmetic is the raw function's (`Grid.clip` for intervals; the rollup's slots placed on the same
+    cells); `by_site=True` passes through (each site's cells).
     """
     now: datetime = kw.pop("now", None) or utcnow()
 
-    def rows(s: Session, chairs: list[int], lo: datetime, hi: datetime) -> list[Any]:
+    def closed_rows(s: Session, part: TrendFilters, chairs: list[int], lo: datetime, hi: datetime) -> list[Any]:
         t = T.c
-        closed = select(t.start_epoch, t.end_epoch).where(
-            t.local_day >= f.start - timedelta(days=1),
-            t.local_day <= f.end,
+        q = select(t.start_epoch, t.end_epoch).where(
+            t.local_day >= part.start - timedelta(days=1),
+            t.local_day <= part.end,
             t.start_epoch >= (lo - timedelta(days=1)).timestamp(),
             t.start_epoch < hi.timestamp(),
             t.status.not_in(ACTIVE_STATUSES),
             t.chair_id.in_(chairs),
             *_session_where(f)[2:],
         )
-        found = _fetch(s, closed)
+        return _fetch(s, q)
+
+    def rows(s: Session, chairs: list[int], lo: datetime, hi: datetime) -> list[Any]:
+        found = closed_rows(s, f, chairs, lo, hi)
         open_q = select(S.checked_in_at, S.id).where(
             S.status.in_(ACTIVE_STATUSES), S.checked_in_at < hi, S.chair_id.in_(chairs), S.checked_in_at.is_not(None)
         )
@@ -489,6 +549,20 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
             found += [(a, now.timestamp()) for (a,) in _fetch(s, q)]
         return found
 
+    def occupied(s: Session, site: int, chairs: list[int], lo: datetime, hi: datetime, grid: Grid) -> np.ndarray:
+        months, edges = chair_use.edge_periods(f)
+        total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
+        if months is not None:
+            total += grid.from_slots(chair_use.month_slots(s, site, chairs, *months))
+        for start, end in edges:
+            part = replace(f, start=start, end=end)
+            a, b = utc_bounds(start, end, grid.zone.key)
+            total += grid.clip(part, a, b, closed_rows(s, part, chairs, a, b))
+        total += grid.clip(f, lo, hi, chair_use.open_rows(s, chairs, hi, now))
+        return total
+
+    if chair_use.answers(f):
+        return _raw_utilisation(db, f, now=now, occupied_cells=occupied, **kw)
     return _raw_utilisation(db, f, now=now, rows=rows, **kw)
 
 

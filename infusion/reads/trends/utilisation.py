@@ -7,6 +7,7 @@ Kept apart because it is the one figure whose arithmetic happens in numpy
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ def chair_utilisation(
     weekdays: Sequence[int] = (0, 1, 2, 3, 4),
     now: datetime | None = None,
     rows: Callable[[Session, list[int], datetime, datetime], list[Any]] | None = None,
+    occupied_cells: Callable[[Session, int, list[int], datetime, datetime, Grid], np.ndarray] | None = None,
     by_site: bool = False,
 ) -> pd.DataFrame:
     """Share of chair-hours occupied, by site-local weekday (0 = Monday) × hour of day.
@@ -64,7 +66,9 @@ def chair_utilisation(
     09:00 at every site. `by_site` gives each site's own cells, with `site_id` and `site` first.
 
     `rows(session, chairs, lo, hi)` replaces that query for one site's chairs and period (the summary
-    path, infusion.reads.trends.summarised, reads the same pairs from trend_session).
+    path, infusion.reads.trends.summarised, reads the same pairs from trend_session); `occupied_cells(session,
+    site, chairs, lo, hi, grid)` replaces the occupied cells altogether (infusion.reads.trends.chair_use:
+    whole months from the rollup, `grid.clip` for the rest).
     """
     if not 0 <= open_hour < close_hour <= 24:
         raise ValueError("need 0 ≤ open_hour < close_hour ≤ 24")
@@ -83,6 +87,12 @@ def chair_utilisation(
                 chair_q = chair_q.where(Chair.active.is_(True))
             chairs = list(s.scalars(chair_q))
             if not chairs:
+                continue
+            grid = Grid(ZoneInfo(tz), now, days, open_hour, close_hour)
+            if occupied_cells is not None:
+                available, _ = _site_cells(f, ZoneInfo(tz), lo, hi, now, days, open_hour, close_hour, len(chairs), [])
+                cells_in_use = occupied_cells(s, site, chairs, lo, hi, grid)
+                per_site.append((site, names.get(site, str(site)), available, cells_in_use))
                 continue
             if rows is not None:
                 found = rows(s, chairs, lo, hi)
@@ -144,6 +154,26 @@ def chair_utilisation(
     return pd.concat(frames, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class Grid:
+    """One site's (weekday, hour) cells: occupied hours of a set of intervals clipped to a span (`clip`), and
+    hours per slot of the week (weekday × 24 + hour) placed on the cells (`from_slots`)."""
+
+    zone: ZoneInfo
+    now: datetime
+    days: tuple[int, ...]
+    open_hour: int
+    close_hour: int
+
+    def clip(self, f: TrendFilters, lo: datetime, hi: datetime, found: list[Any]) -> np.ndarray:
+        _, occupied = _site_cells(f, self.zone, lo, hi, self.now, self.days, self.open_hour, self.close_hour, 0, found)
+        return occupied
+
+    def from_slots(self, hours: np.ndarray) -> np.ndarray:
+        cells = [(w, h) for w in self.days for h in range(self.open_hour, self.close_hour)]
+        return np.array([hours[w * 24 + h] for w, h in cells], dtype=float)
+
+
 def _site_cells(
     f: TrendFilters,
     zone: ZoneInfo,
@@ -172,16 +202,17 @@ def _site_cells(
         span = wall_hours(np.array([lo.timestamp(), limit.timestamp()]))
         # Denominator: each clinic hour of each day in the period, clipped to [lo, now).
         day0 = int(span[0] // 24)
-        for day_index in range((f.end - f.start).days + 1):
-            day = day0 + day_index
+        if n_chairs:  # (vectorised: a five-year period is 1,826 days × the opening hours)
+            day = day0 + np.arange((f.end - f.start).days + 1)
             weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
-            if weekday not in days:
-                continue
-            for h in hours:
-                slot = day * 24 + h
-                part = min(slot + 1, span[1]) - max(slot, span[0])
-                if part > 0:
-                    available[cell[(weekday, h)]] += part * n_chairs
+            slot = day[:, None] * 24 + hours[None, :]
+            part = np.minimum(slot + 1, span[1]) - np.maximum(slot, span[0])
+            index = np.full(7 * 24, -1)
+            for (w, h), i in cell.items():
+                index[w * 24 + h] = i
+            where = index[(weekday[:, None] * 24 + hours[None, :])]
+            ok = (where >= 0) & (part > 0)
+            available += np.bincount(where[ok], weights=part[ok] * n_chairs, minlength=len(available))
         if found:
             data = np.array([(a, b) for a, b in found if a is not None and b is not None], dtype=float)
             if data.size:

@@ -1,0 +1,189 @@
+"""Chair utilisation from `trend_chair_use`, so it costs the same at any history size.
+
+Each closed session (discharged, or closed by deferral or cancellation) adds the milliseconds it occupied
+its chair to the hour-of-the-week slots (site-local weekday × 24 + hour, wall-clock time as the raw
+figure counts it, DST included) of the site-local month each slot falls in. A period then reads whole
+months from the rollup (one wide row per chair × month), the days of the months it covers in part from
+`trend_session` (the raw figure's own arithmetic, `utilisation._site_cells`), and sessions still open
+from the raw rows, counted until now, exactly as the raw figure does. Filtering by therapy, location,
+infusion number or nurse (not in the rollup's key) reads `trend_session` for the whole period.
+
+The result equals the raw figure's to a millisecond per chair-hour slot (the rollup keeps whole
+milliseconds: check-in and end are rounded to the millisecond first, so the per-write and the rebuild
+arithmetic are the same integers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.orm import Session
+
+from db.models import ACTIVE_STATUSES, CHAIR_USE_SLOTS, trend_chair_use
+from infusion.reads.trends.filters import TrendFilters, _fetch
+from infusion.reads.trends.histogram import _day_before, _full_months, _month_after, month_of
+
+TC: Table = trend_chair_use
+KEY = ("site_id", "chair_id", "month")
+SLOT_COLUMNS = tuple(f"h{i}" for i in range(CHAIR_USE_SLOTS))
+_EPOCH = date(1970, 1, 1)
+_EPOCH_WALL = datetime(1970, 1, 1)
+_MS_PER_HOUR = 3_600_000
+
+
+def _to_ms(epoch_seconds: np.ndarray) -> np.ndarray:
+    """Whole milliseconds (half to even, as Python's round): both paths below start from the same integers."""
+    return np.rint(np.asarray(epoch_seconds, dtype="float64") * 1000).astype("int64")
+
+
+def _wall_ms(ms: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """Wall-clock milliseconds since 1970-01-01 00:00 local (utilisation._site_cells's `wall_hours`)."""
+    local = pd.to_datetime(ms, unit="ms", utc=True).tz_convert(zone).tz_localize(None)
+    return local.to_numpy(dtype="datetime64[ms]").astype("int64")
+
+
+def _wall_ms_one(ms: int, zone: ZoneInfo) -> int:
+    """`_wall_ms` of one instant without pandas (the per-write path), in integer arithmetic."""
+    seconds, rest = divmod(ms, 1000)
+    wall = datetime.fromtimestamp(seconds, zone).replace(tzinfo=None)
+    return (wall - _EPOCH_WALL) // timedelta(milliseconds=1) + rest
+
+
+def closed(row: dict[str, Any]) -> bool:
+    return row["status"] not in ACTIVE_STATUSES and row["start_epoch"] is not None and row["end_epoch"] is not None
+
+
+def slot_parts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(interval index, wall-clock hour since 1970, slot of the week, overlap ms) of every hour each
+    [a, b) wall-clock-milliseconds interval touches."""
+    keep = b > a
+    idx = np.nonzero(keep)[0]
+    a, b = a[keep], b[keep]
+    first = a // _MS_PER_HOUR
+    count = -(-b // _MS_PER_HOUR) - first
+    owner = np.repeat(np.arange(len(first)), count)
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    hour = first[owner] + offset
+    lo = np.maximum(a[owner], hour * _MS_PER_HOUR)
+    hi = np.minimum(b[owner], (hour + 1) * _MS_PER_HOUR)
+    slot = ((hour // 24 + 3) % 7) * 24 + hour % 24  # 1970-01-01 was a Thursday
+    return idx[owner], hour, slot, hi - lo
+
+
+def _month_of_hour(hour: int) -> date:
+    return month_of(_EPOCH + timedelta(days=int(hour // 24)))
+
+
+def contributions(row: dict[str, Any], zone: ZoneInfo) -> list[tuple[tuple[Any, ...], dict[str, int]]]:
+    """The (site, chair, month) rows and slot milliseconds one closed trend_session row adds."""
+    if not closed(row):
+        return []
+    start, end = _to_ms(np.array([row["start_epoch"], row["end_epoch"]]))
+    a = np.array([_wall_ms_one(int(start), zone)])
+    b = np.array([_wall_ms_one(int(end), zone)])
+    _, hours, slots, ms = slot_parts(a, b)
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
+    for hour, slot, part in zip(hours, slots, ms):
+        if part <= 0:
+            continue
+        key = (row["site_id"], row["chair_id"], _month_of_hour(int(hour)))
+        into = out.setdefault(key, {})
+        into[f"h{slot}"] = into.get(f"h{slot}", 0) + int(part)
+    return list(out.items())
+
+
+def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:
+    """Every rollup row from trend_session's closed sessions (vectorised per site)."""
+    from db.models import TrendSession
+
+    t = TrendSession.__table__.c
+    out: list[dict[str, Any]] = []
+    for site, zone in zones.items():
+        rows = conn.execute(
+            select(t.chair_id, t.start_epoch, t.end_epoch).where(
+                t.site_id == site,
+                t.status.not_in(ACTIVE_STATUSES),
+                t.start_epoch.is_not(None),
+                t.end_epoch.is_not(None),
+            )
+        ).all()
+        if not rows:
+            continue
+        data = np.array(rows, dtype="float64")
+        a, b = _wall_ms(_to_ms(data[:, 1]), zone), _wall_ms(_to_ms(data[:, 2]), zone)
+        owner, hours, slots, ms = slot_parts(a, b)
+        chairs = data[owner, 0].astype("int64")
+        days = hours // 24
+        frame = pd.DataFrame({"chair": chairs, "day": days, "slot": slots, "ms": ms})
+        frame = frame[frame["ms"] > 0]
+        day_dates = pd.to_datetime(frame["day"].to_numpy(), unit="D")
+        frame["month"] = day_dates.to_period("M").to_timestamp().date
+        table = frame.groupby(["chair", "month", "slot"])["ms"].sum().unstack("slot", fill_value=0)
+        for (chair, month), values in table.iterrows():
+            row: dict[str, Any] = {"site_id": site, "chair_id": int(chair), "month": month}
+            row.update({c: 0 for c in SLOT_COLUMNS})
+            row.update({f"h{int(slot)}": int(v) for slot, v in values.items() if v})
+            out.append(row)
+    return out
+
+
+def stored_rows(conn: Connection) -> dict[tuple[Any, ...], dict[str, int]]:
+    """The rollup as {(site, chair, month): {h<slot>: ms}} without zero slots (for `compare`)."""
+    out = {}
+    for r in conn.execute(select(TC)).mappings():
+        month = r["month"] if isinstance(r["month"], date) else date.fromisoformat(str(r["month"])[:10])
+        out[(r["site_id"], r["chair_id"], month)] = {c: int(r[c]) for c in SLOT_COLUMNS if r[c]}
+    return {k: v for k, v in out.items() if v}
+
+
+# --- reading -----------------------------------------------------------------------------------------------
+
+
+def answers(f: TrendFilters) -> bool:
+    """The rollup is keyed by chair only: a therapy, location, infusion or nurse filter reads trend_session."""
+    return not (f.therapy_ids or f.location != "all" or f.infusion != "all" or f.nurse_ids)
+
+
+def month_slots(s: Session, site: int, chairs: list[int], first: date, last: date) -> np.ndarray:
+    """Occupied hours per slot of the week over whole months [first, last] for these chairs."""
+    q = select(*(func.sum(TC.c[c]) for c in SLOT_COLUMNS)).where(
+        TC.c.site_id == site, TC.c.chair_id.in_(chairs), TC.c.month >= first, TC.c.month <= last
+    )
+    row = s.execute(q).one()
+    return np.array([float(v or 0) for v in row]) / 3_600_000
+
+
+def edge_periods(f: TrendFilters) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """(whole months (first, last) or None, the part-month day ranges around them)."""
+    months = _full_months(f.start, f.end)
+    if months is None:
+        return None, [(f.start, f.end)]
+    first, last = months
+    edges = []
+    if f.start < first:
+        edges.append((f.start, _day_before(first)))
+    after = _month_after(last)
+    if after <= f.end:
+        edges.append((after, f.end))
+    return months, edges
+
+
+def open_rows(s: Session, chairs: Iterable[int], hi: datetime, now: datetime) -> list[tuple[float, float]]:
+    """(check-in, now) of sessions still open in these chairs, checked in before `hi` (epoch seconds)."""
+    from db.models import InfusionSession as S
+
+    q = select(S.checked_in_at).where(
+        S.status.in_(ACTIVE_STATUSES), S.checked_in_at < hi, S.chair_id.in_(list(chairs)), S.checked_in_at.is_not(None)
+    )
+    return [(a.replace(tzinfo=a.tzinfo or UTC).timestamp(), now.timestamp()) for (a,) in _fetch(s, q)]
+
+
+def part_filters(f: TrendFilters, start: date, end: date) -> TrendFilters:
+    return replace(f, start=start, end=end)
