@@ -340,14 +340,14 @@ def _write_by_sql(
     rows are written as they come, so memory stays flat.
     """
     scope = _scope(ctx)
-    stmt = plan.joins(QUERIES[dataset](filters, *scope.envelope, scope))
+    stmt = plan.statement(QUERIES[dataset](filters, *scope.envelope, scope))
+    sql = _literal_sql(stmt, conn)
     raw: Any = conn.connection.driver_connection
     chunk = max(1, chunk_rows)
     written = 0
     if plan.dialect == "sqlite":
         for name, fn in plan.functions.items():
             raw.create_function(name, 1, fn, deterministic=True)
-        sql = _literal_sql(stmt.with_only_columns(literal_column(plan.line())), conn)
         cursor = raw.cursor()
         try:
             cursor.execute(sql)
@@ -359,7 +359,10 @@ def _write_by_sql(
         finally:
             cursor.close()
         return written
-    sql = _literal_sql(stmt.with_only_columns(*(literal_column(cell) for cell in plan.cells)), conn)
+    with raw.cursor() as cursor:
+        # the cells' CASE trees make the planner's cost estimate large enough to JIT-compile them, which takes
+        # longer than the export itself; for this transaction only (the export's snapshot)
+        cursor.execute("SET LOCAL jit = off")
     with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
         parts: list[Any] = []
         for row in copy:  # one message per row, ending in LF: csv.writer ends rows with CRLF

@@ -42,19 +42,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select
+from sqlalchemy import Select, literal_column
 from sqlalchemy.orm import aliased
 
 from db.models import AppUser, Chair, InfusionSession, VitalSign
 from infusion.exports import deidentify as deid
-from infusion.exports.csv_writer import DANGEROUS_LEADING, LINE_END, cell_formatter
+from infusion.exports.csv_writer import DANGEROUS_LEADING, LINE_END, cell_formatter, neutralise
 from infusion.exports.schema import Column, Deid
 from infusion.exports.shaping import ExportContext
 
 S, C, V = InfusionSession, Chair, VitalSign
 
+#: The code points of csv_writer.DANGEROUS_LEADING, for SQL's unicode() / ascii() of a cell's first character.
+_LEADING_CODES = ", ".join(str(ord(c)) for c in DANGEROUS_LEADING)
 #: Years of zone transitions written into the SQL on each side of the exported period (and of today).
-ZONE_MARGIN_YEARS = 3
+ZONE_MARGIN_YEARS = 1
 #: Microseconds within which `round(float, 1)` of minutes is decided exactly by integer arithmetic (19 years).
 _RELATIVE_LIMIT = 600_000_000_000_000
 
@@ -200,6 +202,10 @@ class _Dialect:
     def __init__(self) -> None:
         self.functions: dict[str, Callable[..., Any]] = {}
 
+    def constant_cell(self, text: str | None) -> str:
+        """A cell whose text is known when the SQL is written: formatted here, once."""
+        raise NotImplementedError
+
     def literal(self, text: str) -> str:
         return "'" + text.replace("'", "''") + "'"
 
@@ -252,8 +258,7 @@ class _Sqlite(_Dialect):
     name = "sqlite"
 
     def neutralised(self, x: str) -> str:
-        leads = ", ".join(self.literal(c) if c.isprintable() else f"char({ord(c)})" for c in DANGEROUS_LEADING)
-        return f"CASE WHEN substr({x}, 1, 1) IN ({leads}) THEN '''' || {x} ELSE {x} END"
+        return f"CASE WHEN unicode({x}) IN ({_LEADING_CODES}) THEN '''' || {x} ELSE {x} END"
 
     def quoted(self, x: str) -> str:
         """csv.writer's minimal quoting: a cell holding , \" CR or LF is quoted, quotes doubled."""
@@ -263,7 +268,15 @@ class _Sqlite(_Dialect):
         )
 
     def text_cell(self, x: str) -> str:
-        return self.quoted(f"({self.neutralised(x)})")
+        # neutralised, then quoted when it holds , " CR or LF (the quote does not change whether it needs quoting)
+        return (
+            f"CASE WHEN {x} GLOB '*[,\"' || char(13) || char(10) || ']*' "
+            f"THEN '\"' || replace({self.neutralised(x)}, '\"', '\"\"') || '\"' "
+            f"WHEN unicode({x}) IN ({_LEADING_CODES}) THEN '''' || {x} ELSE {x} END"
+        )
+
+    def constant_cell(self, text: str | None) -> str:
+        return "NULL" if text is None else self.literal(_csv_text(neutralise(text)))
 
     def bool_cell(self, x: str) -> str:
         return f"CASE {x} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END"
@@ -284,7 +297,8 @@ class _Sqlite(_Dialect):
     def local_time(self, x: str, seconds: int, suffix: str) -> str:
         if seconds == 0:
             return f"replace(substr({x}, 1, 19), ' ', 'T') || '{suffix}'"
-        return f"strftime('%Y-%m-%dT%H:%M:%S', substr({x}, 1, 19), '{seconds:+d} seconds') || '{suffix}'"
+        # whole seconds first: SQLite's date functions round to the millisecond, isoformat truncates
+        return f"replace(datetime(substr({x}, 1, 19), '{seconds:+d} seconds'), ' ', 'T') || '{suffix}'"
 
     def zone_fallback(self, x: str, zone: ZoneInfo) -> str:
         def convert(value: str | None) -> str | None:
@@ -339,14 +353,17 @@ class _Postgres(_Dialect):
     name = "postgresql"
 
     def neutralised(self, x: str) -> str:
-        leads = ", ".join(self.literal(c) if c.isprintable() else f"chr({ord(c)})" for c in DANGEROUS_LEADING)
-        return f"CASE WHEN left({x}, 1) IN ({leads}) THEN '''' || {x} ELSE {x} END"
+        return f"CASE WHEN ascii({x}) IN ({_LEADING_CODES}) THEN '''' || {x} ELSE {x} END"
 
     def text_cell(self, x: str) -> str:
-        return f"NULLIF({self.neutralised(x)}, '')"
+        # the first character's code point, not left(x, 1): no text made per cell
+        return f"CASE WHEN {x} = '' THEN NULL WHEN ascii({x}) IN ({_LEADING_CODES}) THEN '''' || {x} ELSE {x} END"
+
+    def constant_cell(self, text: str | None) -> str:
+        return "NULL" if not text else self.literal(neutralise(text))
 
     def bool_cell(self, x: str) -> str:
-        return f"CASE WHEN {x} THEN 'true' WHEN NOT {x} THEN 'false' END"
+        return f"({x})::text"  # boolean to text is true / false (COPY's own output would be t / f)
 
     def int_cell(self, x: str) -> str:
         return x
@@ -355,9 +372,9 @@ class _Postgres(_Dialect):
         # float8 text is the shortest that reads back (extra_float_digits >= 1, the default), as repr;
         # repr writes whole numbers with .0 and switches to exponents later (1e16, PostgreSQL: 1e15)
         return (
-            f"CASE WHEN {x} IS NULL THEN NULL "
+            f"CASE WHEN {x} IS NULL THEN NULL WHEN {x} <> trunc({x}) AND abs({x}) < 1e15 THEN {x}::text "
             f"WHEN {x} = 0 THEN CASE WHEN {x}::text LIKE '-%' THEN '-0.0' ELSE '0.0' END "
-            f"WHEN {x} = trunc({x}) AND abs({x}) < 1e15 THEN trunc({x})::numeric::text || '.0' "
+            f"WHEN {x} = trunc({x}) AND abs({x}) < 1e16 THEN ({x})::bigint::text || '.0' "
             f"ELSE {x}::text END"
         )
 
@@ -459,6 +476,13 @@ class Plan:
         """SQLite: the whole CSV line of a row as one text."""
         return "printf('" + ",".join(["%s"] * len(self.cells)) + "', " + ", ".join(self.cells) + ")"
 
+    def statement(self, stmt: Select) -> Select:
+        """The dataset's main query (`stmt`, with this plan's joins) selecting the cells instead of its columns."""
+        stmt = self.joins(stmt)
+        if self.dialect == "sqlite":
+            return stmt.with_only_columns(literal_column(self.line()))
+        return stmt.with_only_columns(*(literal_column(cell) for cell in self.cells))
+
 
 def pseudonym_sources(dataset: str, ctx: ExportContext) -> dict[str, str]:
     """Source SQL of each pseudonymised column (PostgreSQL reads their ids first to key them in Python)."""
@@ -511,17 +535,19 @@ def _cell(
 ) -> str | None:
     secret = ctx.secret
     if source.kind == "reference_label":
-        whens = " ".join(f"WHEN {x} IS NOT NULL THEN '{label}'" for x, label in zip(_REFERENCE, _REFERENCE_LABELS))
-        return d.text_cell(f"(CASE {whens} END)")
+        whens = " ".join(
+            f"WHEN {x} IS NOT NULL THEN {d.constant_cell(label)}" for x, label in zip(_REFERENCE, _REFERENCE_LABELS)
+        )
+        return f"CASE {whens} END"
     if source.kind == "site":
         if secret is not None and col.deid is Deid.SITE and col.name != name:
             codes = {i: deid.site_key(secret, i) for i in ctx.sites}
         else:
             codes = {i: site.code for i, site in ctx.sites.items()}
         if not codes:
-            return d.text_cell("NULL")
-        whens = " ".join(f"WHEN {i} THEN {d.literal(code)}" for i, code in codes.items())
-        return d.text_cell(f"(CASE {source.sql} {whens} END)")
+            return "NULL"
+        whens = " ".join(f"WHEN {i} THEN {d.constant_cell(code)}" for i, code in codes.items())
+        return f"CASE {source.sql} {whens} END"
     if (
         secret is None
         or col.deid in (Deid.KEEP, Deid.ONLY, Deid.SITE)
@@ -638,17 +664,20 @@ class _ZoneCells:
 
     def _zone(self, x: str, zone: ZoneInfo) -> str:
         spans = transitions(zone.key, *self.years)
-        first, last = spans[0][0], datetime(self.years[1] + 1, 1, 1, tzinfo=UTC)
         d = self.d
+        fallback = f"CASE WHEN {x} IS NULL THEN NULL ELSE {d.zone_fallback(x, zone)} END"
+        # leaves: before the first year (Python / AT TIME ZONE), each offset span, from after the last year (same);
+        # bounds[i] is where leaf i + 1 begins. A NULL time fails every test and ends in the last leaf.
+        leaves = [fallback, *(d.local_time(x, seconds, suffix) for _, seconds, suffix in spans), fallback]
+        bounds = [start for start, _, _ in spans] + [datetime(self.years[1] + 1, 1, 1, tzinfo=UTC)]
 
         def tree(lo: int, hi: int) -> str:
             if lo == hi:
-                return d.local_time(x, spans[lo][1], spans[lo][2])
+                return leaves[lo]
             mid = (lo + hi + 1) // 2
-            return f"CASE WHEN {d.moment_before(x, spans[mid][0])} THEN {tree(lo, mid - 1)} ELSE {tree(mid, hi)} END"
+            return f"CASE WHEN {d.moment_before(x, bounds[mid - 1])} THEN {tree(lo, mid - 1)} ELSE {tree(mid, hi)} END"
 
-        outside = f"{d.moment_before(x, first)} OR NOT ({d.moment_before(x, last)})"
-        return f"CASE WHEN {outside} THEN {d.zone_fallback(x, zone)} ELSE {tree(0, len(spans) - 1)} END"
+        return tree(0, len(leaves) - 1)
 
 
 __all__ = ["LINE_END", "Plan", "plan", "pseudonym_sources", "transitions"]
