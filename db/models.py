@@ -572,7 +572,21 @@ class TrendSession(Base):
     __table_args__ = (
         Index("ix_trend_session_day", "local_day", "therapy_id"),
         Index("ix_trend_session_site_day", "site_id", "local_day"),
-        Index("ix_trend_session_gap", "gap_minutes", "local_day"),
+        # vitals overdue: per therapy, the sessions whose longest gap is over its interval (migration 0012)
+        Index("ix_trend_session_therapy_gap", "therapy_id", "gap_minutes"),
+        # the completeness listings: the few flagged sessions of a period, not every session of it
+        Index(
+            "ix_trend_session_no_iv_stop",
+            "local_day",
+            sqlite_where=text("iv_stop_applies = 1 AND iv_stop_missing = 1"),
+            postgresql_where=text("iv_stop_applies AND iv_stop_missing"),
+        ),
+        Index(
+            "ix_trend_session_no_pre_vitals",
+            "local_day",
+            sqlite_where=text("pre_vitals_missing = 1"),
+            postgresql_where=text("pre_vitals_missing"),
+        ),
     )
 
     session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), primary_key=True)

@@ -1,7 +1,9 @@
 """Duration histogram and chair use per hour of the week (issue 14): `trend_duration`, completed sessions' infusion and chair minutes in
 5-minute bins per site × local month × therapy × location × reaction or not × infusion number, so the Trends durations read a
 few thousand rows instead of every session of the period; `trend_chair_use`, the milliseconds each chair
-was occupied in each hour of the week per local month (one wide row per chair × month), for utilisation.
+was occupied in each hour of the week per local month (one wide row per chair × month), for utilisation;
+and trend_session indexes for the completeness listings (partial: flagged sessions only) and vitals overdue
+(per therapy by longest gap).
 
 Kept in the writing transaction by infusion.reads.trends.maintenance; filled by the summary rebuild that
 runs once the database is at the newest revision (db/migrations/env.py, `request_rebuild`).
@@ -49,9 +51,29 @@ def upgrade() -> None:
         *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False, server_default=sa.text("0")) for i in range(7 * 24)),
         sa.PrimaryKeyConstraint("site_id", "chair_id", "month", name="pk_trend_chair_use"),
     )
+    op.drop_index("ix_trend_session_gap", table_name="trend_session")
+    op.create_index("ix_trend_session_therapy_gap", "trend_session", ["therapy_id", "gap_minutes"])
+    op.create_index(
+        "ix_trend_session_no_iv_stop",
+        "trend_session",
+        ["local_day"],
+        sqlite_where=sa.text("iv_stop_applies = 1 AND iv_stop_missing = 1"),
+        postgresql_where=sa.text("iv_stop_applies AND iv_stop_missing"),
+    )
+    op.create_index(
+        "ix_trend_session_no_pre_vitals",
+        "trend_session",
+        ["local_day"],
+        sqlite_where=sa.text("pre_vitals_missing = 1"),
+        postgresql_where=sa.text("pre_vitals_missing"),
+    )
     request_rebuild("trends")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_trend_session_no_pre_vitals", table_name="trend_session")
+    op.drop_index("ix_trend_session_no_iv_stop", table_name="trend_session")
+    op.drop_index("ix_trend_session_therapy_gap", table_name="trend_session")
+    op.create_index("ix_trend_session_gap", "trend_session", ["gap_minutes", "local_day"])
     op.drop_table("trend_chair_use")
     op.drop_table("trend_duration")

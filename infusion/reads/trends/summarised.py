@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, FromClause, case, func, literal, select
+from sqlalchemy import ColumnElement, FromClause, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.engine import Database
@@ -614,16 +614,14 @@ def completeness(
                     listed.append((check, sid, None, f"{status.replace('_', ' ')}; no check-in vitals"))
         if every:
             checked = int(totals.loc[totals["therapy_id"].isin(list(every)), "gap_checked"].sum())
-            allowed = case(
-                *((t.therapy_id == tid, literal(float(m) + tolerance_minutes)) for tid, m in every.items()),
-                else_=None,
-            )
-            floor = min(every.values()) + tolerance_minutes
-            late = select(t.session_id, t.gap_minutes, allowed).where(
-                t.gap_minutes > floor + 1e-6,
-                t.therapy_id.in_(tuple(every)),
-                t.gap_minutes > allowed + 1e-6,
-                *_session_where(f),
+            # one range per therapy on (therapy_id, gap_minutes): only the late sessions are read
+            late = union_all(
+                *(
+                    select(t.session_id, t.gap_minutes, literal(float(m) + tolerance_minutes)).where(
+                        t.therapy_id == tid, t.gap_minutes > float(m) + tolerance_minutes + 1e-6, *_session_where(f)
+                    )
+                    for tid, m in sorted(every.items())
+                )
             )
             late_rows = sorted(_fetch(s, late))
             counts.append(("vitals_overdue", checked, len(late_rows)))
