@@ -75,9 +75,6 @@ WHERE {WINDOW} GROUP BY 1, 2"""
         return f"""SELECT {month} AS month, COUNT(*) AS n, COUNT(r.sid) AS x
 FROM infusion_session s LEFT JOIN ({REACTED}) r ON r.sid = s.id
 WHERE {WINDOW} GROUP BY 1 ORDER BY 1"""
-    if figure == "session_durations":
-        return f"""SELECT s.therapy_id, s.infusion_number, {_inf(d)} AS inf, {_chair(d)} AS chair
-FROM infusion_session s WHERE {WINDOW}"""
     if figure == "duration_summary":
         quartiles = ""
         if d == "postgresql":
@@ -140,7 +137,6 @@ WHERE {WINDOW} GROUP BY s.therapy_id"""
 
 NOTES = {
     "monthly_reaction_pchart": "SQLite floor buckets months at a fixed UTC offset",
-    "session_durations": "floor leaves out the label window columns (catalog constants)",
     "duration_summary": "SQLite floor has no quartiles (no percentile aggregate); PostgreSQL's uses percentile_cont",
     "chair_utilisation": "floor selects the occupied intervals only; the figure expands them into hour slots in numpy",
     "reaction_time_lost": "floor leaves out the planned-minutes means (catalog constants)",
@@ -154,7 +150,6 @@ FIGURES: dict[str, Callable[[Database, TrendFilters], Any]] = {
     "reaction_rates_by_grade": metrics.reaction_rates_by_grade,
     "reaction_rates_by_infusion_number": metrics.reaction_rates_by_infusion_number,
     "monthly_reaction_pchart": metrics.monthly_reaction_pchart,
-    "session_durations": metrics.session_durations,
     "duration_summary": metrics.duration_summary,
     "chair_utilisation": metrics.chair_utilisation,
     "reaction_time_lost": metrics.reaction_time_lost,
