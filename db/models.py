@@ -668,6 +668,25 @@ class TrendDuration(Base):
     seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+#: trend_daily summed per site-local month (migration 0012), kept by the same deltas: a period reads its
+#: whole months here and only the days of the months it covers in part from trend_daily, so five years of
+#: rates read ~60 rows per therapy and band, not ~1,800.
+trend_monthly = Table(
+    "trend_monthly",
+    Base.metadata,
+    Column("site_id", Integer, primary_key=True),
+    Column("month", Date, primary_key=True),  # first day of the site-local month
+    Column("therapy_id", Integer, primary_key=True),
+    Column("at_home", Boolean, primary_key=True),
+    Column("band", Integer, primary_key=True),
+    *(
+        Column(c.name, Integer, nullable=False, server_default=text("0"))
+        for c in TrendDaily.__table__.columns
+        if not c.primary_key
+    ),
+)
+
+
 #: chair use per hour of the week: slot = site-local weekday (0 = Monday) × 24 + hour
 CHAIR_USE_SLOTS = 7 * 24
 

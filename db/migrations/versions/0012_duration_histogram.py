@@ -2,7 +2,7 @@
 5-minute bins per site × local month × therapy × location × reaction or not × infusion number, so the Trends durations read a
 few thousand rows instead of every session of the period; `trend_chair_use`, the milliseconds each chair
 was occupied in each hour of the week per local month (one wide row per chair × month), for utilisation;
-and trend_session indexes for the completeness listings (partial: flagged sessions only) and vitals overdue
+`trend_monthly`, trend_daily per local month; and trend_session indexes for the completeness listings (partial: flagged sessions only) and vitals overdue
 (per therapy by longest gap).
 
 Kept in the writing transaction by infusion.reads.trends.maintenance; filled by the summary rebuild that
@@ -23,6 +23,25 @@ revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+#: trend_daily's counts as of this revision
+_MONTHLY_COUNTS = (
+    "checked_in",
+    "completed",
+    "reacted",
+    "grade_1",
+    "grade_2",
+    "grade_3",
+    "grade_4",
+    "grade_5",
+    "reacted_during",
+    "reacted_after",
+    "iv_stop_applies",
+    "iv_stop_missing",
+    "pre_vitals_missing",
+    "gap_checked",
+)
 
 
 def upgrade() -> None:
@@ -51,6 +70,16 @@ def upgrade() -> None:
         *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False, server_default=sa.text("0")) for i in range(7 * 24)),
         sa.PrimaryKeyConstraint("site_id", "chair_id", "month", name="pk_trend_chair_use"),
     )
+    op.create_table(
+        "trend_monthly",
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("therapy_id", sa.Integer(), nullable=False),
+        sa.Column("at_home", sa.Boolean(), nullable=False),
+        sa.Column("band", sa.Integer(), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False, server_default=sa.text("0")) for name in _MONTHLY_COUNTS),
+        sa.PrimaryKeyConstraint("site_id", "month", "therapy_id", "at_home", "band", name="pk_trend_monthly"),
+    )
     op.drop_index("ix_trend_session_gap", table_name="trend_session")
     op.create_index("ix_trend_session_therapy_gap", "trend_session", ["therapy_id", "gap_minutes"])
     op.create_index(
@@ -71,6 +100,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("trend_monthly")
     op.drop_index("ix_trend_session_no_pre_vitals", table_name="trend_session")
     op.drop_index("ix_trend_session_no_iv_stop", table_name="trend_session")
     op.drop_index("ix_trend_session_therapy_gap", table_name="trend_session")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from db.models import ACTIVE_STATUSES, CHAIR_USE_SLOTS, trend_chair_use
 from infusion.reads.trends.filters import TrendFilters, _fetch
-from infusion.reads.trends.histogram import _day_before, _full_months, _month_after, month_of
+from infusion.reads.trends.histogram import month_of, split_period
 
 TC: Table = trend_chair_use
 KEY = ("site_id", "chair_id", "month")
@@ -162,17 +162,7 @@ def month_slots(s: Session, site: int, chairs: list[int], first: date, last: dat
 
 def edge_periods(f: TrendFilters) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
     """(whole months (first, last) or None, the part-month day ranges around them)."""
-    months = _full_months(f.start, f.end)
-    if months is None:
-        return None, [(f.start, f.end)]
-    first, last = months
-    edges = []
-    if f.start < first:
-        edges.append((f.start, _day_before(first)))
-    after = _month_after(last)
-    if after <= f.end:
-        edges.append((after, f.end))
-    return months, edges
+    return split_period(f.start, f.end)
 
 
 def open_rows(s: Session, chairs: Iterable[int], hi: datetime, now: datetime) -> list[tuple[float, float]]:

@@ -96,7 +96,8 @@ def _floor(x: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
     return truncated - case((x < truncated, 1), else_=0)
 
 
-def _month(day: ColumnElement[Any], dialect: str) -> ColumnElement[date]:
+def month_expr(day: ColumnElement[Any], dialect: str) -> ColumnElement[date]:
+    """The first day of a DATE's month, on both engines."""
     if dialect == "postgresql":
         return cast(func.date_trunc("month", day), SqlDate)
     return func.date(day, "start of month")
@@ -129,7 +130,7 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
     c = u.c
     sums = (func.count().label("n"), func.sum(c.edge).label("edge"), func.sum(c.seconds).label("seconds"))
     if keyed:
-        month = _month(c.local_day, dialect).label("month")
+        month = month_expr(c.local_day, dialect).label("month")
         keys = (c.site_id, month, c.therapy_id, c.at_home, c.reacted, c.number, c.kind, c.bin)
         return select(*keys, *sums).group_by(*keys)
     short = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
@@ -144,6 +145,21 @@ def _full_months(start: date, end: date) -> tuple[date, date] | None:
     first = start if start.day == 1 else _month_after(month_of(start))
     last = month_of(end) if end.day == monthrange(end.year, end.month)[1] else month_of(_day_before(month_of(end)))
     return (first, last) if first <= last else None
+
+
+def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """(the whole months (first, last) inside [start, end] or None, the part-month day ranges around them)."""
+    months = _full_months(start, end)
+    if months is None:
+        return None, [(start, end)]
+    first, last = months
+    edges = []
+    if start < first:
+        edges.append((start, _day_before(first)))
+    after = _month_after(last)
+    if after <= end:
+        edges.append((after, end))
+    return months, edges
 
 
 def _key_filters(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
@@ -168,23 +184,14 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     trend_session (at most two part months, through its day index)."""
     dialect = conn.dialect.name
     parts: list[Select[Any]] = []
-    months = _full_months(f.start, f.end)
+    months, edges = split_period(f.start, f.end)
     h = TH.c
     if months is not None:
-        first, last = months
         parts.append(
             select(h.therapy_id, h.reacted, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
-                h.month >= first, h.month <= last, *_key_filters(f, h)
+                h.month >= months[0], h.month <= months[1], *_key_filters(f, h)
             )
         )
-        edges = []
-        if f.start < first:
-            edges.append((f.start, _day_before(first)))
-        after = _month_after(last)
-        if after <= f.end:
-            edges.append((after, f.end))
-    else:
-        edges = [(f.start, f.end)]
     t = TS.c
     for lo, hi in edges:
         conds = [t.local_day >= lo, t.local_day <= hi, *_key_filters(f, _SessionKeys)]

@@ -59,6 +59,7 @@ from db.models import (
     TrendSession,
     TrendVersion,
     VitalSign,
+    trend_monthly,
 )
 from infusion.reads.trends import chair_use, histogram
 from infusion.reads.trends.catalog import _chair_minutes, _infusion_minutes
@@ -71,6 +72,8 @@ TS: Table = TrendSession.__table__  # type: ignore[assignment]
 TD: Table = TrendDaily.__table__  # type: ignore[assignment]
 TV: Table = TrendVersion.__table__  # type: ignore[assignment]
 TH: Table = TrendDuration.__table__  # type: ignore[assignment]
+TM: Table = trend_monthly
+MONTHLY_KEY = ("site_id", "month", "therapy_id", "at_home", "band")
 
 #: reactions reported up to this long after discharge count as "within 24 h after" (docs/clinical-basis.md §11;
 #: the same number as infusion.services.aftercare.LABEL_WINDOW_HOURS)
@@ -299,10 +302,23 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
             add(after, +1)
     if changed:
         _apply(conn, TD, DAILY_KEY, deltas)
+        _apply(conn, TM, MONTHLY_KEY, _monthly(deltas))
         _apply(conn, TH, histogram.KEY, durations)
         _apply(conn, chair_use.TC, chair_use.KEY, use)
         bump_version(conn)
     return changed
+
+
+def _monthly(daily: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Daily rollup rows (or deltas) summed per site-local month (trend_monthly's key)."""
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
+    for (site, day, therapy, at_home, band_), counts in daily.items():
+        into = out.setdefault(
+            (site, histogram.month_of(_day(day)), therapy, at_home, band_), dict.fromkeys(DAILY_COUNTS, 0)
+        )
+        for c, v in counts.items():
+            into[c] += v
+    return out
 
 
 def bump_version(conn: Connection) -> None:
@@ -387,6 +403,7 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     """
     zones = site_zones(conn)
     conn.execute(delete(TD))
+    conn.execute(delete(TM))
     conn.execute(delete(TH))
     conn.execute(delete(chair_use.TC))
     conn.execute(delete(TS))
@@ -406,6 +423,15 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
             if progress:
                 progress(done, total)
     _rollup_from_sessions(conn)
+    d = TD.c
+    month = histogram.month_expr(d.local_day, conn.dialect.name)
+    keys = (d.site_id, month, d.therapy_id, d.at_home, d.band)
+    conn.execute(
+        insert(TM).from_select(
+            [*MONTHLY_KEY, *DAILY_COUNTS],
+            select(*keys, *(func.sum(d[c]) for c in DAILY_COUNTS)).group_by(*keys),
+        )
+    )
     conn.execute(
         insert(TH).from_select(
             [*histogram.KEY, *histogram.COUNTS], histogram.session_bins(conn.dialect.name, [], keyed=True)
@@ -469,6 +495,14 @@ def compare(conn: Connection) -> list[str]:
     for key in sorted(set(expected) | set(daily), key=repr):
         if expected.get(key, zero) != daily.get(key, zero):
             problems.append(f"daily {key}: stored {daily.get(key)} != raw {expected.get(key)}")
+    monthly = {
+        tuple(_day(r[k]) if k == "month" else r[k] for k in MONTHLY_KEY): {c: int(r[c]) for c in DAILY_COUNTS}
+        for r in conn.execute(select(TM)).mappings()
+    }
+    expected_monthly = _monthly(expected)
+    for key in sorted(set(expected_monthly) | set(monthly), key=repr):
+        if expected_monthly.get(key, zero) != monthly.get(key, zero):
+            problems.append(f"monthly {key}: stored {monthly.get(key)} != raw {expected_monthly.get(key)}")
     bins: dict[tuple[Any, ...], dict[str, int]] = {}
     for row in fresh.values():
         for key, counts in histogram.contributions(row):

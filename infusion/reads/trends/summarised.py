@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, FromClause, case, func, literal, select, u
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import ACTIVE_STATUSES, InfusionSession, TrendDaily, TrendSession
+from db.models import ACTIVE_STATUSES, InfusionSession, TrendDaily, TrendSession, trend_monthly
 from infusion.clock import utcnow
 from infusion.reads.trends import chair_use, histogram
 from infusion.reads.trends import completeness as raw_completeness
@@ -67,6 +67,7 @@ from infusion.reads.trends.utilisation import chair_utilisation as _raw_utilisat
 
 T = TrendSession.__table__
 D = TrendDaily.__table__
+M = trend_monthly
 S = InfusionSession
 
 DELAYED_RATE_COLUMNS = (
@@ -116,21 +117,32 @@ def _session_where(f: TrendFilters, t: Any = T.c) -> list[ColumnElement[bool]]:
 
 
 def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
-    """The rollup (or, with a nurse or chair filter, the same sums from trend_session) and its filter."""
+    """The rollup and its filter: whole months from trend_monthly (its `month` as `local_day`), the days of
+    the months covered in part from trend_daily; with a nurse or chair filter, the same sums from
+    trend_session."""
     if not f.nurse_ids and not f.chair_ids:
-        d = D.c
-        conds: list[ColumnElement[bool]] = [d.local_day >= f.start, d.local_day <= f.end]
-        if f.therapy_ids:
-            conds.append(d.therapy_id.in_(f.therapy_ids))
-        if f.location != "all":
-            conds.append(d.at_home.is_(f.location == "home"))
-        if f.infusion == "first":
-            conds.append(d.band == 0)
-        elif f.infusion == "later":
-            conds.append(d.band > 0)
-        if f.site_ids is not None:
-            conds.append(d.site_id.in_(f.site_ids))
-        return D, conds
+
+        def keyed(table: Any, day: Any, lo: date, hi: date) -> Any:
+            c = table.c
+            conds: list[ColumnElement[bool]] = [day >= lo, day <= hi]
+            if f.therapy_ids:
+                conds.append(c.therapy_id.in_(f.therapy_ids))
+            if f.location != "all":
+                conds.append(c.at_home.is_(f.location == "home"))
+            if f.infusion == "first":
+                conds.append(c.band == 0)
+            elif f.infusion == "later":
+                conds.append(c.band > 0)
+            if f.site_ids is not None:
+                conds.append(c.site_id.in_(f.site_ids))
+            keys = (c.site_id, day.label("local_day"), c.therapy_id, c.at_home, c.band)
+            return select(*keys, *(c[n] for n in _COUNTS)).where(*conds)
+
+        months, edges = histogram.split_period(f.start, f.end)
+        parts = [keyed(D, D.c.local_day, lo, hi) for lo, hi in edges]
+        if months is not None:
+            parts.append(keyed(M, M.c.month, *months))
+        return union_all(*parts).subquery("daily"), []
     t = T.c
     done = t.completed
 
