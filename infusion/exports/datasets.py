@@ -347,7 +347,7 @@ def _write_by_sql(
     written = 0
     if plan.dialect == "sqlite":
         for name, fn in plan.functions.items():
-            raw.create_function(name, 1, fn, deterministic=True)
+            raw.create_function(name, -1, fn, deterministic=True)
         cursor = raw.cursor()
         try:
             cursor.execute(sql)

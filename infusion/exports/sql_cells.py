@@ -20,14 +20,23 @@ How each cell is made, by the output column's type and mode:
   REAL when it is that, else a Python function; PostgreSQL's float8 text (shortest, like `repr`) with
   `.0` on whole numbers.
 * boolean: true / false; integer: as stored.
-* de-identified: pseudonymous keys from Python (a function on SQLite, a JSON map of the export's ids on
-  PostgreSQL, whose read-only snapshot cannot hold a temporary table); minutes relative to the time
-  reference in exact integer microseconds, rounded the way `round(float, 1)` rounds (see `_relative`);
-  coded columns checked against their vocabulary.
+* small tables known when the SQL is written (site codes, site keys, staff names, time reference labels):
+  formatted once in Python, looked up by a nested CASE on the id.
+* de-identified: pseudonymous keys made in Python (a cached function on SQLite; on PostgreSQL, whose
+  read-only snapshot cannot hold a temporary table, the export's ids and their keys as an `unnest` table
+  joined to the rows); minutes relative to the time reference: SQLite calls `deidentify.relative_minutes`
+  on the two stored texts, PostgreSQL works in exact integer microseconds and rounds the way
+  `round(float, 1)` rounds (`_relative`; exact while the two times are less than 19 years apart); coded
+  columns checked against their vocabulary.
+* the vitals JSON lists (not obtained, flags): SQLite hands the stored document to the same Python
+  functions as `records` (only for rows that have one); PostgreSQL reads the jsonb.
 
-A dataset has a plan only when every one of its output columns has an expression (`Sources` below);
-the others keep the per-row path. Times on SQLite are read in SQLAlchemy's storage format
-(`YYYY-MM-DD HH:MM:SS.ffffff`, UTC).
+SQLite's Python functions are registered on the export's own DB-API connection. A dataset has a plan only
+when every output column has an expression (`SOURCES`); sessions, reactions and audit keep the per-row
+path for now. Times on SQLite are read in SQLAlchemy's storage format (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC).
+Known differences from the per-row path, none reachable from Chairside's own writes: PostgreSQL writes
+NaN and infinities, and non-integral floats of 10^15 or more, in its own notation, and a "not obtained"
+reason stored as anything but text, an integer, a boolean or null as jsonb writes it.
 """
 
 from __future__ import annotations
@@ -42,10 +51,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, literal_column
-from sqlalchemy.orm import aliased
+from sqlalchemy import BigInteger, Select, Text, literal_column, text
 
-from db.models import AppUser, Chair, InfusionSession, VitalSign
+from db.models import Chair, InfusionSession, VitalSign
 from infusion.exports import deidentify as deid
 from infusion.exports.csv_writer import DANGEROUS_LEADING, LINE_END, cell_formatter, neutralise
 from infusion.exports.schema import Column, Deid
@@ -57,8 +65,6 @@ S, C, V = InfusionSession, Chair, VitalSign
 _LEADING_CODES = ", ".join(str(ord(c)) for c in DANGEROUS_LEADING)
 #: Years of zone transitions written into the SQL on each side of the exported period (and of today).
 ZONE_MARGIN_YEARS = 1
-#: Microseconds within which `round(float, 1)` of minutes is decided exactly by integer arithmetic (19 years).
-_RELATIVE_LIMIT = 600_000_000_000_000
 
 
 # Sources: each identified column of a dataset as SQL -------------------------------------------
@@ -66,9 +72,9 @@ _RELATIVE_LIMIT = 600_000_000_000_000
 
 @dataclass(frozen=True)
 class Source:
-    """An identified column as SQL: `sql` (None: computed by `python` from `args`), its raw kind."""
+    """An identified column as SQL (`sql`, over the dataset's main query) and the kind of value it holds."""
 
-    kind: str  # int | float | text | bool | datetime | site | reference_label | json
+    kind: str  # int | float | text | bool | datetime | site | staff | reference_label | json
     sql: str = ""
     python: Callable[..., Any] | None = None  # json: the Python value from the decoded document
     empty: tuple[str, ...] = ()  # json: document texts whose value is None (skip the call)
@@ -88,9 +94,6 @@ def _not_obtained_reason(unable: Any) -> str | None:
 
 def _flag_codes(flags: Any) -> str | None:
     return ";".join(f.get("code", "") for f in (flags or [])) or None
-
-
-_ENTERED_BY = aliased(AppUser, name="entered_by_user")
 
 
 def _vital_sources() -> dict[str, Source]:
@@ -128,21 +131,17 @@ def _vital_sources() -> dict[str, Source]:
         "note": Source(text, _name(V.note)),
         "entered_at": Source(dt, _name(V.entered_at)),
         "entered_by_id": Source(int_, _name(V.entered_by_id)),
-        "entered_by_name": Source(text, "entered_by_user.display_name"),
+        "entered_by_name": Source("staff", _name(V.entered_by_id)),
         "corrected": Source(bool_, f"({_name(V.replaces_id)} IS NOT NULL)"),
         "correction_reason": Source(text, _name(V.correction_reason)),
         "entered_in_error": Source(bool_, f"({_name(V.status)} = 'entered_in_error')"),
     }
 
 
-def _vital_joins(stmt: Select) -> Select:
-    return stmt.outerjoin(_ENTERED_BY, _ENTERED_BY.id == V.entered_by_id)
-
-
-#: Per dataset: its sources and the joins they need beyond the main query's. Datasets not here (sessions:
-#: per-chunk summaries; reactions and audit: not yet) keep the per-row path.
-SOURCES: dict[str, tuple[Callable[[], dict[str, Source]], Callable[[Select], Select]]] = {
-    "vitals": (_vital_sources, _vital_joins),
+#: Per dataset: its sources. Datasets not here (sessions: per-chunk summaries; reactions and audit: not yet)
+#: keep the per-row path.
+SOURCES: dict[str, Callable[[], dict[str, Source]]] = {
+    "vitals": _vital_sources,
 }
 
 #: Where the session's time reference comes from (deidentify.reference_time), for every dataset with sessions.
@@ -201,6 +200,22 @@ class _Dialect:
 
     def __init__(self) -> None:
         self.functions: dict[str, Callable[..., Any]] = {}
+        self.joins: list[Callable[[Select], Select]] = []
+
+    def lookup(self, x: str, cells: dict[int, str]) -> str:
+        """The cell of integer `x` from a small table known when the SQL is written (staff names, site codes):
+        a binary search in nested CASEs over the constant cells (NULL when absent)."""
+        keys = sorted(cells)
+        if not keys:
+            return "NULL"
+
+        def tree(lo: int, hi: int) -> str:
+            if hi - lo < 4:
+                return "CASE " + " ".join(f"WHEN {x} = {k} THEN {cells[k]}" for k in keys[lo : hi + 1]) + " END"
+            mid = (lo + hi + 1) // 2
+            return f"CASE WHEN {x} < {keys[mid]} THEN {tree(lo, mid - 1)} ELSE {tree(mid, hi)} END"
+
+        return tree(0, len(keys) - 1)
 
     def constant_cell(self, text: str | None) -> str:
         """A cell whose text is known when the SQL is written: formatted here, once."""
@@ -237,20 +252,10 @@ class _Dialect:
     def zone_fallback(self, x: str, zone: ZoneInfo) -> str:
         raise NotImplementedError
 
-    def micros_between(self, later: str, earlier: str) -> str:
-        raise NotImplementedError
-
     def json_cell(self, x: str, source: Source, after: Callable[[Any], Any], col: Column) -> str:
         raise NotImplementedError
 
     def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
-        raise NotImplementedError
-
-    def relative_tie(self, micros: str) -> str:
-        """Tenths of a minute of |D| when |D| is an odd multiple of 30 s / 10 (an exact tie of round(…, 1))."""
-        raise NotImplementedError
-
-    def int_text(self, x: str) -> str:
         raise NotImplementedError
 
 
@@ -260,17 +265,10 @@ class _Sqlite(_Dialect):
     def neutralised(self, x: str) -> str:
         return f"CASE WHEN unicode({x}) IN ({_LEADING_CODES}) THEN '''' || {x} ELSE {x} END"
 
-    def quoted(self, x: str) -> str:
-        """csv.writer's minimal quoting: a cell holding , \" CR or LF is quoted, quotes doubled."""
-        return (
-            f"CASE WHEN {x} GLOB '*[,\"' || char(13) || char(10) || ']*' "
-            f"THEN '\"' || replace({x}, '\"', '\"\"') || '\"' ELSE {x} END"
-        )
-
     def text_cell(self, x: str) -> str:
         # neutralised, then quoted when it holds , " CR or LF (the quote does not change whether it needs quoting)
         return (
-            f"CASE WHEN {x} GLOB '*[,\"' || char(13) || char(10) || ']*' "
+            f"CASE WHEN {x} GLOB '*[,\"\r\n]*' "
             f"THEN '\"' || replace({self.neutralised(x)}, '\"', '\"\"') || '\"' "
             f"WHEN unicode({x}) IN ({_LEADING_CODES}) THEN '''' || {x} ELSE {x} END"
         )
@@ -309,12 +307,6 @@ class _Sqlite(_Dialect):
 
         return f"{self._function(f'chairside_in_zone_{len(self.functions)}', convert)}({x})"
 
-    def micros_between(self, later: str, earlier: str) -> str:
-        def micros(x: str) -> str:
-            return f"(unixepoch(substr({x}, 1, 19)) * 1000000 + CAST(substr({x}, 21, 6) AS INTEGER))"
-
-        return f"({micros(later)} - {micros(earlier)})"
-
     def json_cell(self, x: str, source: Source, after: Callable[[Any], Any], col: Column) -> str:
         python = source.python
         assert python is not None
@@ -334,15 +326,6 @@ class _Sqlite(_Dialect):
             return None if value is None else deid.pseudonym(secret, kind, value)
 
         return f"{self._function(f'chairside_key_{len(self.functions)}', key)}({x})"
-
-    def relative_tie(self, micros: str) -> str:
-        def tenths(d: int) -> int:
-            return round(abs(round(timedelta(microseconds=d).total_seconds() / 60, 1)) * 10)
-
-        return f"{self._function('chairside_tie_tenths', tenths)}({micros})"
-
-    def int_text(self, x: str) -> str:
-        return f"CAST({x} AS TEXT)"
 
     def _function(self, name: str, fn: Callable[..., Any]) -> str:
         self.functions[name] = fn
@@ -397,17 +380,30 @@ class _Postgres(_Dialect):
         )
 
     def micros_between(self, later: str, earlier: str) -> str:
-        return f"((extract(epoch FROM {later}) - extract(epoch FROM {earlier})) * 1000000)::bigint"
+        """Whole microseconds from `earlier` to `later` (exact: extract from an interval is numeric)."""
+        return f"(extract(epoch FROM {later} - {earlier}) * 1000000)::bigint"
 
     def json_cell(self, x: str, source: Source, after: Callable[[Any], Any], col: Column) -> str:
         raise NotImplementedError  # replaced per source below (jsonb functions)
 
     def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
         assert ids is not None, "PostgreSQL pseudonyms need the export's ids"
-        mapping = json.dumps({str(i): deid.pseudonym(secret, kind, i) for i in ids}, separators=(",", ":"))
-        return f"({self.literal(mapping)}::jsonb ->> ({x})::text)"
+        # the export's ids and their keys as a derived table, joined (a hash join; per-row lookups cost more)
+        alias = f"pseudonym_{len(self.joins)}"
+        keys = ", ".join(self.literal(deid.pseudonym(secret, kind, i)) for i in ids)
+        numbers = ", ".join(str(int(i)) for i in ids)
+        table = (
+            text(f"SELECT * FROM unnest(ARRAY[{numbers}]::bigint[], ARRAY[{keys}]::text[]) AS k(id, key)")
+            .columns(id=BigInteger(), key=Text())
+            .subquery(alias)
+        )
+        self.joins.append(lambda stmt: stmt.outerjoin(table, table.c.id == literal_column(x)))
+        return f"{alias}.key"
 
     def relative_tie(self, micros: str) -> str:
+        """Tenths of a minute of |D| when |D| is an odd multiple of 3 s (a tie of round(…, 1) on exact minutes).
+
+        Derivation (checked against Python for every tie up to 10^6 and random ones):"""
         # |D| = 3 000 000 m, m odd: the exact minutes are q = m / 20, halfway between two tenths. Python
         # rounds the double nearest q (q * 2^n rounded to an integer, n = 52 - floor(log2 q)): up when
         # the fraction (m * 2^(n-2) mod 5) / 5 is over one half, exactly q when 5 divides m (then to even).
@@ -418,12 +414,11 @@ class _Postgres(_Dialect):
         k = f"(({m} - 1) / 2)"
         return f"CASE WHEN {residue} = 0 THEN {k} + ({k} % 2) WHEN {residue} >= 3 THEN {k} + 1 ELSE {k} END"
 
-    def int_text(self, x: str) -> str:
-        return f"({x})::text"
 
-
-def _jsonb_cell(d: _Postgres, name: str, x: str) -> str:
-    """The vitals JSON columns in jsonb (whose key order, not the typed one, is what psycopg decodes too)."""
+def _jsonb_cell(d: _Postgres, name: str, x: str) -> tuple[str, str]:
+    """The vitals JSON columns in jsonb (whose key order, not the typed one, is what psycopg decodes too):
+    (when the document is not empty, its text). The text is a correlated subquery, so the cell runs it only
+    behind that test (most rows have none)."""
     if name == "not_obtained":
         body = f"(SELECT string_agg(j.key, ';' ORDER BY j.o) FROM jsonb_each({x}) WITH ORDINALITY AS j(key, value, o))"
         guard = f"jsonb_typeof({x}) = 'object' AND {x} <> '{{}}'::jsonb"
@@ -446,7 +441,7 @@ def _jsonb_cell(d: _Postgres, name: str, x: str) -> str:
         guard = f"jsonb_typeof({x}) = 'array' AND {x} <> '[]'::jsonb"
     else:
         raise KeyError(name)
-    return f"CASE WHEN {guard} THEN NULLIF({body}, '') END"
+    return guard, body
 
 
 def _number_text(value: Any) -> str | None:
@@ -470,7 +465,7 @@ class Plan:
     dialect: str
     cells: list[str]
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    joins: Callable[[Select], Select] = lambda stmt: stmt
+    joins: tuple[Callable[[Select], Select], ...] = ()
 
     def line(self) -> str:
         """SQLite: the whole CSV line of a row as one text."""
@@ -478,7 +473,8 @@ class Plan:
 
     def statement(self, stmt: Select) -> Select:
         """The dataset's main query (`stmt`, with this plan's joins) selecting the cells instead of its columns."""
-        stmt = self.joins(stmt)
+        for join in self.joins:
+            stmt = join(stmt)
         if self.dialect == "sqlite":
             return stmt.with_only_columns(literal_column(self.line()))
         return stmt.with_only_columns(*(literal_column(cell) for cell in self.cells))
@@ -488,7 +484,7 @@ def pseudonym_sources(dataset: str, ctx: ExportContext) -> dict[str, str]:
     """Source SQL of each pseudonymised column (PostgreSQL reads their ids first to key them in Python)."""
     if dataset not in SOURCES or ctx.secret is None:
         return {}
-    sources = SOURCES[dataset][0]()
+    sources = SOURCES[dataset]()
     return {
         col.source or col.name: sources[col.source or col.name].sql
         for col in ctx.columns
@@ -503,8 +499,7 @@ def plan(dataset: str, ctx: ExportContext, dialect: str, ids: dict[str, Sequence
     """
     if dataset not in SOURCES or dialect not in ("sqlite", "postgresql"):
         return None
-    make_sources, joins = SOURCES[dataset]
-    sources = make_sources()
+    sources = SOURCES[dataset]()
     d: _Dialect = _Sqlite() if dialect == "sqlite" else _Postgres()
     zones = _ZoneCells(d, ctx)
     cells: list[str] = []
@@ -517,7 +512,7 @@ def plan(dataset: str, ctx: ExportContext, dialect: str, ids: dict[str, Sequence
         if cell is None:
             return None
         cells.append(cell)
-    return Plan(dialect, cells, d.functions, joins)
+    return Plan(dialect, cells, d.functions, tuple(d.joins))
 
 
 def _identity(value: Any) -> Any:
@@ -544,10 +539,9 @@ def _cell(
             codes = {i: deid.site_key(secret, i) for i in ctx.sites}
         else:
             codes = {i: site.code for i, site in ctx.sites.items()}
-        if not codes:
-            return "NULL"
-        whens = " ".join(f"WHEN {i} THEN {d.constant_cell(code)}" for i, code in codes.items())
-        return f"CASE {source.sql} {whens} END"
+        return d.lookup(source.sql, {i: d.constant_cell(code) for i, code in codes.items()})
+    if source.kind == "staff":
+        return d.lookup(source.sql, {i: d.constant_cell(name) for i, name in ctx.staff.items()})
     if (
         secret is None
         or col.deid in (Deid.KEEP, Deid.ONLY, Deid.SITE)
@@ -598,9 +592,9 @@ def _plain(d: _Dialect, col: Column, name: str, source: Source, zones: _ZoneCell
 
 def _json(d: _Dialect, name: str, source: Source, col: Column, after: Callable[[Any], Any]) -> str | None:
     if isinstance(d, _Postgres):
-        value = _jsonb_cell(d, name, source.sql)
+        guard, value = _jsonb_cell(d, name, source.sql)
         if after is _identity:
-            return d.text_cell(value)
+            return f"CASE WHEN {guard} THEN {d.text_cell(value)} END"
         if col.separator and col.vocabulary:
             allowed = ", ".join(d.literal(v) for v in col.vocabulary)
             mapped = (
@@ -608,7 +602,7 @@ def _json(d: _Dialect, name: str, source: Source, col: Column, after: Callable[[
                 f"{d.literal(col.separator)} ORDER BY u.o) FROM unnest(string_to_array({value}, "
                 f"{d.literal(col.separator)})) WITH ORDINALITY AS u(p, o) WHERE u.p <> '')"
             )
-            return d.text_cell(mapped)
+            return f"CASE WHEN {guard} THEN {d.text_cell(mapped)} END"
         return None
     return d.json_cell(source.sql, source, after, col)
 
@@ -621,21 +615,24 @@ def _relative(d: _Dialect, moment: str) -> str:
     error decides (`relative_tie`); within 19 years the float error cannot reach any other halfway point.
     """
     reference = f"COALESCE({', '.join(_REFERENCE)})"
+    if isinstance(d, _Sqlite):
+        # one Python call on the two stored texts costs less than SQLite's date arithmetic repeated in the
+        # expression (SQLite has no common subexpressions); it is deidentify's own function
+        def relative(later: str | None, earlier: str | None) -> str | None:
+            if later is None or earlier is None:
+                return None
+            moment, start = datetime.fromisoformat(later), datetime.fromisoformat(earlier)
+            return repr(deid.relative_minutes(moment, start))
+
+        d.functions["chairside_relative"] = relative
+        return f"chairside_relative({moment}, {reference})"
+    assert isinstance(d, _Postgres)
     micros = d.micros_between(moment, reference)
     a = f"abs({micros})"
     tenths = f"CASE WHEN ({a} + 3000000) % 6000000 = 0 THEN {d.relative_tie(micros)} ELSE ({a} + 3000000) / 6000000 END"
-    text = (
-        f"CASE WHEN {micros} < 0 THEN '-' ELSE '' END || {d.int_text(f'({tenths}) / 10')} || '.' "
-        f"|| {d.int_text(f'({tenths}) % 10')}"
-    )
-    guard = f"{moment} IS NULL OR {reference} IS NULL"
-    if isinstance(d, _Sqlite):
-        fallback = d._function(
-            "chairside_relative_far",
-            lambda x: None if x is None else repr(round(timedelta(microseconds=x).total_seconds() / 60, 1)),
-        )
-        return f"CASE WHEN {guard} THEN NULL WHEN {a} >= {_RELATIVE_LIMIT} THEN {fallback}({micros}) ELSE {text} END"
-    return f"CASE WHEN {guard} THEN NULL ELSE {text} END"
+    sign = f"CASE WHEN {moment} < {reference} THEN '-' ELSE '' END"
+    text = f"{sign} || round(({tenths})::numeric / 10, 1)::text"
+    return f"CASE WHEN {moment} IS NULL OR {reference} IS NULL THEN NULL ELSE {text} END"
 
 
 class _ZoneCells:
