@@ -311,17 +311,22 @@ def _write_by_rows(
 
 
 def _sql_plan(conn: Connection, dataset: str, filters: ExportFilters, ctx: ExportContext) -> sql_cells.Plan | None:
-    """This export's cells as SQL (None: the dataset or a column has none). PostgreSQL keys pseudonyms first:
-    the export's ids are read in the snapshot and their keys passed in the statement."""
-    dialect = conn.dialect.name
+    """This export's cells as SQL (None: the dataset or a column has none). On PostgreSQL pseudonyms are keyed
+    first: the export's ids (one DISTINCT over the main query, in the snapshot) are keyed in Python and the
+    keys passed in the statement."""
     ids: dict[str, Sequence[int]] = {}
-    if dialect == "postgresql" and sql_cells.plan(dataset, ctx, "sqlite") is not None:
+    sources = sql_cells.pseudonym_sources(dataset, ctx)
+    if sources and conn.dialect.name == "postgresql":  # SQLite keys them in a function as the rows come
         scope = _scope(ctx)
         base = QUERIES[dataset](filters, *scope.envelope, scope).order_by(None)
-        for name, sql in sql_cells.pseudonym_sources(dataset, ctx).items():
-            query: Select[Any] = base.with_only_columns(literal_column(sql)).distinct()
-            ids[name] = [i for i in conn.scalars(query) if i is not None]
-    return sql_cells.plan(dataset, ctx, dialect, ids)
+        query: Any = base.with_only_columns(*(literal_column(sql) for sql in sources.values())).distinct()
+        seen: list[set[int]] = [set() for _ in sources]
+        for row in conn.execute(query):
+            for found, value in zip(seen, row, strict=True):
+                if value is not None:
+                    found.add(value)
+        ids = {name: sorted(found) for name, found in zip(sources, seen, strict=True)}
+    return sql_cells.plan(dataset, ctx, conn.dialect.name, ids)
 
 
 def _write_by_sql(

@@ -153,7 +153,7 @@ def _create_key(path: Path) -> None:
 def pseudonym(secret: bytes, kind: str, value: int | str) -> str:
     """A stable pseudonymous key: 'P-' or 'S-' and 16 hex digits of HMAC-SHA256(secret, kind:value)."""
     message = f"chairside:{kind}:{value}".encode()
-    digest = hmac.new(secret, message, hashlib.sha256).hexdigest()
+    digest = hmac.digest(secret, message, hashlib.sha256).hex()  # one call in C (an export keys thousands)
     return f"{kind[:1].upper()}-{digest[:KEY_HEX_DIGITS]}"
 
 

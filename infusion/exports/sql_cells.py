@@ -321,6 +321,7 @@ class _Sqlite(_Dialect):
         return f"CASE WHEN {x} IS NULL OR {x} IN ({empty}) THEN {self.literal(_csv_text(fmt(None)) or '')} ELSE {fn}({x}) END"
 
     def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
+        # a function call per row, cached: a CASE over thousands of keys costs SQLite far more to prepare
         @functools.lru_cache(maxsize=65_536)
         def key(value: int | None) -> str | None:
             return None if value is None else deid.pseudonym(secret, kind, value)
@@ -625,7 +626,7 @@ def _relative(d: _Dialect, moment: str) -> str:
             return repr(deid.relative_minutes(moment, start))
 
         d.functions["chairside_relative"] = relative
-        return f"chairside_relative({moment}, {reference})"
+        return f"CASE WHEN {moment} IS NULL THEN NULL ELSE chairside_relative({moment}, {reference}) END"
     assert isinstance(d, _Postgres)
     micros = d.micros_between(moment, reference)
     a = f"abs({micros})"
