@@ -53,13 +53,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Select, Text, literal_column, text
 
-from db.models import Chair, InfusionSession, VitalSign
+from db.models import Chair, InfusionSession, Reaction, VitalSign
 from infusion.exports import deidentify as deid
 from infusion.exports.csv_writer import DANGEROUS_LEADING, LINE_END, cell_formatter, neutralise
 from infusion.exports.schema import Column, Deid
 from infusion.exports.shaping import ExportContext
 
-S, C, V = InfusionSession, Chair, VitalSign
+S, C, V, R = InfusionSession, Chair, VitalSign, Reaction
+#: Stored JSON texts that mean "nothing" (records reads them as empty), so no function is called for them.
+_NO_OBJECT, _NO_LIST = ("{}", "null"), ("[]", "null")
 
 #: The code points of csv_writer.DANGEROUS_LEADING, for SQL's unicode() / ascii() of a cell's first character.
 _LEADING_CODES = ", ".join(str(ord(c)) for c in DANGEROUS_LEADING)
@@ -74,10 +76,12 @@ ZONE_MARGIN_YEARS = 1
 class Source:
     """An identified column as SQL (`sql`, over the dataset's main query) and the kind of value it holds."""
 
-    kind: str  # int | float | text | bool | datetime | site | staff | reference_label | json
+    kind: str  # int | float | text | bool | datetime | minutes | site | staff | reference_label | json
     sql: str = ""
     python: Callable[..., Any] | None = None  # json: the Python value from the decoded document
     empty: tuple[str, ...] = ()  # json: document texts whose value is None (skip the call)
+    jsonb: str = ""  # json: the recipe PostgreSQL reads the jsonb with (`_jsonb_cell`)
+    earlier: str = ""  # minutes: from `earlier` to `sql`, as records._minutes
 
 
 def _name(attr: Any) -> str:
@@ -119,9 +123,11 @@ def _vital_sources() -> dict[str, Source]:
         "consciousness": Source(text, _name(V.consciousness)),
         "on_oxygen": Source(bool_, _name(V.on_oxygen)),
         "position": Source(text, _name(V.position)),
-        "not_obtained": Source("json", _name(V.unable_to_obtain), _not_obtained, ("{}", "null")),
-        "not_obtained_reason": Source("json", _name(V.unable_to_obtain), _not_obtained_reason, ("{}", "null")),
-        "flags": Source("json", _name(V.flags), _flag_codes, ("[]", "null")),
+        "not_obtained": Source("json", _name(V.unable_to_obtain), _not_obtained, _NO_OBJECT, "keys"),
+        "not_obtained_reason": Source(
+            "json", _name(V.unable_to_obtain), _not_obtained_reason, _NO_OBJECT, "key_reasons"
+        ),
+        "flags": Source("json", _name(V.flags), _flag_codes, _NO_LIST, "codes"),
         "flag_count": Source(int_, _name(V.flag_count)),
         "news2": Source(int_, _name(V.news2)),
         "news2_complete": Source(bool_, _name(V.news2_complete)),
@@ -129,19 +135,67 @@ def _vital_sources() -> dict[str, Source]:
         "provider_name": Source(text, _name(V.provider_name)),
         "provider_notified_at": Source(dt, _name(V.provider_notified_at)),
         "note": Source(text, _name(V.note)),
-        "entered_at": Source(dt, _name(V.entered_at)),
-        "entered_by_id": Source(int_, _name(V.entered_by_id)),
-        "entered_by_name": Source("staff", _name(V.entered_by_id)),
-        "corrected": Source(bool_, f"({_name(V.replaces_id)} IS NOT NULL)"),
-        "correction_reason": Source(text, _name(V.correction_reason)),
-        "entered_in_error": Source(bool_, f"({_name(V.status)} = 'entered_in_error')"),
+        **_entry_tail(V),
     }
 
 
-#: Per dataset: its sources. Datasets not here (sessions: per-chunk summaries; reactions and audit: not yet)
-#: keep the per-row path.
+def _entry_tail(entry: Any) -> dict[str, Source]:
+    """records._entry_tail: who entered a clinical entry and when, and its correction status."""
+    return {
+        "entered_at": Source("datetime", _name(entry.entered_at)),
+        "entered_by_id": Source("int", _name(entry.entered_by_id)),
+        "entered_by_name": Source("staff", _name(entry.entered_by_id)),
+        "corrected": Source("bool", f"({_name(entry.replaces_id)} IS NOT NULL)"),
+        "correction_reason": Source("text", _name(entry.correction_reason)),
+        "entered_in_error": Source("bool", f"({_name(entry.status)} = 'entered_in_error')"),
+    }
+
+
+def _joined(values: Any) -> str | None:
+    return ";".join(values or []) or None
+
+
+def _reaction_sources() -> dict[str, Source]:
+    onset, start, stop, resolved = (
+        _name(R.onset_at),
+        _name(S.iv_started_at),
+        _name(S.iv_stopped_at),
+        _name(R.resolved_at),
+    )
+    phase = (  # records._phase
+        f"(CASE WHEN {start} IS NULL OR {onset} < {start} THEN 'pre' "
+        f"WHEN {stop} IS NULL OR {onset} < {stop} THEN 'infusion' ELSE 'observation' END)"
+    )
+    return {
+        "reaction_id": Source("int", _name(R.id)),
+        "session_id": Source("int", _name(R.session_id)),
+        "patient_id": Source("int", _name(S.patient_id)),
+        "site": Source("site", _name(C.site_id)),
+        "time_reference": Source("reference_label"),
+        "therapy_code": Source("text", "therapy.code"),
+        "infusion_number": Source("int", _name(S.infusion_number)),
+        "onset_at": Source("datetime", onset),
+        "phase": Source("text", phase),
+        "grade": Source("int", _name(R.grade)),
+        "symptoms": Source("json", _name(R.symptoms), _joined, _NO_LIST, "strings"),
+        "other_symptom": Source("text", _name(R.other_text)),
+        "actions": Source("json", _name(R.actions), _joined, _NO_LIST, "strings"),
+        "medication_given": Source("text", _name(R.medication_given)),
+        "resolved_at": Source("datetime", resolved),
+        "duration_min": Source("minutes", resolved, earlier=onset),
+        "outcome": Source("text", f"(CASE WHEN {resolved} IS NOT NULL THEN 'resolved' ELSE 'ongoing' END)"),
+        "provider_notified": Source("bool", _name(R.provider_notified)),
+        "provider_name": Source("text", _name(R.provider_name)),
+        "note": Source("text", _name(R.note)),
+        **_entry_tail(R),
+    }
+
+
+#: Per dataset: its sources. Datasets not here keep the per-row path: sessions (per-chunk summaries of
+#: premedication, rates, reactions, checks; not yet expressed) and audit (not yet).
 SOURCES: dict[str, Callable[[], dict[str, Source]]] = {
     "vitals": _vital_sources,
+    "reactions": _reaction_sources,
 }
 
 #: Where the session's time reference comes from (deidentify.reference_time), for every dataset with sessions.
@@ -416,14 +470,19 @@ class _Postgres(_Dialect):
         return f"CASE WHEN {residue} = 0 THEN {k} + ({k} % 2) WHEN {residue} >= 3 THEN {k} + 1 ELSE {k} END"
 
 
-def _jsonb_cell(d: _Postgres, name: str, x: str) -> tuple[str, str]:
-    """The vitals JSON columns in jsonb (whose key order, not the typed one, is what psycopg decodes too):
+def _jsonb_cell(d: _Postgres, recipe: str, x: str) -> tuple[str, str]:
+    """The JSON columns in jsonb (whose key order, not the typed one, is what psycopg decodes too):
     (when the document is not empty, its text). The text is a correlated subquery, so the cell runs it only
     behind that test (most rows have none)."""
-    if name == "not_obtained":
+    if recipe == "strings":  # a list of codes joined by ";"
+        body = (
+            f"(SELECT string_agg(j.e, ';' ORDER BY j.o) FROM jsonb_array_elements_text({x}) WITH ORDINALITY AS j(e, o))"
+        )
+        guard = f"jsonb_typeof({x}) = 'array' AND {x} <> '[]'::jsonb"
+    elif recipe == "keys":
         body = f"(SELECT string_agg(j.key, ';' ORDER BY j.o) FROM jsonb_each({x}) WITH ORDINALITY AS j(key, value, o))"
         guard = f"jsonb_typeof({x}) = 'object' AND {x} <> '{{}}'::jsonb"
-    elif name == "not_obtained_reason":
+    elif recipe == "key_reasons":
         value = (
             "CASE jsonb_typeof(j.value) WHEN 'string' THEN j.value #>> '{}' WHEN 'null' THEN 'None' "
             "WHEN 'boolean' THEN CASE WHEN j.value = 'true'::jsonb THEN 'True' ELSE 'False' END "
@@ -434,14 +493,14 @@ def _jsonb_cell(d: _Postgres, name: str, x: str) -> tuple[str, str]:
             f"FROM jsonb_each({x}) WITH ORDINALITY AS j(key, value, o))"
         )
         guard = f"jsonb_typeof({x}) = 'object' AND {x} <> '{{}}'::jsonb"
-    elif name == "flags":
+    elif recipe == "codes":
         body = (
             f"(SELECT string_agg(COALESCE(j.e ->> 'code', ''), ';' ORDER BY j.o) "
             f"FROM jsonb_array_elements({x}) WITH ORDINALITY AS j(e, o))"
         )
         guard = f"jsonb_typeof({x}) = 'array' AND {x} <> '[]'::jsonb"
     else:
-        raise KeyError(name)
+        raise KeyError(recipe)
     return guard, body
 
 
@@ -552,7 +611,7 @@ def _cell(
     if col.deid is Deid.PSEUDONYM:
         return d.text_cell(d.pseudonym(source.sql, col.pseudonym_kind or "record", secret, ids))
     if col.deid is Deid.RELATIVE and source.kind == "datetime":
-        return _relative(d, source.sql)
+        return _relative(d, source.sql, f"COALESCE({', '.join(_REFERENCE)})")
     if col.deid is Deid.CODED:
         vocabulary = col.vocabulary
         if source.kind == "json":
@@ -588,12 +647,14 @@ def _plain(d: _Dialect, col: Column, name: str, source: Source, zones: _ZoneCell
         return d.int_cell(x)
     if col.type == "number" and kind == "float":
         return d.float_cell(x)
+    if col.type == "number" and kind == "minutes":
+        return _relative(d, x, source.earlier)
     return None
 
 
 def _json(d: _Dialect, name: str, source: Source, col: Column, after: Callable[[Any], Any]) -> str | None:
     if isinstance(d, _Postgres):
-        guard, value = _jsonb_cell(d, name, source.sql)
+        guard, value = _jsonb_cell(d, source.jsonb, source.sql)
         if after is _identity:
             return f"CASE WHEN {guard} THEN {d.text_cell(value)} END"
         if col.separator and col.vocabulary:
@@ -608,14 +669,14 @@ def _json(d: _Dialect, name: str, source: Source, col: Column, after: Callable[[
     return d.json_cell(source.sql, source, after, col)
 
 
-def _relative(d: _Dialect, moment: str) -> str:
-    """Minutes from the time reference to `moment` as `deid.relative_minutes` writes them (repr of round(…, 1)).
+def _relative(d: _Dialect, moment: str, reference: str) -> str:
+    """Minutes from `reference` to `moment` as `deid.relative_minutes` (and records._minutes) write them:
+    repr of round(…, 1).
 
     With D the whole microseconds between them, Python computes round(D / 10^6 / 60, 1) in floats: that is
     the tenth nearest D / 6·10^6 except when D is exactly halfway (an odd multiple of 3 s), where the float
     error decides (`relative_tie`); within 19 years the float error cannot reach any other halfway point.
     """
-    reference = f"COALESCE({', '.join(_REFERENCE)})"
     if isinstance(d, _Sqlite):
         # one Python call on the two stored texts costs less than SQLite's date arithmetic repeated in the
         # expression (SQLite has no common subexpressions); it is deidentify's own function

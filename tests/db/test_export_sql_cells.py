@@ -1,4 +1,4 @@
-"""The vitals CSV written by the database (infusion.exports.sql_cells, issue 14) is byte for byte the file
+"""The vitals and reactions CSVs written by the database (infusion.exports.sql_cells, issue 14) is byte for byte the file
 the per-row Python path writes, on SQLite and PostgreSQL, identified and de-identified.
 
 The data is built to break a formatter: three sites in zones whose clocks change on different days (and one
@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select, update
 
 from db.engine import Database
-from db.models import AppUser, Clinic, VitalSign
+from db.models import AppUser, Clinic, InfusionSession, Reaction, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.exports import datasets, sql_cells
 from infusion.exports.csv_writer import DANGEROUS_LEADING
@@ -100,6 +100,7 @@ class Network:
     db: Database
     sites: dict[str, int]
     vitals: int
+    reactions: int
 
 
 def _sessions(db: Database, chairs: dict[str, int]) -> Iterator[tuple[int, datetime]]:
@@ -165,6 +166,30 @@ def _vital(i: int, session_id: int, scheduled: datetime, staff: list[int], rng: 
     }
 
 
+def _reaction(i: int, session_id: int, scheduled: datetime, staff: list[int], rng: random.Random) -> dict[str, Any]:
+    """Reaction i of a session: onset on the ties of round(…, 1) from the reference, odd lists and texts."""
+    tie = timedelta(seconds=3 * (2 * rng.randrange(0, 4000) + 1))
+    onset = scheduled + (tie, -tie, timedelta(minutes=25, seconds=15), timedelta(minutes=90))[i % 4]
+    symptoms = (["rash", "x;y", "-bad", ""], [], ["flushing"], ["rash", "urticaria"])[i % 4]
+    return {
+        "session_id": session_id,
+        "onset_at": onset,
+        "symptoms": symptoms,
+        "other_text": TEXTS[i % len(TEXTS)],
+        "grade": 1 + i % 5,
+        "actions": (["observed"], ["=cmd", "stopped"], [])[i % 3],
+        "medication_given": TEXTS[(i + 3) % len(TEXTS)],
+        "resolved_at": None if i % 3 == 0 else onset + (tie, timedelta(seconds=45), timedelta(microseconds=7))[i % 3],
+        "provider_notified": i % 2 == 0,
+        "provider_name": TEXTS[(i + 5) % len(TEXTS)],
+        "note": TEXTS[(i + 1) % len(TEXTS)],
+        "entered_at": MOMENTS[i % len(MOMENTS)] if i % 4 == 1 else onset + timedelta(minutes=3),
+        "entered_by_id": staff[i % len(staff)] if i % 5 else None,
+        "status": "entered_in_error" if i % 7 == 4 else "active",
+        "correction_reason": TEXTS[(i + 6) % len(TEXTS)] if i % 2 else None,
+    }
+
+
 @pytest.fixture
 def network(db: Database) -> Network:
     with db.writing() as s:
@@ -189,29 +214,40 @@ def network(db: Database) -> Network:
     with db.writing() as s:  # names that need neutralising and quoting, as an account could hold them
         s.execute(update(AppUser).where(AppUser.id == staff[1]).values(display_name='=Evil, "Eve"'))
     rng = random.Random(14)
-    rows = [
-        _vital(i, sid, at, [u for u in staff if u is not None], rng)
-        for sid, at in _sessions(db, chairs)
-        for i in range(rng.randrange(8, 16))
-    ]
+    made = list(_sessions(db, chairs))
+    users = [u for u in staff if u is not None]
+    rows = [_vital(i, sid, at, users, rng) for sid, at in made for i in range(rng.randrange(8, 16))]
+    reactions = [_reaction(i, sid, at, users, rng) for n, (sid, at) in enumerate(made) for i in range(n % 4)]
     with db.writing() as s:
-        added = [VitalSign(**row) for row in rows]
-        s.add_all(added)
-        s.flush()
-        for previous, row in zip(added, added[1:], strict=False):  # every fifth a correction of the one before
-            if row.id % 5 == 0 and previous.session_id == row.session_id:
-                row.replaces_id = previous.id
-    return Network(db, sites, len(rows))
+        for n, (sid, at) in enumerate(made):  # half the sessions infused: phases and IV-start references
+            if n % 2:
+                start = at + timedelta(minutes=20, seconds=15)
+                s.execute(
+                    update(InfusionSession)
+                    .where(InfusionSession.id == sid)
+                    .values(iv_started_at=start, iv_stopped_at=None if n % 4 == 1 else start + timedelta(hours=1))
+                )
+    for model, values in ((VitalSign, rows), (Reaction, reactions)):
+        with db.writing() as s:
+            added = [model(**row) for row in values]
+            s.add_all(added)
+            s.flush()
+            for previous, row in zip(added, added[1:], strict=False):  # some correct the one before
+                if row.id % 5 == 0 and previous.session_id == row.session_id:
+                    row.replaces_id = previous.id
+    return Network(db, sites, len(rows), len(reactions))
 
 
-def _export(db: Database, filters: ExportFilters, *, per_row: bool = False, **kwargs: Any) -> bytes:
+def _export(
+    db: Database, filters: ExportFilters, *, per_row: bool = False, dataset: str = "vitals", **kwargs: Any
+) -> bytes:
     out = io.BytesIO()
     if per_row:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(datasets, "_sql_plan", lambda *args, **kw: None)
-            write_csv(db, "vitals", filters, out, actor_role="admin", **kwargs)
+            write_csv(db, dataset, filters, out, actor_role="admin", **kwargs)
     else:
-        write_csv(db, "vitals", filters, out, actor_role="admin", **kwargs)
+        write_csv(db, dataset, filters, out, actor_role="admin", **kwargs)
     return out.getvalue()
 
 
@@ -229,8 +265,11 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.parametrize("dataset", ["vitals", "reactions"])
 @pytest.mark.parametrize("mode", MODES)
-def test_database_cells_equal_the_per_row_file(network: Network, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_cells_equal_the_per_row_file(
+    network: Network, mode: str, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     used: list[str] = []
     real = datasets._write_by_sql
 
@@ -239,12 +278,12 @@ def test_database_cells_equal_the_per_row_file(network: Network, mode: str, monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(datasets, "_write_by_sql", spy)
-    fast = _export(network.db, PERIOD, **MODES[mode])
-    assert used == ["sql"], "the vitals export is written by the database"
-    reference = _export(network.db, PERIOD, per_row=True, **MODES[mode])
+    fast = _export(network.db, PERIOD, dataset=dataset, **MODES[mode])
+    assert used == ["sql"], "the export is written by the database"
+    reference = _export(network.db, PERIOD, per_row=True, dataset=dataset, **MODES[mode])
     _same(fast, reference)
-    lines = fast.count(b"\r\n") - 1
-    assert lines >= network.vitals * 0.9  # quoted line breaks inside cells count too
+    rows = network.vitals if dataset == "vitals" else network.reactions
+    assert fast.count(b"\r\n") - 1 >= rows * 0.9  # quoted line breaks inside cells count too
 
 
 @pytest.mark.parametrize(
@@ -256,8 +295,12 @@ def test_database_cells_equal_the_per_row_file(network: Network, mode: str, monk
     ],
 )
 def test_other_periods_and_the_entered_in_error_filter(network: Network, filters: ExportFilters) -> None:
-    for kwargs in MODES.values():
-        _same(_export(network.db, filters, **kwargs), _export(network.db, filters, per_row=True, **kwargs))
+    for dataset in ("vitals", "reactions"):
+        for kwargs in MODES.values():
+            _same(
+                _export(network.db, filters, dataset=dataset, **kwargs),
+                _export(network.db, filters, per_row=True, dataset=dataset, **kwargs),
+            )
 
 
 def test_one_site_pseudonymous_site_and_small_chunks(network: Network) -> None:
