@@ -6,8 +6,10 @@ URL START END OUT`, imports included in its peak), the floor in `sqlite3` with
 `.mode csv` (SQLite) or `psql -c "COPY (…) TO STDOUT WITH (FORMAT csv, HEADER)"`
 (PostgreSQL), running the export's own main SELECT (infusion.exports.queries.vitals_query,
 compiled with its bounds as literals), so both write the same rows. The export also
-fetches per-chunk summaries and formats every cell spreadsheet-safe: that is the code
-path whose cost the throughput ratio shows.
+formats every cell as the file needs it (each site's zone and offset, spreadsheet-safe
+text, true/false, Python's float text), in SQL since issue 14 (infusion.exports.sql_cells:
+SQLite returns finished CSV lines, PostgreSQL streams COPY … TO STDOUT); the shell writes
+the stored values as they are: that formatting is the cost the throughput ratio shows.
 """
 
 from __future__ import annotations
