@@ -363,6 +363,8 @@ def _write_by_sql(
                     progress(written)
         finally:
             cursor.close()
+            for name in plan.functions:  # the pooled connection keeps no export's functions (nor its secret)
+                raw.create_function(name, -1, None)
         return written
     with raw.cursor() as cursor:
         # the cells' CASE trees make the planner's cost estimate large enough to JIT-compile them, which takes
