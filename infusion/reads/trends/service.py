@@ -20,7 +20,7 @@ from infusion.accounts.permissions import TRENDS, require_role
 from infusion.accounts.sites import held_sites, visible_sites
 from infusion.errors import PermissionDenied
 from infusion.reads import trends as metrics
-from infusion.reads.trends import TrendFilters, maintenance
+from infusion.reads.trends import TrendFilters, maintenance, summarised
 
 
 def _empty() -> pd.DataFrame:
@@ -75,6 +75,11 @@ def scope(db: Database, actor: Actor, filters: TrendFilters) -> TrendFilters:
 
 def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: int | None = None) -> Trends:
     filters = scope(db, actor, filters)
+    with summarised.shared_reads():
+        return _load(db, filters, pchart_therapy_id)
+
+
+def _load(db: Database, filters: TrendFilters, pchart_therapy_id: int | None) -> Trends:
     report = metrics.completeness(db, filters)
     sites = metrics.selected_sites(db, filters)
     several = len(sites) >= 2

@@ -23,6 +23,9 @@ because it mirrors every figure module one to one, so a reader compares them sid
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -174,8 +177,41 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
     return sub, []
 
 
+#: reads shared by the figures of one page load (`shared_reads`): key → result
+_SHARED: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("trends_shared_reads", default=None)
+
+
+@contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within this block, figures that need the same rollup sums or duration bins for the same filters
+    read them once (the Trends page draws eleven figures from four reads)."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+    memo = _SHARED.get()
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
+
+
+def _period_bins(s: Session, f: TrendFilters) -> list[tuple[int, ...]]:
+    return _shared(("bins", f), lambda: histogram.period_bins(s.connection(), f))
+
+
 def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
     """Σ counts per therapy (and per `extra` key columns of the rollup) over the filtered period."""
+    frame: pd.DataFrame = _shared(("per_therapy", f, extra), lambda: _read_per_therapy(s, f, *extra))
+    return frame.copy()
+
+
+def _read_per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
     src, conds = _daily(f)
     keys = [src.c.therapy_id, *(src.c[e] for e in extra)]
     q = select(*keys, *(func.sum(src.c[c]) for c in _COUNTS)).where(*conds).group_by(*keys)
@@ -338,7 +374,7 @@ def duration_summary(
         catalog = _catalog(s)
         if not _histogram_answers(catalog, tolerance_minutes):
             return _duration_summary_scan(db, f, tolerance_minutes)
-        rows = histogram.period_bins(s.connection(), f)
+        rows = _period_bins(s, f)
     grouped = histogram.group(rows)
     records = []
     for tid in sorted({t for t, _ in grouped}):
@@ -425,9 +461,7 @@ def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) 
         with db.reading() as s:
             catalog = _catalog(s)
             if _histogram_answers(catalog, None):
-                return _time_lost_frame(
-                    _time_lost_from_bins(histogram.period_bins(s.connection(), f), catalog), catalog
-                )
+                return _time_lost_frame(_time_lost_from_bins(_period_bins(s, f), catalog), catalog)
     return _time_lost_scan(db, f)
 
 
