@@ -65,6 +65,9 @@ _NO_OBJECT, _NO_LIST = ("{}", "null"), ("[]", "null")
 
 #: The code points of csv_writer.DANGEROUS_LEADING, for SQL's unicode() / ascii() of a cell's first character.
 _LEADING_CODES = ", ".join(str(ord(c)) for c in DANGEROUS_LEADING)
+#: Up to this many entries a lookup (staff names, site codes) is a CASE search in the SQL; more are a function
+#: (SQLite: preparing thousands of branches costs more than the calls) or a joined table (PostgreSQL).
+LOOKUP_CASE_LIMIT = 256
 #: Years of zone transitions written into the SQL on each side of the exported period (and of today).
 ZONE_MARGIN_YEARS = 1
 
@@ -275,6 +278,16 @@ class _Dialect:
         """A cell whose text is known when the SQL is written: formatted here, once."""
         raise NotImplementedError
 
+    def table(self, x: str, texts: dict[int, str | None]) -> str:
+        """The text cell of integer `x` from a table known when the SQL is written (site codes and keys, staff
+        names, pseudonyms): each text formatted once; a CASE search when small, else `large_table`."""
+        if len(texts) <= LOOKUP_CASE_LIMIT:
+            return self.lookup(x, {i: self.constant_cell(t) for i, t in texts.items()})
+        return self.large_table(x, texts)
+
+    def large_table(self, x: str, texts: dict[int, str | None]) -> str:
+        raise NotImplementedError
+
     def literal(self, text: str) -> str:
         return "'" + text.replace("'", "''") + "'"
 
@@ -310,6 +323,7 @@ class _Dialect:
         raise NotImplementedError
 
     def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
+        """The text cell of a pseudonymous key of `x` (`ids`: the export's values of `x`, when read first)."""
         raise NotImplementedError
 
 
@@ -329,6 +343,10 @@ class _Sqlite(_Dialect):
 
     def constant_cell(self, text: str | None) -> str:
         return "NULL" if text is None else self.literal(_csv_text(neutralise(text)))
+
+    def large_table(self, x: str, texts: dict[int, str | None]) -> str:
+        cells = {i: _csv_text(neutralise(t)) for i, t in texts.items() if t is not None}
+        return f"{self._function(f'chairside_table_{len(self.functions)}', cells.get)}({x})"
 
     def bool_cell(self, x: str) -> str:
         return f"CASE {x} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END"
@@ -378,7 +396,7 @@ class _Sqlite(_Dialect):
         # a function call per row, cached: a CASE over thousands of keys costs SQLite far more to prepare
         @functools.lru_cache(maxsize=65_536)
         def key(value: int | None) -> str | None:
-            return None if value is None else deid.pseudonym(secret, kind, value)
+            return None if value is None else _csv_text(neutralise(deid.pseudonym(secret, kind, value)))
 
         return f"{self._function(f'chairside_key_{len(self.functions)}', key)}({x})"
 
@@ -399,6 +417,20 @@ class _Postgres(_Dialect):
 
     def constant_cell(self, text: str | None) -> str:
         return "NULL" if not text else self.literal(neutralise(text))
+
+    def large_table(self, x: str, texts: dict[int, str | None]) -> str:
+        """The ids and their cells as an unnest table joined to the rows (a hash join; per-row lookups cost more)."""
+        alias = f"cells_{len(self.joins)}"
+        ids = ", ".join(str(int(i)) for i in texts)
+        cells = ", ".join(self.constant_cell(t) for t in texts.values())
+        sql = f"SELECT * FROM unnest(ARRAY[{ids}]::bigint[], ARRAY[{cells}]::text[]) AS k(id, cell)"
+        table = (
+            text(sql.replace(":", "\\:"))  # no bind parameters in names: every colon is literal
+            .columns(id=BigInteger(), cell=Text())
+            .subquery(alias)
+        )
+        self.joins.append(lambda stmt: stmt.outerjoin(table, table.c.id == literal_column(x)))
+        return f"{alias}.cell"
 
     def bool_cell(self, x: str) -> str:
         return f"({x})::text"  # boolean to text is true / false (COPY's own output would be t / f)
@@ -443,17 +475,7 @@ class _Postgres(_Dialect):
 
     def pseudonym(self, x: str, kind: str, secret: bytes, ids: Sequence[int] | None) -> str:
         assert ids is not None, "PostgreSQL pseudonyms need the export's ids"
-        # the export's ids and their keys as a derived table, joined (a hash join; per-row lookups cost more)
-        alias = f"pseudonym_{len(self.joins)}"
-        keys = ", ".join(self.literal(deid.pseudonym(secret, kind, i)) for i in ids)
-        numbers = ", ".join(str(int(i)) for i in ids)
-        table = (
-            text(f"SELECT * FROM unnest(ARRAY[{numbers}]::bigint[], ARRAY[{keys}]::text[]) AS k(id, key)")
-            .columns(id=BigInteger(), key=Text())
-            .subquery(alias)
-        )
-        self.joins.append(lambda stmt: stmt.outerjoin(table, table.c.id == literal_column(x)))
-        return f"{alias}.key"
+        return self.large_table(x, {i: deid.pseudonym(secret, kind, i) for i in ids})
 
     def relative_tie(self, micros: str) -> str:
         """Tenths of a minute of |D| when |D| is an odd multiple of 3 s (a tie of round(…, 1) on exact minutes).
@@ -599,9 +621,9 @@ def _cell(
             codes = {i: deid.site_key(secret, i) for i in ctx.sites}
         else:
             codes = {i: site.code for i, site in ctx.sites.items()}
-        return d.lookup(source.sql, {i: d.constant_cell(code) for i, code in codes.items()})
+        return d.table(source.sql, dict(codes))
     if source.kind == "staff":
-        return d.lookup(source.sql, {i: d.constant_cell(name) for i, name in ctx.staff.items()})
+        return d.table(source.sql, dict(ctx.staff))
     if (
         secret is None
         or col.deid in (Deid.KEEP, Deid.ONLY, Deid.SITE)
@@ -609,7 +631,7 @@ def _cell(
     ):
         return _plain(d, col, name, source, zones)
     if col.deid is Deid.PSEUDONYM:
-        return d.text_cell(d.pseudonym(source.sql, col.pseudonym_kind or "record", secret, ids))
+        return d.pseudonym(source.sql, col.pseudonym_kind or "record", secret, ids)
     if col.deid is Deid.RELATIVE and source.kind == "datetime":
         return _relative(d, source.sql, f"COALESCE({', '.join(_REFERENCE)})")
     if col.deid is Deid.CODED:
