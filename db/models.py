@@ -668,6 +668,11 @@ class TrendDuration(Base):
     seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+#: trend_duration summed per site-local year (`month` = 1 January): a long period reads its whole years
+#: here, the whole months around them from trend_duration (migration 0012)
+trend_duration_year = Table("trend_duration_year", Base.metadata, *(c._copy() for c in TrendDuration.__table__.columns))
+
+
 #: trend_daily summed per site-local month (migration 0012), kept by the same deltas: a period reads its
 #: whole months here and only the days of the months it covers in part from trend_daily, so five years of
 #: rates read ~60 rows per therapy and band, not ~1,800.
@@ -702,6 +707,8 @@ trend_chair_use = Table(
     Column("month", Date, primary_key=True),  # first day of the slot's site-local month
     *(Column(f"h{i}", BigInteger, nullable=False, server_default=text("0")) for i in range(CHAIR_USE_SLOTS)),
 )
+#: trend_chair_use summed per site-local year (`month` = 1 January)
+trend_chair_use_year = Table("trend_chair_use_year", Base.metadata, *(c._copy() for c in trend_chair_use.columns))
 
 
 class TrendVersion(Base):

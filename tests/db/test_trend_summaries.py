@@ -113,6 +113,8 @@ def test_hand_built_clinic_is_in_step(db: Database) -> None:
             # part months at both ends (days read from trend_session) around whole ones (the histogram)
             TrendFilters(date(2025, 1, 15), date(2025, 3, 20)),
             TrendFilters(date(2025, 2, 3), date(2025, 2, 27)),
+            # a whole year (the per-year rollups) with whole months and part months around it
+            TrendFilters(date(2024, 10, 20), date(2026, 2, 10)),
         ],
     )
 

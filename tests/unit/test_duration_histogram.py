@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infusion.reads.trends import histogram
-from infusion.reads.trends.histogram import Bins, _full_months, bin_of, merged
+from infusion.reads.trends.histogram import Bins, _full_months, bin_of, merged, split_calendar
 
 # durations as a nurse's entries make them: whole minutes, or any second
 minutes = st.one_of(
@@ -62,3 +62,13 @@ def test_whole_months_inside_a_period() -> None:
     assert _full_months(date(2026, 1, 1), date(2026, 1, 30)) is None
     assert _full_months(date(2025, 12, 31), date(2026, 3, 1)) == (date(2026, 1, 1), date(2026, 2, 1))
     assert _full_months(date(2024, 2, 1), date(2024, 2, 29)) == (date(2024, 2, 1), date(2024, 2, 1))
+
+
+def test_a_period_split_into_whole_years_whole_months_and_days() -> None:
+    years, months, days = split_calendar(date(2024, 10, 20), date(2027, 2, 10))
+    assert years == (date(2025, 1, 1), date(2026, 1, 1))
+    assert months == [(date(2024, 11, 1), date(2024, 12, 1)), (date(2027, 1, 1), date(2027, 1, 1))]
+    assert days == [(date(2024, 10, 20), date(2024, 10, 31)), (date(2027, 2, 1), date(2027, 2, 10))]
+    assert split_calendar(date(2025, 1, 1), date(2025, 12, 31)) == ((date(2025, 1, 1), date(2025, 1, 1)), [], [])
+    assert split_calendar(date(2025, 2, 1), date(2025, 12, 31)) == (None, [(date(2025, 2, 1), date(2025, 12, 1))], [])
+    assert split_calendar(date(2025, 2, 3), date(2025, 2, 20)) == (None, [], [(date(2025, 2, 3), date(2025, 2, 20))])

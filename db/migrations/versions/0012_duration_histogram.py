@@ -2,7 +2,8 @@
 5-minute bins per site × local month × therapy × location × reaction or not × infusion number, so the Trends durations read a
 few thousand rows instead of every session of the period; `trend_chair_use`, the milliseconds each chair
 was occupied in each hour of the week per local month (one wide row per chair × month), for utilisation;
-`trend_monthly`, trend_daily per local month; and trend_session indexes for the completeness listings (partial: flagged sessions only) and vitals overdue
+`trend_monthly`, trend_daily per local month; `trend_duration_year` and `trend_chair_use_year`, the same
+per local year; and trend_session indexes for the completeness listings (partial: flagged sessions only) and vitals overdue
 (per therapy by longest gap).
 
 Kept in the writing transaction by infusion.reads.trends.maintenance; filled by the summary rebuild that
@@ -45,31 +46,33 @@ _MONTHLY_COUNTS = (
 
 
 def upgrade() -> None:
-    op.create_table(
-        "trend_duration",
-        sa.Column("site_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("therapy_id", sa.Integer(), nullable=False),
-        sa.Column("at_home", sa.Boolean(), nullable=False),
-        sa.Column("reacted", sa.Boolean(), nullable=False),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.Integer(), nullable=False),
-        sa.Column("bin", sa.Integer(), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.Column("edge", sa.Integer(), nullable=False),
-        sa.Column("seconds", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin", name="pk_trend_duration"
-        ),
-    )
-    op.create_table(
-        "trend_chair_use",
-        sa.Column("site_id", sa.Integer(), nullable=False),
-        sa.Column("chair_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
-        *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False, server_default=sa.text("0")) for i in range(7 * 24)),
-        sa.PrimaryKeyConstraint("site_id", "chair_id", "month", name="pk_trend_chair_use"),
-    )
+    for name in ("trend_duration", "trend_duration_year"):
+        op.create_table(
+            name,
+            sa.Column("site_id", sa.Integer(), nullable=False),
+            sa.Column("month", sa.Date(), nullable=False),
+            sa.Column("therapy_id", sa.Integer(), nullable=False),
+            sa.Column("at_home", sa.Boolean(), nullable=False),
+            sa.Column("reacted", sa.Boolean(), nullable=False),
+            sa.Column("number", sa.Integer(), nullable=False),
+            sa.Column("kind", sa.Integer(), nullable=False),
+            sa.Column("bin", sa.Integer(), nullable=False),
+            sa.Column("n", sa.Integer(), nullable=False),
+            sa.Column("edge", sa.Integer(), nullable=False),
+            sa.Column("seconds", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin", name=f"pk_{name}"
+            ),
+        )
+    for name in ("trend_chair_use", "trend_chair_use_year"):
+        op.create_table(
+            name,
+            sa.Column("site_id", sa.Integer(), nullable=False),
+            sa.Column("chair_id", sa.Integer(), nullable=False),
+            sa.Column("month", sa.Date(), nullable=False),
+            *(sa.Column(f"h{i}", sa.BigInteger(), nullable=False, server_default=sa.text("0")) for i in range(7 * 24)),
+            sa.PrimaryKeyConstraint("site_id", "chair_id", "month", name=f"pk_{name}"),
+        )
     op.create_table(
         "trend_monthly",
         sa.Column("site_id", sa.Integer(), nullable=False),
@@ -105,5 +108,5 @@ def downgrade() -> None:
     op.drop_index("ix_trend_session_no_iv_stop", table_name="trend_session")
     op.drop_index("ix_trend_session_therapy_gap", table_name="trend_session")
     op.create_index("ix_trend_session_gap", "trend_session", ["gap_minutes", "local_day"])
-    op.drop_table("trend_chair_use")
-    op.drop_table("trend_duration")
+    for name in ("trend_chair_use_year", "trend_chair_use", "trend_duration_year", "trend_duration"):
+        op.drop_table(name)

@@ -26,11 +26,12 @@ import pandas as pd
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.orm import Session
 
-from db.models import ACTIVE_STATUSES, CHAIR_USE_SLOTS, trend_chair_use
+from db.models import ACTIVE_STATUSES, CHAIR_USE_SLOTS, trend_chair_use, trend_chair_use_year
 from infusion.reads.trends.filters import TrendFilters, _fetch
-from infusion.reads.trends.histogram import month_of, split_period
+from infusion.reads.trends.histogram import month_of, split_calendar
 
 TC: Table = trend_chair_use
+TCY: Table = trend_chair_use_year
 KEY = ("site_id", "chair_id", "month")
 SLOT_COLUMNS = tuple(f"h{i}" for i in range(CHAIR_USE_SLOTS))
 _EPOCH = date(1970, 1, 1)
@@ -134,10 +135,10 @@ def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[dict[str,
     return out
 
 
-def stored_rows(conn: Connection) -> dict[tuple[Any, ...], dict[str, int]]:
+def stored_rows(conn: Connection, table: Table = TC) -> dict[tuple[Any, ...], dict[str, int]]:
     """The rollup as {(site, chair, month): {h<slot>: ms}} without zero slots (for `compare`)."""
     out = {}
-    for r in conn.execute(select(TC)).mappings():
+    for r in conn.execute(select(table)).mappings():
         month = r["month"] if isinstance(r["month"], date) else date.fromisoformat(str(r["month"])[:10])
         out[(r["site_id"], r["chair_id"], month)] = {c: int(r[c]) for c in SLOT_COLUMNS if r[c]}
     return {k: v for k, v in out.items() if v}
@@ -151,18 +152,23 @@ def answers(f: TrendFilters) -> bool:
     return not (f.therapy_ids or f.location != "all" or f.infusion != "all" or f.nurse_ids)
 
 
-def month_slots(s: Session, site: int, chairs: list[int], first: date, last: date) -> np.ndarray:
-    """Occupied hours per slot of the week over whole months [first, last] for these chairs."""
-    q = select(*(func.sum(TC.c[c]) for c in SLOT_COLUMNS)).where(
-        TC.c.site_id == site, TC.c.chair_id.in_(chairs), TC.c.month >= first, TC.c.month <= last
-    )
-    row = s.execute(q).one()
-    return np.array([float(v or 0) for v in row]) / 3_600_000
+def month_slots(s: Session, site: int, chairs: list[int], years: Any, months: list[tuple[date, date]]) -> np.ndarray:
+    """Occupied hours per slot of the week over whole years (trend_chair_use_year) and whole month ranges
+    (trend_chair_use) for these chairs."""
+    total = np.zeros(CHAIR_USE_SLOTS)
+    for table, ranges in ((TCY, [years] if years else []), (TC, months)):
+        for first, last in ranges:
+            q = select(*(func.sum(table.c[c]) for c in SLOT_COLUMNS)).where(
+                table.c.site_id == site, table.c.chair_id.in_(chairs), table.c.month >= first, table.c.month <= last
+            )
+            row = s.execute(q).one()
+            total += np.array([float(v or 0) for v in row])
+    return total / 3_600_000
 
 
-def edge_periods(f: TrendFilters) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
-    """(whole months (first, last) or None, the part-month day ranges around them)."""
-    return split_period(f.start, f.end)
+def calendar(f: TrendFilters) -> tuple[Any, list[tuple[date, date]], list[tuple[date, date]]]:
+    """(whole years or None, whole month ranges, part-month day ranges) of the period."""
+    return split_calendar(f.start, f.end)
 
 
 def open_rows(s: Session, chairs: Iterable[int], hi: datetime, now: datetime) -> list[tuple[float, float]]:

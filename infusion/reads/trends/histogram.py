@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, case, cast, fun
 from sqlalchemy import Date as SqlDate
 from sqlalchemy import Integer as SqlInteger
 
-from db.models import TrendDuration, TrendSession
+from db.models import TrendDuration, TrendSession, trend_duration_year
 from infusion.reads.trends.filters import TrendFilters
 
 BIN_MINUTES = 5
@@ -42,6 +42,7 @@ NUMBER_CAP = 4
 KINDS = ("infusion_minutes", "chair_minutes")
 
 TH: Table = TrendDuration.__table__  # type: ignore[assignment]
+THY: Table = trend_duration_year
 TS: Table = TrendSession.__table__  # type: ignore[assignment]
 KEY = ("site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
 COUNTS = ("n", "edge", "seconds")
@@ -94,6 +95,13 @@ def _floor(x: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
         return cast(func.floor(x), SqlInteger)
     truncated = cast(x, SqlInteger)
     return truncated - case((x < truncated, 1), else_=0)
+
+
+def year_expr(day: ColumnElement[Any], dialect: str) -> ColumnElement[date]:
+    """1 January of a DATE's year, on both engines."""
+    if dialect == "postgresql":
+        return cast(func.date_trunc("year", day), SqlDate)
+    return func.date(day, "start of year")
 
 
 def month_expr(day: ColumnElement[Any], dialect: str) -> ColumnElement[date]:
@@ -162,6 +170,33 @@ def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list
     return months, edges
 
 
+def split_calendar(
+    start: date, end: date
+) -> tuple[tuple[date, date] | None, list[tuple[date, date]], list[tuple[date, date]]]:
+    """[start, end] as (the whole years (first 1 January, last 1 January) or None, the whole months
+    around them as (first, last) month ranges, the part-month day ranges at the ends)."""
+    months, days = split_period(start, end)
+    if months is None:
+        return None, [], days
+    m0, m1 = months
+    y0 = m0.year if m0.month == 1 else m0.year + 1
+    y1 = m1.year if m1.month == 12 else m1.year - 1
+    if y0 > y1:
+        return None, [months], days
+    around = []
+    if m0 < date(y0, 1, 1):
+        around.append((m0, date(y0 - 1, 12, 1)))
+    if date(y1, 12, 1) < m1:
+        around.append((date(y1 + 1, 1, 1), m1))
+    return (date(y0, 1, 1), date(y1, 1, 1)), around, days
+
+
+def year_key(key: tuple[Any, ...], position: int) -> tuple[Any, ...]:
+    """A month-keyed rollup key with its month (at `position`) replaced by 1 January of its year."""
+    month = key[position]
+    return (*key[:position], date(month.year, 1, 1), *key[position + 1 :])
+
+
 def _key_filters(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if f.therapy_ids:
@@ -180,18 +215,20 @@ def _key_filters(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
 def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     """(therapy_id, reacted, number, kind, bin, n, edge, seconds) of the period's completed sessions.
 
-    Whole months from trend_duration; the days before the first and after the last whole month from
-    trend_session (at most two part months, through its day index)."""
+    Whole years from trend_duration_year, the whole months around them from trend_duration; the days
+    before the first and after the last whole month from trend_session (at most two part months, through
+    its day index)."""
     dialect = conn.dialect.name
     parts: list[Select[Any]] = []
-    months, edges = split_period(f.start, f.end)
-    h = TH.c
-    if months is not None:
-        parts.append(
-            select(h.therapy_id, h.reacted, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
-                h.month >= months[0], h.month <= months[1], *_key_filters(f, h)
+    years, months, edges = split_calendar(f.start, f.end)
+    for table, ranges in ((THY, [years] if years else []), (TH, months)):
+        h = table.c
+        for first, last in ranges:
+            parts.append(
+                select(h.therapy_id, h.reacted, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
+                    h.month >= first, h.month <= last, *_key_filters(f, h)
+                )
             )
-        )
     t = TS.c
     for lo, hi in edges:
         conds = [t.local_day >= lo, t.local_day <= hi, *_key_filters(f, _SessionKeys)]

@@ -326,9 +326,21 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
         _apply(conn, TD, DAILY_KEY, deltas)
         _apply(conn, TM, MONTHLY_KEY, _monthly(deltas))
         _apply(conn, TH, histogram.KEY, durations)
+        _apply(conn, histogram.THY, histogram.KEY, _yearly(durations, 1))
         _apply(conn, chair_use.TC, chair_use.KEY, use)
+        _apply(conn, chair_use.TCY, chair_use.KEY, _yearly(use, 2))
         bump_version(conn)
     return changed
+
+
+def _years_from_months(conn: Connection, months: Table, years: Table, keys: tuple[str, ...]) -> None:
+    """Fill a per-year rollup from its per-month one (INSERT … SELECT … GROUP BY the year)."""
+    year = histogram.year_expr(months.c.month, conn.dialect.name).label("month")
+    counts = [c.name for c in months.columns if not c.primary_key]
+    q = select(*(months.c[k] for k in keys), year, *(func.sum(months.c[c]) for c in counts)).group_by(
+        *(months.c[k] for k in keys), year
+    )
+    conn.execute(insert(years).from_select([*keys, "month", *counts], q))
 
 
 def _monthly(daily: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ...], dict[str, int]]:
@@ -340,6 +352,16 @@ def _monthly(daily: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ..
         )
         for c, v in counts.items():
             into[c] += v
+    return out
+
+
+def _yearly(deltas: dict[tuple[Any, ...], dict[str, int]], position: int) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Month-keyed rollup rows (or deltas) summed per year (the month at `position` → 1 January)."""
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
+    for key, counts in deltas.items():
+        into = out.setdefault(histogram.year_key(key, position), {})
+        for c, v in counts.items():
+            into[c] = into.get(c, 0) + v
     return out
 
 
@@ -426,8 +448,8 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     zones = site_zones(conn)
     conn.execute(delete(TD))
     conn.execute(delete(TM))
-    conn.execute(delete(TH))
-    conn.execute(delete(chair_use.TC))
+    for table in (TH, histogram.THY, chair_use.TC, chair_use.TCY):
+        conn.execute(delete(table))
     conn.execute(delete(TS))
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
     first, last, total = lo_hi[0], lo_hi[1], int(lo_hi[2] or 0)
@@ -462,6 +484,10 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     use_rows = chair_use.rebuild_rows(conn, zones)
     for i in range(0, len(use_rows), 2000):
         conn.execute(insert(chair_use.TC), use_rows[i : i + 2000])
+    _years_from_months(
+        conn, TH, histogram.THY, ("site_id", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
+    )
+    _years_from_months(conn, chair_use.TC, chair_use.TCY, ("site_id", "chair_id"))
     bump_version(conn)
     return done
 
@@ -531,14 +557,15 @@ def compare(conn: Connection) -> list[str]:
             into = bins.setdefault(key, dict.fromkeys(histogram.COUNTS, 0))
             for c, v in counts.items():
                 into[c] += v
-    stored_bins = {
-        tuple(_day(r[k]) if k == "month" else r[k] for k in histogram.KEY): {c: int(r[c]) for c in histogram.COUNTS}
-        for r in conn.execute(select(TH)).mappings()
-    }
-    nothing = dict.fromkeys(histogram.COUNTS, 0)
-    for key in sorted(set(bins) | set(stored_bins), key=repr):
-        if bins.get(key, nothing) != stored_bins.get(key, nothing):
-            problems.append(f"durations {key}: stored {stored_bins.get(key)} != raw {bins.get(key)}")
+    for table, expected_bins in ((TH, bins), (histogram.THY, _yearly(bins, 1))):
+        stored_bins = {
+            tuple(_day(r[k]) if k == "month" else r[k] for k in histogram.KEY): {c: int(r[c]) for c in histogram.COUNTS}
+            for r in conn.execute(select(table)).mappings()
+        }
+        nothing = dict.fromkeys(histogram.COUNTS, 0)
+        for key in sorted(set(expected_bins) | set(stored_bins), key=repr):
+            if expected_bins.get(key, nothing) != stored_bins.get(key, nothing):
+                problems.append(f"{table.name} {key}: stored {stored_bins.get(key)} != raw {expected_bins.get(key)}")
     zones = site_zones(conn)
     use: dict[tuple[Any, ...], dict[str, int]] = {}
     for row in fresh.values():
@@ -548,11 +575,17 @@ def compare(conn: Connection) -> list[str]:
                 into[c] = into.get(c, 0) + v
     use = {k: {c: v for c, v in slots.items() if v} for k, slots in use.items()}
     use = {k: v for k, v in use.items() if v}
-    stored_use = chair_use.stored_rows(conn)
-    for key in sorted(set(use) | set(stored_use), key=repr):
-        if use.get(key) != stored_use.get(key):
-            problems.append(f"chair use {key}: stored {stored_use.get(key)} != raw {use.get(key)}")
+    for table, expected_use in ((chair_use.TC, use), (chair_use.TCY, _nonzero(_yearly(use, 2)))):
+        stored_use = chair_use.stored_rows(conn, table)
+        for key in sorted(set(expected_use) | set(stored_use), key=repr):
+            if expected_use.get(key) != stored_use.get(key):
+                problems.append(f"{table.name} {key}: stored {stored_use.get(key)} != raw {expected_use.get(key)}")
     return problems
+
+
+def _nonzero(rows: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    kept = {k: {c: v for c, v in counts.items() if v} for k, counts in rows.items()}
+    return {k: v for k, v in kept.items() if v}
 
 
 def _day(value: Any) -> Any:

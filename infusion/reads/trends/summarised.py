@@ -596,10 +596,10 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
         return found
 
     def occupied(s: Session, site: int, chairs: list[int], lo: datetime, hi: datetime, grid: Grid) -> np.ndarray:
-        months, edges = chair_use.edge_periods(f)
+        years, months, edges = chair_use.calendar(f)
         total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
-        if months is not None:
-            total += grid.from_slots(chair_use.month_slots(s, site, chairs, *months))
+        if years is not None or months:
+            total += grid.from_slots(chair_use.month_slots(s, site, chairs, years, months))
         for start, end in edges:
             part = replace(f, start=start, end=end)
             a, b = utc_bounds(start, end, grid.zone.key)
