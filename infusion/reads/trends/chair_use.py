@@ -100,12 +100,13 @@ def contributions(row: dict[str, Any], zone: ZoneInfo) -> list[tuple[tuple[Any, 
     return list(out.items())
 
 
-def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:
-    """Every rollup row from trend_session's closed sessions (vectorised per site)."""
+def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[tuple[Any, ...]]:
+    """Every rollup row from trend_session's closed sessions (vectorised per site), as tuples in the
+    table's column order (`insert_rows`)."""
     from db.models import TrendSession
 
     t = TrendSession.__table__.c
-    out: list[dict[str, Any]] = []
+    out: list[tuple[Any, ...]] = []
     for site, zone in zones.items():
         rows = conn.execute(
             select(t.chair_id, t.start_epoch, t.end_epoch).where(
@@ -117,7 +118,7 @@ def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[dict[str,
         ).all()
         if not rows:
             continue
-        data = np.array(rows, dtype="float64")
+        data = np.array([tuple(r) for r in rows], dtype="float64")  # plain tuples: numpy probes a Row slowly
         a, b = _wall_ms(_to_ms(data[:, 1]), zone), _wall_ms(_to_ms(data[:, 2]), zone)
         owner, hours, slots, ms = slot_parts(a, b)
         chairs = data[owner, 0].astype("int64")
@@ -127,12 +128,33 @@ def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[dict[str,
         day_dates = pd.to_datetime(frame["day"].to_numpy(), unit="D")
         frame["month"] = day_dates.to_period("M").to_timestamp().date
         table = frame.groupby(["chair", "month", "slot"])["ms"].sum().unstack("slot", fill_value=0)
-        for (chair, month), values in table.iterrows():
-            row: dict[str, Any] = {"site_id": site, "chair_id": int(chair), "month": month}
-            row.update({c: 0 for c in SLOT_COLUMNS})
-            row.update({f"h{int(slot)}": int(v) for slot, v in values.items() if v})
-            out.append(row)
+        table = table.reindex(columns=range(CHAIR_USE_SLOTS), fill_value=0)
+        keys = table.index.tolist()
+        for (chair, month), values in zip(keys, table.to_numpy(dtype="int64").tolist()):
+            out.append((site, int(chair), month, *values))
     return out
+
+
+def insert_rows(conn: Connection, rows: list[tuple[Any, ...]], table: Table = TC) -> None:
+    """`rebuild_rows` into the rollup through the DBAPI cursor, in the caller's transaction (the values are
+    integers and dates this module computed: the engine's per-parameter checks would cost more than the
+    insert): COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    columns = [c.name for c in table.columns]
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(sql, ((r[0], r[1], r[2].isoformat(), *r[3:]) for r in rows))
+    finally:
+        cursor.close()
 
 
 def stored_rows(conn: Connection, table: Table = TC) -> dict[tuple[Any, ...], dict[str, int]]:

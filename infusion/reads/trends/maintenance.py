@@ -23,25 +23,31 @@ loader, imports, a clinic time-zone change) need `rebuild()`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import UTC, date
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Date,
     Table,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     event,
     exists,
+    false,
     func,
     insert,
     inspect,
     literal,
+    not_,
+    or_,
     select,
     union_all,
     update,
@@ -454,18 +460,24 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
     first, last, total = lo_hi[0], lo_hi[1], int(lo_hi[2] or 0)
     done = 0
-    if first is not None:
-        start = int(first)
-        while start <= int(last):
-            rows = summary_rows(conn, and_(S.id >= start, S.id < start + chunk), zones)
-            if rows:
-                conn.execute(insert(TS), list(rows.values()))
-            done += conn.execute(
-                select(func.count()).where(S.id >= start, S.id < start + chunk).select_from(S)
-            ).scalar_one()
-            start += chunk
-            if progress:
-                progress(done, total)
+    with _rebuild_functions(conn, zones):
+        if first is None:
+            pass
+        elif conn.dialect.name == "postgresql":
+            # one statement: per id chunk the planner hashes every vital sign again (the LAG window's join)
+            conn.execute(_insert_summaries(conn, S.id.is_not(None), zones))
+            done = total
+        else:
+            start = int(first)
+            while start <= int(last):
+                within = and_(S.id >= start, S.id < start + chunk)
+                conn.execute(_insert_summaries(conn, within, zones))
+                done += conn.execute(select(func.count()).where(within).select_from(S)).scalar_one()
+                start += chunk
+                if progress:
+                    progress(done, total)
+    if progress and conn.dialect.name == "postgresql":
+        progress(done, total)
     _rollup_from_sessions(conn)
     d = TD.c
     month = histogram.month_expr(d.local_day, conn.dialect.name)
@@ -481,15 +493,92 @@ def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, i
             [*histogram.KEY, *histogram.COUNTS], histogram.session_bins(conn.dialect.name, [], keyed=True)
         )
     )
-    use_rows = chair_use.rebuild_rows(conn, zones)
-    for i in range(0, len(use_rows), 2000):
-        conn.execute(insert(chair_use.TC), use_rows[i : i + 2000])
+    chair_use.insert_rows(conn, chair_use.rebuild_rows(conn, zones))
     _years_from_months(
         conn, TH, histogram.THY, ("site_id", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
     )
     _years_from_months(conn, chair_use.TC, chair_use.TCY, ("site_id", "chair_id"))
     bump_version(conn)
     return done
+
+
+def _insert_summaries(conn: Connection, cond: ColumnElement[bool], zones: dict[int, ZoneInfo]) -> Any:
+    """INSERT INTO trend_session … SELECT: the rows `_parse` makes of `_summary_query`, computed in the
+    database (no row goes through Python). The local day and the epoch seconds are the per-write path's
+    own: PostgreSQL's AT TIME ZONE with each site's zone, or on SQLite the Python functions
+    `_rebuild_functions` registers (zoneinfo and datetime.timestamp, as `_parse` calls them)."""
+    q = _summary_query(cond).subquery("summary")
+    (sid, checked_in, site, therapy, chair, at_home, number, status, discharged, closed, iv_stop) = list(q.c)[:11]
+    (inf, chair_min, nurse_id, has_pre, worst, during, after, gap) = list(q.c)[11:]
+    end = func.coalesce(discharged, closed)
+    if conn.dialect.name == "postgresql":
+        zone = case({s: z.key for s, z in zones.items()}, value=site, else_="UTC") if zones else literal("UTC")
+        local_day: Any = cast(checked_in.op("AT TIME ZONE")(zone), Date)
+        start_epoch: Any = epoch_seconds(checked_in)
+        end_epoch: Any = epoch_seconds(end)
+    else:
+        local_day = func.chairside_local_day(site, checked_in)
+        start_epoch = func.chairside_epoch(checked_in)
+        end_epoch = func.chairside_epoch(end)
+    values = {
+        "session_id": sid,
+        "site_id": site,
+        "local_day": local_day,
+        "therapy_id": therapy,
+        "chair_id": chair,
+        "at_home": func.coalesce(at_home, false()),
+        "infusion_number": number,
+        "nurse_id": nurse_id,
+        "status": status,
+        "completed": status == "discharged",
+        "reacted": worst.is_not(None),
+        "worst_grade": worst,
+        "reacted_during": func.coalesce(during, 0) != 0,
+        "reacted_after": func.coalesce(after, 0) != 0,
+        "infusion_minutes": inf,
+        "chair_minutes": chair_min,
+        "start_epoch": start_epoch,
+        "end_epoch": end_epoch,
+        "iv_stop_applies": or_(status.in_(("observation", "discharged")), discharged.is_not(None)),
+        "iv_stop_missing": iv_stop.is_(None),
+        "pre_vitals_missing": not_(has_pre),
+        "gap_minutes": gap,
+    }
+    assert tuple(values) == SESSION_COLUMNS
+    return insert(TS).from_select(list(values), select(*values.values()))
+
+
+@contextmanager
+def _rebuild_functions(conn: Connection, zones: dict[int, ZoneInfo]) -> Iterator[None]:
+    """On SQLite (no time-zone database), the site-local day and the epoch seconds of a stored time as
+    SQL functions for `_insert_summaries`, removed from the pooled connection afterwards; on PostgreSQL,
+    no JIT for the statement (compiling it costs about a second per statement, more than running it)."""
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        jit = conn.exec_driver_sql("SELECT current_setting('jit')").scalar_one()
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        try:
+            yield
+        finally:
+            conn.execute(select(func.set_config("jit", jit, True)))
+        return
+    parse = datetime.fromisoformat
+
+    def local_day(site: int | None, stamp: str | None) -> str | None:
+        if stamp is None:
+            return None
+        return parse(stamp).replace(tzinfo=UTC).astimezone(zones.get(site, UTC)).date().isoformat()  # type: ignore[arg-type]
+
+    def epoch(stamp: str | None) -> float | None:
+        return None if stamp is None else parse(stamp).replace(tzinfo=UTC).timestamp()
+
+    raw.create_function("chairside_local_day", 2, local_day, deterministic=True)
+    raw.create_function("chairside_epoch", 1, epoch, deterministic=True)
+    try:
+        yield
+    finally:
+        raw.create_function("chairside_local_day", 2, None)
+        raw.create_function("chairside_epoch", 1, None)
 
 
 def _rollup_from_sessions(conn: Connection) -> None:
