@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from infusion.charts import trends as trend_charts
-from infusion.clock import utcnow
+from infusion.clock import local_date, utcnow
 from infusion.errors import ChairsideError
 from infusion.reads.trends import TrendFilters
 from infusion.reads.trends import service as trends
@@ -38,7 +38,9 @@ def cached_trends(
 
 
 therapies, chairs, nurses = trends.filter_options(db, viewer)
-filters = trend_filters(therapies, chairs, nurses, utcnow().date(), trends.site_options(db, viewer))
+# the default period ends on the working site's today, not UTC's (an evening in New York is tomorrow in UTC)
+today = local_date(utcnow(), ui.working_site(db, viewer).timezone)
+filters = trend_filters(therapies, chairs, nurses, today, trends.site_options(db, viewer))
 if filters is None:
     st.stop()
 pchart_therapy = filters.therapy_ids[0] if len(filters.therapy_ids) == 1 else None
@@ -90,14 +92,17 @@ numbers(data.pchart, "pchart", "dl_pchart", filters)
 
 st.subheader("Session durations against the label")
 st.caption(
-    "Boxes: quartiles and median; whiskers: shortest and longest; dashed line: mean. Read from 5-minute bins, "
-    "so quartiles, shortest and longest are within 5 minutes; counts over and under the window are exact."
+    "Boxes: middle half and median; whiskers: shortest and longest; dashed line: mean. Green: the label's time "
+    "(a band for a range, a dotted arrow for 'at least'). Read from 5-minute bins, so quartiles, shortest and "
+    "longest are within 5 minutes; counts over and under the window are exact."
 )
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**IV start → stop** (green band: label range)")
     st.plotly_chart(
-        trend_charts.duration_figure(data.duration_summary, data.duration_windows, "infusion_minutes", "minutes"),
+        trend_charts.duration_figure(
+            data.duration_summary, data.duration_windows, "infusion_minutes", "minutes", filters.infusion
+        ),
         width="stretch",
         key="chart_5",
     )

@@ -162,7 +162,8 @@ def pchart_figure(pchart: pd.DataFrame, title: str) -> go.Figure:
 
 def _stat_box(part: pd.DataFrame, column: str, **kw: Any) -> go.Box:
     """A box drawn from the summary's statistics (quartiles, median, mean; whiskers to the shortest and the
-    longest), not from per-session values: the durations summary is read from a histogram."""
+    longest), not from per-session values: the durations summary is read from a histogram. Its hover is
+    the one point `_stat_hover` puts at the median (plotly's own box hover lists fences twice, unrounded)."""
     return go.Box(
         x=list(part["therapy"]),
         q1=list(part[f"{column}_q1"]),
@@ -171,29 +172,64 @@ def _stat_box(part: pd.DataFrame, column: str, **kw: Any) -> go.Box:
         lowerfence=list(part[f"{column}_min"]),
         upperfence=list(part[f"{column}_max"]),
         mean=list(part[f"{column}_mean"]),
+        hoverinfo="skip",
         **kw,
     )
 
 
-def duration_figure(summary: pd.DataFrame, windows: pd.DataFrame, column: str, label: str) -> go.Figure:
-    """Box plots of durations per therapy (from `duration_summary`) against the label window of each
-    infusion number (shaded, from `duration_windows`).
+def _stat_hover(part: pd.DataFrame, column: str, who: str = "", **kw: Any) -> go.Scatter:
+    """An invisible point at each box's median carrying its numbers, rounded to the minute."""
+    stats = ("median", "q1", "q3", "min", "max", "mean")
+    custom = part[[f"{column}_{s}" for s in stats]].round(0).to_numpy()
+    sessions = part["sessions"].to_numpy().reshape(-1, 1)
+    return go.Scatter(
+        x=list(part["therapy"]),
+        y=list(part[f"{column}_median"]),
+        mode="markers",
+        marker={"size": 18, "opacity": 0},
+        customdata=[[*row, int(n[0])] for row, n in zip(custom, sessions)],
+        hovertemplate=(
+            f"{who}%{{x}}: median %{{customdata[0]:.0f}} min<br>middle half %{{customdata[1]:.0f}}–"
+            "%{customdata[2]:.0f} min<br>shortest %{customdata[3]:.0f}, longest %{customdata[4]:.0f} min<br>"
+            "mean %{customdata[5]:.0f} min · %{customdata[6]} sessions<extra></extra>"
+        ),
+        showlegend=False,
+        **kw,
+    )
 
-    One band per catalog window of a therapy (Ocrevus infusions 1–2 ≥ 150 min, later ≥ 120 min),
-    from the label minimum to its maximum; a window with no upper bound in the label ("≥ 2 h", IVIG)
-    is shaded up to the top of the plotted durations, not drawn as a line at its minimum."""
+
+def _applies(row: Any, infusion: str) -> bool:
+    """Whether a label window covers the infusions the filter shows ("first": infusion 1; "later": 2 on)."""
+    if infusion == "first":
+        return int(row.first_number) <= 1
+    if infusion == "later":
+        return pd.isna(row.last_number) or int(row.last_number) >= 2
+    return True
+
+
+def duration_figure(
+    summary: pd.DataFrame, windows: pd.DataFrame, column: str, label: str, infusion: str = "all"
+) -> go.Figure:
+    """Box plots of durations per therapy (from `duration_summary`) against the label window of each
+    infusion number (from `duration_windows`; only the windows of the infusions the filter shows).
+
+    A bounded window is a green band from the label minimum to its maximum; a fixed time (min = max) a
+    green tick; a window with no upper bound ("≥ 2 h", IVIG) a dotted line from its minimum to the top of
+    the chart ending in an arrow, so it does not read as a range. The bands are drawn under the boxes and
+    the boxes' hover (median, middle half, shortest, longest, mean, sessions) is on top."""
     summary = summary.dropna(subset=[f"{column}_median"])
     if summary.empty:
         return _empty("No completed sessions in this period")
     figure = go.Figure()
-    figure.add_trace(_stat_box(summary, column, name=label, showlegend=False))
     if column == "infusion_minutes" and not windows.empty:
-        top = float(summary[f"{column}_max"].max())
         shown = windows[windows["therapy_id"].isin(summary["therapy_id"])].dropna(subset=["label_min_minutes"])
+        bounded = shown["label_max_minutes"].dropna()
+        top = max(float(summary[f"{column}_max"].max()), float(bounded.max()) if len(bounded) else 0.0) * 1.08
         for row in shown.itertuples(index=False):
+            if not _applies(row, infusion):
+                continue
             low, high = float(row.label_min_minutes), row.label_max_minutes
             open_ended = pd.isna(high)
-            upper = max(top, low) if open_ended else float(high)
             first, last = int(row.first_number), row.last_number
             if pd.isna(last):
                 which = f"infusion {first} onwards"
@@ -202,18 +238,32 @@ def duration_figure(summary: pd.DataFrame, windows: pd.DataFrame, column: str, l
             text = (
                 f"≥ {low:.0f} min" if open_ended else (f"{low:.0f}–{high:.0f} min" if high != low else f"{low:.0f} min")
             )
-            figure.add_trace(
-                go.Scatter(
-                    x=[row.therapy, row.therapy],
-                    y=[low, upper],
-                    mode="markers+lines",
-                    marker={"symbol": "line-ew-open", "size": 24, "color": "#2e7d32"},
-                    line={"color": "rgba(46,125,50,0.35)", "width": 14},
-                    name="label range",
-                    showlegend=False,
-                    hovertemplate=f"label {text} ({which})<extra></extra>",
+            common = {"x": [row.therapy, row.therapy], "name": "label range", "showlegend": False}
+            hover = f"label {text} ({which})<extra></extra>"
+            if open_ended:
+                figure.add_trace(
+                    go.Scatter(
+                        y=[low, max(top, low)],
+                        mode="lines+markers",
+                        marker={"symbol": ["line-ew-open", "triangle-up"], "size": [24, 12], "color": "#2e7d32"},
+                        line={"color": "rgba(46,125,50,0.6)", "width": 3, "dash": "dot"},
+                        hovertemplate=hover,
+                        **common,
+                    )
                 )
-            )
+            else:
+                figure.add_trace(
+                    go.Scatter(
+                        y=[low, float(high)],
+                        mode="markers+lines",
+                        marker={"symbol": "line-ew-open", "size": 30, "color": "#2e7d32"},
+                        line={"color": "rgba(46,125,50,0.35)", "width": 14},
+                        hovertemplate=hover,
+                        **common,
+                    )
+                )
+    figure.add_trace(_stat_box(summary, column, name=label, showlegend=False, marker={"color": "#1f77b4"}))
+    figure.add_trace(_stat_hover(summary, column))
     figure.update_layout(height=380, yaxis_title=label, margin={"t": 10})
     return figure
 
@@ -249,9 +299,15 @@ def duration_by_site_figure(summary: pd.DataFrame, column: str, label: str) -> g
         return _empty("No completed sessions in this period")
     figure = go.Figure()
     for site, part in summary.groupby("site", sort=True):
-        figure.add_trace(_stat_box(part, column, name=str(site)))
+        figure.add_trace(_stat_box(part, column, name=str(site), offsetgroup=str(site)))
+        figure.add_trace(_stat_hover(part, column, who=f"{site} · ", offsetgroup=str(site)))
     figure.update_layout(
-        boxmode="group", height=380, yaxis_title=label, margin={"t": 10}, legend={"title": {"text": "site"}}
+        boxmode="group",
+        scattermode="group",
+        height=380,
+        yaxis_title=label,
+        margin={"t": 10},
+        legend={"title": {"text": "site"}},
     )
     return figure
 
