@@ -555,12 +555,17 @@ def _rebuild_functions(conn: Connection, zones: dict[int, ZoneInfo]) -> Iterator
     no JIT for the statement (compiling it costs about a second per statement, more than running it)."""
     raw: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        jit = conn.exec_driver_sql("SELECT current_setting('jit')").scalar_one()
+        # and no statement timeout: the one INSERT … SELECT of a million-session network is a deliberate bulk
+        # job (a migration, a demo load, the rebuild command), not a screen's query the timeout guards
+        saved = conn.exec_driver_sql("SELECT current_setting('jit'), current_setting('statement_timeout')").one()
         conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         try:
             yield
         finally:
-            conn.execute(select(func.set_config("jit", jit, True)))
+            conn.execute(
+                select(func.set_config("jit", saved[0], True), func.set_config("statement_timeout", saved[1], True))
+            )
         return
     parse = datetime.fromisoformat
 
