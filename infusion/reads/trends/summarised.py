@@ -643,12 +643,20 @@ def completeness(
         ):
             if lim == 0:
                 continue
+            # the flagged sessions first, from trend_session alone (its partial indexes), in check-in order
+            # (start_epoch is the check-in); then their raw columns. Joined first, PostgreSQL walked every
+            # session in check-in order looking for flagged ones: 1.3 s over ten years at a million sessions
+            flagged = (
+                select(t.session_id, t.start_epoch)
+                .where(flag, *_session_where(f))
+                .order_by(t.start_epoch, t.session_id)
+                .limit(lim)
+                .subquery("flagged")
+            )
             q = (
                 select(S.id, *columns)
-                .select_from(T.join(S, S.id == t.session_id))
-                .where(flag, *_session_where(f))
-                .order_by(S.checked_in_at, S.id)
-                .limit(lim)
+                .select_from(flagged.join(S, S.id == flagged.c.session_id))
+                .order_by(flagged.c.start_epoch, flagged.c.session_id)
             )
             for row in _fetch(s, q):
                 if check == "missing_iv_stop":
