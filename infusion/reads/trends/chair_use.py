@@ -16,7 +16,6 @@ arithmetic are the same integers).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,9 +25,16 @@ import pandas as pd
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.orm import Session
 
-from db.models import ACTIVE_STATUSES, CHAIR_USE_SLOTS, trend_chair_use, trend_chair_use_year
+from db.models import (
+    ACTIVE_STATUSES,
+    CHAIR_USE_SLOTS,
+    InfusionSession,
+    TrendSession,
+    trend_chair_use,
+    trend_chair_use_year,
+)
 from infusion.reads.trends.filters import TrendFilters, _fetch
-from infusion.reads.trends.histogram import month_of, split_calendar
+from infusion.reads.trends.histogram import month_of
 
 TC: Table = trend_chair_use
 TCY: Table = trend_chair_use_year
@@ -103,8 +109,6 @@ def contributions(row: dict[str, Any], zone: ZoneInfo) -> list[tuple[tuple[Any, 
 def rebuild_rows(conn: Connection, zones: dict[int, ZoneInfo]) -> list[tuple[Any, ...]]:
     """Every rollup row from trend_session's closed sessions (vectorised per site), as tuples in the
     table's column order (`insert_rows`)."""
-    from db.models import TrendSession
-
     t = TrendSession.__table__.c
     out: list[tuple[Any, ...]] = []
     for site, zone in zones.items():
@@ -188,20 +192,10 @@ def month_slots(s: Session, site: int, chairs: list[int], years: Any, months: li
     return total / 3_600_000
 
 
-def calendar(f: TrendFilters) -> tuple[Any, list[tuple[date, date]], list[tuple[date, date]]]:
-    """(whole years or None, whole month ranges, part-month day ranges) of the period."""
-    return split_calendar(f.start, f.end)
-
-
 def open_rows(s: Session, chairs: Iterable[int], hi: datetime, now: datetime) -> list[tuple[float, float]]:
     """(check-in, now) of sessions still open in these chairs, checked in before `hi` (epoch seconds)."""
-    from db.models import InfusionSession as S
-
+    S = InfusionSession
     q = select(S.checked_in_at).where(
         S.status.in_(ACTIVE_STATUSES), S.checked_in_at < hi, S.chair_id.in_(list(chairs)), S.checked_in_at.is_not(None)
     )
     return [(a.replace(tzinfo=a.tzinfo or UTC).timestamp(), now.timestamp()) for (a,) in _fetch(s, q)]
-
-
-def part_filters(f: TrendFilters, start: date, end: date) -> TrendFilters:
-    return replace(f, start=start, end=end)

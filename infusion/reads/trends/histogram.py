@@ -197,16 +197,19 @@ def year_key(key: tuple[Any, ...], position: int) -> tuple[Any, ...]:
     return (*key[:position], date(month.year, 1, 1), *key[position + 1 :])
 
 
-def _key_filters(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
+def key_filters(f: TrendFilters, c: Any, number: Any, first: int) -> list[ColumnElement[bool]]:
+    """A rollup's conditions for the filters it can answer (therapy, location, infusion, site) on the
+    columns `c`; `number` is its infusion column and `first` that column's value for a first infusion
+    (1 for an infusion number, 0 for trend_daily's band)."""
     conds: list[ColumnElement[bool]] = []
     if f.therapy_ids:
         conds.append(c.therapy_id.in_(f.therapy_ids))
     if f.location != "all":
         conds.append(c.at_home.is_(f.location == "home"))
     if f.infusion == "first":
-        conds.append(c.number == 1)
+        conds.append(number == first)
     elif f.infusion == "later":
-        conds.append(c.number > 1)
+        conds.append(number > first)
     if f.site_ids is not None:
         conds.append(c.site_id.in_(f.site_ids))
     return conds
@@ -226,12 +229,12 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
         for first, last in ranges:
             parts.append(
                 select(h.therapy_id, h.reacted, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
-                    h.month >= first, h.month <= last, *_key_filters(f, h)
+                    h.month >= first, h.month <= last, *key_filters(f, h, h.number, 1)
                 )
             )
     t = TS.c
     for lo, hi in edges:
-        conds = [t.local_day >= lo, t.local_day <= hi, *_key_filters(f, _SessionKeys)]
+        conds = [t.local_day >= lo, t.local_day <= hi, *key_filters(f, t, t.infusion_number, 1)]
         parts.append(session_bins(dialect, conds, keyed=False))
     if not parts:
         return []
@@ -240,15 +243,6 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     keys = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
     q = select(*keys, func.sum(c.n), func.sum(c.edge), func.sum(c.seconds)).group_by(*keys)
     return [tuple(int(v or 0) for v in row) for row in conn.execute(q)]
-
-
-class _SessionKeys:
-    """trend_session's columns under the histogram key's names, for `_key_filters`."""
-
-    therapy_id = TS.c.therapy_id
-    at_home = TS.c.at_home
-    number = TS.c.infusion_number
-    site_id = TS.c.site_id
 
 
 def _day_before(day: date) -> date:

@@ -349,26 +349,27 @@ def _years_from_months(conn: Connection, months: Table, years: Table, keys: tupl
     conn.execute(insert(years).from_select([*keys, "month", *counts], q))
 
 
-def _monthly(daily: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ...], dict[str, int]]:
-    """Daily rollup rows (or deltas) summed per site-local month (trend_monthly's key)."""
-    out: dict[tuple[Any, ...], dict[str, int]] = {}
-    for (site, day, therapy, at_home, band_), counts in daily.items():
-        into = out.setdefault(
-            (site, histogram.month_of(_day(day)), therapy, at_home, band_), dict.fromkeys(DAILY_COUNTS, 0)
-        )
-        for c, v in counts.items():
-            into[c] += v
-    return out
+Rollup = dict[tuple[Any, ...], dict[str, int]]
 
 
-def _yearly(deltas: dict[tuple[Any, ...], dict[str, int]], position: int) -> dict[tuple[Any, ...], dict[str, int]]:
-    """Month-keyed rollup rows (or deltas) summed per year (the month at `position` → 1 January)."""
-    out: dict[tuple[Any, ...], dict[str, int]] = {}
-    for key, counts in deltas.items():
-        into = out.setdefault(histogram.year_key(key, position), {})
+def _summed(rows: Rollup, rekey: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> Rollup:
+    """Rollup rows (or deltas) summed under a coarser key."""
+    out: Rollup = {}
+    for key, counts in rows.items():
+        into = out.setdefault(rekey(key), {})
         for c, v in counts.items():
             into[c] = into.get(c, 0) + v
     return out
+
+
+def _monthly(daily: Rollup) -> Rollup:
+    """Daily rollup rows (or deltas) summed per site-local month (trend_monthly's key)."""
+    return _summed(daily, lambda k: (k[0], histogram.month_of(_day(k[1])), *k[2:]))
+
+
+def _yearly(deltas: Rollup, position: int) -> Rollup:
+    """Month-keyed rollup rows (or deltas) summed per year (the month at `position` → 1 January)."""
+    return _summed(deltas, lambda k: histogram.year_key(k, position))
 
 
 def bump_version(conn: Connection) -> None:

@@ -127,17 +127,7 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
 
         def keyed(table: Any, day: Any, lo: date, hi: date) -> Any:
             c = table.c
-            conds: list[ColumnElement[bool]] = [day >= lo, day <= hi]
-            if f.therapy_ids:
-                conds.append(c.therapy_id.in_(f.therapy_ids))
-            if f.location != "all":
-                conds.append(c.at_home.is_(f.location == "home"))
-            if f.infusion == "first":
-                conds.append(c.band == 0)
-            elif f.infusion == "later":
-                conds.append(c.band > 0)
-            if f.site_ids is not None:
-                conds.append(c.site_id.in_(f.site_ids))
+            conds = [day >= lo, day <= hi, *histogram.key_filters(f, c, c.band, 0)]
             keys = (c.site_id, day.label("local_day"), c.therapy_id, c.at_home, c.band)
             return select(*keys, *(c[n] for n in _COUNTS)).where(*conds)
 
@@ -596,7 +586,7 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
         return found
 
     def occupied(s: Session, site: int, chairs: list[int], lo: datetime, hi: datetime, grid: Grid) -> np.ndarray:
-        years, months, edges = chair_use.calendar(f)
+        years, months, edges = histogram.split_calendar(f.start, f.end)
         total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
         if years is not None or months:
             total += grid.from_slots(chair_use.month_slots(s, site, chairs, years, months))
