@@ -87,7 +87,13 @@ with c2:
 
 st.subheader("Monthly reaction rate (p-chart)")
 title = therapies.get(pchart_therapy, "") if pchart_therapy else "All therapies (pick one therapy for its own chart)"
-st.plotly_chart(trend_charts.pchart_figure(data.pchart, title), width="stretch", key="chart_4")
+st.caption(
+    "Share of completed sessions with a reaction each month; dashed lines: 3σ limits around this period's rate. "
+    "A month outside its limits is a red cross (⚠); a month with no completed session is a gap."
+)
+st.plotly_chart(
+    trend_charts.pchart_figure(data.pchart, title, filters.start, filters.end), width="stretch", key="chart_4"
+)
 numbers(data.pchart, "pchart", "dl_pchart", filters)
 
 st.subheader("Session durations against the label")

@@ -6,6 +6,7 @@ the only signal: every bar and point carries its number as text.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -103,60 +104,122 @@ def infusion_number_figure(by_number: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def pchart_figure(pchart: pd.DataFrame, title: str) -> go.Figure:
-    """Monthly reaction proportion with the centre line and 3-sigma limits; points outside are marked."""
+def _month(day: Any) -> pd.Timestamp:
+    """The first of the month of a date, datetime or ISO string."""
+    return pd.Timestamp(day).to_period("M").to_timestamp()
+
+
+def _month_ticks(months: list[pd.Timestamp]) -> list[pd.Timestamp]:
+    """Which months carry a label: every month up to a year, then every 2nd, 3rd (quarters), 6th or 12th
+    (Januaries) so a long period keeps about a dozen labels, never a day or an hour."""
+    step = next((s for s, most in ((1, 12), (2, 24), (3, 39), (6, 78)) if len(months) <= most), 12)
+    if step == 1:
+        return months
+    aligned = [m for m in months if (m.month - 1) % step == 0]
+    return aligned if len(aligned) >= 2 else months[::step]
+
+
+def pchart_figure(pchart: pd.DataFrame, title: str, start: date | None = None, end: date | None = None) -> go.Figure:
+    """Monthly reaction proportion with the centre line and 3-sigma limits; points outside are marked.
+
+    Every month from `start` to `end` (the filter's period; else the frame's first to last month) is on the
+    axis, labelled by month ("Mar 2026") whatever the range, one month or ten years. Every month with
+    completed sessions is a point on the one line, those outside their limits joined like the rest and
+    marked (red cross, ⚠); a month with no completed session is a gap (no proportion), not a zero. Each
+    month's limits are a step across its own width, so a single month still shows them."""
     if pchart.empty:
         return _empty("No completed sessions in this period")
+    data = pchart.assign(month=[_month(m) for m in pchart["month"]]).set_index("month")
+    first = min([*data.index, *([_month(start)] if start else [])])
+    last = max([*data.index, *([_month(end)] if end else [])])
+    months = list(pd.date_range(first, last, freq="MS"))
+    full = data.reindex(months)
+    inside_out = full["out_of_control"].astype("boolean").fillna(False).astype(bool).tolist()
+    # each month spans from half-way after the previous month to half-way before the next
+    edges = [m - (m - (m - pd.offsets.MonthBegin(1))) / 2 for m in months]
+    edges.append(months[-1] + ((months[-1] + pd.offsets.MonthBegin(1)) - months[-1]) / 2)
     figure = go.Figure()
+    for column, name in (("ucl", "UCL (3σ)"), ("lcl", "LCL (3σ)")):
+        xs: list[Any] = []
+        ys: list[Any] = []
+        for i, value in enumerate(full[column]):
+            if pd.isna(value):
+                xs.append(None)
+                ys.append(None)
+                continue
+            xs += [edges[i], edges[i + 1]]
+            ys += [float(value), float(value)]
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"dash": "dash", "color": "#999", "shape": "hv"},
+                name=name,
+                hovertemplate=f"{name}: %{{y:.1%}}<extra></extra>",
+            )
+        )
+    p_bar = float(data["p_bar"].iloc[0])
     figure.add_trace(
         go.Scatter(
-            x=pchart["month"],
-            y=pchart["ucl"],
+            x=[edges[0], edges[-1]],
+            y=[p_bar, p_bar],
             mode="lines",
-            line={"dash": "dash", "color": "#999"},
-            name="UCL (3σ)",
-            line_shape="hvh",
+            line={"color": "#555"},
+            name="centre p̄",
+            hovertemplate=f"centre p̄ {p_bar:.1%} (this period)<extra></extra>",
         )
     )
+    counts = [
+        "" if pd.isna(n) else f"{int(x)}/{int(n)}" + (" · outside the limits" if out else "")
+        for x, n, out in zip(full["x"], full["n"], inside_out)
+    ]
     figure.add_trace(
         go.Scatter(
-            x=pchart["month"],
-            y=pchart["lcl"],
-            mode="lines",
-            line={"dash": "dash", "color": "#999"},
-            name="LCL (3σ)",
-            line_shape="hvh",
-        )
-    )
-    figure.add_trace(
-        go.Scatter(x=pchart["month"], y=pchart["p_bar"], mode="lines", line={"color": "#555"}, name="centre p̄")
-    )
-    inside = pchart[~pchart["out_of_control"].astype(bool)]
-    outside = pchart[pchart["out_of_control"].astype(bool)]
-    figure.add_trace(
-        go.Scatter(
-            x=inside["month"],
-            y=inside["p"],
+            x=months,
+            y=[None if pd.isna(p) else float(p) for p in full["p"]],
             mode="lines+markers",
             name="monthly rate",
-            marker={"color": "#1f6f8b", "size": 9},
-            text=[f"{x}/{n}" for x, n in zip(inside["x"], inside["n"])],
+            line={"color": "#1f6f8b"},
+            marker={
+                "color": ["#c62828" if out else "#1f6f8b" for out in inside_out],
+                "size": [13 if out else 9 for out in inside_out],
+                "symbol": ["x" if out else "circle" for out in inside_out],
+            },
+            text=counts,
             hovertemplate="%{x|%b %Y}: %{y:.1%} (%{text})<extra></extra>",
         )
     )
-    if not outside.empty:
+    outside = [i for i, out in enumerate(inside_out) if out]
+    if outside:
         figure.add_trace(
             go.Scatter(
-                x=outside["month"],
-                y=outside["p"],
+                x=[months[i] for i in outside],
+                y=[float(full["p"].iloc[i]) for i in outside],
                 mode="markers+text",
                 name="outside limits",
                 marker={"color": "#c62828", "size": 13, "symbol": "x"},
                 text=["⚠"] * len(outside),
                 textposition="top center",
+                cliponaxis=False,
+                hoverinfo="skip",
             )
         )
-    figure.update_layout(title=title, height=360, yaxis_tickformat=".0%", margin={"t": 40})
+    ticks = _month_ticks(months)
+    figure.update_layout(
+        title=title,
+        height=360,
+        margin={"t": 40},
+        xaxis={
+            "type": "date",
+            "range": [edges[0], edges[-1]],
+            "tickmode": "array",
+            "tickvals": ticks,
+            "ticktext": [m.strftime("%b %Y") for m in ticks],
+            "title": "month (local)",
+        },
+        yaxis={"tickformat": ".1~%", "rangemode": "tozero", "title": "sessions with a reaction"},
+    )
     return figure
 
 
