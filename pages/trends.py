@@ -16,9 +16,10 @@ from infusion.reads.trends import TrendFilters
 from infusion.reads.trends import service as trends
 from infusion.services.setup import get_clinic
 from ui import common as ui
+from ui.trends.chair_time import chair_utilisation, time_against_label
 from ui.trends.filters import trend_filters
-from ui.trends.numbers import numbers
-from ui.trends.sites import each_site_durations, each_site_table, each_site_utilisation, sites_compared, zone_note
+from ui.trends.numbers import numbers, table
+from ui.trends.sites import each_site_durations, each_site_table, sites_compared, zone_note
 
 db = ui.get_db()
 viewer = ui.page_guard("trends")
@@ -67,13 +68,7 @@ st.plotly_chart(trend_charts.reaction_rate_figure(data.rates), width="stretch", 
 numbers(data.rates, "reaction_rates", "dl_rates", filters)
 
 st.markdown("**During the session vs within 24 h after** (delayed reactions from the next-day follow-up call)")
-st.dataframe(
-    data.delayed.rename(
-        columns={"rate_during_per_100": "during session per 100", "rate_after_per_100": "within 24 h after per 100"}
-    ),
-    hide_index=True,
-    width="stretch",
-)
+table(data.delayed, "delayed_reactions")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -122,20 +117,11 @@ with c2:
 numbers(data.duration_summary, "durations", "dl_durations", filters)
 each_site_durations(data, filters)
 
-st.subheader("Chair utilisation")
-st.caption(
-    "Share of chair-hours occupied (check-in to discharge), by weekday and hour in each site's time zone "
-    "(07:00–19:00 Monday to Friday)."
-)
-st.plotly_chart(trend_charts.utilisation_figure(data.utilisation), width="stretch", key="chart_7")
-numbers(data.utilisation, "utilisation", "dl_util", filters)
-each_site_utilisation(data, filters)
-st.markdown("**Chair time lost to reactions**")
-st.dataframe(data.time_lost, hide_index=True, width="stretch")
-each_site_table(data.time_lost_by_site, data, "time_lost_by_site", filters)
+chair_utilisation(data, filters)
+time_against_label(data, filters)
 
 st.subheader("Data completeness")
-st.dataframe(data.completeness, hide_index=True, width="stretch")
+table(data.completeness, "completeness")
 each_site_table(data.completeness_by_site, data, "completeness_by_site", filters)
 if not data.incomplete_sessions.empty:
     numbers(data.incomplete_sessions, "incomplete_sessions", "dl_incomplete", filters)

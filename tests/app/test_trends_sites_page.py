@@ -79,7 +79,7 @@ def test_two_sites_show_the_sites_compared_section(db: Any, make_app: Any) -> No
     assert therapy.value == "Tysabri"
     funnel = next(d.value for d in at.dataframe if "signal" in d.value.columns)
     assert sorted(funnel["site"]) == ["Boston", "Honolulu"]
-    assert funnel["completed"].tolist() == [3, 3]
+    assert funnel["completed sessions"].tolist() == [3, 3]
     assert any("Each site" in m for m in _texts(at.markdown))
 
 
@@ -93,7 +93,7 @@ def test_one_site_picked_hides_the_comparison_and_names_its_zone(db: Any, make_a
     assert any("Boston's local time (America/New_York)" in c for c in _texts(at.caption)), _texts(at.caption)
     assert not any("Each site" in m for m in _texts(at.markdown))
     numbers = [e for e in at.expander if e.label == "Numbers"]
-    assert int(numbers[0].dataframe[0].value["completed"].sum()) == 3
+    assert int(numbers[0].dataframe[0].value["completed sessions"].sum()) == 3
 
 
 def test_a_manager_of_one_site_sees_no_comparison_and_no_site_picker(db: Any, make_app: Any) -> None:
@@ -108,4 +108,4 @@ def test_a_manager_of_one_site_sees_no_comparison_and_no_site_picker(db: Any, ma
     assert "Sites compared" not in _texts(at.subheader)
     assert not [m for m in at.multiselect if m.label == "Sites"]
     numbers = [e for e in at.expander if e.label == "Numbers"]
-    assert int(numbers[0].dataframe[0].value["completed"].sum()) == 3  # Boston's three only
+    assert int(numbers[0].dataframe[0].value["completed sessions"].sum()) == 3  # Boston's three only

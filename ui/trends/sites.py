@@ -10,11 +10,21 @@ from infusion.charts import trends as trend_charts
 from infusion.charts.funnel import funnel_caption, funnel_figure
 from infusion.reads.trends import TrendFilters
 from infusion.reads.trends.service import Trends
-from ui import common as ui
-from ui.trends.numbers import numbers
+from ui.trends.numbers import download, numbers, table
 
 #: the funnel table as shown (the CSV carries every column of the frame)
-_FUNNEL_SHOWN = ("site", "sessions", "reacted", "rate", "network_rate", "lower95", "upper95", "lower998", "upper998")
+_FUNNEL_SHOWN = (
+    "site",
+    "sessions",
+    "reacted",
+    "rate",
+    "network_rate",
+    "lower95",
+    "upper95",
+    "lower998",
+    "upper998",
+    "signal",
+)
 
 
 def zone_note(sites: pd.DataFrame) -> None:
@@ -52,14 +62,12 @@ def each_site_utilisation(data: Trends, filters: TrendFilters) -> None:
 
 
 def each_site_table(frame: pd.DataFrame, data: Trends, name: str, filters: TrendFilters) -> None:
-    """A per-site table under the network one (time lost, completeness)."""
+    """A per-site table under the network one (time against the label, completeness), with its CSV."""
     if not data.compares_sites:
         return
     st.markdown("**Each site**")
-    st.dataframe(frame, hide_index=True, width="stretch")
-    ui.csv_download(
-        "Download CSV", frame, file_name=f"chairside_{name}_{filters.start}_{filters.end}.csv", key=f"dl_{name}"
-    )
+    table(frame, name)
+    download(frame, name, f"dl_{name}", filters)
 
 
 def _default_therapy(funnel: pd.DataFrame, therapies: list[str], filters: TrendFilters) -> int:
@@ -87,22 +95,11 @@ def sites_compared(data: Trends, filters: TrendFilters) -> None:
     st.plotly_chart(funnel_figure(funnel, therapy), width="stretch", key="chart_funnel")
     st.caption(funnel_caption())
     part = funnel[funnel["therapy"] == therapy].reset_index(drop=True)
-    percent = {c: st.column_config.NumberColumn(format="percent") for c in _FUNNEL_SHOWN[3:]}
-    table, download = st.columns([5, 1])
-    with table:
-        st.dataframe(
-            part[[*_FUNNEL_SHOWN, "signal"]].rename(columns={"sessions": "completed", "reacted": "with a reaction"}),
-            hide_index=True,
-            width="stretch",
-            column_config=percent,
-        )
-    with download:
+    left, right = st.columns([5, 1])
+    with left:
+        table(part[list(_FUNNEL_SHOWN)], "funnel")
+    with right:
         slug = "".join(ch if ch.isalnum() else "_" for ch in therapy.lower())
-        ui.csv_download(
-            "Download CSV",
-            part,
-            file_name=f"chairside_funnel_{slug}_{filters.start}_{filters.end}.csv",
-            key="dl_funnel",
-        )
+        download(part, "funnel", "dl_funnel", filters, slug=f"funnel_{slug}")
     st.markdown("**Reaction rate per site and therapy** (95 % Wilson interval)")
-    st.dataframe(data.rates_by_site, hide_index=True, width="stretch")
+    table(data.rates_by_site, "reaction_rates_by_site")
