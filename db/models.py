@@ -432,6 +432,7 @@ class AuditEvent(Base):
         Index("ix_audit_at", "at"),
         Index("ix_audit_session_at", "session_id", "at"),
         Index("ix_audit_entity", "entity", "entity_id"),
+        Index("ix_audit_site_at", "site_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -443,6 +444,10 @@ class AuditEvent(Base):
     entity_id: Mapped[int | None] = mapped_column(BigInteger)
     session_id: Mapped[int | None] = mapped_column(BigInteger)
     patient_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: the site the event is about (its session's chair's, the clinic or chair changed, a patient's
+    #: site); None for network events (accounts, catalog, exports, searches). Who may read an event:
+    #: infusion.reads.audit_log. Set once at insert (services.audit.record), like every column here.
+    site_id: Mapped[int | None] = mapped_column(BigInteger)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -21,6 +21,13 @@ st.caption(
     "or deleted (the database refuses it). Searching the log is recorded too. "
     f"Days are {clinic.name}'s ({clinic.timezone})."
 )
+scope = audit_log.reader_sites(db, reader)
+if scope is not None:  # minimum necessary: a site-scoped reader sees their sites' events only
+    st.caption(
+        f"You see the events about {', '.join(scope) or 'no site'} only: the sites you hold your role at. "
+        "Other sites' events and network events (sign-ins, accounts, the catalog, exports) are for "
+        "network-wide quality staff and administrators."
+    )
 
 today = utcnow().astimezone(ZoneInfo(clinic.timezone)).date()
 with forms.entry_form("audit_filters") as form:

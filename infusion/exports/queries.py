@@ -38,7 +38,7 @@ class ExportFilters:
 
     `site_ids`: the sites (None: every site the person exporting holds; the export
     refuses a site they do not hold). The days are each site's local days. With
-    sites named, audit holds the events about those sites' sessions only.
+    sites named (or a person holding some sites), audit holds the events about those sites only.
     `pseudonymise_site` (de-identified exports only): `site_key`, a keyed pseudonym,
     instead of the site's code.
     """
@@ -85,7 +85,7 @@ class Window:
 class Scope:
     """Which sites an export covers, each with its own local days.
 
-    `sessionless`: the window for audit events without a session (the first site's days), or None
+    `sessionless`: the window for audit events about no site (the first site's days), or None
     when the export names sites (such events belong to no site, so they are left out).
     """
 
@@ -320,7 +320,11 @@ def reactions_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: S
 
 
 def audit_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
-    conditions: list[Any] = _within(A.at, C.site_id, lo, hi, scope)
+    """Audit events by the event's own site (`audit_event.site_id`: its session's, a site's or chair's
+    settings, a patient's; infusion.services.audit.event_site), so a person holding some sites exports
+    only the events about them, as the audit search shows them (infusion.reads.audit_log); events
+    about no site (accounts, catalog, exports) only when no site is named and every site is held."""
+    conditions: list[Any] = _within(A.at, A.site_id, lo, hi, scope)
     if filters.therapy_ids:
         conditions.append(S.therapy_id.in_(filters.therapy_ids))
     if filters.chair_ids:
@@ -338,7 +342,7 @@ def audit_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope
             A.entity_id,
             A.session_id,
             A.patient_id,
-            C.site_id,
+            A.site_id,
             A.before,
             A.after,
             A.reason,
@@ -348,7 +352,6 @@ def audit_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope
         )
         .select_from(A)
         .outerjoin(S, S.id == A.session_id)
-        .outerjoin(C, C.id == S.chair_id)
         .where(*conditions)
         .order_by(A.at, A.id)
     )

@@ -496,7 +496,10 @@ AUDIT: tuple[Column, ...] = (
         deid_name="patient_key",
         pseudonym_kind="patient",
     ),
-    _site("The site of the session the event concerns (its short code); blank when the event has no session."),
+    _site(
+        "The site the event concerns (its short code): its session's site, else the site or chair changed, else "
+        "the patient's site; blank for network events (accounts, catalog, exports)."
+    ),
     Column("before", "text", "Changed fields before the change, as JSON.", deid=Deid.REMOVE),
     Column("after", "text", "Changed fields after the change, as JSON.", deid=Deid.REMOVE),
     Column("reason", "text", "Reason given, as typed.", deid=Deid.REMOVE),
@@ -518,8 +521,9 @@ DESCRIPTIONS = {
     "reactions": "One row per infusion reaction with its symptoms, CTCAE grade, actions, onset and resolution. "
     "The date range applies to the session's scheduled day, in its site's time zone.",
     "audit": "One row per audit event (every change Chairside saved), for quality and admin staff only. The date "
-    "range applies to the event time, in the time zone of the event's session's site (events without a "
-    "session: the first site's). An export limited to some sites holds the events about their sessions only.",
+    "range applies to the event time, in the time zone of the event's site (events about no site: the first "
+    "site's). An export limited to some sites, or made by someone who holds only some sites, holds the events "
+    "about those sites only (no network events).",
 }
 
 FORMAT_NOTES = (

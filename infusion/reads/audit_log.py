@@ -1,4 +1,13 @@
-"""Search the audit trail (quality and administrators): who did what, to which record, when."""
+"""Search the audit trail (quality and administrators): who did what, to which record, when.
+
+Who reads which events (minimum necessary): a network-wide holder (administrators, network quality)
+reads every event. A person who holds the quality role at named sites reads only the events about
+those sites (`audit_event.site_id`: a session's site, a site's or chair's settings, a patient's site;
+`infusion.services.audit.event_site`). Events about no site (sign-ins and accounts, the therapy
+catalog, exports, audit searches) name staff across the network, so they are network-wide only; a
+site-scoped reader never sees another site's patients, MRNs or staff actions, nor any action name
+that only occurs elsewhere. The same rule narrows the audit export (infusion.exports.queries).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +18,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import AuditEvent, Patient
+from db.models import AuditEvent, Clinic, Patient
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import AUDIT, require_role
-from infusion.accounts.sites import working_context
+from infusion.accounts.sites import held_sites, working_context
 from infusion.clock import local_day_bounds
 from infusion.errors import ValidationError
 from infusion.services.audit import record
@@ -39,16 +49,33 @@ def _bounds(filters: AuditFilters, tz: str) -> tuple[datetime, datetime]:
     return local_day_bounds(filters.start, tz, filters.end)
 
 
+def readable(s: Session, actor: Actor) -> list[ColumnElement[bool]]:
+    """The condition on audit events the actor may read ([] for a network-wide holder)."""
+    held = held_sites(s, actor)
+    if held is None:
+        return []
+    return [AuditEvent.site_id.in_(sorted(held))]
+
+
+def reader_sites(db: Database, actor: Actor) -> list[str] | None:
+    """The names of the sites whose events the actor reads (None: every site and the network's)."""
+    with db.reading() as s:
+        held = held_sites(s, actor)
+        if held is None:
+            return None
+        return list(s.scalars(select(Clinic.name).where(Clinic.id.in_(sorted(held))).order_by(Clinic.name)))
+
+
 def search(db: Database, actor: Actor, filters: AuditFilters, limit: int = MAX_ROWS) -> tuple[pd.DataFrame, int]:
     """Matching audit events, newest first (at most `limit`), and how many match in all.
 
-    Looking at the audit trail is itself audited.
+    Looking at the audit trail is itself audited. Only the events the actor may read (`readable`).
     """
     require_role(actor, AUDIT, "read the audit trail")
     with db.reading() as s:
         clinic, _ = working_context(s, actor)  # the filter's days are the working site's
         lo, hi = _bounds(filters, clinic.timezone)
-        conditions = [AuditEvent.at >= lo, AuditEvent.at < hi]
+        conditions = [*readable(s, actor), AuditEvent.at >= lo, AuditEvent.at < hi]
         if filters.user_name:
             conditions.append(func.lower(AuditEvent.user_name).like(f"%{filters.user_name.strip().lower()}%"))
         if filters.session_id is not None:
@@ -117,9 +144,10 @@ def search(db: Database, actor: Actor, filters: AuditFilters, limit: int = MAX_R
 
 
 def actions(db: Database, actor: Actor) -> list[str]:
+    """The action names among the events the actor may read (the Action filter's choices)."""
     require_role(actor, AUDIT, "read the audit trail")
     with db.reading() as s:
-        return sorted(s.scalars(select(AuditEvent.action).distinct()))
+        return sorted(s.scalars(select(AuditEvent.action).where(*readable(s, actor)).distinct()))
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:

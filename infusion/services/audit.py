@@ -6,11 +6,12 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from db.models import AppUser, AuditEvent
+from db.models import AppUser, AuditEvent, Chair, Clinic, InfusionSession
 from infusion.accounts.actor import Actor
+from infusion.accounts.sites import working_site
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied
 from infusion.services import integrity  # noqa: F401 - registers the row checks every write goes through
@@ -44,6 +45,53 @@ def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, An
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
+def _chair_site(s: Session, chair_id: int | None) -> int | None:
+    chair = s.get(Chair, chair_id) if chair_id is not None else None
+    return None if chair is None else int(chair.site_id)
+
+
+def event_site(
+    s: Session,
+    actor: Actor,
+    entity: str,
+    entity_id: int | None,
+    session_id: int | None,
+    patient_id: int | None,
+    after: dict[str, Any] | None,
+) -> int | None:
+    """The site an audit event is about, which decides who may read it (infusion.reads.audit_log).
+
+    A session's event: the session's site (its chair's). A site's own event (`clinic`): that site; a
+    chair's: the chair's site; a wall display paired at a site: that site. A patient's event without
+    a session (registration, a protocol interval, the NEWS2 scale): the site of the patient's latest
+    session, else the site the person is working in (the command line and the system: the site they
+    name, else none). Anything else (accounts, the catalog, exports,
+    searches): None, a network event that only network-wide holders read. Migration 0013 filled the
+    older rows by the same rules (a patient's latest session at the time of the migration)."""
+    if session_id is not None:
+        row = s.get(InfusionSession, session_id)
+        return _chair_site(s, row.chair_id) if row is not None else None
+    if entity == "clinic" and entity_id is not None:
+        return entity_id if s.get(Clinic, entity_id) is not None else None
+    if entity == "chair":
+        return _chair_site(s, entity_id)
+    if entity == "sign_in_token" and after is not None:
+        site = after.get("site_id")
+        return site if isinstance(site, int) and not isinstance(site, bool) else None
+    if patient_id is not None:
+        latest = s.scalar(
+            select(Chair.site_id)
+            .join(InfusionSession, InfusionSession.chair_id == Chair.id)
+            .where(InfusionSession.patient_id == patient_id)
+            .order_by(InfusionSession.scheduled_at.desc(), InfusionSession.id.desc())
+            .limit(1)
+        )
+        if latest is not None:
+            return int(latest)
+        return working_site(s, actor) if actor.user_id is not None else actor.site_id
+    return None
+
+
 def record(
     s: Session,
     actor: Actor,
@@ -62,7 +110,8 @@ def record(
 
     Every write records one, so this is also the last check that the account behind a
     signed-in actor still exists and is active: a disabled account's open browser cannot
-    write anything (PermissionDenied, the transaction rolls back)."""
+    write anything (PermissionDenied, the transaction rolls back). The event's site is
+    `event_site`'s."""
     if actor.user_id is not None and action not in ALLOWED_WHEN_DISABLED:
         user = s.get(AppUser, actor.user_id)
         if user is None or not user.active:
@@ -77,6 +126,7 @@ def record(
             entity_id=entity_id,
             session_id=session_id,
             patient_id=patient_id,
+            site_id=event_site(s, actor, entity, entity_id, session_id, patient_id, after),
             before=_jsonable(before) if before is not None else None,
             after=_jsonable(after) if after is not None else None,
             reason=reason,

@@ -167,9 +167,28 @@ def test_audit_events_carry_the_site_of_their_session(network: Network) -> None:
     rows = _csv(network.db, "audit", every)
     sites = {r["session_id"]: r["site"] for r in rows}
     assert sites[str(network.a1)] == "BUF" and sites[str(network.b1)] == "HNL"
-    assert sites.get("") == "", "an event without a session has no site"
+    by_entity = {(r["entity"], r["site"]) for r in rows if not r["session_id"]}
+    assert {("chair", "HNL"), ("chair", "BUF"), ("clinic", "BUF")} <= by_entity, "a site's set-up is that site's"
+    assert ("therapy", "") in by_entity, "the catalog is the network's"
     only_hnl = _csv(network.db, "audit", replace(every, site_ids=(network.hnl,)))
-    assert only_hnl and {r["site"] for r in only_hnl} == {"HNL"}, "named sites: their sessions' events only"
+    assert only_hnl and {r["site"] for r in only_hnl} == {"HNL"}, "named sites: their events only"
+
+
+def test_the_audit_export_of_a_one_site_holder_leaves_out_other_sites_and_network_events(network: Network) -> None:
+    db = network.db
+    quality = _quality_at(db, network.buf)  # an account event of the network (no site)
+    today = utcnow().date()
+    every = ExportFilters(today - timedelta(days=1), today + timedelta(days=1))
+    data, rows = service.csv_file(db, quality, "audit", every)
+    table = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows == len(table) > 0 and {r["site"] for r in table} == {"BUF"}
+    assert str(network.b1) not in {r["session_id"] for r in table}
+    assert "app_user" not in {r["entity"] for r in table}
+    frame, total = service.preview(db, quality, "audit", every)
+    assert total == rows and set(frame["site"]) == {"BUF"}
+    # a network-wide holder exports every site's events and the network's
+    admin_rows = _csv(db, "audit", every)
+    assert {r["site"] for r in admin_rows} == {"BUF", "HNL", ""}
 
 
 def test_filter_by_site(network: Network) -> None:

@@ -83,6 +83,11 @@ def _fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
     roles and the chairs' names."""
     out: dict[str, tuple[int, str]] = {}
     queries = {t: f"SELECT * FROM {t} ORDER BY id" for t in KEPT}
+    # the columns audit_event had at 0009 (0013 added site_id, filled once; these stay as they were)
+    queries["audit_event"] = (
+        "SELECT id, at, user_id, user_name, action, entity, entity_id, session_id, patient_id, before, after, reason "
+        "FROM audit_event ORDER BY id"
+    )
     queries["app_user"] = "SELECT id, username, display_name, role, active, password_hash FROM app_user ORDER BY id"
     queries["chair"] = "SELECT id, name, kind, active FROM chair ORDER BY id"
     queries["clinic"] = "SELECT id, name, timezone, temperature_unit, weight_unit FROM clinic ORDER BY id"
