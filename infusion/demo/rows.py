@@ -26,6 +26,7 @@ from infusion.clinical.vitals import Vitals, alert_flags, score
 from infusion.demo.events import BASELINE, FEVER, HYPERTENSION, ReactionSim, Sim
 from infusion.demo.people import ALLERGIES, DIAGNOSES, FAMILY, GIVEN_F, GIVEN_M, PROVIDERS
 from infusion.demo.premises import Premises
+from infusion.demo.scoring import FastScore
 from infusion.demo.simulate import Generator, fast_randint
 from infusion.demo.therapies import LOT_PREFIX, PatientInfo, Plan
 from infusion.demo.writer import (
@@ -89,6 +90,7 @@ class SessionRows:
         self.premises, self.now_min, self.days = premises, now_min, days
         self.today_counts: dict[str, int] = defaultdict(int)
         self._celsius: dict[float, float] = {}
+        self._fast = FastScore(gen.thresholds)
 
     def write_patients(self, patients: list[PatientInfo], first_mrn: int) -> None:
         """Patient rows with names, birth dates and allergies; MRNs count up from `first_mrn`."""
@@ -221,7 +223,7 @@ class SessionRows:
         ri, rnd, enc, gen = self.ri, self.rng.random, self.enc, self.gen
         ts, yes, no, add = enc.ts, enc.true, enc.false, self.writer.add
         table, thresholds, unit = VITALS_TABLE, gen.thresholds, self.premises.temperature_unit
-        celsius = self._celsius
+        celsius, fast = self._celsius, self._fast.score
         patient, therapy = plan.patient, plan.patient.therapy
         start, stop, limit = placed.start, placed.stop, placed.limit
         lemtrada_day1 = therapy.code == "alemtuzumab" and plan.course_day == 1
@@ -266,26 +268,33 @@ class SessionRows:
                 elif u < 0.045:
                     spo2 = None
                     unable = enc.json({"spo2": "Cold fingers; no reliable trace"})
-            v = Vitals(
-                systolic=sbp,
-                diastolic=dbp,
-                pulse=pulse,
-                resp_rate=rr,
-                temperature_c=temp_c,
-                spo2=spo2,
-                pain=pain,
-                weight_kg=weight,
-                consciousness="A",
-                on_oxygen=on_oxygen,
-                position=position,
-                unable_to_obtain={},
-                provider_notified=False,
-                provider_name=None,
-                note=None,
-            )
-            news = score(v)
-            flags = alert_flags(v, thresholds, baseline_systolic=baseline_sbp, temperature_unit=unit, news=news)
-            provider, note = self._notified(flags, kind, reaction) if flags else (None, None)
+            news2_total, complete, flagged = fast(sbp, dbp, pulse, rr, temp_c, spo2, on_oxygen, baseline_sbp)
+            if flagged:  # the product's own rules for the stored flags and messages
+                v = Vitals(
+                    systolic=sbp,
+                    diastolic=dbp,
+                    pulse=pulse,
+                    resp_rate=rr,
+                    temperature_c=temp_c,
+                    spo2=spo2,
+                    pain=pain,
+                    weight_kg=weight,
+                    consciousness="A",
+                    on_oxygen=on_oxygen,
+                    position=position,
+                    unable_to_obtain={},
+                    provider_notified=False,
+                    provider_name=None,
+                    note=None,
+                )
+                news = score(v)
+                flags = alert_flags(v, thresholds, baseline_systolic=baseline_sbp, temperature_unit=unit, news=news)
+                news2_total, complete = news.total, news.complete
+                provider, note = self._notified(flags, kind, reaction)
+                flag_json, flag_count = enc.json([f.as_dict() for f in flags]), len(flags)
+            else:
+                provider = note = None
+                flag_json, flag_count = enc.empty_list, 0
             entered = min(taken + (ri(0, 3) if rnd() < 0.97 else ri(20, 90)), limit)
             add(
                 table,
@@ -311,10 +320,10 @@ class SessionRows:
                     no if provider is None else yes,
                     provider,
                     ts(min(taken + 3, limit)) if provider else None,
-                    enc.json([f.as_dict() for f in flags]) if flags else enc.empty_list,
-                    len(flags),
-                    news.total,
-                    yes if news.complete else no,
+                    flag_json,
+                    flag_count,
+                    news2_total,
+                    yes if complete else no,
                     note,
                     "active",
                 ),
