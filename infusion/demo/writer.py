@@ -65,6 +65,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: (SQLite's limit before 3.32 was 999; newer versions allow 32,766).
 MULTI_ROWS = 32
 MAX_PARAMETERS = 999
+#: Encoded timestamps kept by minute (a day's sessions share their minutes; ~10 MB at most).
+TS_CACHE = 1 << 16
 
 
 class Encoder:
@@ -114,15 +116,11 @@ class Encoder:
     def ts(self, minute: int | None) -> Any:
         if minute is None:
             return None
-        if self._suffix is not None:
-            day, of_day = divmod(minute, 1440)
-            prefix = self._days.get(day)
-            if prefix is None:
-                prefix = self._days[day] = (EPOCH.date() + timedelta(days=day)).isoformat() + " "
-            return prefix + self._clock[of_day] + self._suffix
         value = self._minutes.get(minute)
         if value is None:
-            value = self._minutes[minute] = self._processed(minute)
+            if len(self._minutes) >= TS_CACHE:  # a load walks its days in order: old minutes are done
+                self._minutes.clear()
+            value = self._minutes[minute] = self._text(minute) if self._suffix is not None else self._processed(minute)
         return value
 
     def json(self, value: Any) -> Any:
