@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, nu
 from sqlalchemy.orm import Session
 
 from db.models import InfusionSession, Therapy
+from infusion.reads.trends.shared import shared
 from infusion.reads.trends.sql import minutes_between
 
 S = InfusionSession
@@ -31,6 +32,11 @@ class _TherapyInfo:
 
 
 def _catalog(s: Session) -> dict[int, _TherapyInfo]:
+    """Therapy id → label, label windows and vitals interval (read once per page load: `shared`)."""
+    return shared(("catalog",), lambda: _read_catalog(s))
+
+
+def _read_catalog(s: Session) -> dict[int, _TherapyInfo]:
     rows = s.execute(select(Therapy.id, Therapy.name, Therapy.brand, Therapy.duration_windows, Therapy.vitals_schedule))
     return {
         tid: _TherapyInfo(tid, brand or name, list(windows or []), (schedule or {}).get("every_minutes"))

@@ -170,9 +170,7 @@ def _fetch(s: Session, q: Executable) -> list[tuple[Any, ...]]:
 
 def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str], dtypes: dict[str, str] | None = None) -> pd.DataFrame:
     frame = pd.DataFrame([r if isinstance(r, tuple) else tuple(r) for r in rows], columns=list(columns))
-    for column, dtype in (dtypes or {}).items():
-        frame[column] = frame[column].astype(dtype)
-    return frame
+    return frame.astype(dtypes) if dtypes else frame  # one astype: per column costs a copy each
 
 
 def _site_names(s: Session, sites: Iterable[int] | None = None) -> dict[int, str]:

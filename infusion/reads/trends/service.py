@@ -20,7 +20,8 @@ from infusion.accounts.permissions import TRENDS, require_role
 from infusion.accounts.sites import held_sites, visible_sites
 from infusion.errors import PermissionDenied
 from infusion.reads import trends as metrics
-from infusion.reads.trends import TrendFilters, maintenance, summarised
+from infusion.reads.trends import TrendFilters, maintenance
+from infusion.reads.trends.shared import shared_reads
 
 
 def _empty() -> pd.DataFrame:
@@ -75,7 +76,7 @@ def scope(db: Database, actor: Actor, filters: TrendFilters) -> TrendFilters:
 
 def load(db: Database, actor: Actor, filters: TrendFilters, pchart_therapy_id: int | None = None) -> Trends:
     filters = scope(db, actor, filters)
-    with summarised.shared_reads():
+    with shared_reads():
         return _load(db, filters, pchart_therapy_id)
 
 

@@ -23,9 +23,6 @@ because it mirrors every figure module one to one, so a reader compares them sid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -63,6 +60,7 @@ from infusion.reads.trends.reactions import (
     REACTION_RATE_COLUMNS,
     _with_wilson,
 )
+from infusion.reads.trends.shared import shared
 from infusion.reads.trends.stats import p_chart
 from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS
 from infusion.reads.trends.utilisation import Grid
@@ -127,7 +125,7 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
 
         def keyed(table: Any, day: Any, lo: date, hi: date) -> Any:
             c = table.c
-            conds = [day >= lo, day <= hi, *histogram.key_filters(f, c, c.band, 0)]
+            conds = [day >= lo, day <= hi, *histogram.key_filters(f, c, c.band, 0), *histogram.every_site(f, c)]
             keys = (c.site_id, day.label("local_day"), c.therapy_id, c.at_home, c.band)
             return select(*keys, *(c[n] for n in _COUNTS)).where(*conds)
 
@@ -167,37 +165,13 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
     return sub, []
 
 
-#: reads shared by the figures of one page load (`shared_reads`): key → result
-_SHARED: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("trends_shared_reads", default=None)
-
-
-@contextmanager
-def shared_reads() -> Iterator[None]:
-    """Within this block, figures that need the same rollup sums or duration bins for the same filters
-    read them once (the Trends page draws eleven figures from four reads)."""
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
-
-
-def _shared(key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
-    memo = _SHARED.get()
-    if memo is None:
-        return read()
-    if key not in memo:
-        memo[key] = read()
-    return memo[key]
-
-
 def _period_bins(s: Session, f: TrendFilters) -> list[tuple[int, ...]]:
-    return _shared(("bins", f), lambda: histogram.period_bins(s.connection(), f))
+    return shared(("bins", f), lambda: histogram.period_bins(s.connection(), f))
 
 
 def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
     """Σ counts per therapy (and per `extra` key columns of the rollup) over the filtered period."""
-    frame: pd.DataFrame = _shared(("per_therapy", f, extra), lambda: _read_per_therapy(s, f, *extra))
+    frame: pd.DataFrame = shared(("per_therapy", f, extra), lambda: _read_per_therapy(s, f, *extra))
     return frame.copy()
 
 
