@@ -17,7 +17,7 @@ import streamlit as st
 from db.engine import Database
 from db.models import Clinic
 from infusion.clock import utcnow
-from infusion.services.setup import clinic_settings, get_clinic
+from infusion.services.setup import get_clinic, network_security
 from ui import common as ui
 from ui import shell
 from ui.registry import PAGES
@@ -28,7 +28,8 @@ log = logging.getLogger("chairside")
 
 def open_clinic() -> tuple[Database, Clinic]:
     """The clinic database, migrated and seeded once per server process (demo data with `--demo`), and
-    its first site, whose settings (idle sign-out, lockout) the frame applies before and after sign-in;
+    its first site (created on first use). The frame applies the network's account rules (idle sign-out,
+    lockout: the strictest across the open sites, `setup.network_security`) before and after sign-in;
     the pages show the site the person works in (`ui.working_site`)."""
     if "--demo" in sys.argv[1:]:
         ui.load_demo_once()
@@ -38,9 +39,9 @@ def open_clinic() -> tuple[Database, Clinic]:
 
 def navigation(database: Database, clinic: Clinic) -> Any:
     """Pick the pages for whoever is signed in, inside the frame (header, idle sign-out)."""
-    settings = clinic_settings(clinic)
+    security = network_security(database)
     now = utcnow()
-    shell.refresh_actor(database, settings, now)
+    shell.refresh_actor(database, security, now)
     shell.write_cookie()
     who = ui.actor()
     if who is None:
@@ -57,8 +58,8 @@ def navigation(database: Database, clinic: Clinic) -> Any:
         for page in PAGES
     ]
     chosen = st.navigation(pages, position="top")
-    shell.header(database, settings, now)
-    shell.idle_watch(database, settings)
+    shell.header(database, security, now)
+    shell.idle_watch(database, security)
     return chosen
 
 

@@ -7,6 +7,8 @@ as a product choice here and there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -33,6 +35,13 @@ class AlertThresholds(BaseModel):
 
 
 class ClinicSettings(BaseModel):
+    """One site's settings (stored on its `clinic` row).
+
+    The account security fields (`idle_sign_out_minutes`, `min_password_length`, `lockout_attempts`,
+    `lockout_minutes`) are kept per site but apply network-wide, as the strictest across the open
+    sites (`account_security`): an account is the network's and before sign-in no site is known, so
+    the sign-in page, the lockout and the idle sign-out must not depend on which site is first."""
+
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     # Product choices, not clinical facts (docs/clinical-basis.md §10):
     clock_skew_minutes: int = 5  # how far in the future a typed time may be
@@ -50,3 +59,32 @@ class ClinicSettings(BaseModel):
 def load_settings(raw: dict[str, Any] | None) -> ClinicSettings:
     """Settings stored on the clinic row, with defaults filled in for missing keys."""
     return ClinicSettings.model_validate(raw or {})
+
+
+#: the settings that guard an account rather than a site's work; applied network-wide (`account_security`)
+ACCOUNT_SECURITY_FIELDS = ("idle_sign_out_minutes", "min_password_length", "lockout_attempts", "lockout_minutes")
+
+
+@dataclass(frozen=True)
+class AccountSecurity:
+    """Sign-in and idle rules for every account of the network: the strictest of the sites' settings."""
+
+    idle_sign_out_minutes: int = ClinicSettings.model_fields["idle_sign_out_minutes"].default
+    min_password_length: int = ClinicSettings.model_fields["min_password_length"].default
+    lockout_attempts: int = ClinicSettings.model_fields["lockout_attempts"].default
+    lockout_minutes: int = ClinicSettings.model_fields["lockout_minutes"].default
+
+
+def account_security(sites: Iterable[ClinicSettings]) -> AccountSecurity:
+    """The strictest account rules across the sites' settings: the shortest idle sign-out, the longest
+    minimum password, the fewest failed sign-ins before a lockout and the longest lockout. No site
+    (before set-up): the defaults."""
+    every = list(sites)
+    if not every:
+        return AccountSecurity()
+    return AccountSecurity(
+        idle_sign_out_minutes=min(s.idle_sign_out_minutes for s in every),
+        min_password_length=max(s.min_password_length for s in every),
+        lockout_attempts=min(s.lockout_attempts for s in every),
+        lockout_minutes=max(s.lockout_minutes for s in every),
+    )

@@ -23,7 +23,7 @@ TABS = ["Sites", "Users", "Chairs", "Patients", "Therapy catalog", "Wall display
 db = ui.get_db()
 admin = ui.page_guard("administration")
 site = ui.working_site(db, admin)  # the site picked in the header: where the forms start
-settings = setup.clinic_settings(site)
+security = setup.network_security(db)  # password length: the network's rule (strictest across sites)
 sites = setup.list_sites(db, admin)
 st.header("Administration")
 ui.show_flash()
@@ -34,7 +34,7 @@ tab_sites, tab_users, tab_chairs, tab_patients, tab_catalog, tab_displays = st.t
 with tab_sites:
     sites_tab(db, admin, sites, site)
 with tab_users:
-    users_tab(db, admin, settings, sites, site.id)
+    users_tab(db, admin, security, sites, site.id)
 with tab_chairs:
     chairs_tab(db, admin, sites, site.id)
 with tab_patients:

@@ -7,15 +7,17 @@ import streamlit as st
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.errors import ChairsideError
-from infusion.services.setup import clinic_settings, get_clinic
+from infusion.services.setup import clinic_settings, get_clinic, network_security
 from ui import common as ui
 from ui import shell
 
 db = ui.get_db()
-# Before sign-in no site is known: the sign-in page shows the first site's name and applies its settings
-# (password length, idle sign-out), which the frame also applies (dashboard.py).
+# Before sign-in no site is known: the page shows the first site's name; the account rules (password
+# length, idle sign-out, lockout) are the network's, the strictest across the open sites, as the frame
+# (dashboard.py) and the sign-in service (infusion.accounts.auth) apply them.
 clinic = get_clinic(db)
 settings = clinic_settings(clinic)
+security = network_security(db)
 
 
 def signed_in(who: Actor) -> None:
@@ -36,7 +38,7 @@ with middle:
             username = st.text_input("User name", key="fa_username")
             name = st.text_input("Your name", key="fa_name")
             password = st.text_input(
-                f"Password (at least {settings.min_password_length} characters)", type="password", key="fa_password"
+                f"Password (at least {security.min_password_length} characters)", type="password", key="fa_password"
             )
             again = st.text_input("Repeat the password", type="password", key="fa_again")
             if st.form_submit_button("Create administrator", type="primary"):
@@ -71,7 +73,7 @@ with middle:
         if sso_configured:
             st.button("Sign in with single sign-on", on_click=st.login, width="stretch")
         st.caption(
-            f"You are signed out after {settings.idle_sign_out_minutes} minutes without activity: tablets are shared."
+            f"You are signed out after {security.idle_sign_out_minutes} minutes without activity: tablets are shared."
         )
         if settings.demo_mode:
             from infusion.demo import DEMO_PASSWORD, STAFF

@@ -1,5 +1,9 @@
 """The frame around every page: who is signed in, idle sign-out and the header.
 
+The idle sign-out is the network's (`AccountSecurity`, the strictest across the open sites,
+`infusion.services.setup.network_security`): before sign-in no site is known, and an account is the
+network's, so no site's settings decide it alone.
+
 The router (`dashboard.py`) calls these in order; pages never do.
 """
 
@@ -18,7 +22,7 @@ from infusion.accounts.permissions import ROLE_LABELS, WALL_DISPLAY
 from infusion.clock import format_local, utcnow
 from infusion.errors import ChairsideError
 from infusion.services import setup
-from infusion.settings import ClinicSettings
+from infusion.settings import AccountSecurity
 from ui import common as ui
 
 # Tablet first: less padding around the page so two columns fit at 1024 px.
@@ -76,16 +80,16 @@ def is_wall(who: Actor | None) -> bool:
     return who is not None and who.role == WALL_DISPLAY
 
 
-def wall_still_paired(database: Database, settings: ClinicSettings, now: datetime) -> bool:
+def wall_still_paired(database: Database, security: AccountSecurity, now: datetime) -> bool:
     """A wall display runs only while its pairing stands (an administrator can stop it at once)."""
     token = st.session_state.get(TOKEN_KEY)
-    return tokens.resume(database, token, settings.idle_sign_out_minutes, now=now) is not None
+    return tokens.resume(database, token, security.idle_sign_out_minutes, now=now) is not None
 
 
-def leave_stopped_wall(database: Database, settings: ClinicSettings) -> None:
+def leave_stopped_wall(database: Database, security: AccountSecurity) -> None:
     """A wall display an administrator stopped: forget it here and load the sign-in page afresh
     (a screen nobody touches must not sit on a blank or stale board)."""
-    sign_out(database, settings, "wall display stopped")
+    sign_out(database, security, "wall display stopped")
     st.html(
         "<script>window.location.assign(window.location.pathname.replace(/[^/]*$/, ''));</script>",
         unsafe_allow_javascript=True,
@@ -100,7 +104,7 @@ def write_cookie() -> None:
         st.html(script, unsafe_allow_javascript=True)
 
 
-def sign_out(database: Database, settings: ClinicSettings, reason: str) -> None:
+def sign_out(database: Database, security: AccountSecurity, reason: str) -> None:
     """End the sign-in: audit it, revoke this browser's token, forget everything this tab held."""
     who = ui.actor()
     if who is not None:
@@ -110,7 +114,7 @@ def sign_out(database: Database, settings: ClinicSettings, reason: str) -> None:
         del st.session_state[key]
     st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(None)
     if reason == "idle":
-        ui.flash(f"Signed out after {settings.idle_sign_out_minutes} minutes without activity.")
+        ui.flash(f"Signed out after {security.idle_sign_out_minutes} minutes without activity.")
 
 
 def _browser_token() -> str | None:
@@ -121,56 +125,56 @@ def _browser_token() -> str | None:
     return value if isinstance(value, str) else None
 
 
-def resume_from_browser(database: Database, settings: ClinicSettings, now: datetime) -> None:
+def resume_from_browser(database: Database, security: AccountSecurity, now: datetime) -> None:
     """After a reload or a tablet waking up: the browser's token signs the user back in."""
     if ui.actor() is not None:
         return
     token = _browser_token()
-    who = tokens.resume(database, token, settings.idle_sign_out_minutes, now=now)
+    who = tokens.resume(database, token, security.idle_sign_out_minutes, now=now)
     if who is not None:
         st.session_state["actor"] = who
         st.session_state[TOKEN_KEY] = token
         st.session_state["_last_activity"] = now
 
 
-def refresh_actor(database: Database, settings: ClinicSettings, now: datetime) -> None:
+def refresh_actor(database: Database, security: AccountSecurity, now: datetime) -> None:
     """A disabled account is signed out, a changed role applies, and an idle tab signs out, at the next run.
     The site picked in this tab stays (`auth.current_actor` keeps `site_id`; a site the person no longer
     holds is passed over by the services, which fall back to one they hold)."""
-    resume_from_browser(database, settings, now)
+    resume_from_browser(database, security, now)
     who = ui.actor()
-    if is_wall(who) and not wall_still_paired(database, settings, now):
-        sign_out(database, settings, "wall display stopped")
+    if is_wall(who) and not wall_still_paired(database, security, now):
+        sign_out(database, security, "wall display stopped")
         who = None
     if who is not None:
         fresh = auth.current_actor(database, who)
         if fresh is None:
-            sign_out(database, settings, "account disabled")
+            sign_out(database, security, "account disabled")
             ui.flash("Your account has been disabled; ask an administrator.")
         else:
             st.session_state["actor"] = fresh
     if (
         ui.actor() is not None
         and not is_wall(ui.actor())
-        and auth.idle_expired(st.session_state.get("_last_activity"), now, settings.idle_sign_out_minutes)
+        and auth.idle_expired(st.session_state.get("_last_activity"), now, security.idle_sign_out_minutes)
     ):
-        sign_out(database, settings, "idle")
+        sign_out(database, security, "idle")
     elif ui.actor() is not None:
         tokens.touch(database, st.session_state.get(TOKEN_KEY), now=now)
     st.session_state["_last_activity"] = now
 
 
-def idle_watch(database: Database, settings: ClinicSettings) -> None:
+def idle_watch(database: Database, security: AccountSecurity) -> None:
     """A timer so an idle screen clears itself, and a disabled account leaves, without waiting for a tap."""
 
     @st.fragment(run_every=60)
     def watch() -> None:
         who = ui.actor()
         idle = not is_wall(who) and auth.idle_expired(
-            st.session_state.get("_last_activity"), utcnow(), settings.idle_sign_out_minutes
+            st.session_state.get("_last_activity"), utcnow(), security.idle_sign_out_minutes
         )
         gone = who is not None and (
-            not wall_still_paired(database, settings, utcnow())
+            not wall_still_paired(database, security, utcnow())
             if is_wall(who)
             else auth.current_actor(database, who) is None
         )
@@ -223,7 +227,7 @@ def site_picker(database: Database, who: Actor, site: Clinic | None) -> None:
     )
 
 
-def header(database: Database, settings: ClinicSettings, now: datetime) -> None:
+def header(database: Database, security: AccountSecurity, now: datetime) -> None:
     """The working site and its local time, the site picker, and the person's menu."""
     who = ui.actor()
     assert who is not None
@@ -244,7 +248,7 @@ def header(database: Database, settings: ClinicSettings, now: datetime) -> None:
         return
     with user.popover(f"👤 {who.name} · {ROLE_LABELS.get(who.role, who.role)}", width="stretch"):
         if st.button("Sign out", key="sign_out", width="stretch"):
-            sign_out(database, settings, "signed out")
+            sign_out(database, security, "signed out")
             st.rerun()
         with st.form("own_password", clear_on_submit=True):
             current = st.text_input("Current password", type="password", key="own_current_password")

@@ -20,14 +20,14 @@ from db.engine import Database
 from db.models import AppUser, Clinic, SignInToken, UserSite
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, ROLES, Role, require_role
-from infusion.accounts.sites import place_user
+from infusion.accounts.sites import account_rules, place_user
 from infusion.clock import utcnow
 from infusion.errors import AuthError, ConflictError, NotFoundError, ValidationError
 from infusion.services import integrity
 from infusion.services.audit import record
 from infusion.services.opening import clinic_context, optional_text, record_id, require_account
 from infusion.services.setup import check_scope
-from infusion.settings import ClinicSettings
+from infusion.settings import AccountSecurity
 
 _hasher = PasswordHasher()
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
@@ -70,7 +70,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def check_password_rules(password: str, settings: ClinicSettings, username: str = "") -> None:
+def check_password_rules(password: str, settings: AccountSecurity, username: str = "") -> None:
     if not isinstance(password, str):
         raise ValidationError({"password": "Enter a password."})
     if len(password) > MAX_PASSWORD:
@@ -83,9 +83,13 @@ def check_password_rules(password: str, settings: ClinicSettings, username: str 
         raise ValidationError({"password": "The password must not contain the user name."})
 
 
-def _settings(db: Database) -> ClinicSettings:
+def _settings(db: Database) -> AccountSecurity:
+    """The network's account rules (password length, lockout): the strictest across the open sites,
+    whichever site the person works at (`infusion.accounts.sites.account_rules`). NotFoundError before
+    set-up."""
     with db.reading() as s:
-        return clinic_context(s)[1]
+        clinic_context(s)
+        return account_rules(s)
 
 
 def _actor(user: AppUser) -> Actor:
@@ -181,7 +185,7 @@ def _new_user(
     role: str,
     password: str | None,
     email: str | None,
-    settings: ClinicSettings,
+    settings: AccountSecurity,
     network_wide: bool | None = None,
     sites: list[int] | None = None,
 ) -> AppUser:

@@ -15,7 +15,7 @@ from db.models import AppUser, Chair, Clinic, InfusionSession, UserSite
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import Role
 from infusion.errors import NotFoundError, PermissionDenied
-from infusion.settings import ClinicSettings, load_settings
+from infusion.settings import AccountSecurity, ClinicSettings, account_security, load_settings
 
 
 def held_sites(s: Session, actor: Actor) -> frozenset[int] | None:
@@ -109,3 +109,12 @@ def working_context(s: Session, actor: Actor) -> tuple[Clinic, ClinicSettings]:
     clinic = s.get(Clinic, site)
     assert clinic is not None  # working_site checked it
     return clinic, load_settings(clinic.settings)
+
+
+def account_rules(s: Session) -> AccountSecurity:
+    """The network's account security (idle sign-out, password length, lockout): the strictest across
+    the open sites (every site if none is open; the defaults before set-up). Accounts are the
+    network's and before sign-in no site is known, so no single site's value may loosen them."""
+    rows = s.execute(select(Clinic.settings, Clinic.active)).all()
+    open_sites = [settings for settings, active in rows if active] or [settings for settings, _ in rows]
+    return account_security(load_settings(settings) for settings in open_sites)

@@ -22,7 +22,14 @@ from db.engine import Database, database_url  # noqa: F401  (re-exported for pag
 from db.models import AppUser, Chair, Clinic, InfusionSession, Patient, Therapy, UserSite
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.accounts.permissions import ADMINISTRATION, CHARTING, ROLES, Role, require_role
-from infusion.accounts.sites import NETWORK_ROLES, place_user, require_site, visible_sites, working_context
+from infusion.accounts.sites import (
+    NETWORK_ROLES,
+    account_rules,
+    place_user,
+    require_site,
+    visible_sites,
+    working_context,
+)
 from infusion.clinical.catalog import SEED_FIELDS, load_seed
 from infusion.clock import utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
@@ -37,7 +44,7 @@ from infusion.services.opening import (
     require_account,
     required_text,
 )
-from infusion.settings import ClinicSettings, load_settings
+from infusion.settings import AccountSecurity, ClinicSettings, load_settings
 
 DIAGNOSES = ("Multiple sclerosis", "Systemic sclerosis", "ALS", "CIDP", "Myasthenia gravis", "Other")
 
@@ -72,6 +79,13 @@ def get_clinic(db: Database) -> Clinic:
 
 def clinic_settings(clinic: Clinic) -> ClinicSettings:
     return load_settings(clinic.settings)
+
+
+def network_security(db: Database) -> AccountSecurity:
+    """The sign-in, lockout and idle rules every account follows: the strictest across the open sites
+    (`infusion.accounts.sites.account_rules`)."""
+    with db.reading() as s:
+        return account_rules(s)
 
 
 #: a site's short code: letters and digits (and - or _), as staff say it ("BOS", "S01", "HOME-N")

@@ -85,6 +85,15 @@ def thresholds_form(db: Database, admin: Actor, clinic: Clinic, settings: Clinic
                 step = 0.1 if isinstance(current, float) else 1
                 values[field] = col.number_input(label, value=current, key=k(f"th_{field}"), step=step)
         st.markdown("**Sign-in and timing**")
+        rules = setup.network_security(db)
+        st.caption(
+            "Idle sign-out, password length and lockout apply to every account across the network, whichever "
+            "site they work at (before sign-in no site is known): the strictest value of the open sites "
+            f"counts, now {rules.idle_sign_out_minutes} min idle sign-out, passwords of at least "
+            f"{rules.min_password_length} characters, a {rules.lockout_minutes} min lockout after "
+            f"{rules.lockout_attempts} failed sign-ins. A value set here tightens them for everyone; to loosen "
+            "one, loosen it at every site."
+        )
         c = st.columns(4)
         idle = c[0].number_input(
             "Idle sign-out (min)", value=settings.idle_sign_out_minutes, step=1, min_value=1, key=k("idle")

@@ -13,7 +13,7 @@ from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS, ROLES
 from infusion.services import setup
-from infusion.settings import ClinicSettings
+from infusion.settings import AccountSecurity
 from ui import common as ui
 from ui import forms
 
@@ -23,7 +23,7 @@ ACTIONS = ["Change role", "Reset password", "Disable", "Enable"]
 NETWORK = "Every site (network-wide)"
 
 
-def users_tab(db: Database, admin: Actor, settings: ClinicSettings, sites: list[Clinic], working_id: int) -> None:
+def users_tab(db: Database, admin: Actor, settings: AccountSecurity, sites: list[Clinic], working_id: int) -> None:
     users = auth.list_users(db, admin)
     held = setup.user_sites(db, admin)
     codes = {s.id: s.code for s in sites}
@@ -67,7 +67,7 @@ def _scope_fields(
     return network, list(picked)
 
 
-def add_user_form(db: Database, admin: Actor, settings: ClinicSettings, sites: list[Clinic], working_id: int) -> None:
+def add_user_form(db: Database, admin: Actor, settings: AccountSecurity, sites: list[Clinic], working_id: int) -> None:
     """A refused user (name taken, short password) keeps everything typed, the reason beside the button."""
     with forms.entry_form("add_user") as form:
         k = form.key

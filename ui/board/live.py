@@ -9,7 +9,7 @@ from db.models import Clinic
 from infusion.accounts.actor import Actor
 from infusion.clock import format_local, utcnow
 from infusion.reads import board
-from infusion.services.setup import clinic_settings, list_chairs
+from infusion.services.setup import list_chairs, network_security
 from ui import common as ui
 from ui import shell
 
@@ -43,8 +43,8 @@ def live_board(db: Database, viewer: Actor, clinic: Clinic, *, large: bool, wall
     @st.fragment(run_every=30)
     def refresh() -> None:
         now = utcnow()
-        if wall and not shell.wall_still_paired(db, clinic_settings(clinic), now):
-            shell.leave_stopped_wall(db, clinic_settings(clinic))
+        if wall and not shell.wall_still_paired(db, network_security(db), now):
+            shell.leave_stopped_wall(db, network_security(db))
         frame = board.board_frame(db, viewer, now, initials=wall)
         chairs = [c.name for c in list_chairs(db, clinic.id) if c.kind == "chair"]
         st.caption(f"Updated {format_local(now, clinic.timezone, '%H:%M:%S')} · refreshes every 30 s")
