@@ -34,6 +34,8 @@ cx = Due(
     can_set_protocol=viewer.role in protocols.PROTOCOL_EDIT,
     chair_names={c.id: c.name for c in setup.list_chairs(db, clinic.id)},
     site_id=clinic.id,
+    # the open sites this person holds: a patient due at one of them is booked in its chairs and zone
+    sites={s.id: (s.name, s.timezone) for s in setup.list_sites(db, viewer) if s.active},
 )
 
 st.header("Due list")

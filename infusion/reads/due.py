@@ -82,6 +82,7 @@ DUE_COLUMNS = [
     "booked",
     "section",
     "note",
+    "site_id",  # the site the pair was last given at: where the patient is due (the booking form's first choice)
 ]
 
 
@@ -376,6 +377,7 @@ def _due_list_raw(
                 "booked": booked.get((patient_id, therapy_id)),
                 "section": section,
                 "note": note,
+                "site_id": last_site[(patient_id, therapy_id)],
             }
         )
     return _due_frame(rows)
@@ -469,6 +471,7 @@ def due_list(
                 "booked": booked.get(pair),
                 "section": section,
                 "note": note,
+                "site_id": r["site_id"],
             }
         )
     return _due_frame(rows)

@@ -20,6 +20,28 @@ from ui.due.context import Due
 from ui.forms import EntryForm, entry_form
 
 
+def pick_site(cx: Due, key: str, preferred: int | None) -> int | None:
+    """The site a booking is made at: where the patient is due if the person holds it, else the working
+    site; a person who holds several open sites may change it (outside the form, so the chairs follow).
+    Another site's name is never shown to someone who does not hold it."""
+    default = preferred if preferred in cx.sites else cx.site_id
+    if len(cx.sites) <= 1 or default is None:
+        return default
+    options = list(cx.sites)
+    site_id: int = st.selectbox(
+        "Site",
+        options,
+        index=options.index(default) if default in options else 0,
+        format_func=lambda i: cx.sites[i][0],
+        key=key,
+        help="Where the session takes place: its chairs, and the date and time are that site's.",
+    )
+    if site_id != cx.site_id:
+        name, zone = cx.sites[site_id]
+        st.caption(f"Booking at {name}: {name}'s chairs; the date and time are {name}'s ({zone}).")
+    return site_id
+
+
 def _book(
     cx: Due,
     form: EntryForm,
@@ -30,8 +52,10 @@ def _book(
     dose: float | None,
     dose_reason: str,
     early_reason: str,
+    site_id: int | None = None,
 ) -> None:
-    """Book through the service; a warning-only too-early date is booked and said in the message.
+    """Book through the service; a warning-only too-early date is booked and said in the message, which
+    names the chair and, at another site than the working one, the site (in that site's time).
 
     The form's token goes with the booking, so a double tap books once."""
     token = form.token
@@ -56,15 +80,19 @@ def _book(
 
     def message(result: tuple[Any, due.TooEarly | None]) -> str:
         row, warning = result
+        chair = cx.chairs_at(site_id).get(row.chair_id) or cx.chair_names.get(row.chair_id) or "the chair chosen"
+        where = f" at {cx.site_name(site_id)}" if site_id not in (None, cx.site_id) else ""
         text = (
-            f"Booked {format_local(row.scheduled_at, cx.tz, '%a %d %b %Y %H:%M')} in "
-            f"{cx.chair_names.get(row.chair_id, 'the chair')}, {row.dose:g} {row.dose_unit}."
+            f"Booked {format_local(row.scheduled_at, cx.zone_of(site_id), '%a %d %b %Y %H:%M')} in "
+            f"{chair}{where}, {row.dose:g} {row.dose_unit}."
         )
         if warning is not None and not warning.enforced:
             text += f" Note: {warning.message}"
         return text
 
-    form.save(action, message)
+    # booked at another site, the patient moves to that site's list and this form goes: the message
+    # shows at the top of the page
+    form.save(action, message, at_panel=site_id not in (None, cx.site_id))
 
 
 def schedule_form(
@@ -78,9 +106,17 @@ def schedule_form(
     expected: float | None,
     unit: str,
     label: str,
+    site_id: int | None = None,
 ) -> None:
-    """Book the next session of one patient and therapy; the dose starts at the one the schedule expects."""
+    """Book the next session of one patient and therapy; the dose starts at the one the schedule expects.
+    `site_id`: where the patient is due (last given); the booking starts there if the person holds it."""
     with st.expander(f"📅 Schedule · {title}", key=f"{name}_open", on_change="rerun"):
+        at_site = pick_site(cx, f"{name}_site", site_id)
+        chairs = cx.chairs_at(at_site)
+        if not chairs:
+            st.warning(f"No chairs at {cx.site_name(at_site) or 'this site'} yet: an administrator adds them.")
+            return
+        today = cx.today_at(at_site)
         with entry_form(name) as form:
             k = form.key
             st.markdown(
@@ -88,11 +124,15 @@ def schedule_form(
                 + (f"{expected:g} {unit}" if expected is not None else "not set (enter it)")
             )
             c1, c2, c3 = st.columns(3)
+            # the chair's key names the site, so a chair of the site chosen before is never kept
             chair_id = c1.selectbox(
-                "Chair", list(cx.chair_names), format_func=lambda i: cx.chair_names[i], key=k("chair")
+                "Chair",
+                list(chairs),
+                format_func=lambda i: chairs[i],
+                key=k("chair" if at_site == cx.site_id else f"chair_{at_site}"),
             )
-            picked_day = c2.date_input("Date", value=max(day, cx.today), min_value=cx.today, key=k("date"))
-            picked_time = c3.time_input("Time", value=cx.first_slot(max(day, cx.today)), step=900, key=k("time"))
+            picked_day = c2.date_input("Date", value=max(day, today), min_value=today, key=k("date"))
+            picked_time = c3.time_input("Time", value=cx.first_slot(max(day, today), at_site), step=900, key=k("time"))
             c4, c5 = st.columns([1, 2])
             dose = c4.number_input(
                 f"Dose ({unit})",
@@ -112,8 +152,8 @@ def schedule_form(
                 help="Needed only before the therapy's minimum interval (e.g. Ocrevus 5 months).",
             )
             if form.submit("Schedule", type="primary"):
-                when = cx.when(picked_day, picked_time)
-                _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason)
+                when = cx.when(picked_day, picked_time, at_site)
+                _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason, at_site)
 
 
 def book_any(cx: Due) -> None:
@@ -131,6 +171,12 @@ def book_any(cx: Due) -> None:
         return
     p_by_id = {p.id: p for p in patients}
     t_by_id = {t.id: t for t in setup.list_therapies(cx.db)}
+    at_site = pick_site(cx, "sched_any_site", cx.site_id)
+    chairs = cx.chairs_at(at_site)
+    if not chairs:
+        st.warning(f"No chairs at {cx.site_name(at_site) or 'this site'} yet: an administrator adds them.")
+        return
+    today = cx.today_at(at_site)
     with entry_form("sched_any") as form:
         k = form.key
         c1, c2 = st.columns(2)
@@ -147,16 +193,21 @@ def book_any(cx: Due) -> None:
             format_func=lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
         )
         c3, c4, c5 = st.columns(3)
-        chair_id = c3.selectbox("Chair", list(cx.chair_names), format_func=lambda i: cx.chair_names[i], key=k("chair"))
-        picked_day = c4.date_input("Date", value=cx.today, min_value=cx.today, key=k("date"))
-        picked_time = c5.time_input("Time", value=cx.first_slot(cx.today), step=900, key=k("time"))
+        chair_id = c3.selectbox(
+            "Chair",
+            list(chairs),
+            format_func=lambda i: chairs[i],
+            key=k("chair" if at_site == cx.site_id else f"chair_{at_site}"),
+        )
+        picked_day = c4.date_input("Date", value=today, min_value=today, key=k("date"))
+        picked_time = c5.time_input("Time", value=cx.first_slot(today, at_site), step=900, key=k("time"))
         c6, c7 = st.columns([1, 2])
         dose = c6.number_input("Dose (empty = the dose the schedule expects)", value=None, min_value=0.0, key=k("dose"))
         dose_reason = c7.text_input("Reason for a different dose", key=k("dose_reason"))
         early_reason = st.text_input("Reason to book before the allowed date", key=k("early_reason"))
         if form.submit("Schedule", type="primary"):
-            when = cx.when(picked_day, picked_time)
-            _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason)
+            when = cx.when(picked_day, picked_time, at_site)
+            _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason, at_site)
 
 
 def move_form(cx: Due, r: Any) -> None:

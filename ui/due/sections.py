@@ -69,6 +69,7 @@ def due_section(cx: Due, title: str, frame: pd.DataFrame, *, overdue: bool) -> N
         expected=None if pd.isna(r.expected_dose) else float(r.expected_dose),
         unit=str(r.dose_unit),
         label=str(r.course_label),
+        site_id=None if pd.isna(r.site_id) else int(r.site_id),
     )
 
 
