@@ -127,7 +127,7 @@ _IN_TABLE: dict[str, dict[str, Heading]] = {
         "rate_per_100": Heading("with this worst grade, per 100 completed", "%.1f"),
     },
     "time_lost": {"with_reaction": Heading("with a reaction")},
-    "completeness": {"share": Heading("share flagged", "percent")},
+    "completeness": {"check": Heading("check code", hidden=True), "share": Heading("share flagged", "percent")},
 }
 
 
