@@ -31,6 +31,7 @@ from infusion.reads.trends import TrendFilters
 from infusion.services import sessions
 from infusion.services.setup import get_clinic
 from tests.helpers import form_key
+from ui.trends.numbers import heading
 
 DEMO = DemoOptions(sessions=400, seed=11)
 
@@ -155,12 +156,16 @@ def test_board_on_an_empty_clinic_with_chairs_says_no_sessions_today(db, make_ap
 
 # ------------------------------------------------------------------ Trends
 def _rates(at) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """The numbers table of 'Reaction rate per therapy': the first 'Numbers' expander's dataframe."""
+    """The numbers table of 'Reaction rate per therapy': the first 'Numbers' expander's dataframe, its
+    headings ("completed sessions") read back as the read's columns ("completed") to compare with it."""
     subheaders = _texts(at.subheader)
     assert subheaders[0] == "Reaction rate per therapy", subheaders
     numbers = [e for e in at.expander if e.label == "Numbers"]
     assert numbers, "no Numbers expander"
-    return numbers[0].dataframe[0].value
+    shown = numbers[0].dataframe[0].value
+    columns = {heading(c, "reaction_rates").text: c for c in metrics.REACTION_RATE_COLUMNS}
+    assert set(shown.columns) == set(columns), list(shown.columns)
+    return shown.rename(columns=columns)
 
 
 def _trend_filters(**kw: Any) -> TrendFilters:
