@@ -65,9 +65,9 @@ def event_site(
     chair's: the chair's site; a wall display paired at a site: that site. A patient's event without
     a session (registration, a protocol interval, the NEWS2 scale): the site of the patient's latest
     session, else the site the person is working in (the command line and the system: the site they
-    name, else none). Anything else (accounts, the catalog, exports,
-    searches): None, a network event that only network-wide holders read. Migration 0013 filled the
-    older rows by the same rules (a patient's latest session at the time of the migration)."""
+    name, else none). Anything else (accounts, the catalog, exports, searches): None, a network event
+    that only network-wide holders read. Migration 0013 filled the older rows by the same rules (a
+    patient's latest session at the time of the migration)."""
     if session_id is not None:
         row = s.get(InfusionSession, session_id)
         return _chair_site(s, row.chair_id) if row is not None else None
