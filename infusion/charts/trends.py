@@ -188,6 +188,21 @@ def pchart_figure(pchart: pd.DataFrame, title: str, start: date | None = None, e
             },
             text=counts,
             hovertemplate="%{x|%b %Y}: %{y:.1%} (%{text})<extra></extra>",
+            legendgroup="rate",
+            showlegend=False,
+        )
+    )
+    # the legend's entry: plotly draws a trace's legend symbol from its first point, which may be a red cross
+    figure.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="lines+markers",
+            name="monthly rate",
+            line={"color": "#1f6f8b"},
+            marker={"color": "#1f6f8b", "size": 9, "symbol": "circle"},
+            legendgroup="rate",
+            hoverinfo="skip",
         )
     )
     outside = [i for i, out in enumerate(inside_out) if out]

@@ -109,3 +109,13 @@ def test_a_year_labels_every_month() -> None:
     months = [date(2025, m, 1) for m in range(1, 13)]
     values, texts = _ticks(pchart_figure(_frame(months, [3] * 12, [60] * 12), "All therapies"))
     assert len(values) == 12 and texts[0] == "Jan 2025" and texts[-1] == "Dec 2025"
+
+
+def test_the_legend_shows_the_monthly_rate_as_a_blue_line_even_when_the_first_month_is_outside() -> None:
+    frame = _frame([date(2026, m, 1) for m in range(1, 8)], [30, 2, 3, 2, 3, 2, 3], [100] * 7)
+    assert bool(frame["out_of_control"].iloc[0])
+    figure = pchart_figure(frame, "All therapies")
+    entries = [t for t in figure.data if t.showlegend is not False]
+    rate = next(t for t in entries if t.name == "monthly rate")
+    assert rate.marker.symbol == "circle" and rate.marker.color == _trace(figure, "monthly rate").line.color
+    assert [t.name for t in entries if t.name == "outside limits"] == ["outside limits"]
