@@ -54,6 +54,11 @@ class ClinicSettings(BaseModel):
     demo_mode: bool = False  # set by the demo loader: the sign-in page lists the demo accounts
     window_tolerance_minutes: int = 15  # past the label window by more than this = flagged
     vitals_satisfied_early_minutes: int = 5  # vitals this close before a due time count for it
+    # The site's opening hours, the chair-hours Trends counts as available (product choice, no clinical
+    # source: the site sets its own; 07:00–19:00 Monday–Friday until it does). Wall clock, site's zone.
+    opening_hour: int = 7
+    closing_hour: int = 19  # the hour the last chair-hour ends (19 = open until 19:00)
+    open_weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # 0 = Monday … 6 = Sunday
 
 
 def load_settings(raw: dict[str, Any] | None) -> ClinicSettings:

@@ -618,6 +618,8 @@ SETTING_BOUNDS: dict[str, tuple[float, float]] = {
     "lockout_minutes": (1, 24 * 60),
     "window_tolerance_minutes": (0, 24 * 60),
     "vitals_satisfied_early_minutes": (0, 60),
+    "opening_hour": (0, 23),
+    "closing_hour": (1, 24),
     "thresholds.temperature_c_high": (35, 43),
     "thresholds.systolic_low": (40, 200),
     "thresholds.systolic_high": (80, 300),
@@ -643,6 +645,13 @@ def check_setting_bounds(settings: ClinicSettings) -> None:
             continue
         if not math.isfinite(value) or not low <= value <= high:
             problems[key] = f"{key.split('.')[-1].replace('_', ' ')} must be between {low:g} and {high:g}."
+    if "opening_hour" not in problems and "closing_hour" not in problems:
+        if settings.closing_hour <= settings.opening_hour:
+            problems["closing_hour"] = "The closing hour must be after the opening hour."
+    if not settings.open_weekdays:
+        problems["open_weekdays"] = "Choose at least one day the site is open."
+    elif any(not 0 <= day <= 6 for day in settings.open_weekdays):
+        problems["open_weekdays"] = "Open days are Monday (0) to Sunday (6)."
     if problems:
         raise ValidationError(problems)
 

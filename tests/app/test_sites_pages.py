@@ -189,3 +189,25 @@ def test_users_get_their_sites_on_add_and_edit_and_an_empty_scope_is_refused(db,
     assert "Bea Nurse: sites saved." in [s.value for s in at.success]
     with db.reading() as s:
         assert s.get(AppUser, bea.user_id).network_wide  # type: ignore[union-attr]
+
+
+def test_an_administrator_sets_a_sites_opening_hours_and_a_closing_before_opening_is_refused(db, make_app, network):  # type: ignore[no-untyped-def]
+    admin = auth.add_user(db, ADMIN, username="ada", display_name="Ada Admin", role="admin", password=PASSWORD)
+    at = _open(make_app, Actor(admin.id, admin.display_name, "admin"), "pages/administration.py")
+    site = network["a"].id
+    at.number_input(key=form_key(at, f"hours_{site}", "open")).set_value(19)
+    at.number_input(key=form_key(at, f"hours_{site}", "close")).set_value(7)
+    next(b for b in at.button if b.label == "Save opening hours").click()
+    _run(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "closing hour must be after the opening hour" in errors[0], errors
+    assert at.number_input(key=form_key(at, f"hours_{site}", "open")).value == 19  # kept as typed
+
+    at.number_input(key=form_key(at, f"hours_{site}", "close")).set_value(22)
+    at.multiselect(key=form_key(at, f"hours_{site}", "days")).set_value([0, 1, 2, 3, 4, 5])
+    next(b for b in at.button if b.label == "Save opening hours").click()
+    _run(at)
+    assert [e.value for e in at.error] == []
+    with db.reading() as s:
+        stored = s.get(Clinic, site).settings
+    assert (stored["opening_hour"], stored["closing_hour"], stored["open_weekdays"]) == (19, 22, [0, 1, 2, 3, 4, 5])

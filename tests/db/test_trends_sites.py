@@ -37,13 +37,13 @@ from sqlalchemy import and_, func, or_, select, update
 from db.engine import Database
 from db.models import AppUser, Chair, Clinic, InfusionSession, Reaction, UserSite
 from infusion.accounts.actor import SYSTEM, Actor
-from infusion.errors import PermissionDenied
+from infusion.errors import PermissionDenied, ValidationError
 from infusion.reads import trends as metrics
 from infusion.reads.trends import TrendFilters, raw, utc_bounds
 from infusion.reads.trends import service as trend_service
 from infusion.reads.trends.funnel import FUNNEL_COLUMNS
-from infusion.services.setup import add_chair, add_patient, add_staff
-from infusion.settings import ClinicSettings
+from infusion.services.setup import add_chair, add_patient, add_staff, update_settings
+from infusion.settings import ClinicSettings, load_settings
 from tests.db.test_metrics import _therapy, visit
 
 BOSTON = ZoneInfo("America/New_York")
@@ -315,3 +315,57 @@ def test_a_network_manager_compares_every_site(network: Network) -> None:
     assert set(data.completeness_by_site["site"]) == {"Boston", "Honolulu"}
     with pytest.raises(PermissionDenied):
         trend_service.load(net.db, Actor(None, "A nurse", "nurse"), WEEK)
+
+
+def test_each_site_counts_chair_hours_in_its_own_opening_hours(network: Network) -> None:
+    """Honolulu opens 09:00–21:00 (Boston keeps the 07:00–19:00 default): its chairs are available and
+    its evening visit b2 (Fri 20:00–22:20) is counted in its 20:00 hour; the network's cells run from
+    Boston's 07:00 to Honolulu's 21:00, each site adding chair-hours only where it is open."""
+    net = network
+    with net.db.writing() as w:
+        honolulu = w.get(Clinic, net.honolulu)
+        assert honolulu is not None
+        honolulu.settings = {**honolulu.settings, "opening_hour": 9, "closing_hour": 21}
+    use = metrics.chair_utilisation(net.db, WEEK, by_site=True)
+    hours = sorted(set(use["hour"]))
+    assert hours == list(range(7, 21))
+    per_site = use.groupby("site")["chair_hours_available"].sum().to_dict()
+    assert per_site == {"Boston": 60.0, "Honolulu": 60.0}  # 5 weekdays × 12 h × 1 chair each
+    cell = use.set_index(["site", "weekday", "hour"])
+    assert cell.loc[("Honolulu", 4, 20), "chair_hours_occupied"] == pytest.approx(1.0)  # b2, Friday 20:00
+    assert cell.loc[("Honolulu", 0, 7), "chair_hours_available"] == 0.0
+    assert pd.isna(cell.loc[("Honolulu", 0, 7), "share"])  # closed: no share, not 0 %
+    assert cell.loc[("Boston", 0, 20), "chair_hours_available"] == 0.0
+    network_use = metrics.chair_utilisation(net.db, WEEK).set_index(["weekday", "hour"])
+    assert network_use.loc[(0, 7), "chair_hours_available"] == 1.0  # Boston alone
+    assert network_use.loc[(0, 10), "chair_hours_available"] == 2.0  # both
+    assert network_use.loc[(4, 20), "chair_hours_occupied"] == pytest.approx(1.0)
+    # The raw-row path and the summaries agree with the sites' own hours too
+    summarised_use = metrics.chair_utilisation(net.db, WEEK, by_site=True)
+    raw_use = raw.chair_utilisation(net.db, WEEK, by_site=True)
+    pd.testing.assert_frame_equal(summarised_use, raw_use)
+    # Hours given by the caller apply to every site
+    given = metrics.chair_utilisation(net.db, WEEK, open_hour=0, close_hour=24, weekdays=range(7))
+    assert len(given) == 7 * 24
+
+
+def test_opening_hours_that_make_no_sense_are_refused_with_a_message(db: Database) -> None:
+    for changes in (
+        {"opening_hour": 19, "closing_hour": 7},
+        {"opening_hour": 9, "closing_hour": 25},
+        {"open_weekdays": [0, 9]},
+        {"open_weekdays": []},
+    ):
+        with pytest.raises(ValidationError) as refused:
+            update_settings(db, SYSTEM, changes)
+        message = " ".join(refused.value.problems.values()).lower()
+        assert "hour" in message or "day" in message, changes
+    before = load_settings(db_settings(db))
+    assert (before.opening_hour, before.closing_hour, before.open_weekdays) == (7, 19, [0, 1, 2, 3, 4])
+
+
+def db_settings(db: Database) -> dict[str, object]:
+    with db.reading() as s:
+        clinic = s.scalars(select(Clinic).order_by(Clinic.id)).first()
+        assert clinic is not None
+        return dict(clinic.settings or {})

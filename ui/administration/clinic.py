@@ -1,5 +1,5 @@
 """Editing one site: name, code, time zone, display units, phone and open; its alert thresholds and
-sign-in timing."""
+sign-in timing; its opening hours."""
 
 from __future__ import annotations
 
@@ -116,4 +116,34 @@ def thresholds_form(db: Database, admin: Actor, clinic: Clinic, settings: Clinic
             form.save(
                 lambda: setup.update_settings(db, admin, changes, expected_version=clinic.version, site_id=clinic.id),
                 f"Settings of {clinic.name} saved.",
+            )
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def opening_hours_form(db: Database, admin: Actor, clinic: Clinic, settings: ClinicSettings) -> None:
+    """When the site's chairs count as available in Trends' chair utilisation (wall clock, the site's zone)."""
+    with forms.entry_form(f"hours_{clinic.id}") as form:
+        k = form.key
+        st.markdown(f"**Opening hours at {clinic.name}** (chair utilisation in Trends counts these chair-hours)")
+        c = st.columns([1, 1, 3])
+        opening = c[0].number_input(
+            "Opens at (hour)", value=settings.opening_hour, step=1, min_value=0, max_value=23, key=k("open")
+        )
+        closing = c[1].number_input(
+            "Closes at (hour)", value=settings.closing_hour, step=1, min_value=1, max_value=24, key=k("close")
+        )
+        days = c[2].multiselect(
+            "Open days",
+            options=list(range(7)),
+            default=list(settings.open_weekdays),
+            format_func=lambda d: WEEKDAYS[d],
+            key=k("days"),
+        )
+        if form.submit("Save opening hours"):
+            changes = {"opening_hour": int(opening), "closing_hour": int(closing), "open_weekdays": sorted(days)}
+            form.save(
+                lambda: setup.update_settings(db, admin, changes, expected_version=clinic.version, site_id=clinic.id),
+                f"Opening hours of {clinic.name} saved.",
             )

@@ -12,7 +12,7 @@ from infusion.accounts.actor import Actor
 from infusion.services import setup
 from ui import common as ui
 from ui import forms
-from ui.administration.clinic import clinic_form, thresholds_form
+from ui.administration.clinic import clinic_form, opening_hours_form, thresholds_form
 
 
 def site_label(site: Clinic) -> str:
@@ -49,6 +49,7 @@ def sites_tab(db: Database, admin: Actor, sites: list[Clinic], working: Clinic) 
         site = by_id[picked]
         clinic_form(db, admin, site)
         thresholds_form(db, admin, site, setup.clinic_settings(site))
+        opening_hours_form(db, admin, site, setup.clinic_settings(site))
     with st.expander("➕ Add a site", key="add_site_open", on_change="rerun"):
         add_site_form(db, admin, working)
 

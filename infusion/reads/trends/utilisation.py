@@ -18,11 +18,12 @@ from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import ACTIVE_STATUSES, Chair, InfusionSession
+from db.models import ACTIVE_STATUSES, Chair, Clinic, InfusionSession
 from db.types import UTCDateTime
 from infusion.clock import utcnow
 from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_names, _site_zones, _where, utc_bounds
 from infusion.reads.trends.sql import epoch_seconds
+from infusion.settings import load_settings
 
 S = InfusionSession
 
@@ -34,9 +35,9 @@ def chair_utilisation(
     db: Database,
     f: TrendFilters,
     *,
-    open_hour: int = 7,
-    close_hour: int = 19,
-    weekdays: Sequence[int] = (0, 1, 2, 3, 4),
+    open_hour: int | None = None,
+    close_hour: int | None = None,
+    weekdays: Sequence[int] | None = None,
     now: datetime | None = None,
     rows: Callable[[Session, list[int], datetime, datetime], list[Any]] | None = None,
     occupied_cells: Callable[[Session, int, list[int], datetime, datetime, Grid], np.ndarray] | None = None,
@@ -50,10 +51,12 @@ def chair_utilisation(
     board lists those; the share shows what the record says). The denominator
     is the number of clinic chairs (kind 'chair' and active, or the chosen
     chairs) × the wall-clock hours from `open_hour` to `close_hour` on
-    `weekdays` within the period, up to `now`. No clinical source sets opening
-    hours: 07:00–19:00 Monday–Friday is a default, not a fact; pass the
-    clinic's own. Home visits are not chair-hours. Occupied time outside those
-    hours is not shown. A share above 1 means sessions overlapped in a chair
+    `weekdays` within the period, up to `now`. Each site's own opening hours
+    and days come from its settings (`opening_hour`, `closing_hour`,
+    `open_weekdays`; no clinical source sets them: 07:00–19:00 Monday–Friday
+    is a default, not a fact); `open_hour`/`close_hour`/`weekdays` given here
+    apply to every site instead. Home visits are not chair-hours. Occupied time
+    outside a site's hours is not shown. A share above 1 means sessions overlapped in a chair
     (the services prevent it; imports and overbooked demo days do not).
 
     How: SQL selects only (check-in, end) as epoch seconds for the filtered
@@ -63,22 +66,32 @@ def chair_utilisation(
 
     A network: each site's chairs, in its own wall-clock hours and local days (the period and the
     opening hours are each site's); the network cell sums the sites' chair-hours, so 09:00 Monday is
-    09:00 at every site. `by_site` gives each site's own cells, with `site_id` and `site` first.
+    09:00 at every site, and the cells are every (weekday, hour) some site is open (a site closed in a
+    cell adds no chair-hours to it). `by_site` gives each site's rows on those same cells (its share
+    empty where it is closed), with `site_id` and `site` first.
 
     `rows(session, chairs, lo, hi)` replaces that query for one site's chairs and period (the summary
     path, infusion.reads.trends.summarised, reads the same pairs from trend_session); `occupied_cells(session,
     site, chairs, lo, hi, grid)` replaces the occupied cells altogether (infusion.reads.trends.chair_use:
     whole months from the rollup, `grid.clip` for the rest).
     """
-    if not 0 <= open_hour < close_hour <= 24:
-        raise ValueError("need 0 ≤ open_hour < close_hour ≤ 24")
-    days = tuple(sorted(set(int(d) for d in weekdays)))
+    given = None
+    if open_hour is not None or close_hour is not None or weekdays is not None:
+        given = OpeningHours(
+            7 if open_hour is None else open_hour,
+            19 if close_hour is None else close_hour,
+            (0, 1, 2, 3, 4) if weekdays is None else tuple(weekdays),
+        )
     now = now or utcnow()
-    per_site: list[tuple[int, str, np.ndarray, np.ndarray]] = []
+    per_site: list[tuple[int, str, list[tuple[int, int]], np.ndarray, np.ndarray]] = []
     with db.reading() as s:
         zones = _site_zones(s, f)
         names = _site_names(s, zones)
+        site_hours = _site_hours(s, zones)
         for site, tz in zones.items():
+            hours_here = given or site_hours[site]
+            days, open_hour, close_hour = hours_here.days, hours_here.open_hour, hours_here.close_hour
+            keys = hours_here.cells()
             lo, hi = utc_bounds(f.start, f.end, tz)
             chair_q = select(Chair.id).where(Chair.kind == "chair", Chair.site_id == site)
             if f.chair_ids:
@@ -92,7 +105,7 @@ def chair_utilisation(
             if occupied_cells is not None:
                 available, _ = _site_cells(f, ZoneInfo(tz), lo, hi, now, days, open_hour, close_hour, len(chairs), [])
                 cells_in_use = occupied_cells(s, site, chairs, lo, hi, grid)
-                per_site.append((site, names.get(site, str(site)), available, cells_in_use))
+                per_site.append((site, names.get(site, str(site)), keys, available, cells_in_use))
                 continue
             if rows is not None:
                 found = rows(s, chairs, lo, hi)
@@ -112,9 +125,18 @@ def chair_utilisation(
             available, occupied = _site_cells(
                 f, ZoneInfo(tz), lo, hi, now, days, open_hour, close_hour, len(chairs), found
             )
-            per_site.append((site, names.get(site, str(site)), available, occupied))
-    hours = np.arange(open_hour, close_hour)
-    grid_w, grid_h = np.repeat(np.array(days, dtype=int), len(hours)), np.tile(hours, len(days))
+            per_site.append((site, names.get(site, str(site)), keys, available, occupied))
+    union = sorted({key for _, _, keys, _, _ in per_site for key in keys})
+    grid_w = np.array([w for w, _ in union], dtype=int)
+    grid_h = np.array([h for _, h in union], dtype=int)
+    position = {key: i for i, key in enumerate(union)}
+
+    def placed(keys: list[tuple[int, int]], values: np.ndarray) -> np.ndarray:
+        """One site's cells put on the network's cells (zero where the site is closed)."""
+        out = np.zeros(len(union))
+        out[[position[key] for key in keys]] = values
+        return out
+
     if not per_site:  # nothing to measure: an empty frame, like every other metric of an empty clinic
         return _frame(
             [],
@@ -144,14 +166,47 @@ def chair_utilisation(
         )[list(UTILISATION_COLUMNS)]
 
     if not by_site:
-        return cells(np.sum([a for _, _, a, _ in per_site], axis=0), np.sum([o for _, _, _, o in per_site], axis=0))
+        return cells(
+            np.sum([placed(k, a) for _, _, k, a, _ in per_site], axis=0),
+            np.sum([placed(k, o) for _, _, k, _, o in per_site], axis=0),
+        )
     frames = []
-    for site, name, available, occupied in per_site:
-        frame = cells(available, occupied)
+    for site, name, keys, available, occupied in per_site:
+        frame = cells(placed(keys, available), placed(keys, occupied))
         frame.insert(0, "site", name)
         frame.insert(0, "site_id", site)
         frames.append(frame.astype({"site_id": "int64"}))
     return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """When a site's chairs count as available: `open_hour` to `close_hour` (wall clock) on `days` (0 = Monday)."""
+
+    open_hour: int
+    close_hour: int
+    days: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.open_hour < self.close_hour <= 24:
+            raise ValueError("need 0 ≤ open_hour < close_hour ≤ 24")
+        object.__setattr__(self, "days", tuple(sorted({int(d) for d in self.days})))
+        if any(not 0 <= d <= 6 for d in self.days):
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+
+    def cells(self) -> list[tuple[int, int]]:
+        """(weekday, hour) cells in the order `_site_cells` lays them out."""
+        return [(w, h) for w in self.days for h in range(self.open_hour, self.close_hour)]
+
+
+def _site_hours(s: Session, zones: dict[int, str]) -> dict[int, OpeningHours]:
+    """Each site's opening hours from its settings (defaults where it has none)."""
+    rows = s.execute(select(Clinic.id, Clinic.settings).where(Clinic.id.in_(list(zones))))
+    out = {}
+    for site, raw in rows:
+        settings = load_settings(raw)
+        out[int(site)] = OpeningHours(settings.opening_hour, settings.closing_hour, tuple(settings.open_weekdays))
+    return out
 
 
 @dataclass(frozen=True)
