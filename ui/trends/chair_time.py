@@ -33,8 +33,10 @@ def chair_utilisation(data: Trends, filters: TrendFilters) -> None:
         st.info(HOME_VISITS_NO_CHAIRS, icon="🏠")
         return
     st.caption(
-        "Share of chair-hours occupied (check-in to discharge), by weekday and hour in each site's time zone "
-        "(07:00–19:00 Monday to Friday). Home visits use no clinic chair and are not counted."
+        "Share of chair-hours occupied (check-in to discharge), by weekday and hour in each site's time zone, "
+        "within each site's opening hours (set per site in Administration → Sites; 07:00–19:00 Monday to "
+        "Friday until a site sets its own). An hour a site is closed adds none of its chairs. Home visits use "
+        "no clinic chair and are not counted."
     )
     st.plotly_chart(trend_charts.utilisation_figure(data.utilisation), width="stretch", key="chart_7")
     numbers(data.utilisation, "utilisation", "dl_util", filters)

@@ -1,4 +1,6 @@
-"""Time lost to reactions: minutes over the planned infusion, sessions with vs without a reaction."""
+"""Infusion and chair time with vs without a reaction, against the label's time (the Trends page shows it as
+"Infusion and chair time, with and without a reaction": a negative difference is a shorter infusion, not
+time lost; a reaction's cost is the gap between the rows with and without one)."""
 
 from __future__ import annotations
 
