@@ -113,3 +113,16 @@ def test_the_csv_carries_the_headings_and_the_values_unchanged() -> None:
     assert header == [heading(c, "time_lost").text for c in frame.columns]
     assert header[0] == "therapy id" and header[6] == "difference from label time, mean (min; negative = shorter)"
     assert first[1] == "'=Tysabri" and first[6] == "-1.5"  # text neutralised, a negative stays a number
+
+
+def test_incomplete_sessions_name_their_check_in_words_on_screen_and_in_the_csv() -> None:
+    frame = pd.DataFrame(
+        {c: [None, None] for c in COMPLETENESS_SESSION_COLUMNS}
+        | {"check": ["missing_iv_stop", "vitals_overdue"], "session_id": [7, 9]}
+    )
+    out = shown(frame, "incomplete_sessions")
+    assert list(out[heading("check", "incomplete_sessions").text]) == [
+        "Missing IV stop time",
+        "Vitals overdue during infusion",
+    ]
+    assert list(frame["check"]) == ["missing_iv_stop", "vitals_overdue"]  # the read's frame is not changed

@@ -20,6 +20,7 @@ import streamlit as st
 
 from infusion.exports.csv_writer import neutralise
 from infusion.reads.trends import TrendFilters
+from infusion.reads.trends.completeness import CHECK_LABELS
 from ui import common as ui
 
 
@@ -128,7 +129,11 @@ _IN_TABLE: dict[str, dict[str, Heading]] = {
     },
     "time_lost": {"with_reaction": Heading("with a reaction")},
     "completeness": {"check": Heading("check code", hidden=True), "share": Heading("share flagged", "percent")},
+    "incomplete_sessions": {"check": Heading("check")},
 }
+
+#: columns whose values are codes, shown (and downloaded) as words, per table
+_VALUES: dict[str, dict[str, dict[str, str]]] = {"incomplete_sessions": {"check": CHECK_LABELS}}
 
 
 def heading(column: str, table: str = "") -> Heading:
@@ -139,7 +144,11 @@ def heading(column: str, table: str = "") -> Heading:
 
 
 def shown(frame: pd.DataFrame, table: str = "") -> pd.DataFrame:
-    """`frame` with its columns under their headings (every column, values unchanged): what the CSV carries."""
+    """`frame` with its columns under their headings (every column; code columns in words): what the CSV
+    carries."""
+    codes = _VALUES.get(table.removesuffix("_by_site"), {})
+    if any(column in frame.columns for column in codes):
+        frame = frame.assign(**{c: frame[c].map(lambda v, m=m: m.get(v, v)) for c, m in codes.items() if c in frame})
     return frame.rename(columns={c: heading(str(c), table).text for c in frame.columns})
 
 
