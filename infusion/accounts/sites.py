@@ -42,10 +42,18 @@ def require_site(s: Session, actor: Actor, site_id: int, what: str) -> None:
 
 
 def site_of_chair(s: Session, chair_id: int) -> int:
-    site = s.scalar(select(Chair.site_id).where(Chair.id == chair_id))
-    if site is None:
+    chair = s.get(Chair, chair_id)
+    if chair is None:
         raise NotFoundError(f"Chair {chair_id} not found.")
-    return int(site)
+    keep(s, chair)  # the audit row asks for the chair's site again in this transaction
+    return int(chair.site_id)
+
+
+def keep(s: Session, row: object) -> None:
+    """Hold `row` for the rest of the transaction. The session's identity map holds rows weakly, so a row
+    read in one helper and dropped is read again by the next `s.get` (a statement per save each)."""
+    if row is not None:
+        s.info.setdefault("kept", []).append(row)
 
 
 def site_of_session(s: Session, row: InfusionSession) -> int:

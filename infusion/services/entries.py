@@ -139,9 +139,11 @@ def insert_vitals(
     acknowledge_flags: bool,
     client_token: str | None,
     audit_action: str | None = "record_vitals",
+    token_checked: bool = False,
 ) -> VitalSign:
-    """Validate and add one set of vitals to a locked session (used by check-in, later sets, corrections)."""
-    existing = _existing(s, VitalSign, client_token, row.id)
+    """Validate and add one set of vitals to a locked session (used by check-in, later sets, corrections).
+    `token_checked`: the caller already looked for a save with this `client_token` in this transaction."""
+    existing = None if token_checked else _existing(s, VitalSign, client_token, row.id)
     if existing is not None:
         return existing
     baseline = row.baseline_systolic
@@ -241,6 +243,7 @@ def record_vitals(
             require_core=False,
             acknowledge_flags=acknowledge_flags,
             client_token=client_token,
+            token_checked=True,  # `retried` found none under the session's lock
         )
         log.info("record_vitals session=%s vital=%s by user=%s", row.id, vital.id, actor.user_id)
         return vital

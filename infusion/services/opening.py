@@ -35,7 +35,7 @@ from db.engine import Database
 from db.models import AppUser, AuditEvent, Clinic, InfusionSession, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, ROLE_LABELS, require_role
-from infusion.accounts.sites import require_site, site_of_session
+from infusion.accounts.sites import keep, require_site, site_of_session
 from infusion.clinical.states import SessionStatus, require_transition
 from infusion.clock import format_local, utcnow
 from infusion.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
@@ -155,6 +155,7 @@ def require_account(s: Session, actor: Actor, allowed: tuple[str, ...] | None, w
     if actor.user_id is None:
         return
     user = s.get(AppUser, actor.user_id)
+    keep(s, user)  # the site check and the audit row read the account again in this transaction
     if user is None or not user.active:
         raise PermissionDenied(f"Your account is disabled; you may not {what}. Ask an administrator.")
     if allowed is not None and user.role not in allowed:
