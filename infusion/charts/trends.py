@@ -349,12 +349,15 @@ def duration_figure(
 def utilisation_figure(utilisation: pd.DataFrame) -> go.Figure:
     if utilisation.empty:
         return _empty("No chair time in this period")
-    grid = utilisation.pivot_table(index="weekday_name", columns="hour", values="share", sort=False)
+    # weekdays and hours in their own order: sites open on different days and hours add cells out of order
+    grid = utilisation.pivot_table(index="weekday", columns="hour", values="share", dropna=False).sort_index()
+    grid = grid.reindex(columns=sorted(grid.columns))
+    names = dict(zip(utilisation["weekday"], utilisation["weekday_name"]))
     figure = go.Figure(
         go.Heatmap(
             z=grid.values,
             x=[f"{h:02d}:00" for h in grid.columns],
-            y=list(grid.index),
+            y=[names[w] for w in grid.index],
             colorscale="Blues",
             zmin=0,
             zmax=1,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from db.models import AppUser, AuditEvent, Chair, Clinic, InfusionSession
 from infusion.accounts.actor import Actor
 from infusion.accounts.sites import working_site
+from infusion.clinical.states import SessionStatus
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied
 from infusion.services import integrity  # noqa: F401 - registers the row checks every write goes through
@@ -63,11 +64,12 @@ def event_site(
 
     A session's event: the session's site (its chair's). A site's own event (`clinic`): that site; a
     chair's: the chair's site; a wall display paired at a site: that site. A patient's event without
-    a session (registration, a protocol interval, the NEWS2 scale): the site of the patient's latest
-    session, else the site the person is working in (the command line and the system: the site they
-    name, else none). Anything else (accounts, the catalog, exports, searches): None, a network event
-    that only network-wide holders read. Migration 0013 filled the older rows by the same rules (a
-    patient's latest session at the time of the migration)."""
+    a session (registration, a protocol interval, the NEWS2 scale): the site the person works in when
+    they act, so that site's quality staff can audit it (the command line and the system: the site they
+    name, else the site of the patient's latest session not cancelled or deferred). Anything else
+    (accounts, the catalog, exports, searches): None, a network event that only network-wide holders
+    read. Migration 0013 filled older patient events from the patient's latest session not cancelled
+    or deferred at the time of the migration (who acted where was not recorded)."""
     if session_id is not None:
         row = s.get(InfusionSession, session_id)
         return _chair_site(s, row.chair_id) if row is not None else None
@@ -79,16 +81,21 @@ def event_site(
         site = after.get("site_id")
         return site if isinstance(site, int) and not isinstance(site, bool) else None
     if patient_id is not None:
-        latest = s.scalar(
+        # where the action is taken: the site the person works in now (it holds them to account there)
+        here = working_site(s, actor) if actor.user_id is not None else actor.site_id
+        if here is not None:
+            return here
+        latest = s.scalar(  # the command line and the system, naming no site: where the patient is treated
             select(Chair.site_id)
             .join(InfusionSession, InfusionSession.chair_id == Chair.id)
-            .where(InfusionSession.patient_id == patient_id)
+            .where(
+                InfusionSession.patient_id == patient_id,
+                InfusionSession.status.not_in((SessionStatus.CANCELLED, SessionStatus.DEFERRED)),
+            )
             .order_by(InfusionSession.scheduled_at.desc(), InfusionSession.id.desc())
             .limit(1)
         )
-        if latest is not None:
-            return int(latest)
-        return working_site(s, actor) if actor.user_id is not None else actor.site_id
+        return int(latest) if latest is not None else None
     return None
 
 

@@ -210,3 +210,29 @@ def test_migration_fills_the_site_of_older_events_and_the_trail_stays_append_onl
     assert _refused(engine, "DELETE FROM audit_event")
     with db.reading() as s:
         assert s.scalar(select(AuditEvent.site_id).where(AuditEvent.session_id == net.session_b).limit(1)) == net.b
+
+
+def test_a_patient_event_is_filed_where_the_person_acts_not_where_a_cancelled_booking_was(net: Net) -> None:
+    """Brook is treated at Riverside; a Northside booking for next year is cancelled. A Riverside charge
+    nurse sets Brook's NEWS2 scale: Riverside's quality staff see it, Northside's do not."""
+    from infusion.services import news2_scale
+
+    with net.db.reading() as s:
+        brook = s.scalar(select(InfusionSession.patient_id).where(InfusionSession.id == net.session_b))
+        north_chair = s.scalar(select(Chair.id).where(Chair.site_id == net.a))
+    later = sessions.create_session(
+        net.db,
+        ADMIN,
+        patient_id=brook,
+        therapy_id=therapy_id(net.db, "natalizumab"),
+        chair_id=north_chair,
+        scheduled_at=utcnow() + timedelta(days=200),
+    )
+    sessions.cancel(net.db, ADMIN, later.id, "moved back to Riverside", expected_version=None)
+    charge = setup.add_staff(net.db, ADMIN, "Cal River", "charge_nurse", sites=[net.b])
+    charge_b = Actor(charge.id, charge.display_name, "charge_nurse", site_id=net.b)
+    news2_scale.set_news2_scale(net.db, charge_b, brook, 2, "hypercapnic respiratory failure")
+    with net.db.reading() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "set_news2_scale")).one()
+    assert event.site_id == net.b
+    assert audit_log.search(net.db, net.quality_a, _everything(action="set_news2_scale"))[1] == 0

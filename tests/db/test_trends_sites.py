@@ -369,3 +369,10 @@ def db_settings(db: Database) -> dict[str, object]:
         clinic = s.scalars(select(Clinic).order_by(Clinic.id)).first()
         assert clinic is not None
         return dict(clinic.settings or {})
+
+
+def test_new_opening_hours_reach_a_cached_trends_page_at_once(network: Network) -> None:
+    """The page caches its figures on the summaries' data version: saving a site's hours moves it."""
+    before = trend_service.data_version(network.db)
+    update_settings(network.db, SYSTEM, {"opening_hour": 9}, site_id=network.honolulu)
+    assert trend_service.data_version(network.db) > before

@@ -52,9 +52,10 @@ FILL = (
     "WHERE site_id IS NULL AND entity = 'clinic' AND entity_id IN (SELECT id FROM clinic)",
     "UPDATE audit_event SET site_id = (SELECT chair.site_id FROM chair WHERE chair.id = audit_event.entity_id) "
     "WHERE site_id IS NULL AND entity = 'chair'",
-    # 4. a patient's latest session's site
+    # 4. the site of the patient's latest session that was not cancelled or deferred (where they are treated)
     "UPDATE audit_event SET site_id = (SELECT chair.site_id FROM infusion_session "
     "JOIN chair ON chair.id = infusion_session.chair_id WHERE infusion_session.patient_id = audit_event.patient_id "
+    "AND infusion_session.status NOT IN ('cancelled', 'deferred') "
     "ORDER BY infusion_session.scheduled_at DESC, infusion_session.id DESC LIMIT 1) "
     "WHERE site_id IS NULL AND patient_id IS NOT NULL",
 )
@@ -89,6 +90,9 @@ def upgrade() -> None:
     op.add_column("audit_event", sa.Column("site_id", sa.BigInteger(), nullable=True))
     conn = op.get_bind()
     if conn.dialect.name == "postgresql":
+        # A one-off bulk fill of every audit row: not held to the 120 s a screen's statement is (db/engine.py);
+        # SET LOCAL ends with the migration's transaction.
+        op.execute("SET LOCAL statement_timeout = 0")
         op.execute("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only")
         _fill(conn)
         op.execute("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")

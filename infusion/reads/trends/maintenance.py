@@ -403,11 +403,18 @@ def _zone_changed(session: Session) -> bool:
     )
 
 
+def _settings_changed(session: Session) -> bool:
+    """A site's settings changed: its opening hours decide chair utilisation's available chair-hours."""
+    return any(isinstance(obj, Clinic) and inspect(obj).attrs.settings.history.has_changes() for obj in session.dirty)
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
     if _zone_changed(session):  # every local day may move: rare (set-up), so rebuild them all
         rebuild(session.connection())
         return
+    if _settings_changed(session):  # nothing stored moves, but a cached figure must be drawn again
+        bump_version(session.connection())
     ids = _touched(session)
     if ids:
         refresh_sessions(session.connection(), ids)
