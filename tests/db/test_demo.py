@@ -48,7 +48,20 @@ from infusion.reads.trends.filters import TrendFilters
 from infusion.reads.trends.utilisation import chair_utilisation
 from infusion.settings import load_settings
 
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+def _clinic_daytime() -> datetime:
+    """The last 11:00 that has passed in the demo clinic's zone (America/New_York). The live board has
+    something in every state only within clinic hours (late in the evening its later bookings fall on
+    tomorrow), so the demo here is loaded at a pinned daytime instant, never a future one."""
+    zone = ZoneInfo("America/New_York")
+    local = datetime.now(zone)
+    at = local.replace(hour=11, minute=0, second=0, microsecond=0)
+    if at > local:
+        at -= timedelta(days=1)
+    return at.astimezone(UTC)
+
+
+NOW = _clinic_daytime()
 SMALL = DemoOptions(sessions=300, seed=7)
 
 
