@@ -299,6 +299,8 @@ def test_reaction_refused_keeps_every_field_then_double_and_triple_tap(tablet: A
     assert _count(clinic_app, Reaction, sid) == 0
 
     _pick(page, form.get_by_label("Action taken", exact=True), "Medication given")
+    # the nurse sees her choice in the form before she taps (on a loaded machine the list can still be closing)
+    expect(form.get_by_text("Medication given", exact=True)).to_be_visible()
     _double(button)
     settle(page)
     _expect_count(page, clinic_app, Reaction, sid, 1)
