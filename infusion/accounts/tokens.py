@@ -217,4 +217,12 @@ def unpair_display(db: Database, admin: Actor, token_id: int, *, now: datetime |
             raise ValidationError({"display": "That wall display does not exist."})
         if row.revoked_at is None:
             row.revoked_at, row.revoke_reason = now or utcnow(), "unpaired"
-            record(s, admin, "wall_display_unpaired", "sign_in_token", row.id, before={"screen": row.display_name})
+            record(
+                s,
+                admin,
+                "wall_display_unpaired",
+                "sign_in_token",
+                row.id,
+                before={"screen": row.display_name},
+                after={"site_id": row.site_id},  # the site's own event, as the pairing was
+            )

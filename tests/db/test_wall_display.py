@@ -78,3 +78,19 @@ def test_every_chair_has_a_row_and_the_legend_names_every_colour(db):
     assert figure.layout.paper_bgcolor == board.DARK["paper"]  # dark on a wall, not a white chart
     labels = [label for label, _ in board.legend()]
     assert {"Infusing", "Paused", "Observation", "Reaction open"} <= set(labels)
+
+
+def test_pairing_and_unpairing_a_screen_are_the_sites_own_events(db, admin):
+    from sqlalchemy import select
+
+    from db.models import AuditEvent
+
+    tokens.issue_display(db, admin, "Bay D")
+    (display,) = tokens.displays(db, admin)
+    tokens.unpair_display(db, admin, display.id)
+    with db.reading() as s:
+        events = {
+            e.action: e.site_id for e in s.scalars(select(AuditEvent).where(AuditEvent.entity == "sign_in_token"))
+        }
+    assert events["wall_display_paired"] == display.site_id is not None
+    assert events["wall_display_unpaired"] == display.site_id

@@ -52,6 +52,9 @@ FILL = (
     "WHERE site_id IS NULL AND entity = 'clinic' AND entity_id IN (SELECT id FROM clinic)",
     "UPDATE audit_event SET site_id = (SELECT chair.site_id FROM chair WHERE chair.id = audit_event.entity_id) "
     "WHERE site_id IS NULL AND entity = 'chair'",
+    # 3b. a wall display's events (its pairing also by the loop below): the display's site
+    "UPDATE audit_event SET site_id = (SELECT sign_in_token.site_id FROM sign_in_token "
+    "WHERE sign_in_token.id = audit_event.entity_id) WHERE site_id IS NULL AND entity = 'sign_in_token'",
     # 4. the site of the patient's latest session that was not cancelled or deferred (where they are treated)
     "UPDATE audit_event SET site_id = (SELECT chair.site_id FROM infusion_session "
     "JOIN chair ON chair.id = infusion_session.chair_id WHERE infusion_session.patient_id = audit_event.patient_id "
