@@ -43,8 +43,10 @@ def live_board(db: Database, viewer: Actor, clinic: Clinic, *, large: bool, wall
     @st.fragment(run_every=30)
     def refresh() -> None:
         now = utcnow()
-        if wall and not shell.wall_still_paired(db, network_security(db), now):
-            shell.leave_stopped_wall(db, network_security(db))
+        if wall:
+            security = network_security(db)  # one read of every site's settings per refresh
+            if not shell.wall_still_paired(db, security, now):
+                shell.leave_stopped_wall(db, security)
         frame = board.board_frame(db, viewer, now, initials=wall)
         chairs = [c.name for c in list_chairs(db, clinic.id) if c.kind == "chair"]
         st.caption(f"Updated {format_local(now, clinic.timezone, '%H:%M:%S')} · refreshes every 30 s")

@@ -12,20 +12,6 @@ from infusion.reads.trends import TrendFilters
 from infusion.reads.trends.service import Trends
 from ui.trends.numbers import download, numbers, table
 
-#: the funnel table as shown (the CSV carries every column of the frame)
-_FUNNEL_SHOWN = (
-    "site",
-    "sessions",
-    "reacted",
-    "rate",
-    "network_rate",
-    "lower95",
-    "upper95",
-    "lower998",
-    "upper998",
-    "signal",
-)
-
 
 def zone_note(sites: pd.DataFrame) -> None:
     """Which clock the figures use: the one site's zone, or each site's own local day in a network."""
@@ -97,7 +83,7 @@ def sites_compared(data: Trends, filters: TrendFilters) -> None:
     part = funnel[funnel["therapy"] == therapy].reset_index(drop=True)
     left, right = st.columns([5, 1])
     with left:
-        table(part[list(_FUNNEL_SHOWN)], "funnel")
+        table(part.drop(columns=["therapy"]), "funnel")  # one therapy is picked; ids are hidden by heading
     with right:
         slug = "".join(ch if ch.isalnum() else "_" for ch in therapy.lower())
         download(part, "funnel", "dl_funnel", filters, slug=f"funnel_{slug}")

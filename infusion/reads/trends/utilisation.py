@@ -23,7 +23,7 @@ from db.types import UTCDateTime
 from infusion.clock import utcnow
 from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_names, _site_zones, _where, utc_bounds
 from infusion.reads.trends.sql import epoch_seconds
-from infusion.settings import load_settings
+from infusion.settings import ClinicSettings, load_settings
 
 S = InfusionSession
 
@@ -77,10 +77,11 @@ def chair_utilisation(
     """
     given = None
     if open_hour is not None or close_hour is not None or weekdays is not None:
+        default = ClinicSettings()  # what a site that set no hours uses
         given = OpeningHours(
-            7 if open_hour is None else open_hour,
-            19 if close_hour is None else close_hour,
-            (0, 1, 2, 3, 4) if weekdays is None else tuple(weekdays),
+            default.opening_hour if open_hour is None else open_hour,
+            default.closing_hour if close_hour is None else close_hour,
+            tuple(default.open_weekdays if weekdays is None else weekdays),
         )
     now = now or utcnow()
     per_site: list[tuple[int, str, list[tuple[int, int]], np.ndarray, np.ndarray]] = []
