@@ -1,8 +1,8 @@
 """Save vitals: entries.record_vitals against a bare one-row insert + commit, interleaved, same run.
 
 Each run gives itself a session to chart: a new patient (MRN BENCH-<stamp>) booked as a
-walk-in home visit (a home visit needs no free chair) and checked in through the
-services, so record_vitals runs its real path (role, write transaction, locked row,
+walk-in home visit (a home visit needs no free chair), checked in and its IV started through the
+services, so record_vitals runs its real path for a check during the infusion (role, write transaction, locked row,
 version, validation, NEWS2, audit). The bare insert puts one vitals row for the same
 session through a plain connection and commits; its rows are deleted afterwards, the
 service's rows and audit events stay (they are what a nurse's saves leave).
@@ -41,14 +41,32 @@ def bench_session(db: Database, who: Staff) -> int:
     row = sessions.create_session(db, who.nurse, patient_id=patient.id, therapy_id=therapy_id, chair_id=home)
     temperature = 98.2 if setup.get_clinic(db).temperature_unit == "F" else 36.8
     baseline = VitalsEntry(systolic=120, diastolic=80, pulse=70, resp_rate=16, temperature=temperature, spo2=98)
-    sessions.check_in(
+    checked_in = utcnow() - timedelta(minutes=30)
+    sessions.check_in(db, who.nurse, row.id, baseline, expected_version=None, at=checked_in, acknowledge_flags=True)
+    # the saves are the nurse's checks during the infusion (record_vitals' purpose; the set before it is
+    # check-in's): proceed, premedication where the therapy asks for it, IV start
+    sessions.proceed(db, who.nurse, row.id, expected_version=None, at=checked_in + timedelta(minutes=5))
+    with db.reading() as s:
+        therapy = s.get(Therapy, therapy_id)
+        premedication = bool(therapy and therapy.premedication_required)
+        program = bool(therapy and therapy.program)
+    if program:
+        sessions.confirm_program(db, who.nurse, row.id, authorization_ref="BENCH")
+    if premedication:
+        entries.record_premedication(
+            db, who.nurse, row.id, drug="Acetaminophen", dose="650 mg", given_at=checked_in + timedelta(minutes=10)
+        )
+    sessions.start_iv(
         db,
         who.nurse,
         row.id,
-        baseline,
         expected_version=None,
-        at=utcnow() - timedelta(minutes=30),
-        acknowledge_flags=True,
+        site="Left forearm",
+        gauge=22,
+        attempts=1,
+        lot_number="BENCH-LOT",
+        rate_ml_h=100,
+        at=checked_in + timedelta(minutes=20),
     )
     return int(row.id)
 

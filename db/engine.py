@@ -182,9 +182,13 @@ def is_unavailable(error: BaseException) -> bool:
     return code is None or code.startswith(_UNAVAILABLE_CLASS) or code in _UNAVAILABLE_CODES
 
 
+#: the busy timeout a pooled SQLite connection has now (its connection record's info)
+_BUSY_TIMEOUT = "chairside_busy_timeout_ms"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Take transaction control away from the sqlite3 module (its legacy mode
         # skips BEGIN before SELECT), so the "begin" hook below decides.
         dbapi_connection.isolation_level = None
@@ -195,13 +199,17 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
+        record.info[_BUSY_TIMEOUT] = LOCK_TIMEOUT_MS
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
         if options.get(WRITE_OPTION):
             wait = int(options.get(LOCK_WAIT_OPTION) or LOCK_TIMEOUT_MS)
-            conn.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
+            info = conn.connection.info  # the pooled connection's: set again only when the wait differs
+            if info.get(_BUSY_TIMEOUT) != wait:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
+                info[_BUSY_TIMEOUT] = wait
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")

@@ -230,6 +230,8 @@ def write_audit(conn: Connection, premises: Premises, now_min: int, fresh: bool,
                 "action": "demo_load",
                 "entity": "clinic",
                 "entity_id": premises.clinic_id,
+                # a site's own event is filed under that site, as services.audit.event_site files one
+                "site_id": premises.clinic_id,
                 "session_id": None,
                 "patient_id": None,
                 "before": {"clinic": premises.clinic_before} if fresh else None,

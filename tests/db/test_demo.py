@@ -374,6 +374,8 @@ def test_one_audit_event_with_the_counts(loaded: Database) -> None:
     assert len(events) == 1
     event = events[0]
     assert event.user_name == "system" and event.after is not None
+    # the site's quality staff find the load in their site's audit trail (a site's own event)
+    assert event.entity == "clinic" and event.site_id == event.entity_id is not None
     assert event.after["sessions"] == sessions and event.after["vital_signs"] == vitals
 
 

@@ -71,3 +71,20 @@ def test_a_held_lock_gives_a_bounded_wait_and_a_clear_message(db, nurse, short_w
     entries.record_vitals(short_waits, nurse, sid, normal_vitals(), taken_at=ago(5), client_token="held")
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(VitalSign)) == before + 1
+
+
+def test_a_save_after_a_quick_write_waits_the_full_time_again(db):
+    """SQLite: a quick write (a view's audit row, 250 ms) shortens the pooled connection's wait; the next
+    save on that connection must wait the full lock timeout again, and the next quick write the short one."""
+    if db.dialect != "sqlite":
+        pytest.skip("the wait is a per-connection PRAGMA on SQLite only")
+
+    def wait_now(quick: bool) -> int:
+        with db.writing(quick=quick) as w:
+            return int(w.connection().exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+
+    assert wait_now(False) == engine_module.LOCK_TIMEOUT_MS
+    assert wait_now(True) == engine_module.QUICK_LOCK_WAIT_MS
+    assert wait_now(False) == engine_module.LOCK_TIMEOUT_MS
+    assert wait_now(False) == engine_module.LOCK_TIMEOUT_MS
+    assert wait_now(True) == engine_module.QUICK_LOCK_WAIT_MS

@@ -385,13 +385,36 @@ def data_version(conn: Connection) -> int:
 
 
 def _touched(session: Session) -> set[int]:
+    """The sessions whose summary this flush may move."""
     ids: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, InfusionSession):
             ids.add(obj.id)
-        elif isinstance(obj, VitalSign | Reaction | RateChange):
+        elif isinstance(obj, VitalSign):
+            if obj in session.deleted or _vital_may_move(session, obj):
+                ids.add(obj.session_id)
+        elif isinstance(obj, Reaction | RateChange):
             ids.add(obj.session_id)
     return ids
+
+
+def _vital_may_move(session: Session, vital: VitalSign) -> bool:
+    """A set of vitals reaches its session's summary in two ways only (`_summary_query`): a `pre` set
+    decides `pre_vitals_missing`, and once the session is discharged its sets decide the longest gap.
+    So a set that is not `pre` (before or after this flush), on a session this Session holds as not
+    discharged and unchanged, moves nothing: the nurse's checks during an infusion or observation, the
+    commonest save, skip the recompute. Anything not known without SQL counts as a move."""
+    state = inspect(vital)
+    if any(state.attrs[name].history.has_changes() for name in ("session_id", "phase")) and not state.pending:
+        return True
+    if vital.phase == "pre":
+        return True
+    parent = session.identity_map.get(session.identity_key(InfusionSession, vital.session_id))
+    if parent is None:
+        return True
+    parent_state = inspect(parent)
+    status = parent_state.dict.get("status")
+    return status is None or status == "discharged" or parent_state.attrs.status.history.has_changes()
 
 
 def _zone_changed(session: Session) -> bool:
