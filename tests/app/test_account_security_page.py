@@ -16,6 +16,7 @@ from infusion.accounts import auth
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.services import setup
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN
 
 PASSWORD = "correct horse battery"
@@ -24,12 +25,6 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(autouse=True)
 def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-def _run(at):
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _texts(at) -> str:
@@ -52,7 +47,7 @@ def sites(db) -> tuple[int, int]:
 
 def test_the_sign_in_page_states_the_strictest_idle_limit(db, make_app, sites) -> None:
     auth.add_user(db, ADMIN, username="boss", display_name="Boss", role="admin", password=PASSWORD)
-    at = _run(make_app())
+    at = run_app(make_app())
     shown = _texts(at)
     assert "signed out after 10 minutes without activity" in shown and "30 minutes" not in shown
 
@@ -65,7 +60,7 @@ def test_a_nurse_of_the_first_site_is_signed_out_after_the_networks_idle_limit(d
     at = make_app()
     at.session_state["actor"] = nurse
     at.session_state["_last_activity"] = utcnow() - timedelta(minutes=11)  # within her site's 30, past the 10
-    _run(at)
+    run_app(at)
     assert "actor" not in at.session_state
     assert "Signed out after 10 minutes without activity." in _texts(at)
     with db.reading() as s:
@@ -77,8 +72,8 @@ def test_administration_shows_the_account_rules_in_force(db, make_app, sites) ->
     user = auth.add_user(db, ADMIN, username="ada", display_name="Ada", role="admin", password=PASSWORD)
     at = make_app()
     at.session_state["actor"] = Actor(user.id, user.display_name, "admin")
-    _run(at)
-    _run(at.switch_page("pages/administration.py"))
+    run_app(at)
+    run_app(at.switch_page("pages/administration.py"))
     shown = _texts(at)
     assert "now 10 min idle sign-out" in shown, shown
     assert "a 20 min lockout after 5 failed sign-ins" in shown

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from db.models import AppUser
 from infusion.accounts import auth
 from infusion.accounts.actor import Actor
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, form_key
 
 PASSWORD = "correct horse battery"
@@ -19,15 +20,9 @@ def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-def _run(at):  # type: ignore[no-untyped-def]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _click(at, label: str):  # type: ignore[no-untyped-def]
     next(b for b in at.button if b.label == label).click()
-    return _run(at)
+    return run_app(at)
 
 
 def _users(db) -> int:  # type: ignore[no-untyped-def]
@@ -39,10 +34,10 @@ def _open_users_tab(db, make_app):  # type: ignore[no-untyped-def]
     user = auth.add_user(db, ADMIN, username="boss", display_name="Bo Boss", role="admin", password=PASSWORD)
     at = make_app()
     at.session_state["actor"] = Actor(user.id, user.display_name, "admin")
-    _run(at)
-    _run(at.switch_page("pages/administration.py"))
+    run_app(at)
+    run_app(at.switch_page("pages/administration.py"))
     at.session_state["admin_tab"] = "Users"  # the administrator picks the Users tab
-    return _run(at)
+    return run_app(at)
 
 
 def _fill(at, **fields: str) -> None:  # type: ignore[no-untyped-def]

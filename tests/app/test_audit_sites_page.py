@@ -10,13 +10,8 @@ from infusion.accounts.actor import Actor
 from infusion.accounts.auth import add_user
 from infusion.reads import sessions as views
 from infusion.services import sessions, setup
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, form_key, therapy_id
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _network(db) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
@@ -46,10 +41,10 @@ def _network(db) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
 def _search(make_app, actor: Actor) -> AppTest:  # type: ignore[no-untyped-def]
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
-    _run(at.switch_page("pages/audit.py"))
+    run_app(at)
+    run_app(at.switch_page("pages/audit.py"))
     next(b for b in at.button if b.label == "Search").click()
-    return _run(at)
+    return run_app(at)
 
 
 def test_quality_at_one_site_sees_that_sites_events_only(db, make_app) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import func, select
 
 from db.models import AppUser, AuditEvent, InfusionSession, Patient
@@ -30,20 +29,16 @@ from infusion.reads import trends as metrics
 from infusion.reads.trends import TrendFilters
 from infusion.services import sessions
 from infusion.services.setup import get_clinic
+from tests.app.helpers import run_app
 from tests.helpers import form_key
 from ui.trends.numbers import heading
+
+pytestmark = pytest.mark.usefixtures("fresh_page_caches")
 
 DEMO = DemoOptions(sessions=400, seed=11)
 
 
 # ------------------------------------------------------------------ helpers
-@pytest.fixture(autouse=True)
-def _fresh_page_caches() -> None:
-    """Trends caches its frames by database URL and filters; the PostgreSQL test schema keeps one URL for
-    every test, so start each test without the previous test's cached frames."""
-    st.cache_data.clear()
-
-
 def _demo(db) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
     """Load the demo clinic; its staff by role (the first of each role)."""
     load_demo(db, DEMO)
@@ -54,22 +49,16 @@ def _demo(db) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
     return staff
 
 
-def _run(at):  # type: ignore[no-untyped-def]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _open(make_app, actor: Actor, path: str):  # type: ignore[no-untyped-def]
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
-    return _run(at.switch_page(path))
+    run_app(at)
+    return run_app(at.switch_page(path))
 
 
 def _click(at, label: str):  # type: ignore[no-untyped-def]
     next(b for b in at.button if b.label == label).click()
-    return _run(at)
+    return run_app(at)
 
 
 def _texts(elements: Any) -> list[str]:
@@ -261,7 +250,7 @@ def test_trends_shows_new_data_after_a_write(db, make_app):
         break
     assert discharged is not None, "the demo has no patient in observation to discharge"
     assert int(_expected_rates(db)["completed"].sum()) == before + 1
-    _run(at)
+    run_app(at)
     _assert_clean(at)
     assert int(_rates(at)["completed"].sum()) == before + 1, "Trends still shows the numbers from before the write"
 
@@ -359,7 +348,7 @@ def test_export_prepare_offers_a_download_and_audits_it_once(db, make_app):
     assert events[0].user_id == quality.user_id and events[0].user_name == quality.name
     assert events[0].after["dataset"] == "sessions" and events[0].after["rows"] == _preview_count(at)
     # a rerun (another interaction) does not export again
-    _run(at)
+    run_app(at)
     assert _audit_count(db, "export_csv") == 1
 
 
@@ -425,7 +414,7 @@ def test_session_record_shows_the_patients_name_and_vitals(db, make_app):
     _click(at, "Find")
     _assert_clean(at)
     at.selectbox(key="find_pick").set_value(sid)
-    _run(at)
+    run_app(at)
     _assert_clean(at)
     headings = [m for m in _texts(at.markdown) if m.startswith("### ")]
     assert headings and headings[0].startswith(f"### {given} {family} · "), headings

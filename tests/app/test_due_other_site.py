@@ -17,15 +17,10 @@ from db.models import InfusionSession
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.services import setup
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, form_key, therapy_id
 
 LA = ZoneInfo("America/Los_Angeles")
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _texts(at: AppTest) -> str:
@@ -86,8 +81,8 @@ def network(db):  # type: ignore[no-untyped-def]
 def _open(make_app, actor: Actor) -> AppTest:  # type: ignore[no-untyped-def]
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
-    return _run(at.switch_page("pages/due.py"))
+    run_app(at)
+    return run_app(at.switch_page("pages/due.py"))
 
 
 def test_a_patient_due_at_another_site_is_booked_in_that_sites_chairs_and_time(db, make_app, network) -> None:  # type: ignore[no-untyped-def]
@@ -104,7 +99,7 @@ def test_a_patient_due_at_another_site_is_booked_in_that_sites_chairs_and_time(d
     at.date_input(key=form_key(at, form, "date")).set_value(day)
     at.time_input(key=form_key(at, form, "time")).set_value(time(10, 30))
     at.button(key=form_key(at, form, "submit")).click()
-    _run(at)
+    run_app(at)
 
     with db.reading() as s:
         booked = s.scalars(select(InfusionSession).where(InfusionSession.chair_id == network["river_chairs"][1])).one()
@@ -118,7 +113,7 @@ def test_she_may_book_at_her_working_site_instead(db, make_app, network) -> None
     at = _open(make_app, network["both"])
     form = f"sched_{network['patient']}_{therapy_id(db, 'natalizumab')}"
     at.selectbox(key=f"{form}_site").set_value(network["north"])
-    _run(at)
+    run_app(at)
     chair = at.selectbox(key=form_key(at, form, "chair"))
     assert chair.options == ["North chair 1"]
     assert "Booking at" not in _texts(at)

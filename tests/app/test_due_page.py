@@ -20,6 +20,7 @@ from infusion.accounts import permissions
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.services import setup
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ROOT, form_key, therapy_id
 from ui.registry import BY_KEY
 
@@ -39,26 +40,20 @@ def open_due(make_app, monkeypatch: pytest.MonkeyPatch):
         if _wired():
             at = make_app()
             at.session_state["actor"] = actor
-            _run(at)
-            _run(at.switch_page("pages/due.py"))
+            run_app(at)
+            run_app(at.switch_page("pages/due.py"))
         else:
             at = AppTest.from_file(str(ROOT / "pages" / "due.py"), default_timeout=60)
             at.session_state["actor"] = actor
-            _run(at)
+            run_app(at)
         return at
 
     return go
 
 
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _submit(at: AppTest, form: str) -> AppTest:
     at.button(key=form_key(at, form, "submit")).click()
-    return _run(at)
+    return run_app(at)
 
 
 def _texts(at: AppTest) -> str:

@@ -11,6 +11,7 @@ from db.engine import Database
 from infusion.accounts.actor import Actor
 from infusion.accounts.auth import add_user
 from infusion.exports.deidentify import ENV_SECRET
+from tests.app.helpers import run_app
 from tests.db.test_export_sites import ADMIN, Network, build_network
 from tests.helpers import form_key
 
@@ -20,18 +21,11 @@ def network(db: Database) -> Network:
     return build_network(db)
 
 
-def _run(at: Any) -> Any:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
 def _open(make_app: Any, actor: Actor) -> Any:
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
-    return _run(at.switch_page("pages/export.py"))
+    run_app(at, no_errors=True)
+    return run_app(at.switch_page("pages/export.py"), no_errors=True)
 
 
 def _quality(network: Network) -> Actor:
@@ -47,18 +41,18 @@ def test_deidentify_refreshes_the_preview_and_offers_a_pseudonymous_site(
     assert "site" in at.dataframe[0].value.columns
     assert not [c for c in at.checkbox if c.label == "Replace site with a pseudonymous code"]
     at.toggle(key=form_key(at, "export_filters", "deid")).set_value(True)
-    _run(at)  # no Preview click: the switch alone refreshes
+    run_app(at, no_errors=True)  # no Preview click: the switch alone refreshes
     frame = at.dataframe[0].value
     assert "patient_key" in frame.columns and "mrn" not in frame.columns
     assert set(frame["site"]) == {"BUF", "HNL"}
     assert any("not a Safe Harbor identifier" in c.value for c in at.caption)
     next(c for c in at.checkbox if c.label == "Replace site with a pseudonymous code").check()
-    _run(at)
+    run_app(at, no_errors=True)
     frame = at.dataframe[0].value
     assert "site" not in frame.columns and frame["site_key"].str.startswith("S-").all()
     assert frame["site_key"].nunique() == 2
     at.toggle(key=form_key(at, "export_filters", "deid")).set_value(False)
-    _run(at)
+    run_app(at, no_errors=True)
     assert "mrn" in at.dataframe[0].value.columns and "site_key" not in at.dataframe[0].value.columns
 
 
@@ -68,6 +62,6 @@ def test_the_site_picker_filters_the_preview(network: Network, make_app: Any) ->
     assert sorted(picker.value) == sorted([network.buf, network.hnl])
     picker.set_value([network.hnl])
     next(b for b in at.button if b.label == "Preview").click()
-    _run(at)
+    run_app(at, no_errors=True)
     assert set(at.dataframe[0].value["site"]) == {"HNL"}
     assert any("**2 rows** match" in str(m.value) for m in at.markdown)

@@ -23,6 +23,7 @@ from infusion.clock import utcnow
 from infusion.demo.clinic import DEMO_PASSWORD
 from infusion.services.setup import update_settings
 from infusion.settings import ClinicSettings
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ROOT
 from ui.registry import PAGES as REGISTRY
 
@@ -122,21 +123,15 @@ def _on_sign_in_page(at) -> bool:  # type: ignore[no-untyped-def]
     return "si_username" in keys or "fa_username" in keys
 
 
-def _run(at):  # type: ignore[no-untyped-def]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _click(at, label: str):  # type: ignore[no-untyped-def]
     next(b for b in at.button if b.label == label).click()
-    return _run(at)
+    return run_app(at)
 
 
 def _signed_in_app(make_app, actor: Actor):  # type: ignore[no-untyped-def]
     at = make_app()
     at.session_state["actor"] = actor
-    return _run(at)
+    return run_app(at)
 
 
 # ------------------------------------------------------------------ the matrix
@@ -156,7 +151,7 @@ def test_role_page_matrix(db, make_app, navigation_calls, role):
 
     # by URL: every page, allowed or not
     for key, path, title in PAGES:
-        _run(at.switch_page(path))
+        run_app(at.switch_page(path))
         assert at.session_state["actor"] == actor
         if key in allowed:
             assert _refusals(at) == [], f"{role} refused {key}"
@@ -179,7 +174,7 @@ def test_landing_page_after_sign_in(db, make_app, role):
     if role != "admin":
         _user(db, role)
     username = "boss" if role == "admin" else f"the.{role}"
-    at = _run(make_app())
+    at = run_app(make_app())
     assert _on_sign_in_page(at)
     at.text_input(key="si_username").input(username)
     at.text_input(key="si_password").input(PASSWORD)
@@ -199,7 +194,7 @@ def test_landing_page_after_sign_in(db, make_app, role):
 
 # ------------------------------------------------------------------ signing in and out
 def test_first_start_asks_for_the_administrator(db, make_app):
-    at = _run(make_app())
+    at = run_app(make_app())
     assert "Create the administrator" in _texts(at.subheader)
     assert "si_username" not in {t.key for t in at.text_input}
     assert not any(_shows_page(at, k, t) for k, _, t in PAGES)
@@ -216,13 +211,13 @@ def test_first_start_asks_for_the_administrator(db, make_app):
     assert _shows_page(at, *first_admin_page)
 
     # a second visitor now gets the sign-in form, not the administrator form
-    again = _run(make_app())
+    again = run_app(make_app())
     assert "si_username" in {t.key for t in again.text_input}
     assert "Create the administrator" not in _texts(again.subheader)
 
 
 def test_first_administrator_form_refuses_a_short_password(db, make_app):
-    at = _run(make_app())
+    at = run_app(make_app())
     at.text_input(key="fa_username").input("boss")
     at.text_input(key="fa_name").input("Bo Boss")
     at.text_input(key="fa_password").input("short")
@@ -235,7 +230,7 @@ def test_first_administrator_form_refuses_a_short_password(db, make_app):
 
 def test_signed_out_visitor_sees_the_sign_in_form_once_an_administrator_exists(db, make_app):
     _user(db, "admin", username="boss")
-    at = _run(make_app())
+    at = run_app(make_app())
     assert "actor" not in at.session_state
     assert "si_username" in {t.key for t in at.text_input}
     assert "Create the administrator" not in _texts(at.subheader)
@@ -247,7 +242,7 @@ def test_a_page_url_without_signing_in_shows_the_sign_in_page(db, make_app):
     for key, path, title in PAGES:
         at = _signed_in_app(make_app, admin)  # registers every page so its URL can be resolved
         del at.session_state["actor"]  # the same URL in a browser that is not signed in
-        _run(at.switch_page(path))
+        run_app(at.switch_page(path))
         assert _on_sign_in_page(at), key
         assert not _shows_page(at, key, title), key
         assert "actor" not in at.session_state
@@ -257,7 +252,7 @@ def test_wrong_password_is_refused_on_the_sign_in_page(db, make_app):
     _user(db, "admin", username="boss")
     _user(db, "nurse", username="nora")
     for username in ("nora", "nobody"):
-        at = _run(make_app())
+        at = run_app(make_app())
         at.text_input(key="si_username").input(username)
         at.text_input(key="si_password").input("not the password")
         _click(at, "Sign in")
@@ -269,7 +264,7 @@ def test_wrong_password_is_refused_on_the_sign_in_page(db, make_app):
 def test_repeated_failures_lock_the_account_on_the_sign_in_page(db, make_app):
     _user(db, "admin", username="boss")
     _user(db, "nurse", username="nora")
-    at = _run(make_app())
+    at = run_app(make_app())
     for attempt in range(ClinicSettings().lockout_attempts):
         at.text_input(key="si_username").input("nora")
         at.text_input(key="si_password").input(f"wrong password {attempt}")
@@ -300,7 +295,7 @@ def test_idle_sign_out(db, make_app):
     at = make_app()
     at.session_state["actor"] = nurse
     at.session_state["_last_activity"] = utcnow() - timedelta(minutes=minutes, seconds=5)
-    _run(at)
+    run_app(at)
     assert "actor" not in at.session_state
     assert _on_sign_in_page(at)
     assert f"Signed out after {minutes} minutes without activity." in _texts(at.success)
@@ -316,7 +311,7 @@ def test_idle_sign_out_follows_the_clinic_setting(db, make_app):
     at = make_app()
     at.session_state["actor"] = nurse
     at.session_state["_last_activity"] = utcnow() - timedelta(minutes=6)
-    _run(at)
+    run_app(at)
     assert "actor" not in at.session_state
     assert "Signed out after 5 minutes without activity." in _texts(at.success)
 
@@ -327,7 +322,7 @@ def test_activity_within_the_idle_limit_keeps_the_user_signed_in(db, make_app):
     at = make_app()
     at.session_state["actor"] = nurse
     at.session_state["_last_activity"] = utcnow() - timedelta(minutes=minutes - 1)
-    _run(at)
+    run_app(at)
     assert at.session_state["actor"] == nurse
     assert _shows_page(at, "chairside", "Chairside")
     assert at.session_state["_last_activity"] > utcnow() - timedelta(minutes=1)  # the clock restarted
@@ -338,7 +333,7 @@ def test_demo_accounts_are_listed_only_in_demo_mode(db, make_app, demo):
     _user(db, "admin", username="boss")
     if demo:
         update_settings(db, ADMIN, {"demo_mode": True})
-    at = _run(make_app())
+    at = run_app(make_app())
     assert _on_sign_in_page(at)
     listed = [i for i in _texts(at.info) if "Demo accounts" in i]
     if demo:
@@ -367,7 +362,7 @@ def test_a_disabled_user_is_signed_out_at_the_next_interaction(db, make_app):
     at = _signed_in_app(make_app, nurse)
     assert _shows_page(at, "chairside", "Chairside")
     auth.set_active(db, ADMIN, nurse.user_id, False)
-    _run(at)
+    run_app(at)
     assert not _shows_page(at, "chairside", "Chairside")
     assert _on_sign_in_page(at)
 
@@ -376,8 +371,8 @@ def test_a_role_change_applies_at_the_next_interaction(db, make_app):
     boss = _user(db, "admin", username="boss")
     other = _user(db, "admin", username="boss2")
     at = _signed_in_app(make_app, boss)
-    _run(at.switch_page("pages/administration.py"))
+    run_app(at.switch_page("pages/administration.py"))
     assert _shows_page(at, "administration", "Administration")
     auth.change_role(db, other, boss.user_id, "nurse")
-    _run(at)
+    run_app(at)
     assert not _shows_page(at, "administration", "Administration")

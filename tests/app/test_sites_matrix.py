@@ -17,6 +17,7 @@ from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.errors import ValidationError
 from infusion.services import sessions, setup
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, therapy_id, walk
 from ui.registry import PAGES
 
@@ -29,12 +30,6 @@ SITE_B_MARKS = ("Riverside", "River chair", "Brook", "MRN-R")
 @pytest.fixture(autouse=True)
 def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-def _run(at):  # type: ignore[no-untyped-def]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _screen(at) -> str:  # type: ignore[no-untyped-def]
@@ -81,11 +76,11 @@ def test_a_role_held_at_site_a_never_sees_site_b(db, make_app, network, role):  
     actor = _held_at(db, role, [network["a"]])
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
+    run_app(at)
     allowed = [page for page in PAGES if role in page.roles]
     assert allowed
     for page in allowed:
-        _run(at.switch_page(page.file))
+        run_app(at.switch_page(page.file))
         screen = _screen(at)
         leaked = [mark for mark in SITE_B_MARKS if mark in screen]
         assert leaked == [], (
@@ -93,7 +88,7 @@ def test_a_role_held_at_site_a_never_sees_site_b(db, make_app, network, role):  
             + "|".join(t for t in screen.splitlines() if any(m in t for m in leaked))[:600]
         )
     if role in ("nurse", "charge_nurse"):  # the Chairside list is the site's
-        _run(at.switch_page("pages/chairside.py"))
+        run_app(at.switch_page("pages/chairside.py"))
         assert "Ashby2" in _screen(at)
 
 
@@ -107,13 +102,13 @@ def test_a_network_wide_holder_reaches_both_sites(db, make_app, network, role): 
     actor = _held_at(db, role, None)
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
+    run_app(at)
     pages = {page.key: page for page in PAGES if role in page.roles}
     if "trends" in pages:  # the network's figures: both sites offered and compared
-        _run(at.switch_page(pages["trends"].file))
+        run_app(at.switch_page(pages["trends"].file))
         screen = _screen(at)
         assert "Riverside" in screen and "Northside" in screen
     if "board" in pages:  # the picker offers both sites
-        _run(at.switch_page(pages["board"].file))
+        run_app(at.switch_page(pages["board"].file))
         screen = _screen(at)
         assert "Riverside" in screen and "Northside" in screen

@@ -13,6 +13,7 @@ from db.models import AppUser, Clinic, UserSite
 from infusion.accounts import auth, tokens
 from infusion.accounts.actor import Actor
 from infusion.services import sessions, setup
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, form_key, therapy_id
 from ui.shell import SITE_PICKER, TOKEN_KEY
 
@@ -24,17 +25,11 @@ def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-def _run(at):  # type: ignore[no-untyped-def]
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _open(make_app, actor: Actor, path: str | None = None):  # type: ignore[no-untyped-def]
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
-    return _run(at.switch_page(path)) if path else at
+    run_app(at)
+    return run_app(at.switch_page(path)) if path else at
 
 
 def _texts(at) -> str:  # type: ignore[no-untyped-def]
@@ -94,7 +89,7 @@ def test_a_network_manager_switches_site_and_the_next_sign_in_starts_there(db, m
     assert "North chair 1" in _board_chairs(at)
 
     picker.set_value(network["b"].id)
-    _run(at)
+    run_app(at)
     assert at.session_state["actor"].site_id == network["b"].id
     chairs = _board_chairs(at)
     assert "River chair 1" in chairs and "North chair 1" not in chairs
@@ -114,7 +109,7 @@ def test_add_site_refuses_with_a_message_beside_the_form_and_keeps_what_was_type
     at.text_input(key=form_key(at, "add_site", "name")).set_value("Lakeside")
     at.text_input(key=form_key(at, "add_site", "code")).set_value("riv")
     next(b for b in at.button if b.label == "Add site").click()
-    _run(at)
+    run_app(at)
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "RIV is already used by Riverside" in errors[0], errors
     assert at.text_input(key=form_key(at, "add_site", "name")).value == "Lakeside"
@@ -122,7 +117,7 @@ def test_add_site_refuses_with_a_message_beside_the_form_and_keeps_what_was_type
 
     at.text_input(key=form_key(at, "add_site", "code")).set_value("LAK")
     next(b for b in at.button if b.label == "Add site").click()
-    _run(at)
+    run_app(at)
     assert [e.value for e in at.error] == []
     assert "Site Lakeside (LAK) added." in [s.value for s in at.success]
     with db.reading() as s:
@@ -140,7 +135,7 @@ def test_a_wall_display_paired_at_site_b_shows_site_b_chairs(db, make_app, netwo
     at = make_app()
     at.session_state["actor"] = screen
     at.session_state[TOKEN_KEY] = issued.token
-    _run(at)
+    run_app(at)
     chairs = _board_chairs(at)
     assert "River chair 1" in chairs and "North chair 1" not in chairs
     assert "🏥 **Riverside**" in [m.value for m in at.markdown]
@@ -161,20 +156,20 @@ def test_users_get_their_sites_on_add_and_edit_and_an_empty_scope_is_refused(db,
     admin = auth.add_user(db, ADMIN, username="ada", display_name="Ada Admin", role="admin", password=PASSWORD)
     at = _open(make_app, Actor(admin.id, admin.display_name, "admin"), "pages/administration.py")
     at.session_state["admin_tab"] = "Users"
-    _run(at)
+    run_app(at)
     at.text_input(key=form_key(at, "add_user", "username")).set_value("bea")
     at.text_input(key=form_key(at, "add_user", "name")).set_value("Bea Nurse")
     at.text_input(key=form_key(at, "add_user", "password")).set_value(PASSWORD)
     at.multiselect(key=form_key(at, "add_user", "sites")).set_value([])
     next(b for b in at.button if b.label == "Add user").click()
-    _run(at)
+    run_app(at)
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "Pick at least one site" in errors[0], errors
     assert at.text_input(key=form_key(at, "add_user", "username")).value == "bea"
 
     at.multiselect(key=form_key(at, "add_user", "sites")).set_value([network["b"].id])
     next(b for b in at.button if b.label == "Add user").click()
-    _run(at)
+    run_app(at)
     assert "User bea added." in [s.value for s in at.success]
     users = next(d.value for d in at.dataframe if "User name" in d.value.columns)
     assert list(users.loc[users["User name"] == "bea", "Works at"]) == ["RIV"]
@@ -182,10 +177,10 @@ def test_users_get_their_sites_on_add_and_edit_and_an_empty_scope_is_refused(db,
     # where Bea works: network-wide from now on (audited by the service)
     bea = auth.authenticate(db, "bea", PASSWORD)
     at.selectbox(key="scope_user").set_value(bea.user_id)
-    _run(at)
+    run_app(at)
     at.checkbox(key=form_key(at, f"scope_{bea.user_id}", "network")).check()
     next(b for b in at.button if b.label == "Save sites").click()
-    _run(at)
+    run_app(at)
     assert "Bea Nurse: sites saved." in [s.value for s in at.success]
     with db.reading() as s:
         assert s.get(AppUser, bea.user_id).network_wide  # type: ignore[union-attr]
@@ -198,7 +193,7 @@ def test_an_administrator_sets_a_sites_opening_hours_and_a_closing_before_openin
     at.number_input(key=form_key(at, f"hours_{site}", "open")).set_value(19)
     at.number_input(key=form_key(at, f"hours_{site}", "close")).set_value(7)
     next(b for b in at.button if b.label == "Save opening hours").click()
-    _run(at)
+    run_app(at)
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "closing hour must be after the opening hour" in errors[0], errors
     assert at.number_input(key=form_key(at, f"hours_{site}", "open")).value == 19  # kept as typed
@@ -206,7 +201,7 @@ def test_an_administrator_sets_a_sites_opening_hours_and_a_closing_before_openin
     at.number_input(key=form_key(at, f"hours_{site}", "close")).set_value(22)
     at.multiselect(key=form_key(at, f"hours_{site}", "days")).set_value([0, 1, 2, 3, 4, 5])
     next(b for b in at.button if b.label == "Save opening hours").click()
-    _run(at)
+    run_app(at)
     assert [e.value for e in at.error] == []
     with db.reading() as s:
         stored = s.get(Clinic, site).settings

@@ -9,34 +9,24 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
-import streamlit as st
 
 import ui.common
 from infusion.accounts.actor import Actor
 from infusion.exports.csv_writer import BOM
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ago, form_key, new_session, walk
+
+pytestmark = pytest.mark.usefixtures("fresh_page_caches")
 
 MANAGER = Actor(None, "Clinic manager", "manager")
 NURSE = Actor(None, "Clinic nurse", "charge_nurse")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_page_caches() -> None:
-    st.cache_data.clear()
-
-
-def _run(at: Any) -> Any:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert [str(e.value) for e in at.error] == []
-    return at
-
-
 def _open(make_app: Any) -> Any:
     at = make_app()
     at.session_state["actor"] = MANAGER
-    _run(at)
-    return _run(at.switch_page("pages/trends.py"))
+    run_app(at, no_errors=True)
+    return run_app(at.switch_page("pages/trends.py"), no_errors=True)
 
 
 def _sessions(db: Any, n: int = 3) -> None:
@@ -87,7 +77,7 @@ def test_home_visits_show_a_message_instead_of_a_chair_heatmap(db: Any, make_app
     assert any("share of chair-hours occupied" in c for c in sum(_headings(at), []))
     at.selectbox(key=form_key(at, "trend_filters", "location")).set_value("home")
     next(b for b in at.button if b.label == "Apply filters").click()
-    _run(at)
+    run_app(at, no_errors=True)
     assert "Chair utilisation" in _texts(at.subheader)
     assert any("home visits use none" in i for i in _texts(at.info)), _texts(at.info)
     assert not any("share of chair-hours occupied" in c for c in sum(_headings(at), []))
@@ -118,7 +108,7 @@ def test_the_pchart_of_a_short_period_is_labelled_by_month(db: Any, make_app: An
     at.date_input(key=form_key(at, "trend_filters", "from")).set_value(day.replace(day=1))
     at.date_input(key=form_key(at, "trend_filters", "to")).set_value(day)
     next(b for b in at.button if b.label == "Apply filters").click()
-    _run(at)
+    run_app(at, no_errors=True)
     axis = _pchart_axis(at)
     assert axis["ticktext"] == [day.strftime("%b %Y")]
 
@@ -138,9 +128,9 @@ def test_csv_downloads_carry_the_headings_through_the_shared_writer(
     _sessions(db)
     at = make_app()
     at.session_state["actor"] = MANAGER
-    _run(at)
+    run_app(at, no_errors=True)
     written.clear()  # the page the manager lands on first may offer its own CSV
-    _run(at.switch_page("pages/trends.py"))
+    run_app(at.switch_page("pages/trends.py"), no_errors=True)
     assert len(written) >= 6
     for header, data in written:
         assert data.startswith(BOM.encode("utf-8"))

@@ -6,34 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import streamlit as st
 from sqlalchemy import select, update
 
 from db.models import AppUser, Clinic, UserSite
 from infusion.accounts.actor import Actor
 from infusion.settings import ClinicSettings
+from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ago, form_key, new_session, walk
 
+pytestmark = pytest.mark.usefixtures("fresh_page_caches")
+
 MANAGER = Actor(None, "Network manager", "manager")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_page_caches() -> None:
-    st.cache_data.clear()
-
-
-def _run(at: Any) -> Any:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert [str(e.value) for e in at.error] == []
-    return at
 
 
 def _open(make_app: Any, actor: Actor) -> Any:
     at = make_app()
     at.session_state["actor"] = actor
-    _run(at)
-    return _run(at.switch_page("pages/trends.py"))
+    run_app(at, no_errors=True)
+    return run_app(at.switch_page("pages/trends.py"), no_errors=True)
 
 
 def _two_sites(db: Any) -> tuple[int, int]:
@@ -88,7 +78,7 @@ def test_one_site_picked_hides_the_comparison_and_names_its_zone(db: Any, make_a
     at = _open(make_app, MANAGER)
     at.multiselect(key=form_key(at, "trend_filters", "site")).set_value([boston])
     next(b for b in at.button if b.label == "Apply filters").click()
-    _run(at)
+    run_app(at, no_errors=True)
     assert "Sites compared" not in _texts(at.subheader)
     assert any("Boston's local time (America/New_York)" in c for c in _texts(at.caption)), _texts(at.caption)
     assert not any("Each site" in m for m in _texts(at.markdown))
