@@ -20,7 +20,7 @@ from infusion.services import protocols, setup
 from ui import common as ui
 from ui.due.booking import book_any
 from ui.due.context import Due
-from ui.due.sections import due_section, protocol_section, too_early_section
+from ui.due.sections import due_section, protocol_section, protocol_warning, too_early_section
 
 db = ui.get_db()
 viewer = ui.page_guard("due")
@@ -63,10 +63,6 @@ due_section(cx, "Due this week", this_week, overdue=False)
 too_early_section(cx, early)
 needs = frame[frame["section"] == due.SECTION_PROTOCOL]
 if not needs.empty:
-    st.warning(
-        "No due date for "
-        + ", ".join(f"{r.patient} ({r.therapy})" for r in needs.itertuples())
-        + ": set the protocol interval below."
-    )
+    st.warning(protocol_warning(needs))
 protocol_section(cx)
 book_any(cx)

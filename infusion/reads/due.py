@@ -546,43 +546,101 @@ def protocol_interval(db: Database, patient_id: int, therapy_id: int) -> Patient
         ).first()
 
 
+PROTOCOL_COLUMNS = [
+    "patient_id",
+    "patient",
+    "mrn",
+    "therapy_id",
+    "therapy",
+    "interval_days",
+    "version",
+    "last_infusion",
+]
+
+
 def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
-    """Patients with IVIG or cyclophosphamide sessions (given or booked) and their protocol interval, if set."""
+    """The patients of the actor's working site with IVIG or cyclophosphamide, and their protocol interval if
+    set: those whose last infusion of it was given here (from `due_pair`) and those booked here who have
+    not had one yet (booked from today on). By name; `last_infusion` is the site-local day of the last one (NaT: booked only).
+
+    Read from the summary and the site's pending bookings, not the history: at a million sessions the scan
+    of every IVIG session took 0.7–2.4 s, and listed the whole network's patients to a one-site nurse."""
     require_role(actor, DUE_READ, "see the due list")
+    dp = due_summary.DP.c
     with db.reading() as s:
-        pairs = s.execute(
-            select(
-                Patient.id,
-                Patient.family_name,
-                Patient.given_name,
-                Patient.mrn,
-                Therapy.id,
-                Therapy.name,
-                PatientProtocol.interval_days,
-                PatientProtocol.version,
+        site = working_context(s, actor)[0]
+        therapies = {t.id: t.name for t in s.scalars(select(Therapy).where(Therapy.code.in_(PROTOCOL_THERAPIES)))}
+        last: dict[tuple[int, int], date | None] = {
+            (p, t): day
+            for p, t, day in s.execute(
+                select(dp.patient_id, dp.therapy_id, dp.last_day).where(
+                    dp.site_id == site.id, dp.therapy_id.in_(therapies)
+                )
             )
-            .select_from(InfusionSession)
-            .join(Patient, Patient.id == InfusionSession.patient_id)
-            .join(Therapy, Therapy.id == InfusionSession.therapy_id)
-            .outerjoin(
-                PatientProtocol, (PatientProtocol.patient_id == Patient.id) & (PatientProtocol.therapy_id == Therapy.id)
+        }
+        booked: set[tuple[int, int]] = {
+            (p, t)
+            for p, t in s.execute(
+                select(InfusionSession.patient_id, InfusionSession.therapy_id)
+                .join(Chair, Chair.id == InfusionSession.chair_id)
+                .where(
+                    Chair.site_id == site.id,
+                    InfusionSession.therapy_id.in_(therapies),
+                    InfusionSession.status.in_(PENDING_STATUSES),
+                    # from today on, as the due list's bookings (and through the therapy × time index)
+                    InfusionSession.scheduled_at >= local_day_start(local_date(utcnow(), site.timezone), site.timezone),
+                )
+                .distinct()
             )
-            .where(Therapy.code.in_(PROTOCOL_THERAPIES), InfusionSession.status.not_in((SessionStatus.CANCELLED,)))
-            .distinct()
-            .order_by(Patient.family_name, Patient.given_name, Therapy.name)
-        ).all()
-    return pd.DataFrame.from_records(
-        [
+        }
+        fresh = sorted(set(booked) - set(last))
+        for part in due_summary.chunks(fresh):  # booked here: the last infusion wherever it was given
+            found = {
+                (p, t): day
+                for p, t, day in s.execute(
+                    select(dp.patient_id, dp.therapy_id, dp.last_day).where(
+                        dp.patient_id.in_({p for p, _ in part}), dp.therapy_id.in_(therapies)
+                    )
+                )
+            }
+            last |= {pair: found.get(pair) for pair in part}
+        ids = sorted({p for p, _ in last})
+        people: dict[int, tuple[str, str, str]] = {}
+        protocols: dict[tuple[int, int], tuple[int, int]] = {}
+        for some in due_summary.chunks(ids):
+            people |= {
+                pid: (fam, given, mrn)
+                for pid, fam, given, mrn in s.execute(
+                    select(Patient.id, Patient.family_name, Patient.given_name, Patient.mrn).where(Patient.id.in_(some))
+                )
+            }
+            protocols |= {
+                (pid, tid): (days, version)
+                for pid, tid, days, version in s.execute(
+                    select(
+                        PatientProtocol.patient_id,
+                        PatientProtocol.therapy_id,
+                        PatientProtocol.interval_days,
+                        PatientProtocol.version,
+                    ).where(PatientProtocol.patient_id.in_(some), PatientProtocol.therapy_id.in_(therapies))
+                )
+            }
+    ordered = sorted(last.items(), key=lambda kv: (*people[kv[0][0]][:2], therapies[kv[0][1]], kv[0][0]))
+    rows = []
+    for (pid, tid), day in ordered:
+        fam, given, mrn = people[pid]
+        days, version = protocols.get((pid, tid), (None, None))
+        rows.append(
             {
-                "patient_id": p,
+                "patient_id": pid,
                 "patient": f"{fam}, {given}",
                 "mrn": mrn,
-                "therapy_id": t,
-                "therapy": tname,
+                "therapy_id": tid,
+                "therapy": therapies[tid],
                 "interval_days": days,
                 "version": version,
+                "last_infusion": day,
             }
-            for p, fam, given, mrn, t, tname, days, version in pairs
-        ],
-        columns=["patient_id", "patient", "mrn", "therapy_id", "therapy", "interval_days", "version"],
-    )
+        )
+    frame = pd.DataFrame.from_records(rows, columns=PROTOCOL_COLUMNS)
+    return frame.astype({"interval_days": "Int64", "version": "Int64"}) if not frame.empty else frame

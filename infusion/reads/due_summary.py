@@ -28,7 +28,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -41,6 +41,7 @@ from sqlalchemy import (
     false,
     insert,
     inspect,
+    not_,
     or_,
     select,
     update,
@@ -48,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from db.models import Chair, Clinic, DuePair, InfusionSession, Patient, PatientProtocol, Therapy
-from infusion.clinical.regimen import NO_DUE_DATE, CatalogRow, Rhythm, plan_next
+from infusion.clinical.regimen import NO_DUE_DATE, PROTOCOL_THERAPIES, CatalogRow, Rhythm, plan_next
 from infusion.clinical.regimen import Dose as Dose
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,13 @@ RHYTHM_COLUMNS = frozenset(
 _PROTOCOL_COLUMNS = frozenset({"patient_id", "therapy_id", "interval_days"})
 #: patients per IN list
 CHUNK = 500
+T = TypeVar("T")
 #: the due list's sections (the names `infusion.reads.due` shows)
 OVERDUE, WEEK, PROTOCOL, LATER, NONE = "overdue", "due this week", "set protocol", "later", "no due date"
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
+def chunks(ids: list[T]) -> Iterator[list[T]]:
+    """`ids` in parts small enough for one IN (…) list on either engine."""
     for i in range(0, len(ids), CHUNK):
         yield ids[i : i + CHUNK]
 
@@ -136,7 +139,7 @@ def pair_rows(
     first: dict[Pair, datetime] = {}
     last_site: dict[Pair, int] = {}
     protocols: dict[Pair, int] = {}
-    for part in _chunks(ids) if ids is not None else [None]:
+    for part in chunks(ids) if ids is not None else [None]:
         given = given_in_order()
         protocol = select(PatientProtocol.patient_id, PatientProtocol.therapy_id, PatientProtocol.interval_days)
         if part is not None:
@@ -192,7 +195,7 @@ def pair_rows(
 
 def _stored(conn: Connection, patient_ids: list[int] | None) -> dict[Pair, dict[str, Any]]:
     out: dict[Pair, dict[str, Any]] = {}
-    for part in _chunks(patient_ids) if patient_ids is not None else [None]:
+    for part in chunks(patient_ids) if patient_ids is not None else [None]:
         q = select(DP)
         if part is not None:
             q = q.where(DP.c.patient_id.in_(part))
@@ -268,8 +271,11 @@ def _section_filter(today: date, sections: Iterable[str]) -> ColumnElement[bool]
         conds.append(and_(due >= today, due <= week_end))
     if LATER in wanted:
         conds.append(due > week_end)
-    if wanted & {PROTOCOL, NONE}:
+    if wanted >= {PROTOCOL, NONE}:
         conds.append(due.is_(None))
+    elif wanted & {PROTOCOL, NONE}:  # only one of the two undated sections: told apart by the therapy
+        protocol = DP.c.therapy_id.in_(select(Therapy.id).where(Therapy.code.in_(PROTOCOL_THERAPIES)))
+        conds.append(and_(due.is_(None), protocol if PROTOCOL in wanted else not_(protocol)))
     return or_(*conds) if conds else false()
 
 
@@ -292,7 +298,7 @@ def site_rows(
         return rows
     zones = site_zones(conn)
     found: list[dict[str, Any]] = []
-    for part in _chunks(elsewhere):
+    for part in chunks(elsewhere):
         found += [
             dict(r)
             for r in conn.execute(
@@ -416,7 +422,7 @@ def _bulk_write(state: ORMExecuteState) -> Any:
     patients = {p for _, p in rows}
     ids = [i for i, _ in rows]
     if state.is_update and "patient_id" in names:
-        for part in _chunks(ids):
+        for part in chunks(ids):
             patients.update(conn.execute(select(table.c.patient_id).where(table.c.id.in_(part))).scalars())
     refresh_patients(conn, patients)
     return result

@@ -42,7 +42,13 @@ def assert_same(db: Database) -> None:
         actor = Actor(None, "Test Admin", "admin", site_id=site)
         today = NOW.astimezone(ZoneInfo(tz)).date()
         for day in (today, today + timedelta(days=40), today - timedelta(days=200)):
-            for sections in (ALL, (due.SECTION_OVERDUE, due.SECTION_WEEK, due.SECTION_PROTOCOL), (due.SECTION_LATER,)):
+            for sections in (
+                ALL,
+                (due.SECTION_OVERDUE, due.SECTION_WEEK, due.SECTION_PROTOCOL),
+                (due.SECTION_LATER,),
+                (due.SECTION_PROTOCOL,),  # the two undated sections are told apart in SQL when asked alone
+                (due.SECTION_NONE,),
+            ):
                 fast = due.due_list(db, actor, day, sections=sections)
                 raw = due._due_list_raw(db, actor, day, sections=sections)
                 pd.testing.assert_frame_equal(fast, raw)
@@ -191,7 +197,41 @@ def test_network_demo_equals_the_raw_path(db: Database) -> None:
     load_demo(db, DemoOptions(sessions=600, seed=5, sites=3), now=NOW)
     _rebuild(db)
     assert_same(db)
+    assert_protocol_patients_are_the_sites_own(db)
     _writes(db)
+
+
+def assert_protocol_patients_are_the_sites_own(db: Database) -> None:
+    """Each site's protocol table (IVIG, cyclophosphamide) lists the patients whose last infusion of it
+    was given at that site and those booked there from today who were not, and nobody else: from the
+    raw sessions here, from `due_pair` and the bookings in `due.protocol_patients`."""
+    listed_somewhere = False
+    with db.reading() as s:
+        protocol = set(s.scalars(select(Therapy.id).where(Therapy.code.in_(due.PROTOCOL_THERAPIES))))
+        given = s.execute(
+            select(InfusionSession.patient_id, InfusionSession.therapy_id, Chair.site_id, InfusionSession.iv_started_at)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
+            .where(InfusionSession.therapy_id.in_(protocol), InfusionSession.iv_started_at.is_not(None))
+            .order_by(InfusionSession.iv_started_at, InfusionSession.id)
+        ).all()
+        booked = s.execute(
+            select(InfusionSession.patient_id, InfusionSession.therapy_id, Chair.site_id, InfusionSession.scheduled_at)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
+            .where(
+                InfusionSession.therapy_id.in_(protocol),
+                InfusionSession.status.in_(due.PENDING_STATUSES),
+            )
+        ).all()
+    last_site = {(p, t): site for p, t, site, _ in given}  # in time order: the last one wins
+    for site, tz in _sites(db).items():
+        day_start = datetime.combine(NOW.astimezone(ZoneInfo(tz)).date(), datetime.min.time(), ZoneInfo(tz))
+        expected = {pair for pair, at in last_site.items() if at == site} | {
+            (p, t) for p, t, at, when in booked if at == site and when.astimezone(UTC) >= day_start.astimezone(UTC)
+        }
+        frame = due.protocol_patients(db, Actor(None, "Test Admin", "admin", site_id=site))
+        assert set(zip(frame.patient_id, frame.therapy_id, strict=True)) == expected
+        listed_somewhere |= bool(expected)
+    assert listed_somewhere  # the demo network gives IVIG or cyclophosphamide somewhere
 
 
 def test_summary_follows_every_write_without_a_rebuild(db: Database) -> None:

@@ -88,12 +88,30 @@ def too_early_section(cx: Due, frame: pd.DataFrame) -> None:
                 move_form(cx, r)
 
 
+#: names the "no due date" warning spells out; the rest are counted (the table below lists them all)
+NAMED_IN_WARNING = 10
+
+
+def protocol_warning(needs: pd.DataFrame) -> str:
+    """The warning over the protocol table: the most recently treated patients without an interval by
+    name, the rest as a count, so a site with years of IVIG history gets one readable line."""
+    recent = needs.sort_values(["last_infusion", "patient"], ascending=[False, True])
+    named = ", ".join(f"{r.patient} ({r.therapy})" for r in recent.head(NAMED_IN_WARNING).itertuples())
+    more = len(recent) - NAMED_IN_WARNING
+    if more <= 0:
+        return f"No due date for {named}: set the protocol interval below."
+    return (
+        f"No due date for {len(recent):,} patients until their protocol interval is set. Most recently treated: "
+        f"{named} and {more:,} more. Set the intervals in Protocol intervals below."
+    )
+
+
 def protocol_section(cx: Due) -> None:
     """IVIG and cyclophosphamide follow the interval the clinic sets per patient."""
     st.subheader("Protocol intervals (IVIG, cyclophosphamide)")
     frame = due.protocol_patients(cx.db, cx.viewer)
     if frame.empty:
-        st.caption("No patient has IVIG or cyclophosphamide sessions yet.")
+        st.caption("No patient of this site has IVIG or cyclophosphamide sessions yet.")
         return
     st.dataframe(
         pd.DataFrame(
@@ -101,6 +119,7 @@ def protocol_section(cx: Due) -> None:
                 "Patient": frame["patient"],
                 "MRN": frame["mrn"],
                 "Therapy": frame["therapy"],
+                "Last infusion": frame["last_infusion"],
                 "Interval": [
                     f"every {int(d)} days" if pd.notna(d) else "not set: no due date" for d in frame["interval_days"]
                 ],
