@@ -63,6 +63,6 @@ due_section(cx, "Due this week", this_week, overdue=False)
 too_early_section(cx, early)
 needs = frame[frame["section"] == due.SECTION_PROTOCOL]
 if not needs.empty:
-    st.warning(protocol_warning(needs))
+    st.warning(protocol_warning(needs, can_set=cx.can_set_protocol))
 protocol_section(cx)
 book_any(cx)

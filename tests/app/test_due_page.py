@@ -164,10 +164,17 @@ def test_protocol_interval_form_for_charge_nurse_and_read_only_for_manager(db, o
     _give(db, patient, "ivig", TODAY - timedelta(days=30), chair)
     manager = open_due(Actor(None, "Manager", "manager"))
     texts = _texts(manager)
-    assert "set the protocol interval below" in texts and "A charge nurse or an administrator sets" in texts
+    # the manager is told who sets the interval, not asked to set it; the patient is named with the MRN
+    assert "No due date until the protocol interval is set: " in texts
+    assert "MRN-3 · Immune globulin" in texts or "MRN-3 · IVIG" in texts
+    assert "A charge nurse or an administrator sets it in Protocol intervals below." in texts
+    assert "Set the protocol interval in Protocol intervals below." not in texts
     assert "Booking is for nurses and charge nurses." in texts
 
     at = open_due(Actor(None, "Charge", "charge_nurse"))
+    assert "Set the protocol interval in Protocol intervals below." in _texts(at)
+    # two patients may share a name: the picker shows each one's MRN
+    assert [o for o in at.selectbox(key=form_key(at, "protocol", "pair")).options if "MRN-3" in o]
     at.number_input(key=form_key(at, "protocol", "days")).set_value(21)
     at.text_input(key=form_key(at, "protocol", "note")).set_value("CIDP 1 g/kg every 3 weeks")
     _submit(at, "protocol")

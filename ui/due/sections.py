@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -92,18 +94,30 @@ def too_early_section(cx: Due, frame: pd.DataFrame) -> None:
 NAMED_IN_WARNING = 10
 
 
-def protocol_warning(needs: pd.DataFrame) -> str:
+def protocol_warning(needs: pd.DataFrame, *, can_set: bool) -> str:
     """The warning over the protocol table: the most recently treated patients without an interval by
-    name, the rest as a count, so a site with years of IVIG history gets one readable line."""
+    name and MRN (two patients may share a name), the rest as a count, so a site with years of IVIG
+    history gets one readable paragraph; it asks to set the intervals only those who may."""
     recent = needs.sort_values(["last_infusion", "patient"], ascending=[False, True])
-    named = ", ".join(f"{r.patient} ({r.therapy})" for r in recent.head(NAMED_IN_WARNING).itertuples())
+    named = "; ".join(f"{r.patient} · {r.mrn} · {r.therapy}" for r in recent.head(NAMED_IN_WARNING).itertuples())
+    act = (
+        "Set the protocol interval in Protocol intervals below."
+        if can_set
+        else "A charge nurse or an administrator sets it in Protocol intervals below."
+    )
     more = len(recent) - NAMED_IN_WARNING
     if more <= 0:
-        return f"No due date for {named}: set the protocol interval below."
+        return f"No due date until the protocol interval is set: {named}. {act}"
+    patients = recent["patient_id"].nunique()
     return (
-        f"No due date for {len(recent):,} patients until their protocol interval is set. Most recently treated: "
-        f"{named} and {more:,} more. Set the intervals in Protocol intervals below."
+        f"No due date for {patients:,} patients until their protocol interval is set. Most recently treated: "
+        f"{named}; and {more:,} more. {act}"
     )
+
+
+def _pair_label(r: Any) -> str:
+    """A patient × therapy as a person picks it: the name, the MRN (names repeat) and the therapy."""
+    return f"{r.patient} · {r.mrn} · {r.therapy}"
 
 
 def protocol_section(cx: Due) -> None:
@@ -119,10 +133,11 @@ def protocol_section(cx: Due) -> None:
                 "Patient": frame["patient"],
                 "MRN": frame["mrn"],
                 "Therapy": frame["therapy"],
-                "Last infusion": frame["last_infusion"],
+                "Last infusion": [d.isoformat() if pd.notna(d) else "—" for d in frame["last_infusion"]],
                 "Interval": [
                     f"every {int(d)} days" if pd.notna(d) else "not set: no due date" for d in frame["interval_days"]
                 ],
+                "Next due": [d.isoformat() if pd.notna(d) else "—" for d in frame["next_due"]],
             }
         ),
         hide_index=True,
@@ -137,7 +152,7 @@ def protocol_section(cx: Due) -> None:
             "Patient and therapy",
             list(pairs),
             key=form.key("pair"),
-            format_func=lambda p: f"{pairs[p].patient} · {pairs[p].therapy}",
+            format_func=lambda p: _pair_label(pairs[p]),
         )
         c1, c2 = st.columns([1, 2])
         days = c1.number_input(
