@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy import select, text
 
 from db.engine import Database
-from db.models import AppUser, InfusionSession
+from db.models import AppUser, InfusionSession, Patient, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.charts.timeline import session_timeline
 from infusion.clinical.states import VITALS_STATUSES
 from infusion.reads import board, due
 from infusion.reads import sessions as views
+from infusion.services.corrections import entry_history
 
 ACTIVE = ("checked_in", "ready", "infusing", "paused", "observation")
 TODAY_SQL = """SELECT s.id, s.status, s.chair_id, s.scheduled_at, s.checked_in_at, p.family_name, p.given_name, t.name
@@ -36,6 +37,7 @@ p.family_name, p.given_name, p.mrn FROM due_pair d JOIN patient p ON p.id = d.pa
 WHERE d.site_id = (SELECT min(id) FROM clinic) AND d.superseded = false
 AND (d.next_due IS NULL OR d.next_due <= :week_end)"""
 TIMELINE_SQL = """SELECT v.* FROM infusion_session s JOIN vital_sign v ON v.session_id = s.id WHERE s.id = :sid"""
+ENTRY_SQL = """SELECT v.* FROM vital_sign v WHERE v.id = :vid"""
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,13 @@ def staff(db: Database) -> Staff:
 
 
 def live_session(db: Database) -> int:
-    """The most recently checked-in session that is still in a chair (the demo's live board has several)."""
+    """The most recently checked-in session that is still in a chair (the demo's live board has several),
+    not one the save benchmark charts (its patients' MRNs start BENCH-: hundreds of sets, no real chart)."""
     with db.reading() as s:
         sid = s.scalar(
             select(InfusionSession.id)
-            .where(InfusionSession.status.in_(VITALS_STATUSES))
+            .join(Patient, Patient.id == InfusionSession.patient_id)
+            .where(InfusionSession.status.in_(VITALS_STATUSES), Patient.mrn.not_like("BENCH-%"))
             .order_by(InfusionSession.checked_in_at.desc(), InfusionSession.id.desc())
             .limit(1)
         )
@@ -95,6 +99,9 @@ def cases(db: Database, who: Staff, today: date) -> list[tuple[str, Callable[[],
     end = today + timedelta(days=6)
     week_end: Any = end.isoformat() if db.dialect == "sqlite" else end
 
+    with db.reading() as s:  # the newest set of vitals: its history is itself (no correction), the common case
+        vid = s.scalar(select(VitalSign.id).order_by(VitalSign.id.desc()).limit(1))
+
     def timeline() -> Any:
         detail = views.session_detail(db, who.nurse, sid)
         assert detail is not None
@@ -102,11 +109,14 @@ def cases(db: Database, who: Staff, today: date) -> list[tuple[str, Callable[[],
 
     return [
         (
-            "Due list (due_list)",
-            lambda: due.due_list(db, who.admin, today),
+            "Due list (due_list + protocol_patients)",
+            lambda: (
+                due.due_list(db, who.admin, today, sections=(due.SECTION_OVERDUE, due.SECTION_WEEK)),
+                due.protocol_patients(db, who.admin),
+            ),
             "the site's due_pair rows (overdue, this week, protocol) + names",
             _query(db, DUE_SQL, {"week_end": week_end}),
-            "reads the due_pair summary, the bookings and the listed patients' names",
+            "the page's reads: overdue and this week, and the protocol table (its undated rows are the warning)",
         ),
         (
             "Chair board (board_frame)",
@@ -128,5 +138,12 @@ def cases(db: Database, who: Staff, today: date) -> list[tuple[str, Callable[[],
             "one session's vitals",
             _query(db, TIMELINE_SQL, {"sid": sid}),
             f"session {sid}; session_detail writes one audit 'view' event per call",
+        ),
+        (
+            "One entry's history (entry_history)",
+            lambda: entry_history(db, who.nurse, "vital_sign", int(vid or 0)),
+            "the entry's row",
+            _query(db, ENTRY_SQL, {"vid": vid}),
+            f"vital_sign {vid}; follows the correction links both ways (partial index on replaces_id)",
         ),
     ]

@@ -307,12 +307,25 @@ class _EntryMixin:
     client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
+def _replaces_index(name: str) -> Index:
+    """The correction link read backwards ("which entry replaced this one": an entry's history, and the
+    foreign key's check when a row is deleted): only the few corrected rows, partial (migration 0014).
+    Without it both walk the whole table (0.5-2.5 s at a million sessions)."""
+    return Index(
+        name,
+        "replaces_id",
+        sqlite_where=text("replaces_id IS NOT NULL"),
+        postgresql_where=text("replaces_id IS NOT NULL"),
+    )
+
+
 class VitalSign(_EntryMixin, Base):
     __tablename__ = "vital_sign"
     __table_args__ = (
         CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
         CheckConstraint("phase IN ('pre', 'infusion', 'observation')", name="phase"),
         Index("ix_vital_session_taken", "session_id", "taken_at"),
+        _replaces_index("ix_vital_replaces"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -350,6 +363,7 @@ class Premedication(_EntryMixin, Base):
     __table_args__ = (
         CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
         Index("ix_premed_session", "session_id", "given_at"),
+        _replaces_index("ix_premed_replaces"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -386,6 +400,7 @@ class RateChange(_EntryMixin, Base):
         CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
         CheckConstraint("kind IN ('start', 'change', 'pause', 'resume', 'stop')", name="kind"),
         Index("ix_rate_session_at", "session_id", "at"),
+        _replaces_index("ix_rate_replaces"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -404,6 +419,7 @@ class Reaction(_EntryMixin, Base):
         CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
         CheckConstraint("grade BETWEEN 1 AND 5", name="grade"),
         Index("ix_reaction_session_onset", "session_id", "onset_at"),
+        _replaces_index("ix_reaction_replaces"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -47,7 +47,9 @@ st.caption(
     "clinic sets per patient; IV methylprednisolone, plasma exchange and edaravone have no due date."
 )
 
-frame = due.due_list(db, viewer, cx.today)
+# the worklist's two sections; the patients without a due date come from the protocol table's read
+frame = due.due_list(db, viewer, cx.today, sections=(due.SECTION_OVERDUE, due.SECTION_WEEK))
+protocol = due.protocol_patients(db, viewer)
 early = due.too_early_bookings(db, viewer, cx.today)
 overdue = frame[frame["section"] == due.SECTION_OVERDUE]
 this_week = frame[frame["section"] == due.SECTION_WEEK]
@@ -61,8 +63,8 @@ if overdue.empty and this_week.empty and early.empty:
 due_section(cx, "Overdue", overdue, overdue=True)
 due_section(cx, "Due this week", this_week, overdue=False)
 too_early_section(cx, early)
-needs = frame[frame["section"] == due.SECTION_PROTOCOL]
+needs = due.without_due_date(protocol)
 if not needs.empty:
     st.warning(protocol_warning(needs, can_set=cx.can_set_protocol))
-protocol_section(cx)
+protocol_section(cx, protocol)
 book_any(cx)

@@ -556,6 +556,7 @@ PROTOCOL_COLUMNS = [
     "version",
     "last_infusion",
     "next_due",
+    "superseded",
 ]
 
 
@@ -563,7 +564,8 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
     """The patients of the actor's working site with IVIG or cyclophosphamide, and their protocol interval if
     set: those whose last infusion of it was given here (from `due_pair`) and those booked here who have
     not had one yet (booked from today on). By name; `last_infusion` is the site-local day of the last one
-    (None: booked only) and `next_due` the plan's next date (None until an interval is set).
+    (None: booked only), `next_due` the plan's next date (None until an interval is set) and `superseded`
+    whether the patient has since started a therapy with a rhythm (the due list leaves the pair out).
 
     Read from the summary and the site's pending bookings, not the history: at a million sessions the scan
     of every IVIG session took 0.7–2.4 s, and listed the whole network's patients to a one-site nurse."""
@@ -572,10 +574,10 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
     with db.reading() as s:
         site = working_context(s, actor)[0]
         therapies = {t.id: t.name for t in s.scalars(select(Therapy).where(Therapy.code.in_(PROTOCOL_THERAPIES)))}
-        last: dict[tuple[int, int], tuple[date | None, date | None]] = {
-            (p, t): (day, due_on)
-            for p, t, day, due_on in s.execute(
-                select(dp.patient_id, dp.therapy_id, dp.last_day, dp.next_due).where(
+        last: dict[tuple[int, int], tuple[date | None, date | None, bool]] = {
+            (p, t): (day, due_on, bool(superseded))
+            for p, t, day, due_on, superseded in s.execute(
+                select(dp.patient_id, dp.therapy_id, dp.last_day, dp.next_due, dp.superseded).where(
                     dp.site_id == site.id, dp.therapy_id.in_(therapies)
                 )
             )
@@ -598,14 +600,14 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
         fresh = sorted(set(booked) - set(last))
         for part in due_summary.chunks(fresh):  # booked here: the last infusion wherever it was given
             found = {
-                (p, t): (day, due_on)
-                for p, t, day, due_on in s.execute(
-                    select(dp.patient_id, dp.therapy_id, dp.last_day, dp.next_due).where(
+                (p, t): (day, due_on, bool(superseded))
+                for p, t, day, due_on, superseded in s.execute(
+                    select(dp.patient_id, dp.therapy_id, dp.last_day, dp.next_due, dp.superseded).where(
                         dp.patient_id.in_({p for p, _ in part}), dp.therapy_id.in_(therapies)
                     )
                 )
             }
-            last |= {pair: found.get(pair, (None, None)) for pair in part}
+            last |= {pair: found.get(pair, (None, None, False)) for pair in part}
         ids = sorted({p for p, _ in last})
         people: dict[int, tuple[str, str, str]] = {}
         protocols: dict[tuple[int, int], tuple[int, int]] = {}
@@ -629,7 +631,7 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
             }
     ordered = sorted(last.items(), key=lambda kv: (*people[kv[0][0]][:2], therapies[kv[0][1]], kv[0][0]))
     rows = []
-    for (pid, tid), (day, due_on) in ordered:
+    for (pid, tid), (day, due_on, superseded) in ordered:
         fam, given, mrn = people[pid]
         days, version = protocols.get((pid, tid), (None, None))
         rows.append(
@@ -643,7 +645,17 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
                 "version": version,
                 "last_infusion": day,
                 "next_due": due_on,
+                "superseded": superseded,
             }
         )
     frame = pd.DataFrame.from_records(rows, columns=PROTOCOL_COLUMNS)
     return frame.astype({"interval_days": "Int64", "version": "Int64"}) if not frame.empty else frame
+
+
+def without_due_date(protocol: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `protocol_patients` the due list files under "set protocol": given here at least once,
+    no interval set, not superseded by a therapy with a rhythm."""
+    if protocol.empty:
+        return protocol
+    given = protocol["last_infusion"].notna() & protocol["interval_days"].isna() & ~protocol["superseded"]
+    return protocol[given]

@@ -205,7 +205,7 @@ def assert_protocol_patients_are_the_sites_own(db: Database) -> None:
     """Each site's protocol table (IVIG, cyclophosphamide) lists the patients whose last infusion of it
     was given at that site and those booked there from today who were not, and nobody else: from the
     raw sessions here, from `due_pair` and the bookings in `due.protocol_patients`."""
-    listed_somewhere = False
+    listed_somewhere = undated_somewhere = False
     with db.reading() as s:
         protocol = set(s.scalars(select(Therapy.id).where(Therapy.code.in_(due.PROTOCOL_THERAPIES))))
         given = s.execute(
@@ -228,10 +228,18 @@ def assert_protocol_patients_are_the_sites_own(db: Database) -> None:
         expected = {pair for pair, at in last_site.items() if at == site} | {
             (p, t) for p, t, at, when in booked if at == site and when.astimezone(UTC) >= day_start.astimezone(UTC)
         }
-        frame = due.protocol_patients(db, Actor(None, "Test Admin", "admin", site_id=site))
+        actor = Actor(None, "Test Admin", "admin", site_id=site)
+        frame = due.protocol_patients(db, actor)
         assert set(zip(frame.patient_id, frame.therapy_id, strict=True)) == expected
+        # the page's "no due date" warning names exactly the due list's "set protocol" section
+        undated = due.without_due_date(frame)
+        listed = due.due_list(db, actor, NOW.astimezone(ZoneInfo(tz)).date(), sections=(due.SECTION_PROTOCOL,))
+        assert set(zip(undated.patient_id, undated.therapy_id, strict=True)) == set(
+            zip(listed.patient_id, listed.therapy_id, strict=True)
+        )
         listed_somewhere |= bool(expected)
-    assert listed_somewhere  # the demo network gives IVIG or cyclophosphamide somewhere
+        undated_somewhere |= not undated.empty
+    assert listed_somewhere and undated_somewhere  # the demo network gives IVIG somewhere, some without interval
 
 
 def test_summary_follows_every_write_without_a_rebuild(db: Database) -> None:

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from infusion.clock import format_local
-from infusion.reads import due
 from infusion.services import protocols
 from ui.due.booking import move_form, schedule_form
 from ui.due.context import Due
@@ -120,10 +119,10 @@ def _pair_label(r: Any) -> str:
     return f"{r.patient} · {r.mrn} · {r.therapy}"
 
 
-def protocol_section(cx: Due) -> None:
-    """IVIG and cyclophosphamide follow the interval the clinic sets per patient."""
+def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
+    """IVIG and cyclophosphamide follow the interval the clinic sets per patient (`frame`:
+    `due.protocol_patients`)."""
     st.subheader("Protocol intervals (IVIG, cyclophosphamide)")
-    frame = due.protocol_patients(cx.db, cx.viewer)
     if frame.empty:
         st.caption("No patient of this site has IVIG or cyclophosphamide sessions yet.")
         return
