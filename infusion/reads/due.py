@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -574,80 +575,73 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
     with db.reading() as s:
         site = working_context(s, actor)[0]
         therapies = {t.id: t.name for t in s.scalars(select(Therapy).where(Therapy.code.in_(PROTOCOL_THERAPIES)))}
-        last: dict[tuple[int, int], tuple[date | None, date | None, bool]] = {
-            (p, t): (day, due_on, bool(superseded))
-            for p, t, day, due_on, superseded in s.execute(
-                select(dp.patient_id, dp.therapy_id, dp.last_day, dp.next_due, dp.superseded).where(
-                    dp.site_id == site.id, dp.therapy_id.in_(therapies)
-                )
+        # the pairs' rows with the patient and the interval joined in, in one statement (not IN lists)
+        pairs = (
+            select(
+                Patient.id,
+                Patient.family_name,
+                Patient.given_name,
+                Patient.mrn,
+                dp.therapy_id,
+                PatientProtocol.interval_days,
+                PatientProtocol.version,
+                dp.last_day,
+                dp.next_due,
+                dp.superseded,
             )
-        }
-        booked: set[tuple[int, int]] = {
-            (p, t)
-            for p, t in s.execute(
-                select(InfusionSession.patient_id, InfusionSession.therapy_id)
-                .join(Chair, Chair.id == InfusionSession.chair_id)
-                .where(
-                    Chair.site_id == site.id,
-                    InfusionSession.therapy_id.in_(therapies),
-                    InfusionSession.status.in_(PENDING_STATUSES),
-                    # from today on, as the due list's bookings (and through the therapy × time index)
-                    InfusionSession.scheduled_at >= local_day_start(local_date(utcnow(), site.timezone), site.timezone),
-                )
-                .distinct()
+            .join(Patient, Patient.id == dp.patient_id)
+            .outerjoin(
+                PatientProtocol,
+                (PatientProtocol.patient_id == dp.patient_id) & (PatientProtocol.therapy_id == dp.therapy_id),
             )
-        }
-        fresh = sorted(set(booked) - set(last))
-        for part in due_summary.chunks(fresh):  # booked here: the last infusion wherever it was given
-            found = {
-                (p, t): (day, due_on, bool(superseded))
-                for p, t, day, due_on, superseded in s.execute(
-                    select(dp.patient_id, dp.therapy_id, dp.last_day, dp.next_due, dp.superseded).where(
-                        dp.patient_id.in_({p for p, _ in part}), dp.therapy_id.in_(therapies)
-                    )
-                )
-            }
-            last |= {pair: found.get(pair, (None, None, False)) for pair in part}
-        ids = sorted({p for p, _ in last})
-        people: dict[int, tuple[str, str, str]] = {}
-        protocols: dict[tuple[int, int], tuple[int, int]] = {}
-        for some in due_summary.chunks(ids):
-            people |= {
-                pid: (fam, given, mrn)
-                for pid, fam, given, mrn in s.execute(
-                    select(Patient.id, Patient.family_name, Patient.given_name, Patient.mrn).where(Patient.id.in_(some))
-                )
-            }
-            protocols |= {
-                (pid, tid): (days, version)
-                for pid, tid, days, version in s.execute(
-                    select(
-                        PatientProtocol.patient_id,
-                        PatientProtocol.therapy_id,
-                        PatientProtocol.interval_days,
-                        PatientProtocol.version,
-                    ).where(PatientProtocol.patient_id.in_(some), PatientProtocol.therapy_id.in_(therapies))
-                )
-            }
-    ordered = sorted(last.items(), key=lambda kv: (*people[kv[0][0]][:2], therapies[kv[0][1]], kv[0][0]))
-    rows = []
-    for (pid, tid), (day, due_on, superseded) in ordered:
-        fam, given, mrn = people[pid]
-        days, version = protocols.get((pid, tid), (None, None))
-        rows.append(
-            {
-                "patient_id": pid,
-                "patient": f"{fam}, {given}",
-                "mrn": mrn,
-                "therapy_id": tid,
-                "therapy": therapies[tid],
-                "interval_days": days,
-                "version": version,
-                "last_infusion": day,
-                "next_due": due_on,
-                "superseded": superseded,
-            }
+            .where(dp.therapy_id.in_(therapies))
         )
+        found: dict[tuple[int, int], Any] = {(r[0], r[4]): r for r in s.execute(pairs.where(dp.site_id == site.id))}
+        booked = s.execute(
+            select(InfusionSession.patient_id, InfusionSession.therapy_id)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
+            .where(
+                Chair.site_id == site.id,
+                InfusionSession.therapy_id.in_(therapies),
+                InfusionSession.status.in_(PENDING_STATUSES),
+                # from today on, as the due list's bookings (and through the therapy × time index)
+                InfusionSession.scheduled_at >= local_day_start(local_date(utcnow(), site.timezone), site.timezone),
+            )
+            .distinct()
+        ).all()
+        fresh = {(p, t) for p, t in booked} - set(found)
+        if fresh:  # booked here: the last infusion wherever it was given, or none yet
+            patients = {p for p, _ in fresh}
+            elsewhere = {(r[0], r[4]): r for r in s.execute(pairs.where(dp.patient_id.in_(patients)))}
+            never = s.execute(
+                select(Patient.id, Patient.family_name, Patient.given_name, Patient.mrn).where(Patient.id.in_(patients))
+            ).all()
+            names = {r[0]: r for r in never}
+            for p, t in fresh:
+                intervals = s.execute(
+                    select(PatientProtocol.interval_days, PatientProtocol.version).where(
+                        PatientProtocol.patient_id == p, PatientProtocol.therapy_id == t
+                    )
+                ).first()
+                days, version = intervals if intervals else (None, None)
+                found[(p, t)] = elsewhere.get((p, t)) or (*names[p], t, days, version, None, None, False)
+    rows = [
+        {
+            "patient_id": pid,
+            "patient": f"{fam}, {given}",
+            "mrn": mrn,
+            "therapy_id": tid,
+            "therapy": therapies[tid],
+            "interval_days": days,
+            "version": version,
+            "last_infusion": day,
+            "next_due": due_on,
+            "superseded": bool(superseded),
+        }
+        for pid, fam, given, mrn, tid, days, version, day, due_on, superseded in sorted(
+            found.values(), key=lambda r: (r[1], r[2], therapies[r[4]], r[0])
+        )
+    ]
     frame = pd.DataFrame.from_records(rows, columns=PROTOCOL_COLUMNS)
     return frame.astype({"interval_days": "Int64", "version": "Int64"}) if not frame.empty else frame
 

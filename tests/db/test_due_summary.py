@@ -20,7 +20,7 @@ from infusion.reads import due, due_summary
 from infusion.services import corrections, entries, protocols, sessions
 from infusion.services.scheduling import schedule_session
 from infusion.services.setup import add_chair, update_clinic, update_therapy
-from tests.helpers import ADMIN, ago, new_session, normal_vitals, therapy_id, walk
+from tests.helpers import ADMIN, ago, new_patient, new_session, normal_vitals, therapy_id, walk
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ALL = (due.SECTION_OVERDUE, due.SECTION_WEEK, due.SECTION_PROTOCOL, due.SECTION_LATER, due.SECTION_NONE)
@@ -198,7 +198,34 @@ def test_network_demo_equals_the_raw_path(db: Database) -> None:
     _rebuild(db)
     assert_same(db)
     assert_protocol_patients_are_the_sites_own(db)
+    _book_ivig_at_another_site(db)
+    assert_protocol_patients_are_the_sites_own(db)
     _writes(db)
+
+
+def _book_ivig_at_another_site(db: Database) -> None:
+    """An IVIG patient last given at the first site, and a new patient, both booked at the last site: its
+    protocol table lists them (the first with that last infusion, the new one with none yet)."""
+    first, last = min(_sites(db)), max(_sites(db))
+    ivig = therapy_id(db, "ivig")
+    with db.reading() as s:
+        busy = select(InfusionSession.patient_id).where(InfusionSession.scheduled_at >= NOW - timedelta(days=1))
+        given = s.execute(
+            select(DuePair.patient_id, DuePair.last_day)
+            .where(DuePair.site_id == first, DuePair.therapy_id == ivig, DuePair.patient_id.not_in(busy))
+            .order_by(DuePair.patient_id)
+            .limit(1)
+        ).first()
+    assert given is not None, "the demo network gives IVIG at its first site"
+    newcomer = new_patient(db, ADMIN)
+    far_chair = add_chair(db, ADMIN, "Protocol far chair", site_id=last).id
+    for patient, days in ((given[0], 3), (newcomer, 4)):
+        schedule_session(
+            db, ADMIN, patient, ivig, far_chair, NOW + timedelta(days=days), override_too_early_reason="test booking"
+        )
+    table = due.protocol_patients(db, Actor(None, "Test Admin", "admin", site_id=last)).set_index("patient_id")
+    assert table.loc[given[0], "last_infusion"] == given[1]
+    assert table.loc[newcomer, "last_infusion"] is None and table.loc[newcomer, "next_due"] is None
 
 
 def assert_protocol_patients_are_the_sites_own(db: Database) -> None:
