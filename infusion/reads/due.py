@@ -613,18 +613,34 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
         if fresh:  # booked here: the last infusion wherever it was given, or none yet
             patients = {p for p, _ in fresh}
             elsewhere = {(r[0], r[4]): r for r in s.execute(pairs.where(dp.patient_id.in_(patients)))}
-            never = s.execute(
-                select(Patient.id, Patient.family_name, Patient.given_name, Patient.mrn).where(Patient.id.in_(patients))
-            ).all()
-            names = {r[0]: r for r in never}
-            for p, t in fresh:
-                intervals = s.execute(
-                    select(PatientProtocol.interval_days, PatientProtocol.version).where(
-                        PatientProtocol.patient_id == p, PatientProtocol.therapy_id == t
+            names = {
+                r[0]: r
+                for r in s.execute(
+                    select(Patient.id, Patient.family_name, Patient.given_name, Patient.mrn).where(
+                        Patient.id.in_(patients)
                     )
-                ).first()
-                days, version = intervals if intervals else (None, None)
-                found[(p, t)] = elsewhere.get((p, t)) or (*names[p], t, days, version, None, None, False)
+                )
+            }
+            intervals = {
+                (p, t): (days, version)
+                for p, t, days, version in s.execute(
+                    select(
+                        PatientProtocol.patient_id,
+                        PatientProtocol.therapy_id,
+                        PatientProtocol.interval_days,
+                        PatientProtocol.version,
+                    ).where(PatientProtocol.patient_id.in_(patients), PatientProtocol.therapy_id.in_(therapies))
+                )
+            }
+            for p, t in fresh:
+                found[(p, t)] = elsewhere.get((p, t)) or (
+                    *names[p],
+                    t,
+                    *intervals.get((p, t), (None, None)),
+                    None,
+                    None,
+                    False,
+                )
     rows = [
         {
             "patient_id": pid,

@@ -98,7 +98,7 @@ def protocol_warning(needs: pd.DataFrame, *, can_set: bool) -> str:
     name and MRN (two patients may share a name), the rest as a count, so a site with years of IVIG
     history gets one readable paragraph; it asks to set the intervals only those who may."""
     recent = needs.sort_values(["last_infusion", "patient"], ascending=[False, True])
-    named = "; ".join(f"{r.patient} · {r.mrn} · {r.therapy}" for r in recent.head(NAMED_IN_WARNING).itertuples())
+    named = "; ".join(_pair_label(r) for r in recent.head(NAMED_IN_WARNING).itertuples())
     act = (
         "Set the protocol interval in Protocol intervals below."
         if can_set
