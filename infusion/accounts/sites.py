@@ -8,7 +8,7 @@ transaction, so a browser that kept an old picture of the account is refused all
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from db.models import AppUser, Chair, Clinic, InfusionSession, UserSite
@@ -16,6 +16,36 @@ from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import Role
 from infusion.errors import NotFoundError, PermissionDenied
 from infusion.settings import AccountSecurity, ClinicSettings, account_security, load_settings
+
+#: `Session.info` key: {user id: the `user_site` ids read with the account in this transaction}
+_SITES_READ = "user_sites_read"
+
+
+#: built once (its cache key is kept with it): the commonest statement of every write
+_ACCOUNT = (
+    select(AppUser, UserSite.site_id)
+    .outerjoin(UserSite, UserSite.user_id == AppUser.id)
+    .where(AppUser.id == bindparam("user_id"))
+)
+
+
+def load_account(s: Session, user_id: int) -> AppUser | None:
+    """The account and the sites it holds, in one statement, both held for the transaction: a write
+    checks the account, then the site, then audits as it (one statement instead of two or three)."""
+    rows = s.execute(_ACCOUNT, {"user_id": user_id}).all()
+    if not rows:
+        return None
+    user = rows[0][0]
+    keep(s, user)
+    s.info.setdefault(_SITES_READ, {})[user_id] = frozenset(int(site) for _, site in rows if site is not None)
+    return user
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_sites_read(s: Session, _context: object) -> None:
+    """A flush that adds or removes a `user_site` row makes the sites read with an account stale."""
+    if _SITES_READ in s.info and any(isinstance(o, UserSite) for o in (*s.new, *s.deleted, *s.dirty)):
+        del s.info[_SITES_READ]
 
 
 def held_sites(s: Session, actor: Actor) -> frozenset[int] | None:
@@ -27,6 +57,9 @@ def held_sites(s: Session, actor: Actor) -> frozenset[int] | None:
         raise PermissionDenied("Your account is disabled. Ask an administrator.")
     if user.network_wide or user.role == Role.ADMIN:  # administrators set up the whole network
         return None
+    read = s.info.get(_SITES_READ, {}).get(user.id)
+    if read is not None:
+        return read
     return frozenset(s.scalars(select(UserSite.site_id).where(UserSite.user_id == user.id)))
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
@@ -107,12 +108,18 @@ def preview_vitals(
         return assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
 
 
+@cache
+def _by_token(model: type[EntryT]) -> Select[Any]:
+    """The entry with a client token, built once per table (a save looks for its retry every time)."""
+    return select(model).where(model.client_token == bindparam("token"))
+
+
 def _existing(s: Session, model: type[EntryT], token: str | None, session_id: int) -> EntryT | None:
     """The entry a retried save (same `client_token`) already stored, if any."""
     token = clean_token(token)
     if not token:
         return None
-    found = s.scalars(select(model).where(model.client_token == token)).first()
+    found = s.scalars(_by_token(model), {"token": token}).first()
     if found is not None and found.session_id != session_id:
         raise ValidationError({"client_token": "This form was already used for another session; reload the page."})
     return found

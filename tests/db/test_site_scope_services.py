@@ -158,3 +158,23 @@ def test_a_disabled_account_reads_nothing(db: Database, two_sites: dict[str, int
         user.active = False
     with pytest.raises(PermissionDenied, match="disabled"):
         views.today_sessions(db, nurse_a)
+
+
+def test_sites_read_with_the_account_follow_a_change_in_the_same_transaction(db: Database, two_sites) -> None:
+    """A write reads the account and its sites in one statement and keeps them for the transaction;
+    a `user_site` row added or removed later in that transaction is what the site check sees."""
+    from infusion.accounts.sites import held_sites, load_account
+
+    nurse = _staff(db, "Nurse Scope", "nurse", [two_sites["a"]])
+    with db.writing() as s:
+        assert load_account(s, nurse.user_id) is not None
+        assert held_sites(s, nurse) == {two_sites["a"]}
+        s.add(UserSite(user_id=nurse.user_id, site_id=two_sites["b"]))
+        s.flush()
+        assert held_sites(s, nurse) == {two_sites["a"], two_sites["b"]}
+        for row in s.scalars(select(UserSite).where(UserSite.user_id == nurse.user_id)):
+            if row.site_id == two_sites["a"]:
+                s.delete(row)
+        s.flush()
+        assert held_sites(s, nurse) == {two_sites["b"]}
+        s.rollback()
