@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Integer, String, event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.state import InstanceState
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -124,62 +127,119 @@ def _json_problem(value: Any, depth: int = 0) -> str | None:
     return f"holds a {type(value).__name__}, which is not a JSON value"
 
 
-def column_problem(column: Any, value: Any) -> str | None:
-    """Why `value` cannot be stored in `column` (a Column), or None. None values are judged by the caller."""
-    type_ = _base_type(column.type)
-    if isinstance(type_, String):
-        if not isinstance(value, str):
-            return "must be text"
-        return text_problem(value, type_.length)
-    if isinstance(type_, Boolean):
-        return None if isinstance(value, bool) else "must be yes or no"
-    if isinstance(type_, Integer):  # BigInteger is an Integer
+def _integer_problem(bounds: tuple[int, int]) -> Callable[[Any], str | None]:
+    low, high = bounds
+
+    def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be a whole number"
-        low, high = INT64 if isinstance(type_, BigInteger) else INT32
         return None if low <= value <= high else f"{value} is out of range"
-    if isinstance(type_, Float):
-        return float_problem(value)
-    if isinstance(type_, DateTime):
-        return time_problem(value)
-    if isinstance(type_, Date):
-        if isinstance(value, datetime) or not isinstance(value, date):
-            return "must be a date (day, month, year)"
-        if not FIRST_DATE_YEAR <= value.year <= LAST_YEAR:
-            return f"the year {value.year} is outside {FIRST_DATE_YEAR}–{LAST_YEAR}; check the date"
-        return None
-    if isinstance(type_, JSON):
-        return _json_problem(value)
+
+    return check
+
+
+def _text_problem(length: int | None) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return text_problem(value, length) if isinstance(value, str) else "must be text"
+
+    return check
+
+
+def _date_problem(value: Any) -> str | None:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        return "must be a date (day, month, year)"
+    if not FIRST_DATE_YEAR <= value.year <= LAST_YEAR:
+        return f"the year {value.year} is outside {FIRST_DATE_YEAR}–{LAST_YEAR}; check the date"
     return None
+
+
+def _no_problem(_value: Any) -> None:
+    return None
+
+
+def _checker(column: Any) -> Callable[[Any], str | None]:
+    """The rule for a column's type (its base type for a TypeDecorator)."""
+    type_ = _base_type(column.type)
+    if isinstance(type_, String):
+        return _text_problem(type_.length)
+    if isinstance(type_, Boolean):
+        return lambda value: None if isinstance(value, bool) else "must be yes or no"
+    if isinstance(type_, Integer):  # BigInteger is an Integer
+        return _integer_problem(INT64 if isinstance(type_, BigInteger) else INT32)
+    if isinstance(type_, Float):
+        return float_problem
+    if isinstance(type_, DateTime):
+        return time_problem
+    if isinstance(type_, Date):
+        return _date_problem
+    if isinstance(type_, JSON):
+        return _json_problem
+    return _no_problem
+
+
+def column_problem(column: Any, value: Any) -> str | None:
+    """Why `value` cannot be stored in `column` (a Column), or None. None values are judged by the caller."""
+    return _checker(column)(value)
 
 
 def _has_default(column: Any) -> bool:
     return column.default is not None or column.server_default is not None or column.primary_key
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """One mapped column's rule, worked out once per model (a save flushes two or three rows)."""
+
+    key: str
+    nullable: bool
+    blank_is_none: bool  # a nullable unique text: "" is stored as NULL
+    has_default: bool
+    integer: bool
+    check: Callable[[Any], str | None]
+
+
+@cache
+def _rules(mapper: Mapper[Any]) -> tuple[_Rule, ...]:
+    rules = []
+    for prop in mapper.column_attrs:
+        if len(prop.columns) != 1:
+            continue
+        column = prop.columns[0]
+        rules.append(
+            _Rule(
+                key=prop.key,
+                nullable=bool(column.nullable),
+                blank_is_none=bool(column.nullable and column.unique),
+                has_default=_has_default(column),
+                integer=isinstance(_base_type(column.type), Integer),
+                check=_checker(column),
+            )
+        )
+    return tuple(rules)
+
+
 def row_problems(state: InstanceState[Any], *, new: bool) -> dict[str, str]:
     """The refused fields of one pending row: field → readable message."""
     problems: dict[str, str] = {}
-    mapper = state.mapper
-    changed = set(state.dict) if new else set(state.committed_state)
-    for prop in mapper.column_attrs:
-        key = prop.key
-        if key not in changed or len(prop.columns) != 1:
+    values = state.dict
+    changed = values if new else state.committed_state
+    for rule in _rules(state.mapper):
+        key = rule.key
+        if key not in changed:
             continue
-        column = prop.columns[0]
-        value = state.dict.get(key)
-        if isinstance(value, str) and value == "" and column.nullable and column.unique:
+        value = values.get(key)
+        if rule.blank_is_none and isinstance(value, str) and value == "":
             state.obj().__setattr__(key, None)  # blank means none: "" never collides with the next blank
             continue
         if value is None:
-            if not column.nullable and not (new and _has_default(column)):
+            if not rule.nullable and not (new and rule.has_default):
                 problems[key] = f"{label(key)} is required."
             continue
-        if isinstance(_base_type(column.type), Integer) and isinstance(value, float) and not isinstance(value, bool):
+        if rule.integer and isinstance(value, float):
             if math.isfinite(value) and value.is_integer():
                 value = int(value)
                 state.obj().__setattr__(key, value)
-        problem = column_problem(column, value)
+        problem = rule.check(value)
         if problem:
             problems[key] = f"{label(key)}: {problem}."
     return problems
