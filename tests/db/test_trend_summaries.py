@@ -115,6 +115,9 @@ def test_hand_built_clinic_is_in_step(db: Database) -> None:
             TrendFilters(date(2025, 2, 3), date(2025, 2, 27)),
             # a whole year (the per-year rollups) with whole months and part months around it
             TrendFilters(date(2024, 10, 20), date(2026, 2, 10)),
+            # most of a year: the year's row less the months left out, which hold this clinic's sessions
+            TrendFilters(date(2025, 3, 1), date(2025, 12, 31)),
+            TrendFilters(date(2025, 2, 10), date(2025, 11, 20)),
         ],
     )
 

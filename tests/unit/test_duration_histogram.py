@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infusion.reads.trends import histogram
-from infusion.reads.trends.histogram import Bins, _full_months, bin_of, merged, split_calendar
+from infusion.reads.trends.histogram import Bins, _full_months, bin_of, merged
 
 # durations as a nurse's entries make them: whole minutes, or any second
 minutes = st.one_of(
@@ -64,11 +64,47 @@ def test_whole_months_inside_a_period() -> None:
     assert _full_months(date(2024, 2, 1), date(2024, 2, 29)) == (date(2024, 2, 1), date(2024, 2, 1))
 
 
-def test_a_period_split_into_whole_years_whole_months_and_days() -> None:
-    years, months, days = split_calendar(date(2024, 10, 20), date(2027, 2, 10))
-    assert years == (date(2025, 1, 1), date(2026, 1, 1))
-    assert months == [(date(2024, 11, 1), date(2024, 12, 1)), (date(2027, 1, 1), date(2027, 1, 1))]
-    assert days == [(date(2024, 10, 20), date(2024, 10, 31)), (date(2027, 2, 1), date(2027, 2, 10))]
-    assert split_calendar(date(2025, 1, 1), date(2025, 12, 31)) == ((date(2025, 1, 1), date(2025, 1, 1)), [], [])
-    assert split_calendar(date(2025, 2, 1), date(2025, 12, 31)) == (None, [(date(2025, 2, 1), date(2025, 12, 1))], [])
-    assert split_calendar(date(2025, 2, 3), date(2025, 2, 20)) == (None, [], [(date(2025, 2, 3), date(2025, 2, 20))])
+def _months_counted(pieces: list[histogram.Piece]) -> dict[date, int]:
+    """How many times each month is counted by signed pieces (a year piece counts its twelve months)."""
+    counted: dict[date, int] = {}
+    for piece in pieces:
+        first = piece.first
+        last = date(piece.last.year, 12, 1) if piece.yearly else piece.last
+        month = first
+        while month <= last:
+            counted[month] = counted.get(month, 0) + piece.sign
+            month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return {m: c for m, c in counted.items() if c}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(min_value=date(2015, 1, 1), max_value=date(2030, 12, 31)), st.integers(min_value=0, max_value=4000))
+def test_signed_pieces_count_every_day_of_the_period_once(start: date, length: int) -> None:
+    """Whatever the period, each of its whole months is counted exactly once (a year less the months
+    taken away) and no other month at all; the days left over are the part months at its ends."""
+    end = date.fromordinal(min(start.toordinal() + length, date(2030, 12, 31).toordinal()))
+    pieces, days = histogram.signed_calendar(start, end)
+    counted = _months_counted(pieces)
+    day_count = sum(b.toordinal() - a.toordinal() + 1 for a, b in days)
+    month_days = sum((date(m.year + (m.month == 12), m.month % 12 + 1, 1) - m).days for m in counted)
+    assert set(counted.values()) <= {1}
+    assert day_count + month_days == end.toordinal() - start.toordinal() + 1
+    for a, b in days:  # read from the sessions: within the period, and within one month beside whole months
+        assert start <= a <= b <= end
+        assert not pieces or (a.year, a.month) == (b.year, b.month)
+    assert all(
+        start <= m and date(m.year + (m.month == 12), m.month % 12 + 1, 1) <= date.fromordinal(end.toordinal() + 1)
+        for m in counted
+    )
+
+
+def test_the_last_365_days_read_this_year_less_its_months_to_come() -> None:
+    """The Trends default (today 30 November 2026): this year's row less December, plus last December:
+    three reads instead of twelve months."""
+    pieces, days = histogram.signed_calendar(date(2025, 11, 30), date(2026, 11, 30))
+    assert pieces == [
+        histogram.Piece(False, date(2025, 12, 1), date(2025, 12, 1)),
+        histogram.Piece(True, date(2026, 1, 1), date(2026, 1, 1)),
+        histogram.Piece(False, date(2026, 12, 1), date(2026, 12, 1), -1),
+    ]
+    assert days == [(date(2025, 11, 30), date(2025, 11, 30))]

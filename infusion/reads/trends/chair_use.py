@@ -34,7 +34,7 @@ from db.models import (
     trend_chair_use_year,
 )
 from infusion.reads.trends.filters import TrendFilters, _fetch
-from infusion.reads.trends.histogram import month_of
+from infusion.reads.trends.histogram import Piece, month_of
 
 TC: Table = trend_chair_use
 TCY: Table = trend_chair_use_year
@@ -190,17 +190,21 @@ def _slot_sums(table: Table) -> list[Any]:
     return _SLOT_SUMS[table.name]
 
 
-def month_slots(s: Session, site: int, chairs: list[int], years: Any, months: list[tuple[date, date]]) -> np.ndarray:
-    """Occupied hours per slot of the week over whole years (trend_chair_use_year) and whole month ranges
-    (trend_chair_use) for these chairs."""
+def month_slots(s: Session, site: int, chairs: list[int], pieces: list[Piece]) -> np.ndarray:
+    """Occupied hours per slot of the week over the whole months of a period, read as
+    `histogram.signed_calendar` splits them (years from trend_chair_use_year, less or plus months from
+    trend_chair_use), for these chairs."""
     total = np.zeros(CHAIR_USE_SLOTS)
-    for table, ranges in ((TCY, [years] if years else []), (TC, months)):
-        for first, last in ranges:
-            q = select(*_slot_sums(table)).where(
-                table.c.site_id == site, table.c.chair_id.in_(chairs), table.c.month >= first, table.c.month <= last
-            )
-            row = s.execute(q).one()
-            total += np.array([float(v or 0) for v in row])
+    for piece in pieces:
+        table = TCY if piece.yearly else TC
+        q = select(*_slot_sums(table)).where(
+            table.c.site_id == site,
+            table.c.chair_id.in_(chairs),
+            table.c.month >= piece.first,
+            table.c.month <= piece.last,
+        )
+        row = s.execute(q).one()
+        total += piece.sign * np.array([float(v or 0) for v in row])
     return total / 3_600_000
 
 

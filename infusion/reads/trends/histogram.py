@@ -26,10 +26,11 @@ from calendar import monthrange
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Select, Table, case, cast, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Connection, Select, Table, bindparam, case, cast, func, literal, select, union_all
 from sqlalchemy import Date as SqlDate
 from sqlalchemy import Integer as SqlInteger
 
@@ -170,25 +171,47 @@ def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list
     return months, edges
 
 
-def split_calendar(
-    start: date, end: date
-) -> tuple[tuple[date, date] | None, list[tuple[date, date]], list[tuple[date, date]]]:
-    """[start, end] as (the whole years (first 1 January, last 1 January) or None, the whole months
-    around them as (first, last) month ranges, the part-month day ranges at the ends)."""
+@dataclass(frozen=True)
+class Piece:
+    """A month range read from a rollup: `yearly` from the per-year table (`first`, `last` are 1 January),
+    else from the per-month table; `sign` −1 takes it away (a year less its months outside the period)."""
+
+    yearly: bool
+    first: date
+    last: date
+    sign: int = 1
+
+
+def signed_calendar(start: date, end: date) -> tuple[list[Piece], list[tuple[date, date]]]:
+    """[start, end] as the fewest rollup rows: (signed pieces of whole months, the part-month day ranges).
+
+    A calendar year inside the period is one per-year read. A year the period covers in part is its
+    months, or, when the period covers more of it than it leaves out, the whole year less the months left
+    out: the default "last 365 days" is then this year (its months still to come hold nothing) plus one
+    month, not twelve. Counts and sums subtract exactly, so the answer is the same."""
     months, days = split_period(start, end)
     if months is None:
-        return None, [], days
+        return [], days
     m0, m1 = months
-    y0 = m0.year if m0.month == 1 else m0.year + 1
-    y1 = m1.year if m1.month == 12 else m1.year - 1
-    if y0 > y1:
-        return None, [months], days
-    around = []
-    if m0 < date(y0, 1, 1):
-        around.append((m0, date(y0 - 1, 12, 1)))
-    if date(y1, 12, 1) < m1:
-        around.append((date(y1 + 1, 1, 1), m1))
-    return (date(y0, 1, 1), date(y1, 1, 1)), around, days
+    pieces: list[Piece] = []
+    for year in range(m0.year, m1.year + 1):
+        first = max(m0, date(year, 1, 1))
+        last = min(m1, date(year, 12, 1))
+        inside = last.month - first.month + 1
+        if inside == 12:
+            if pieces and pieces[-1].yearly and pieces[-1].sign == 1 and pieces[-1].last.year == year - 1:
+                pieces[-1] = Piece(True, pieces[-1].first, date(year, 1, 1))
+            else:
+                pieces.append(Piece(True, date(year, 1, 1), date(year, 1, 1)))
+        elif inside > 12 - inside:
+            pieces.append(Piece(True, date(year, 1, 1), date(year, 1, 1)))
+            if first.month > 1:
+                pieces.append(Piece(False, date(year, 1, 1), date(year, first.month - 1, 1), -1))
+            if last.month < 12:
+                pieces.append(Piece(False, date(year, last.month + 1, 1), date(year, 12, 1), -1))
+        else:
+            pieces.append(Piece(False, first, last))
+    return pieces, days
 
 
 def year_key(key: tuple[Any, ...], position: int) -> tuple[Any, ...]:
@@ -225,31 +248,84 @@ def every_site(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
 def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     """(therapy_id, reacted, number, kind, bin, n, edge, seconds) of the period's completed sessions.
 
-    Whole years from trend_duration_year, the whole months around them from trend_duration; the days
+    Whole months from trend_duration_year and trend_duration as `signed_calendar` splits them; the days
     before the first and after the last whole month from trend_session (at most two part months, through
-    its day index)."""
-    dialect = conn.dialect.name
-    parts: list[Select[Any]] = []
-    years, months, edges = split_calendar(f.start, f.end)
-    for table, ranges in ((THY, [years] if years else []), (TH, months)):
-        h = table.c
-        for first, last in ranges:
-            parts.append(
-                select(h.therapy_id, h.reacted, h.number, h.kind, h.bin, h.n, h.edge, h.seconds).where(
-                    h.month >= first, h.month <= last, *key_filters(f, h, h.number, 1), *every_site(f, h)
-                )
-            )
-    t = TS.c
-    for lo, hi in edges:
-        conds = [t.local_day >= lo, t.local_day <= hi, *key_filters(f, t, t.infusion_number, 1)]
-        parts.append(session_bins(dialect, conds, keyed=False))
-    if not parts:
+    its day index). The statement is built once per shape (`_period_statement`): building and keying a
+    union of this size cost about as much as running it."""
+    pieces, edges = signed_calendar(f.start, f.end)
+    if not pieces and not edges:
         return []
+    shape = (
+        conn.dialect.name,
+        tuple((p.yearly, p.sign) for p in pieces),
+        len(edges),
+        bool(f.therapy_ids),
+        f.location,
+        f.infusion,
+        f.site_ids is None,
+    )
+    params: dict[str, Any] = {"therapy_ids": list(f.therapy_ids), "site_ids": list(f.site_ids or ())}
+    for i, piece in enumerate(pieces):
+        params[f"first_{i}"], params[f"last_{i}"] = piece.first, piece.last
+    for i, (lo, hi) in enumerate(edges):
+        params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
+    return [tuple(int(v or 0) for v in row) for row in conn.execute(_period_statement(*shape), params)]
+
+
+@cache
+def _period_statement(
+    dialect: str,
+    pieces: tuple[tuple[bool, int], ...],
+    edges: int,
+    by_therapy: bool,
+    location: str,
+    infusion: str,
+    every: bool,
+) -> Select[Any]:
+    """`period_bins`' statement for one shape, with its dates and id lists as bound parameters."""
+
+    def filters(c: Any, number: Any, rollup: bool) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if by_therapy:
+            conds.append(c.therapy_id.in_(bindparam("therapy_ids", expanding=True)))
+        if location != "all":
+            conds.append(c.at_home.is_(location == "home"))
+        if infusion == "first":
+            conds.append(number == 1)
+        elif infusion == "later":
+            conds.append(number > 1)
+        if not every:
+            conds.append(c.site_id.in_(bindparam("site_ids", expanding=True)))
+        elif rollup:  # keyed site first: seek per site (`every_site`)
+            conds.append(c.site_id.in_(select(Clinic.id)))
+        return conds
+
+    parts: list[Select[Any]] = []
+    for i, (yearly, sign) in enumerate(pieces):
+        h = (THY if yearly else TH).c
+        counts = (h.n, h.edge, h.seconds) if sign > 0 else (-h.n, -h.edge, -h.seconds)
+        parts.append(
+            select(
+                h.therapy_id,
+                h.reacted,
+                h.number,
+                h.kind,
+                h.bin,
+                counts[0].label("n"),
+                counts[1].label("edge"),
+                counts[2].label("seconds"),
+            ).where(h.month >= bindparam(f"first_{i}"), h.month <= bindparam(f"last_{i}"), *filters(h, h.number, True))
+        )
+    t = TS.c
+    for i in range(edges):
+        conds = [t.local_day >= bindparam(f"lo_{i}"), t.local_day <= bindparam(f"hi_{i}")]
+        parts.append(session_bins(dialect, [*conds, *filters(t, t.infusion_number, False)], keyed=False))
     u = union_all(*parts).subquery("period")
     c = u.c
     keys = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
-    q = select(*keys, func.sum(c.n), func.sum(c.edge), func.sum(c.seconds)).group_by(*keys)
-    return [tuple(int(v or 0) for v in row) for row in conn.execute(q)]
+    n = func.sum(c.n)
+    # a bin a year had only in the months taken away sums to nothing: left out, as if never read
+    return select(*keys, n, func.sum(c.edge), func.sum(c.seconds)).group_by(*keys).having(n != 0)
 
 
 def _day_before(day: date) -> date:
@@ -276,10 +352,14 @@ class Bins:
     def total(self) -> int:
         return int(self.n.sum())
 
+    @cached_property
+    def _cumulative(self) -> np.ndarray:
+        return np.cumsum(self.n)
+
     def value(self, rank: int) -> float:
         """The rank-th smallest value (0-based): on the lower edge for the edge values, else spread evenly
         inside the bin."""
-        cum = np.cumsum(self.n)
+        cum = self._cumulative
         i = int(np.searchsorted(cum, rank, side="right"))
         before = int(cum[i] - self.n[i])
         within = rank - before

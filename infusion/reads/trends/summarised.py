@@ -361,14 +361,18 @@ def duration_summary(
             record[f"{kind}_mean"] = np.nan if empty else bins.mean()
             for name, q in (("min", 0.0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1.0)):
                 record[f"{kind}_{name}"] = np.nan if empty else bins.quantile(q)
+        record["therapy"] = catalog[tid].label if tid in catalog else str(tid)
         records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=[c for c in DURATION_SUMMARY_COLUMNS if c != "therapy"])
-    frame = frame.astype(
-        {"therapy_id": "int64", "sessions": "int64", "over_window": "int64", "under_window": "int64"}
-        | {c: "float64" for c in frame.columns if c.endswith(("_mean", "_min", "_q1", "_median", "_q3", "_max"))}
+    records.sort(key=lambda r: r["therapy"])  # sorted here: a frame's sort and casts cost more than the stats
+    counts = ("therapy_id", "sessions", "over_window", "under_window")
+    return pd.DataFrame(
+        {
+            c: pd.Series(
+                [r[c] for r in records], dtype="str" if c == "therapy" else "int64" if c in counts else "float64"
+            )
+            for c in DURATION_SUMMARY_COLUMNS
+        }
     )
-    frame = _label(frame, catalog)
-    return frame[list(DURATION_SUMMARY_COLUMNS)].sort_values("therapy", ignore_index=True)
 
 
 def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float | None) -> bool:
@@ -560,10 +564,10 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
         return found
 
     def occupied(s: Session, site: int, chairs: list[int], lo: datetime, hi: datetime, grid: Grid) -> np.ndarray:
-        years, months, edges = histogram.split_calendar(f.start, f.end)
+        pieces, edges = histogram.signed_calendar(f.start, f.end)
         total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
-        if years is not None or months:
-            total += grid.from_slots(chair_use.month_slots(s, site, chairs, years, months))
+        if pieces:
+            total += grid.from_slots(chair_use.month_slots(s, site, chairs, pieces))
         for start, end in edges:
             part = replace(f, start=start, end=end)
             a, b = utc_bounds(start, end, grid.zone.key)
