@@ -45,6 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import BigIntPK, JSONDoc, UTCDateTime
 from infusion.accounts.permissions import ROLES, Role
+from infusion.clinical.course_end import REASON_CODES
 from infusion.clinical.states import (
     ACTIVE_STATUSES,
     ENTRY_STATUSES,
@@ -769,3 +770,46 @@ class DuePair(Base):
     course_day: Mapped[int | None] = mapped_column(Integer)
     #: the patient has since started another therapy with a rhythm: not listed
     superseded: Mapped[bool] = mapped_column(Boolean)
+    #: a person marked the course ended (a `course_end` row in force, migration 0015): not listed
+    ended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+# --- Ended courses (migration 0015; written by infusion.services.courses) ---------------------------------
+
+
+class CourseEnd(Base):
+    """A patient × therapy course marked ended by a person (who, when, why): the due list and the protocol
+    table leave the pair out while the mark is in force (`resumed_at` is NULL). Resuming fills the resume
+    columns of the same row (who, when, why); nothing is overwritten or deleted, and a pair ended again
+    gets a new row. At most one mark in force per pair (a partial unique index)."""
+
+    __tablename__ = "course_end"
+    __table_args__ = (
+        CheckConstraint(_in("reason", REASON_CODES), name="reason"),
+        Index("ix_course_end_pair", "patient_id", "therapy_id"),
+        Index(
+            "uq_course_end_in_force",
+            "patient_id",
+            "therapy_id",
+            unique=True,
+            sqlite_where=text("resumed_at IS NULL"),
+            postgresql_where=text("resumed_at IS NULL"),
+        ),
+        Index("ix_course_end_site", "site_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    therapy_id: Mapped[int] = mapped_column(ForeignKey("therapy.id"))
+    #: the site the pair was listed at when it was ended (its "Ended courses" list)
+    site_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"))
+    reason: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    ended_by_name: Mapped[str] = mapped_column(String(120))
+    client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resumed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    resumed_by_name: Mapped[str | None] = mapped_column(String(120))
+    resume_reason: Mapped[str | None] = mapped_column(Text)

@@ -16,10 +16,12 @@ import streamlit as st
 from infusion.accounts.permissions import CHARTING
 from infusion.clock import utcnow
 from infusion.reads import due
-from infusion.services import protocols, setup
+from infusion.reads.courses import ended_courses
+from infusion.services import courses, protocols, setup
 from ui import common as ui
 from ui.due.booking import book_any
 from ui.due.context import Due
+from ui.due.courses import ended_section
 from ui.due.sections import due_section, protocol_section, protocol_warning, too_early_section
 
 db = ui.get_db()
@@ -32,6 +34,7 @@ cx = Due(
     today=utcnow().astimezone(ZoneInfo(clinic.timezone)).date(),
     can_book=viewer.role in CHARTING,
     can_set_protocol=viewer.role in protocols.PROTOCOL_EDIT,
+    can_end_course=viewer.role in courses.COURSE_EDIT,
     chair_names={c.id: c.name for c in setup.list_chairs(db, clinic.id)},
     site_id=clinic.id,
     # the open sites this person holds: a patient due at one of them is booked in its chairs and zone
@@ -44,7 +47,8 @@ st.caption(
     "Next infusion due from each patient's therapy history and the catalog's rhythm "
     "(Tysabri every 4 weeks; Ocrevus and Briumvi day 1 and day 15, then every 6 months / 24 weeks, "
     "never under 5 months apart; Lemtrada courses). IVIG and cyclophosphamide follow the interval the "
-    "clinic sets per patient; IV methylprednisolone, plasma exchange and edaravone have no due date."
+    "clinic sets per patient; IV methylprednisolone, plasma exchange and edaravone have no due date. "
+    "A course marked ended (under Ended courses) is not listed until it is resumed."
 )
 
 # the worklist's two sections; the patients without a due date come from the protocol table's read
@@ -67,4 +71,5 @@ needs = due.without_due_date(protocol)
 if not needs.empty:
     st.warning(protocol_warning(needs, can_set=cx.can_set_protocol))
 protocol_section(cx, protocol)
+ended_section(cx, ended_courses(db, viewer))
 book_any(cx)

@@ -15,6 +15,14 @@ About 580 lines with those re-exports: the due list, the too-early bookings and 
 one history reader (`_doses`, `_given_in_order`) and the section rules, so they stay together. The due list
 reads the `due_pair` summary (`infusion.reads.due_summary`, kept in every write transaction);
 `_due_list_raw` keeps the raw-row path it is checked against.
+
+Ended courses (`infusion.services.courses`): a patient × therapy a person marked ended (a `course_end`
+row not resumed) is left out of the due list in every section, of the protocol table and of its "set
+protocol" warning; there is no time limit of any kind. The rule for what comes after an end: a booking
+of that patient and therapy is still allowed (nothing is refused, the next infusion is planned as usual),
+and neither a booking nor an infusion given brings the pair back by itself: the pair is listed again only
+when a person resumes the course (Due page, "Ended courses"; who, when and why are kept). So a course ended
+by mistake is one tap to undo, and an end is never undone behind the nurse's back.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import Chair, InfusionSession, Patient, PatientProtocol, Therapy
+from db.models import Chair, CourseEnd, InfusionSession, Patient, PatientProtocol, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ADMIN, CHARGE, MANAGER, NURSE, require_role
 from infusion.accounts.sites import working_context
@@ -336,6 +344,7 @@ def _due_list_raw(
                 select(PatientProtocol.patient_id, PatientProtocol.therapy_id, PatientProtocol.interval_days)
             )
         }
+        ended = {(p, t) for p, t in s.execute(due_summary.ended_pairs())}
     dropped = _superseded(
         {k: v[-1].day for k, v in history.items()},
         first_by_pair,
@@ -343,7 +352,7 @@ def _due_list_raw(
     )
     rows = []
     for (patient_id, therapy_id), doses in history.items():
-        if (patient_id, therapy_id) in dropped:
+        if (patient_id, therapy_id) in dropped or (patient_id, therapy_id) in ended:
             continue
         if last_site[(patient_id, therapy_id)] != site.id and (patient_id, therapy_id) not in booked_here:
             continue  # treated at another site of the network
@@ -567,6 +576,8 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
     not had one yet (booked from today on). By name; `last_infusion` is the site-local day of the last one
     (None: booked only), `next_due` the plan's next date (None until an interval is set) and `superseded`
     whether the patient has since started a therapy with a rhythm (the due list leaves the pair out).
+    A course marked ended (`due_pair.ended`, or a `course_end` in force for a pair booked only) is not
+    listed: it is on the Due page's "Ended courses" list until resumed.
 
     Read from the summary and the site's pending bookings, not the history: at a million sessions the scan
     of every IVIG session took 0.7–2.4 s, and listed the whole network's patients to a one-site nurse."""
@@ -590,6 +601,7 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
                 dp.superseded,
             )
             .join(Patient, Patient.id == dp.patient_id)
+            .where(dp.ended.is_(False))
             .outerjoin(
                 PatientProtocol,
                 (PatientProtocol.patient_id == dp.patient_id) & (PatientProtocol.therapy_id == dp.therapy_id),
@@ -610,6 +622,9 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
             .distinct()
         ).all()
         fresh = {(p, t) for p, t in booked} - set(found)
+        if fresh:  # a pair ended is left out, even when booked again (listed again once resumed)
+            ended = due_summary.ended_pairs().where(CourseEnd.patient_id.in_(sorted({p for p, _ in fresh})))
+            fresh -= {(p, t) for p, t in s.execute(ended)}
         if fresh:  # booked here: the last infusion wherever it was given, or none yet
             patients = {p for p, _ in fresh}
             elsewhere = {(r[0], r[4]): r for r in s.execute(pairs.where(dp.patient_id.in_(patients)))}

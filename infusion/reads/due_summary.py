@@ -5,14 +5,16 @@ One row per patient × therapy with an infusion given (IV started): the site of 
 (its chair's), the first and last given days and the plan `infusion.clinical.regimen.plan_next` makes
 from the last `LAST_DOSES` doses and the protocol interval, all in that site's zone (the due list of a
 site plans in its own zone, and lists the pairs whose last infusion was there), and whether the patient
-has since started another therapy with a rhythm (`superseded`: not listed). `pair_rows` computes them
+has since started another therapy with a rhythm (`superseded`: not listed), and whether a person marked
+the course ended (`ended`: a `course_end` row not resumed, `infusion.services.courses`; not listed either,
+whatever is booked or given after it, until a person resumes it). `pair_rows` computes them
 from the raw rows — the same reading `infusion.reads.due._due_list_raw` does — for the rebuild, the
 check and the writes.
 
 Kept like the trend summaries (`infusion.reads.trends.maintenance`), with listeners of its own:
 - after every flush (`after_flush`): a session added, changed or deleted in a way that moves a given
-  dose (IV start, chair, status, course position, infusion number, patient, therapy) or a protocol
-  interval set recomputes all of that patient's pairs (superseding reads the patient's other pairs);
+  dose (IV start, chair, status, course position, infusion number, patient, therapy), a protocol
+  interval set or a course ended or resumed (`course_end`) recomputes all of that patient's pairs (superseding reads the patient's other pairs);
   a catalog edit of a rhythm field recomputes the patients with that therapy; a site's time-zone change
   or a chair moved to another site rebuilds every row;
 - a bulk UPDATE/DELETE run through a Session (`do_orm_execute`) the same way.
@@ -48,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from db.models import Chair, Clinic, DuePair, InfusionSession, Patient, PatientProtocol, Therapy
+from db.models import Chair, Clinic, CourseEnd, DuePair, InfusionSession, Patient, PatientProtocol, Therapy
 from infusion.clinical.regimen import NO_DUE_DATE, PROTOCOL_THERAPIES, CatalogRow, Rhythm, plan_next
 from infusion.clinical.regimen import Dose as Dose
 
@@ -81,6 +83,8 @@ RHYTHM_COLUMNS = frozenset(
     {"code", "name", "brand", "dosing_interval_days", "min_interval_days", "default_dose", "dose_unit"}
 )
 _PROTOCOL_COLUMNS = frozenset({"patient_id", "therapy_id", "interval_days"})
+#: course_end columns that decide whether a mark is in force
+_END_COLUMNS = frozenset({"patient_id", "therapy_id", "resumed_at"})
 #: patients per IN list
 CHUNK = 500
 T = TypeVar("T")
@@ -139,12 +143,16 @@ def pair_rows(
     first: dict[Pair, datetime] = {}
     last_site: dict[Pair, int] = {}
     protocols: dict[Pair, int] = {}
+    ended: set[Pair] = set()
     for part in chunks(ids) if ids is not None else [None]:
         given = given_in_order()
         protocol = select(PatientProtocol.patient_id, PatientProtocol.therapy_id, PatientProtocol.interval_days)
+        in_force = ended_pairs()
         if part is not None:
             given = given.where(S.patient_id.in_(part))
             protocol = protocol.where(PatientProtocol.patient_id.in_(part))
+            in_force = in_force.where(CourseEnd.patient_id.in_(part))
+        ended.update((p, t) for p, t in conn.execute(in_force))
         for patient_id, therapy_id, started, course, day, number, site in conn.execute(given):
             pair = (patient_id, therapy_id)
             last_site[pair] = site
@@ -189,8 +197,14 @@ def pair_rows(
             "course_number": nxt.course_number,
             "course_day": nxt.course_day,
             "superseded": superseded,
+            "ended": pair in ended,
         }
     return out
+
+
+def ended_pairs() -> Any:
+    """(patient_id, therapy_id) of every course marked ended and not resumed (`uq_course_end_in_force`)."""
+    return select(CourseEnd.patient_id, CourseEnd.therapy_id).where(CourseEnd.resumed_at.is_(None))
 
 
 def _stored(conn: Connection, patient_ids: list[int] | None) -> dict[Pair, dict[str, Any]]:
@@ -282,7 +296,7 @@ def _section_filter(today: date, sections: Iterable[str]) -> ColumnElement[bool]
 def site_rows(
     conn: Connection, site_id: int, tz: str, today: date, sections: Iterable[str], booked_here: set[Pair]
 ) -> list[dict[str, Any]]:
-    """The pairs the due list of `site_id` (zone `tz`) may show, not superseded, with the patient's name
+    """The pairs the due list of `site_id` (zone `tz`) may show, not superseded nor ended, with the patient's name
     and MRN: those last given here (by `ix_due_pair_site_next_due`, only the asked sections' dates) and
     those whose next booking is here. A pair last given at a site in another zone is replanned in `tz`
     from the raw rows (the list plans every pair in its own site's zone)."""
@@ -290,7 +304,12 @@ def site_rows(
     here = (
         select(DP, *name)
         .join(Patient, Patient.id == DP.c.patient_id)
-        .where(DP.c.site_id == site_id, DP.c.superseded.is_(False), _section_filter(today, sections))
+        .where(
+            DP.c.site_id == site_id,
+            DP.c.superseded.is_(False),
+            DP.c.ended.is_(False),
+            _section_filter(today, sections),
+        )
     )
     rows = [dict(r) for r in conn.execute(here).mappings()]
     elsewhere = sorted({p for p, _ in booked_here})
@@ -314,7 +333,7 @@ def site_rows(
         pair = (r["patient_id"], r["therapy_id"])
         if pair in fresh:
             r.update(fresh[pair])
-        if not r["superseded"]:
+        if not r["superseded"] and not r["ended"]:
             rows.append(r)
     return rows
 
@@ -344,7 +363,11 @@ def _touched(session: Session) -> tuple[set[int], set[int], bool]:
     therapies: set[int] = set()
     everything = False
     for obj in session.new:
-        if isinstance(obj, InfusionSession) and obj.iv_started_at is not None or isinstance(obj, PatientProtocol):
+        if (
+            isinstance(obj, InfusionSession)
+            and obj.iv_started_at is not None
+            or isinstance(obj, PatientProtocol | CourseEnd)
+        ):
             patients.add(obj.patient_id)
     for obj in session.dirty:
         if isinstance(obj, InfusionSession):
@@ -355,6 +378,10 @@ def _touched(session: Session) -> tuple[set[int], set[int], bool]:
             if _changed(obj, _PROTOCOL_COLUMNS):
                 patients.add(obj.patient_id)
                 patients.update(_old(obj, "patient_id"))
+        elif isinstance(obj, CourseEnd):
+            if _changed(obj, _END_COLUMNS):
+                patients.add(obj.patient_id)
+                patients.update(_old(obj, "patient_id"))
         elif isinstance(obj, Therapy):
             if _changed(obj, RHYTHM_COLUMNS):
                 therapies.add(obj.id)
@@ -363,7 +390,7 @@ def _touched(session: Session) -> tuple[set[int], set[int], bool]:
         elif isinstance(obj, Chair):
             everything |= _changed(obj, frozenset({"site_id"}))
     for obj in session.deleted:
-        if isinstance(obj, InfusionSession | PatientProtocol):
+        if isinstance(obj, InfusionSession | PatientProtocol | CourseEnd):
             patient = vars(obj).get("patient_id")  # the loaded value, without a load
             if patient is None:  # not loaded, and the row is gone: replan everyone
                 everything = True
@@ -385,19 +412,27 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _bulk_write(state: ORMExecuteState) -> Any:
-    """An UPDATE or DELETE run through a Session of sessions, protocol intervals, the catalog, sites or
-    chairs: replan what it touched."""
+    """An UPDATE or DELETE run through a Session of sessions, protocol intervals, ended courses, the catalog,
+    sites or chairs: replan what it touched."""
     if not (state.is_update or state.is_delete):
         return None
     stmt: Any = state.statement
     table = getattr(stmt, "table", None)
     name = getattr(table, "name", None)
-    if table is None or name not in ("infusion_session", "patient_protocol", "therapy", "clinic", "chair"):
+    if table is None or name not in (
+        "infusion_session",
+        "patient_protocol",
+        "course_end",
+        "therapy",
+        "clinic",
+        "chair",
+    ):
         return None
     names = {getattr(k, "key", k) for k in (getattr(stmt, "_values", None) or {})}
     relevant = {
         "infusion_session": DOSE_COLUMNS,
         "patient_protocol": _PROTOCOL_COLUMNS,
+        "course_end": _END_COLUMNS,
         "therapy": RHYTHM_COLUMNS,
         "clinic": frozenset({"timezone"}),
         "chair": frozenset({"site_id"}),

@@ -1,5 +1,6 @@
 """AppTest of the Due page (issue 6): the empty state, overdue patients, booking through the form,
-a too-early date refused with the date it becomes allowed, and the protocol-interval form.
+a too-early date refused with the date it becomes allowed, the protocol-interval form, and a course
+marked ended (overdue list and protocol table) and resumed under "Ended courses".
 
 Works before and after "due" is wired into PAGE_ROLES / dashboard.PAGES: once dashboard.PAGES lists
 the page it is opened through the app with `switch_page`; until then the page file runs on its own
@@ -15,7 +16,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from db.models import InfusionSession, PatientProtocol
+from db.models import CourseEnd, InfusionSession, PatientProtocol
 from infusion.accounts import permissions
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
@@ -225,3 +226,70 @@ def test_a_booking_refused_as_too_early_keeps_every_field(db, open_due):
     assert "Booked" in " ".join(s.value for s in at.success)
     assert at.text_input(key=form_key(at, "sched_any", "early_reason")).value == ""
     assert at.number_input(key=form_key(at, "sched_any", "dose")).value is None
+
+
+def test_a_charge_nurse_ends_an_overdue_course_and_resumes_it(db, open_due):
+    nurse, chair = _seed(db)
+    patient = _patient(db, nurse, "MRN-5", "Moss")
+    _give(db, patient, "natalizumab", TODAY - timedelta(days=400), chair)
+    at = open_due(Actor(None, "Charge", "charge_nurse"))
+    assert "Overdue (1)" in _texts(at) and "Ended courses (0)" in [e.label for e in at.expander]
+
+    # no reason picked: refused beside the button, the note kept, nothing stored
+    at.text_input(key=form_key(at, "end_overdue", "note")).set_value("Now on Ocrevus at North")
+    _submit(at, "end_overdue")
+    assert "Pick why the course ended" in " ".join(e.value for e in at.error)
+    assert at.text_input(key=form_key(at, "end_overdue", "note")).value == "Now on Ocrevus at North"
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(CourseEnd)) == 0
+
+    at.selectbox(key=form_key(at, "end_overdue", "reason")).set_value("switched")
+    _submit(at, "end_overdue")
+    texts = _texts(at)
+    assert "Course ended: Moss, Pat · MRN-5 · Tysabri (Switched to another therapy, by Charge)" in texts
+    assert "Overdue (0)" in texts and "Ended courses (1)" in [e.label for e in at.expander]
+    ended = at.dataframe[-1].value
+    assert (ended["Patient"].iloc[0], ended["Reason"].iloc[0], ended["Note"].iloc[0], ended["By"].iloc[0]) == (
+        "Moss, Pat",
+        "Switched to another therapy",
+        "Now on Ocrevus at North",
+        "Charge",
+    )
+
+    # resuming needs a reason; then the patient is overdue again and the end stays on record
+    _submit(at, "resume_course")
+    assert "Say why the course is resumed." in " ".join(e.value for e in at.error)
+    at.text_input(key=form_key(at, "resume_course", "reason")).set_value("Ocrevus stopped; back on Tysabri")
+    _submit(at, "resume_course")
+    texts = _texts(at)
+    assert "Course resumed: Moss, Pat · MRN-5 · Tysabri is on the due list again." in texts
+    assert "Overdue (1)" in texts and "Ended courses (0)" in [e.label for e in at.expander]
+    with db.reading() as s:
+        [mark] = s.scalars(select(CourseEnd))
+    assert (mark.reason, mark.note, mark.resume_reason) == (
+        "switched",
+        "Now on Ocrevus at North",
+        "Ocrevus stopped; back on Tysabri",
+    )
+
+
+def test_an_ended_protocol_course_leaves_the_warning_and_a_nurse_only_sees_the_list(db, open_due):
+    nurse, chair = _seed(db)
+    patient = _patient(db, nurse, "MRN-6", "Ash")
+    _give(db, patient, "ivig", TODAY - timedelta(days=700), chair)
+    at = open_due(Actor(None, "Charge", "charge_nurse"))
+    assert "No due date until the protocol interval is set" in _texts(at)
+    at.selectbox(key=form_key(at, "end_protocol", "reason")).set_value("other")
+    _submit(at, "end_protocol")
+    assert "Say why the course ended" in " ".join(e.value for e in at.error)  # "other" needs a note
+    at.text_input(key=form_key(at, "end_protocol", "note")).set_value("Course of 6 cycles finished in 2024")
+    _submit(at, "end_protocol")
+    texts = _texts(at)
+    assert "No due date until the protocol interval is set" not in texts
+    assert "No patient of this site has IVIG or cyclophosphamide sessions yet." in texts
+
+    seen = open_due(nurse)  # a nurse sees who was ended and why, and is told who resumes
+    assert "Ended courses (1)" in [e.label for e in seen.expander]
+    assert "A charge nurse or an administrator resumes a course." in _texts(seen)
+    keys = {w.key for w in seen.selectbox}
+    assert form_key(seen, "resume_course", "pick") not in keys and form_key(seen, "end_overdue", "pair") not in keys

@@ -147,3 +147,31 @@ def test_upgrade_from_0001_keeps_data_referencing_app_user(tmp_path):
         assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 1
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_0015_down_and_up_again_keeps_the_due_summary(db):
+    """Ended courses (0015) down to 0014 and up again on both engines: the marks go with their table, the
+    due list's rows stay, and `due_pair.ended` comes back false for every pair (no mark in force)."""
+    from datetime import timedelta
+
+    from infusion.reads import due_summary
+    from infusion.services import courses
+    from tests.db.test_due import CHARGE, TODAY, history
+    from tests.helpers import therapy_id
+
+    patient = history(db, CHARGE, "natalizumab", [TODAY - timedelta(days=300)])
+    courses.end_course(db, CHARGE, patient, therapy_id(db, "natalizumab"), "completed")
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")
+    inspector = inspect(db.engine)
+    assert "course_end" not in inspector.get_table_names()
+    assert "ended" not in {c["name"] for c in inspector.get_columns("due_pair")}
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM due_pair")).scalar() == 1
+    upgrade_to_head(db.engine)
+    with db.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == _head()
+        assert conn.execute(text("SELECT count(*) FROM course_end")).scalar() == 0
+        assert due_summary.compare(conn) == []  # the pair is listed again: nothing marks it ended

@@ -23,6 +23,8 @@ class Due:
     today: date
     can_book: bool
     can_set_protocol: bool
+    #: may mark a course ended and resume it (infusion.services.courses.COURSE_EDIT)
+    can_end_course: bool = False
     chair_names: dict[int, str] = field(default_factory=dict)
     #: the site the list is for (the header's picker): its patients are offered for booking
     site_id: int | None = None

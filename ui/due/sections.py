@@ -11,6 +11,7 @@ from infusion.clock import format_local
 from infusion.services import protocols
 from ui.due.booking import move_form, schedule_form
 from ui.due.context import Due
+from ui.due.courses import end_course_form
 from ui.forms import entry_form
 
 
@@ -41,6 +42,8 @@ def due_section(cx: Due, title: str, frame: pd.DataFrame, *, overdue: bool) -> N
         st.caption("Nobody." if overdue else "Nobody else this week.")
         return
     due_table(frame, overdue=overdue)
+    if overdue:
+        end_course_form(cx, "end_overdue", frame)
     if not cx.can_book:
         st.caption("Booking is for nurses and charge nurses.")
         return
@@ -177,3 +180,4 @@ def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
                 ),
                 f"Protocol interval saved for {r.patient}.",
             )
+    end_course_form(cx, "end_protocol", frame)
