@@ -23,6 +23,7 @@ because it mirrors every figure module one to one, so a reader compares them sid
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -437,24 +438,34 @@ def _time_lost_from_bins(rows: list[tuple[int, ...]], catalog: dict[int, _Therap
     """The time-lost records from the duration histogram: per therapy × reaction, the sessions (chair
     minutes are kept for every completed session), the mean infusion and planned minutes over the sessions
     with both, and the mean chair minutes — the sums are whole seconds, so the means are exact to a second."""
-    grouped = histogram.group(rows, by_reaction=True)
+    # only counts and summed seconds matter here (means), so the bins are summed in one pass
+    count: dict[tuple[int, int, int, int], int] = defaultdict(int)
+    seconds: dict[tuple[int, int, int, int], int] = defaultdict(int)
+    for tid, reacted, number, kind, _bin, n, _edge, secs in rows:
+        if n:
+            count[tid, reacted, kind, number] += n
+            seconds[tid, reacted, kind, number] += secs
     records = []
-    for tid, reacted in sorted({(t, r) for t, r, _ in grouped}):
-        chair = histogram.merged(grouped.get((tid, reacted, 1), {}).values())
+    for tid, reacted in sorted({(k[0], k[1]) for k in count}):
+        n = chair_seconds = 0
         sum_inf = sum_plan = 0.0
         both = 0
-        for number, part in grouped.get((tid, reacted, 0), {}).items():
+        for (t, r, kind, number), total in count.items():
+            if (t, r) != (tid, reacted):
+                continue
+            if kind == 1:
+                n += total
+                chair_seconds += seconds[t, r, kind, number]
+                continue
             plan = _window(catalog.get(tid), number)[2]
             if plan is None:
                 continue
-            bins = histogram.merged([part])
-            sum_inf += bins.seconds / 60.0
-            sum_plan += plan * bins.total
-            both += bins.total
-        n = chair.total
+            sum_inf += seconds[t, r, kind, number] / 60.0
+            sum_plan += plan * total
+            both += total
         mean_inf = sum_inf / both if both else np.nan
         mean_plan = sum_plan / both if both else np.nan
-        mean_chair = chair.mean() if n else np.nan
+        mean_chair = chair_seconds / 60.0 / n if n else np.nan
         records.append((tid, bool(reacted), n, mean_inf, mean_plan, mean_inf - mean_plan, mean_chair))
     return records
 
@@ -503,29 +514,26 @@ def _time_lost_scan(db: Database, f: TrendFilters) -> pd.DataFrame:
 
 
 def _time_lost_frame(records: list[tuple[Any, ...]], catalog: dict[int, _TherapyInfo]) -> pd.DataFrame:
-    frame = _frame(
-        records,
-        (
-            "therapy_id",
-            "with_reaction",
-            "sessions",
-            "mean_infusion_minutes",
-            "mean_planned_minutes",
-            "mean_extra_minutes",
-            "mean_chair_minutes",
-        ),
-        {
-            "therapy_id": "int64",
-            "with_reaction": "bool",
-            "sessions": "int64",
-            "mean_infusion_minutes": "float64",
-            "mean_planned_minutes": "float64",
-            "mean_extra_minutes": "float64",
-            "mean_chair_minutes": "float64",
-        },
+    """One typed row per therapy × reaction, sorted by therapy name then without/with a reaction (sorted and
+    typed here: a frame's casts and sort cost more than the sums)."""
+    labelled = sorted(
+        ((catalog[r[0]].label if r[0] in catalog else str(r[0]), *r) for r in records), key=lambda r: (r[0], r[2])
     )
-    frame = _label(frame, catalog).sort_values(["therapy", "with_reaction"], ignore_index=True)
-    return frame[list(TIME_LOST_COLUMNS)]
+    columns = list(zip(*labelled, strict=True)) if labelled else [()] * 8
+    therapy, tid, reacted, sessions, mean_inf, mean_plan, extra, mean_chair = columns
+    return pd.DataFrame(
+        {
+            "therapy_id": pd.Series(tid, dtype="int64"),
+            "therapy": pd.Series(therapy, dtype="str"),
+            "with_reaction": pd.Series(reacted, dtype="bool"),
+            "sessions": pd.Series(sessions, dtype="int64"),
+            "mean_infusion_minutes": pd.Series(mean_inf, dtype="float64"),
+            "mean_planned_minutes": pd.Series(mean_plan, dtype="float64"),
+            "mean_extra_minutes": pd.Series(extra, dtype="float64"),
+            "mean_chair_minutes": pd.Series(mean_chair, dtype="float64"),
+        },
+        columns=list(TIME_LOST_COLUMNS),
+    )
 
 
 def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
