@@ -34,7 +34,7 @@ WHERE (s.scheduled_at >= :lo AND s.scheduled_at < :hi) OR s.status IN ({active})
 )
 DUE_SQL = """SELECT d.patient_id, d.therapy_id, d.last_day, d.next_due, d.course_label, d.expected_dose,
 p.family_name, p.given_name, p.mrn FROM due_pair d JOIN patient p ON p.id = d.patient_id
-WHERE d.site_id = (SELECT min(id) FROM clinic) AND d.superseded = false
+WHERE d.site_id = (SELECT min(id) FROM clinic) AND d.superseded = false AND d.ended = false
 AND (d.next_due IS NULL OR d.next_due <= :week_end)"""
 TIMELINE_SQL = """SELECT v.* FROM infusion_session s JOIN vital_sign v ON v.session_id = s.id WHERE s.id = :sid"""
 ENTRY_SQL = """SELECT v.* FROM vital_sign v WHERE v.id = :vid"""
