@@ -1,6 +1,6 @@
 """The Due page's "Ended courses": the courses marked ended (`infusion.services.courses`) at the site the
-person works in, in force (not resumed), with who ended them, when and why, and the pair's last infusion
-(an infusion given after the end shows here: the pair stays off the due list until it is resumed)."""
+person works in, in force (not resumed, and no infusion given since: a patient treated again is back on
+the due list), with who ended them, when and why, and the pair's last infusion."""
 
 from __future__ import annotations
 
@@ -58,7 +58,12 @@ def ended_courses(db: Database, actor: Actor) -> pd.DataFrame:
                 DuePair,
                 (DuePair.patient_id == CourseEnd.patient_id) & (DuePair.therapy_id == CourseEnd.therapy_id),
             )
-            .where(CourseEnd.resumed_at.is_(None), or_(CourseEnd.site_id == site.id, DuePair.site_id == site.id))
+            .where(
+                CourseEnd.resumed_at.is_(None),
+                or_(CourseEnd.site_id == site.id, DuePair.site_id == site.id),
+                # in force: booked only, or no infusion given since (`due_summary.in_force`)
+                or_(DuePair.patient_id.is_(None), DuePair.ended.is_(True)),
+            )
             .order_by(CourseEnd.ended_at.desc(), CourseEnd.id.desc())
         ).all()
     return pd.DataFrame.from_records(

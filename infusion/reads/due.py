@@ -19,10 +19,11 @@ reads the `due_pair` summary (`infusion.reads.due_summary`, kept in every write 
 Ended courses (`infusion.services.courses`): a patient × therapy a person marked ended (a `course_end`
 row not resumed) is left out of the due list in every section, of the protocol table and of its "set
 protocol" warning; there is no time limit of any kind. The rule for what comes after an end: a booking
-of that patient and therapy is still allowed (nothing is refused, the next infusion is planned as usual),
-and neither a booking nor an infusion given brings the pair back by itself: the pair is listed again only
-when a person resumes the course (Due page, "Ended courses"; who, when and why are kept). So a course ended
-by mistake is one tap to undo, and an end is never undone behind the nurse's back.
+of that patient and therapy is still allowed (nothing is refused, the next infusion is planned as usual)
+and does not bring the pair back; an infusion given (IV started) after the mark does: a patient treated
+again is due again, so a restarted course never misses its next dose because of an old mark. Otherwise the
+pair is listed again when a person resumes the course (Due page, "Ended courses"; who, when and why are
+kept), so a course ended by mistake is one tap to undo. The mark itself stays on record either way.
 """
 
 from __future__ import annotations
@@ -309,11 +310,13 @@ def _due_list_raw(
         history: dict[tuple[int, int], list[Dose]] = defaultdict(list)
         first_by_pair: dict[tuple[int, int], date] = {}
         last_site: dict[tuple[int, int], int] = {}
+        last_given: dict[tuple[int, int], datetime] = {}
         given = _given_in_order().where(InfusionSession.patient_id.in_(seen_here))
         for patient_id, therapy_id, started, course, day, number, given_at in s.execute(given):
             assert started is not None  # the query keeps sessions with an IV start only
             pair = (patient_id, therapy_id)
             last_site[pair] = given_at
+            last_given[pair] = started
             local = started.astimezone(zone).date()
             if pair not in first_by_pair:
                 first_by_pair[pair] = local
@@ -344,7 +347,7 @@ def _due_list_raw(
                 select(PatientProtocol.patient_id, PatientProtocol.therapy_id, PatientProtocol.interval_days)
             )
         }
-        ended = {(p, t) for p, t in s.execute(due_summary.ended_pairs())}
+        ended = due_summary.in_force({(p, t): at for p, t, at in s.execute(due_summary.ended_pairs())}, last_given)
     dropped = _superseded(
         {k: v[-1].day for k, v in history.items()},
         first_by_pair,
@@ -624,7 +627,7 @@ def protocol_patients(db: Database, actor: Actor) -> pd.DataFrame:
         fresh = {(p, t) for p, t in booked} - set(found)
         if fresh:  # a pair ended is left out, even when booked again (listed again once resumed)
             ended = due_summary.ended_pairs().where(CourseEnd.patient_id.in_(sorted({p for p, _ in fresh})))
-            fresh -= {(p, t) for p, t in s.execute(ended)}
+            fresh -= {(p, t) for p, t, _ in s.execute(ended)}  # booked only: nothing given after the mark
         if fresh:  # booked here: the last infusion wherever it was given, or none yet
             patients = {p for p, _ in fresh}
             elsewhere = {(r[0], r[4]): r for r in s.execute(pairs.where(dp.patient_id.in_(patients)))}

@@ -6,8 +6,8 @@ One row per patient × therapy with an infusion given (IV started): the site of 
 from the last `LAST_DOSES` doses and the protocol interval, all in that site's zone (the due list of a
 site plans in its own zone, and lists the pairs whose last infusion was there), and whether the patient
 has since started another therapy with a rhythm (`superseded`: not listed), and whether a person marked
-the course ended (`ended`: a `course_end` row not resumed, `infusion.services.courses`; not listed either,
-whatever is booked or given after it, until a person resumes it). `pair_rows` computes them
+the course ended (`ended`: a `course_end` row not resumed, `infusion.services.courses`, with no infusion
+given after it; not listed either until resumed or treated again, `in_force`). `pair_rows` computes them
 from the raw rows — the same reading `infusion.reads.due._due_list_raw` does — for the rebuild, the
 check and the writes.
 
@@ -84,7 +84,7 @@ RHYTHM_COLUMNS = frozenset(
 )
 _PROTOCOL_COLUMNS = frozenset({"patient_id", "therapy_id", "interval_days"})
 #: course_end columns that decide whether a mark is in force
-_END_COLUMNS = frozenset({"patient_id", "therapy_id", "resumed_at"})
+_END_COLUMNS = frozenset({"patient_id", "therapy_id", "ended_at", "resumed_at"})
 #: patients per IN list
 CHUNK = 500
 T = TypeVar("T")
@@ -143,25 +143,28 @@ def pair_rows(
     first: dict[Pair, datetime] = {}
     last_site: dict[Pair, int] = {}
     protocols: dict[Pair, int] = {}
-    ended: set[Pair] = set()
+    ends: dict[Pair, datetime] = {}
+    last_given: dict[Pair, datetime] = {}
     for part in chunks(ids) if ids is not None else [None]:
         given = given_in_order()
         protocol = select(PatientProtocol.patient_id, PatientProtocol.therapy_id, PatientProtocol.interval_days)
-        in_force = ended_pairs()
+        marks = ended_pairs()
         if part is not None:
             given = given.where(S.patient_id.in_(part))
             protocol = protocol.where(PatientProtocol.patient_id.in_(part))
-            in_force = in_force.where(CourseEnd.patient_id.in_(part))
-        ended.update((p, t) for p, t in conn.execute(in_force))
+            marks = marks.where(CourseEnd.patient_id.in_(part))
+        ends.update({(p, t): at for p, t, at in conn.execute(marks)})
         for patient_id, therapy_id, started, course, day, number, site in conn.execute(given):
             pair = (patient_id, therapy_id)
             last_site[pair] = site
+            last_given[pair] = started
             first.setdefault(pair, started)
             kept = history[pair]
             kept.append((started, course, day, number))
             if len(kept) > LAST_DOSES:
                 del kept[0]
         protocols.update({(p, t): d for p, t, d in conn.execute(protocol)})
+    ended = in_force(ends, last_given)
     pairs_of: dict[int, list[int]] = defaultdict(list)
     for patient_id, therapy_id in history:
         pairs_of[patient_id].append(therapy_id)
@@ -203,8 +206,16 @@ def pair_rows(
 
 
 def ended_pairs() -> Any:
-    """(patient_id, therapy_id) of every course marked ended and not resumed (`uq_course_end_in_force`)."""
-    return select(CourseEnd.patient_id, CourseEnd.therapy_id).where(CourseEnd.resumed_at.is_(None))
+    """(patient_id, therapy_id, ended_at) of every course marked ended and not resumed
+    (`uq_course_end_in_force`); `in_force` says which of them still hold."""
+    return select(CourseEnd.patient_id, CourseEnd.therapy_id, CourseEnd.ended_at).where(CourseEnd.resumed_at.is_(None))
+
+
+def in_force(ends: dict[Pair, datetime], last_given: dict[Pair, datetime]) -> set[Pair]:
+    """The pairs whose end mark holds: no infusion was given (IV started) after the mark was made. A patient
+    treated again is back on the due list by itself, so a restarted course never misses its next dose
+    because of an old mark (the mark stays on record; ending the course again closes it)."""
+    return {pair for pair, at in ends.items() if pair not in last_given or last_given[pair] <= at}
 
 
 def _stored(conn: Connection, patient_ids: list[int] | None) -> dict[Pair, dict[str, Any]]:

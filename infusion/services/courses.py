@@ -7,7 +7,9 @@ fills the resume columns of the same row (who, when, why). Nothing is overwritte
 ended again gets a new row, and each end and resume adds an audit event. The due list, the protocol table
 and its "set protocol" warning leave a pair out while its mark is in force (`due_pair.ended`, kept in this
 transaction by `infusion.reads.due_summary`). A booking after an end is allowed and does not resume the
-course: the rule is written in `infusion.reads.due`.
+course; an infusion given after it lifts the mark (the patient is due again): the rule is written in
+`infusion.reads.due`. Ending such a course again closes the old mark (its resume columns, by the person
+ending it) and adds a new one.
 
 Who: the roles that set a protocol interval (`protocols.PROTOCOL_EDIT`: charge nurse, administrator), a
 clinical decision about the patient's plan, not a booking; checked again against the account in the write
@@ -23,9 +25,9 @@ force.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,8 +127,14 @@ def end_course(
             require_site(s, actor, sites[0], what)  # refuses, naming the site
             raise AssertionError("unreachable")  # pragma: no cover
         current = _in_force(s, patient_id, therapy_id)
-        if current is not None:  # already ended: nothing to change
-            return current
+        if current is not None:
+            treated = _last_given(s, patient_id, therapy_id)
+            if treated is None or treated <= current.ended_at:  # already ended: nothing to change
+                return current
+            # treated again since that mark (it no longer holds): this person closes it and ends anew
+            _close(
+                s, actor, current, f"Treated again on {treated.date().isoformat()} (UTC); the course is ended again."
+            )
         row = CourseEnd(
             patient_id=patient_id,
             therapy_id=therapy_id,
@@ -174,24 +182,38 @@ def resume_course(db: Database, actor: Actor, course_end_id: int, reason: str) -
             require_site(s, actor, row.site_id, what)
         if row.resumed_at is not None:  # a double tap, or someone resumed it first
             return row
-        before = snapshot(row)
-        row.resumed_at, row.resumed_by_id, row.resumed_by_name, row.resume_reason = (
-            utcnow(),
-            actor.user_id,
-            actor.name,
-            why,
-        )
-        s.flush()
-        old, new = changed(before, snapshot(row))
-        record(
-            s,
-            actor,
-            "resume_course",
-            "course_end",
-            row.id,
-            patient_id=row.patient_id,
-            before=old,
-            after=new,
-            reason=why,
-        )
+        _close(s, actor, row, why)
         return row
+
+
+def _close(s: Session, actor: Actor, row: CourseEnd, why: str) -> None:
+    """Fill a mark's resume columns (who, when, why) and audit it: the mark stays on record."""
+    before = snapshot(row)
+    row.resumed_at, row.resumed_by_id, row.resumed_by_name, row.resume_reason = (
+        utcnow(),
+        actor.user_id,
+        actor.name,
+        why,
+    )
+    s.flush()
+    old, new = changed(before, snapshot(row))
+    record(
+        s,
+        actor,
+        "resume_course",
+        "course_end",
+        row.id,
+        patient_id=row.patient_id,
+        before=old,
+        after=new,
+        reason=why,
+    )
+
+
+def _last_given(s: Session, patient_id: int, therapy_id: int) -> datetime | None:
+    """The pair's last IV start (an infusion given after a mark lifts it: `due_summary.in_force`)."""
+    return s.scalar(
+        select(func.max(InfusionSession.iv_started_at)).where(
+            InfusionSession.patient_id == patient_id, InfusionSession.therapy_id == therapy_id
+        )
+    )

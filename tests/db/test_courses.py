@@ -1,7 +1,8 @@
 """Ended courses (`infusion.services.courses`) on SQLite and PostgreSQL: a course marked ended leaves the due
 list (every section), the protocol table and its "set protocol" warning, is listed under "Ended courses"
 with who, when and why, and comes back when resumed; refusals (role, site, reason, note) store nothing;
-a double tap stores one mark; a booking after the end is allowed and does not bring the pair back; the
+a double tap stores one mark; a booking after the end is allowed and does not bring the pair back, an
+infusion given after it does; the
 summary (`due_pair.ended`) stays equal to the raw-row path."""
 
 from __future__ import annotations
@@ -187,7 +188,10 @@ def test_site_is_checked_where_the_pair_is_listed_or_booked(db, nurse):
         courses.resume_course(db, south, row.id, "wrong site")
 
 
-def test_a_booking_after_the_end_is_allowed_and_does_not_resume(db, nurse):
+def test_a_booking_after_the_end_is_allowed_and_an_infusion_given_after_it_lists_the_pair_again(db, nurse):
+    """A booking does not undo an end; an infusion given after the mark does (the patient is due again, so
+    a restarted course cannot miss its next dose because of an old mark). Ending it again closes the old
+    mark, by the person ending it, and keeps both."""
     tysabri = therapy_id(db, "natalizumab")
     chair = new_chair(db, ADMIN)
     patient = history(db, nurse, "natalizumab", [TODAY - timedelta(days=300)])
@@ -195,13 +199,28 @@ def test_a_booking_after_the_end_is_allowed_and_does_not_resume(db, nurse):
     booked = schedule_session(db, nurse, patient, tysabri, chair, at(TODAY + timedelta(days=2)))
     assert booked.id is not None
     assert (patient, tysabri) not in listed(db)
-    # an infusion given after the end does not bring it back either; Ended courses shows it was given
+    # an infusion entered late, given before the mark was made: the mark holds
     give(db, patient, "natalizumab", TODAY - timedelta(days=1), chair_id=chair)
     assert (patient, tysabri) not in listed(db)
     assert ended_courses(db, nurse).iloc[0].last_infusion == TODAY - timedelta(days=1)
-    courses.resume_course(db, CHARGE, row.id, "Restarted Tysabri")
+
+    # the same mark made ten days ago: that infusion was given after it, so the patient is due again
+    with db.writing() as s:
+        mark = s.get(CourseEnd, row.id)
+        assert mark is not None
+        mark.ended_at = at(TODAY - timedelta(days=10))
+    assert (patient, tysabri) in listed(db)
+    assert ended_courses(db, nurse).empty
     again = due.due_list(db, nurse, TODAY, sections=ALL).set_index("patient_id").loc[patient]
     assert again.booked == TODAY + timedelta(days=2) and again.last_infusion == TODAY - timedelta(days=1)
+
+    before = audit_count(db)
+    renewed = courses.end_course(db, CHARGE, patient, tysabri, "declined")
+    assert renewed.id != row.id and (patient, tysabri) not in listed(db)
+    old, new = marks(db)
+    assert old.resumed_by_name == "Test Charge" and "Treated again" in (old.resume_reason or "")
+    assert (new.reason, new.resumed_at) == ("declined", None)
+    assert [e.action for e in audits_since(db, before)] == ["resume_course", "end_course"]
 
 
 def test_a_bulk_update_of_marks_keeps_the_summary(db, nurse):

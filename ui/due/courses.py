@@ -32,7 +32,8 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
     with st.expander("⏹️ Course ended? Mark it", key=f"{name}_open"):
         st.caption(
             "For a patient who stopped this therapy (completed, switched, moved, declined, died): the course "
-            "leaves the due list until someone resumes it under Ended courses. Who, when and why are kept."
+            "leaves the due list until someone resumes it under Ended courses, or the patient is given an "
+            "infusion of it again. Who, when and why are kept."
         )
         with entry_form(name) as form:
             picked = st.selectbox(
