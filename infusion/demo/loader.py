@@ -47,6 +47,7 @@ from infusion.demo.writer import (
     COUNT_LABELS,
     ID_TABLES,
     SESSION_TABLE,
+    Batch,
     Encoder,
     Ids,
     TableSink,
@@ -55,6 +56,7 @@ from infusion.demo.writer import (
 )
 from infusion.reads.due_summary import rebuild as rebuild_due_summary
 from infusion.reads.trends.maintenance import rebuild as rebuild_trend_summaries
+from infusion.reads.trends.maintenance import summarise_sessions
 from infusion.services.sessions import IV_SITES
 from infusion.services.setup import bootstrap
 
@@ -136,6 +138,48 @@ def _bar(share: float, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+class SummariseAsWritten:
+    """SQLite: each written batch's sessions get their trend_session rows at once, while the generator makes
+    the next batch (the writing process waits for it about half the time), so only the rollups are left
+    for after the rows: at a million sessions ~30 s of summaries move into the row phase. A batch holds
+    whole days, so its sessions' vitals, rate changes and reactions are written with them; their home
+    visits are marked as such first (`at_home`, which the summary carries). PostgreSQL summarises in one
+    statement after the load (`active` False)."""
+
+    def __init__(self, conn: Connection, homes: list[int]) -> None:
+        self.conn, self.homes = conn, homes
+        self.active = conn.dialect.name == "sqlite"
+        if self.active:
+            conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS demo_written (id INTEGER PRIMARY KEY)")
+            self.ids = select(text("id")).select_from(text("temp.demo_written"))
+
+    def __call__(self, batch: Batch) -> None:
+        if not self.active:
+            return
+        sessions = [(row[0],) for name, rows in batch if name == SESSION_TABLE.name for row in rows]
+        if not sessions:
+            return
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("DELETE FROM temp.demo_written")
+        raw.executemany("INSERT INTO temp.demo_written (id) VALUES (?)", sessions)
+        batch_sessions = InfusionSession.id.in_(self.ids)
+        if self.homes:
+            self.conn.execute(
+                update(SESSION_TABLE)
+                .where(batch_sessions, InfusionSession.chair_id.in_(self.homes))
+                .values(at_home=True)
+            )
+        summarise_sessions(self.conn, batch_sessions)
+
+    def finish(self) -> None:
+        """The rollups and the due list's summary (every trend_session row when nothing was summarised)."""
+        rebuild_trend_summaries(self.conn, sessions=not self.active)
+        rebuild_due_summary(self.conn)
+        if self.active:
+            self.conn.exec_driver_sql("DROP TABLE temp.demo_written")
+
+
 def _run(
     conn: Connection, options: DemoOptions, now: datetime, fresh: bool, progress: Progress, parallel: bool
 ) -> DemoResult:
@@ -169,8 +213,9 @@ def _run(
         LiveDay(rng, gen, rows, premises, now_min).write(live_plans)
         return dict(rows.today_counts)
 
+    summaries = SummariseAsWritten(conn, [premises.home_id] if premises.home_id is not None else [])
     with foreign_keys_after(conn, options.sessions):
-        sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel)
+        sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel, written=summaries)
     # home-visit sessions are marked as such (they are not held to one active session per location)
     conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id == premises.home_id).values(at_home=True))
     fix_sequences(conn)
@@ -179,8 +224,7 @@ def _run(
     after = {**counts, "today": today_counts, "seed": options.seed, "days": options.span}
     write_audit(conn, premises, now_min, fresh, after)
     progress.step(f"{sink.written:,} rows written; rebuilding the trend summaries")
-    rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
-    rebuild_due_summary(conn)  # and the due list's
+    summaries.finish()  # rows went in without the ORM: the trend and due-list summaries from them
     return DemoResult(counts, today_counts, 0.0)
 
 
@@ -238,9 +282,10 @@ def _run_network(
                 today_counts[status] += n
         return dict(today_counts)
 
-    with foreign_keys_after(conn, options.sessions):
-        sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel)
     homes = [site.home_id for site in sites if site.home_id is not None]
+    summaries = SummariseAsWritten(conn, homes)
+    with foreign_keys_after(conn, options.sessions):
+        sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel, written=summaries)
     conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id.in_(homes)).values(at_home=True))
     fix_sequences(conn)
     written = sink.counts
@@ -255,8 +300,7 @@ def _run_network(
     }
     write_audit(conn, sites[0], now_min, fresh, after)
     progress.step(f"{sink.written:,} rows written; rebuilding the trend summaries")
-    rebuild_trend_summaries(conn)  # rows went in without the ORM: the trend summaries from them
-    rebuild_due_summary(conn)  # and the due list's
+    summaries.finish()  # rows went in without the ORM: the trend and due-list summaries from them
     return DemoResult(counts, today_counts, 0.0, sites=options.sites)
 
 

@@ -14,6 +14,9 @@ Around the writes, the database is set up for one bulk load and set back afterwa
   the few pages that existed before, the new ones go straight into the file), `synchronous=OFF` and a
   larger page cache; journal mode, synchronous and cache size are restored after the commit or the
   rollback. A database with sessions keeps its settings (a crash must not cost existing records).
+  A large load there also checks the foreign keys once before the commit instead of per row, and builds
+  the loaded tables' secondary indexes after the rows (`foreign_keys_after`); `produce`'s `written` hook
+  lets the loader summarise each written batch while the generator makes the next.
 - PostgreSQL: the foreign keys of the loaded tables are dropped for the load and added back before the
   commit, in the same transaction (one validating join per key instead of a trigger call per row);
   where the role may not alter the tables, or a lock is not granted in time, they stay and are checked
@@ -25,6 +28,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -47,6 +51,8 @@ QUEUE_BATCHES = 4
 FK_RELAX_FROM = 20_000
 #: SQLite page cache during the load, KiB (negative: kibibytes in PRAGMA cache_size).
 SQLITE_LOAD_CACHE_KIB = 131_072
+#: an index led by the session: `CREATE INDEX … ON vital_sign (session_id, taken_at)`
+_BY_SESSION = re.compile(r"\(\s*session_id\b")
 #: `Connection.info` key: this connection is in `bulk_load_settings`' SQLite bulk mode (keys unchecked)
 _SQLITE_BULK = "chairside_sqlite_bulk_load"
 
@@ -64,24 +70,28 @@ def produce(
     progress: Callable[[TableSink], None],
     *,
     parallel: bool,
+    written: Callable[[Batch], None] | None = None,
 ) -> tuple[TableSink, T]:
     """Run `generate(writer)` and write every row it adds, in this transaction; returns the sink (its
-    counts) and what `generate` returned. `parallel`: generate in a forked child process."""
+    counts) and what `generate` returned. `parallel`: generate in a forked child process. `written(batch)`
+    runs after each batch is written (a batch holds whole days: its sessions' rows are all in it)."""
     sink = TableSink(conn)
+
+    def write(batch: Batch) -> None:
+        write_batch(sink, batch)
+        if written is not None:
+            written(batch)
+        progress(sink)
+
     if not parallel:
-
-        def deliver(batch: Batch) -> None:
-            write_batch(sink, batch)
-            progress(sink)
-
-        writer = Writer(deliver)
+        writer = Writer(write)
         result = generate(writer)
         writer.flush()
         return sink, result
-    return sink, _produce_forked(sink, generate, progress)
+    return sink, _produce_forked(write, generate)
 
 
-def _produce_forked(sink: TableSink, generate: Callable[[Writer], T], progress: Callable[[TableSink], None]) -> T:
+def _produce_forked(write: Callable[[Batch], None], generate: Callable[[Writer], T]) -> T:
     ctx = multiprocessing.get_context("fork")
     queue: Any = ctx.Queue(maxsize=QUEUE_BATCHES)
     child = ctx.Process(target=_generate_in_child, args=(generate, queue), name="demo-generator", daemon=True)
@@ -103,8 +113,7 @@ def _produce_forked(sink: TableSink, generate: Callable[[Writer], T], progress: 
                     ) from None
                 continue
             if kind == "rows":
-                write_batch(sink, payload)
-                progress(sink)
+                write(payload)
             elif kind == "done":
                 result: T = payload
                 break
@@ -192,7 +201,8 @@ def foreign_keys_after(conn: Connection, sessions: int) -> Iterator[None]:
     PostgreSQL: the loaded tables' foreign keys are dropped and added back (validated) after the body.
     SQLite on an empty database (`bulk_load_settings` turned the per-row key checks off): the loaded
     tables' secondary indexes are dropped and created again after the rows (one sort each instead of a
-    B-tree insert per row and index: an infusion session has nine), then `PRAGMA foreign_key_check` over
+    B-tree insert per row and index: an infusion session has nine; the entries' indexes led by the session
+    stay, the trend summaries of each batch read them), then `PRAGMA foreign_key_check` over
     the loaded tables refuses the load if any row points nowhere. The unique indexes are created again
     too, so a duplicate would fail the load the same way."""
     if sessions < FK_RELAX_FROM:
@@ -231,10 +241,15 @@ def _sqlite_checks_after(conn: Connection) -> Iterator[None]:
         return
     names = [t.name for t in INSERT_ORDER]
     marks = ", ".join("?" * len(names))
-    indexes = conn.exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})",
-        tuple(names),
-    ).all()
+    # kept: the entries' (session_id, …) indexes, appended in order and read by each batch's summaries
+    indexes = [
+        (name, sql)
+        for name, sql in conn.exec_driver_sql(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})",
+            tuple(names),
+        )
+        if not _BY_SESSION.search(sql)
+    ]
     for name, _ in indexes:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     yield

@@ -476,23 +476,42 @@ def _bulk_write(state: ORMExecuteState) -> Any:
 # --- the full rebuild -------------------------------------------------------------------------------------
 
 
-def rebuild(conn: Connection, *, chunk: int = 20_000, progress: Callable[[int, int], None] | None = None) -> int:
+def summarise_sessions(conn: Connection, cond: ColumnElement[bool]) -> None:
+    """trend_session rows for the sessions `cond` selects, none of them summarised yet, from their raw rows.
+
+    For a bulk load that summarises each batch of finished sessions while it writes the next (the demo on
+    SQLite: its writing process waits for the generator about half the time); `rebuild(conn,
+    sessions=False)` then adds the rollups from them."""
+    zones = site_zones(conn)
+    with _rebuild_functions(conn, zones):
+        conn.execute(_insert_summaries(conn, cond, zones))
+
+
+def rebuild(
+    conn: Connection,
+    *,
+    chunk: int = 20_000,
+    progress: Callable[[int, int], None] | None = None,
+    sessions: bool = True,
+) -> int:
     """Recompute every summary from the raw rows inside the caller's transaction; returns sessions summarised.
 
     For after a bulk load, an import, a migration or a clinic time-zone change. Sessions go in id
     chunks (`progress(done, total)` after each); the daily rollup is one INSERT … SELECT GROUP BY.
+    `sessions` False: trend_session is already complete (`summarise_sessions`), only the rollups are built.
     """
     zones = site_zones(conn)
     conn.execute(delete(TD))
     conn.execute(delete(TM))
     for table in (TH, histogram.THY, chair_use.TC, chair_use.TCY):
         conn.execute(delete(table))
-    conn.execute(delete(TS))
+    if sessions:
+        conn.execute(delete(TS))
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
     first, last, total = lo_hi[0], lo_hi[1], int(lo_hi[2] or 0)
-    done = 0
+    done = 0 if sessions else total
     with _rebuild_functions(conn, zones):
-        if first is None:
+        if first is None or not sessions:
             pass
         elif conn.dialect.name == "postgresql":
             # one statement: per id chunk the planner hashes every vital sign again (the LAG window's join)
