@@ -108,3 +108,38 @@ def test_the_last_365_days_read_this_year_less_its_months_to_come() -> None:
         histogram.Piece(False, date(2026, 12, 1), date(2026, 12, 1), -1),
     ]
     assert days == [(date(2025, 11, 30), date(2025, 11, 30))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dates(min_value=date(2015, 1, 1), max_value=date(2030, 12, 31)),
+    st.integers(min_value=0, max_value=4000),
+    st.dates(min_value=date(2015, 1, 1), max_value=date(2031, 6, 30)),
+)
+def test_signed_days_count_every_day_of_the_period_once(start: date, length: int, today: date) -> None:
+    """Whole months, and part months read either as their days or as their month less the days left out:
+    every day of the period counted once and no other day, whatever today is."""
+    end = date.fromordinal(min(start.toordinal() + length, date(2030, 12, 31).toordinal()))
+    pieces, days = histogram.signed_calendar(start, end)
+    more, signed = histogram.signed_days(days, today)
+    counted: dict[int, int] = {}
+    for month, times in _months_counted([*pieces, *more]).items():
+        following = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+        for day in range(month.toordinal(), following.toordinal()):
+            counted[day] = counted.get(day, 0) + times
+    for lo, hi, sign in signed:
+        for day in range(lo.toordinal(), hi.toordinal() + 1):
+            counted[day] = counted.get(day, 0) + sign
+    assert {d for d, c in counted.items() if c} == set(range(start.toordinal(), end.toordinal() + 1))
+    assert all(c in (0, 1) for c in counted.values())
+
+
+def test_five_years_from_the_second_read_the_first_of_that_month_not_the_rest() -> None:
+    pieces, days = histogram.signed_calendar(date(2021, 12, 2), date(2026, 11, 30))
+    more, signed = histogram.signed_days(days, date(2026, 12, 1))
+    assert more == [histogram.Piece(False, date(2021, 12, 1), date(2021, 12, 1))]
+    assert signed == [(date(2021, 12, 1), date(2021, 12, 1), -1)]
+    # the current month to today: its days to come hold nothing, so month less them
+    more, signed = histogram.signed_days([(date(2026, 11, 1), date(2026, 11, 12))], date(2026, 11, 13))
+    assert more == [histogram.Piece(False, date(2026, 11, 1), date(2026, 11, 1))]
+    assert signed == [(date(2026, 11, 13), date(2026, 11, 30), -1)]

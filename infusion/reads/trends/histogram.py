@@ -25,7 +25,7 @@ import math
 from calendar import monthrange
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache, cached_property
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlalchemy import Date as SqlDate
 from sqlalchemy import Integer as SqlInteger
 
 from db.models import Clinic, TrendDuration, TrendSession, trend_duration_year
+from infusion.clock import utcnow
 from infusion.reads.trends.filters import TrendFilters
 
 BIN_MINUTES = 5
@@ -214,6 +215,29 @@ def signed_calendar(start: date, end: date) -> tuple[list[Piece], list[tuple[dat
     return pieces, days
 
 
+def signed_days(days: list[tuple[date, date]], today: date) -> tuple[list[Piece], list[tuple[date, date, int]]]:
+    """Part months read from the sessions (`signed_calendar`'s days) as the fewest session rows: a part
+    month whose days left out are fewer than its days inside (counting no day after `today` as a cost: it
+    holds no session yet) becomes its whole month from the rollup (+1) less the left-out days (−1); five
+    years from 2 December read 1 December's sessions, not the other 30 days'. (month pieces, (lo, hi, sign))."""
+    pieces: list[Piece] = []
+    out: list[tuple[date, date, int]] = []
+    for lo, hi in days:
+        if (lo.year, lo.month) != (hi.year, hi.month):  # no whole month at all: the period's days as they are
+            out.append((lo, hi, 1))
+            continue
+        first = month_of(lo)
+        last = _day_before(_month_after(first))
+        outside = [r for r in ((first, _day_before(lo)), (date.fromordinal(hi.toordinal() + 1), last)) if r[0] <= r[1]]
+        left_out = sum(max(0, min(b, today).toordinal() - a.toordinal() + 1) for a, b in outside)
+        if left_out < hi.toordinal() - lo.toordinal() + 1:
+            pieces.append(Piece(False, first, first))
+            out += [(a, b, -1) for a, b in outside]  # days to come too: an index seek finding nothing
+        else:
+            out.append((lo, hi, 1))
+    return pieces, out
+
+
 def year_key(key: tuple[Any, ...], position: int) -> tuple[Any, ...]:
     """A month-keyed rollup key with its month (at `position`) replaced by 1 January of its year."""
     month = key[position]
@@ -250,15 +274,17 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
 
     Whole months from trend_duration_year and trend_duration as `signed_calendar` splits them; the days
     before the first and after the last whole month from trend_session (at most two part months, through
-    its day index). The statement is built once per shape (`_period_statement`): building and keying a
+    its day index), or their whole month less the days left out (`signed_days`). The statement is built once per shape (`_period_statement`): building and keying a
     union of this size cost about as much as running it."""
-    pieces, edges = signed_calendar(f.start, f.end)
+    pieces, days = signed_calendar(f.start, f.end)
+    more, edges = signed_days(days, utcnow().date() + timedelta(days=1))  # a day ahead: sites east of UTC
+    pieces += more
     if not pieces and not edges:
         return []
     shape = (
         conn.dialect.name,
         tuple((p.yearly, p.sign) for p in pieces),
-        len(edges),
+        tuple(sign for _, _, sign in edges),
         bool(f.therapy_ids),
         f.location,
         f.infusion,
@@ -267,7 +293,7 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     params: dict[str, Any] = {"therapy_ids": list(f.therapy_ids), "site_ids": list(f.site_ids or ())}
     for i, piece in enumerate(pieces):
         params[f"first_{i}"], params[f"last_{i}"] = piece.first, piece.last
-    for i, (lo, hi) in enumerate(edges):
+    for i, (lo, hi, _) in enumerate(edges):
         params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
     return [tuple(int(v or 0) for v in row) for row in conn.execute(_period_statement(*shape), params)]
 
@@ -276,7 +302,7 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
 def _period_statement(
     dialect: str,
     pieces: tuple[tuple[bool, int], ...],
-    edges: int,
+    edges: tuple[int, ...],
     by_therapy: bool,
     location: str,
     infusion: str,
@@ -317,9 +343,13 @@ def _period_statement(
             ).where(h.month >= bindparam(f"first_{i}"), h.month <= bindparam(f"last_{i}"), *filters(h, h.number, True))
         )
     t = TS.c
-    for i in range(edges):
+    for i, sign in enumerate(edges):
         conds = [t.local_day >= bindparam(f"lo_{i}"), t.local_day <= bindparam(f"hi_{i}")]
-        parts.append(session_bins(dialect, [*conds, *filters(t, t.infusion_number, False)], keyed=False))
+        days = session_bins(dialect, [*conds, *filters(t, t.infusion_number, False)], keyed=False)
+        if sign < 0:
+            d = days.subquery(f"left_out_{i}").c
+            days = select(d.therapy_id, d.reacted, d.number, d.kind, d.bin, -d.n, -d.edge, -d.seconds)
+        parts.append(days)
     u = union_all(*parts).subquery("period")
     c = u.c
     keys = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
