@@ -295,7 +295,7 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
         params[f"first_{i}"], params[f"last_{i}"] = piece.first, piece.last
     for i, (lo, hi, _) in enumerate(edges):
         params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
-    return [tuple(int(v or 0) for v in row) for row in conn.execute(_period_statement(*shape), params)]
+    return [tuple(map(int, row)) for row in conn.execute(_period_statement(*shape), params)]  # never NULL
 
 
 @cache
