@@ -572,14 +572,16 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
         return found
 
     def occupied(s: Session, site: int, chairs: list[int], lo: datetime, hi: datetime, grid: Grid) -> np.ndarray:
-        pieces, edges = histogram.signed_calendar(f.start, f.end)
+        pieces, days = histogram.signed_calendar(f.start, f.end)
+        more, edges = histogram.signed_days(days, now.date() + timedelta(days=1))  # part months: fewest sessions
+        pieces += more
         total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
         if pieces:
             total += grid.from_slots(chair_use.month_slots(s, site, chairs, pieces))
-        for start, end in edges:
+        for start, end, sign in edges:
             part = replace(f, start=start, end=end)
             a, b = utc_bounds(start, end, grid.zone.key)
-            total += grid.clip(part, a, b, closed_rows(s, part, chairs, a, b))
+            total += sign * grid.clip(part, a, b, closed_rows(s, part, chairs, a, b))
         total += grid.clip(f, lo, hi, chair_use.open_rows(s, chairs, hi, now))
         return total
 
