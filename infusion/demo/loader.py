@@ -143,8 +143,8 @@ class SummariseAsWritten:
     the next batch (the writing process waits for it about half the time), so only the rollups are left
     for after the rows: at a million sessions ~30 s of summaries move into the row phase. A batch holds
     whole days, so its sessions' vitals, rate changes and reactions are written with them; their home
-    visits are marked as such first (`at_home`, which the summary carries). PostgreSQL summarises in one
-    statement after the load (`active` False)."""
+    visits are marked as such first (`at_home`, which the summary carries; home visits are not held to one
+    active session per location). PostgreSQL marks and summarises after the load (`active` False)."""
 
     def __init__(self, conn: Connection, homes: list[int]) -> None:
         self.conn, self.homes = conn, homes
@@ -173,7 +173,12 @@ class SummariseAsWritten:
         summarise_sessions(self.conn, batch_sessions)
 
     def finish(self) -> None:
-        """The rollups and the due list's summary (every trend_session row when nothing was summarised)."""
+        """The rollups and the due list's summary (every trend_session row, after marking every home visit,
+        when nothing was summarised batch by batch)."""
+        if not self.active and self.homes:
+            self.conn.execute(
+                update(SESSION_TABLE).where(InfusionSession.chair_id.in_(self.homes)).values(at_home=True)
+            )
         rebuild_trend_summaries(self.conn, sessions=not self.active)
         rebuild_due_summary(self.conn)
         if self.active:
@@ -216,8 +221,6 @@ def _run(
     summaries = SummariseAsWritten(conn, [premises.home_id] if premises.home_id is not None else [])
     with foreign_keys_after(conn, options.sessions):
         sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel, written=summaries)
-    # home-visit sessions are marked as such (they are not held to one active session per location)
-    conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id == premises.home_id).values(at_home=True))
     fix_sequences(conn)
     written = sink.counts
     counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}
@@ -286,7 +289,6 @@ def _run_network(
     summaries = SummariseAsWritten(conn, homes)
     with foreign_keys_after(conn, options.sessions):
         sink, today_counts = produce(conn, generate, progress.rows, parallel=parallel, written=summaries)
-    conn.execute(update(SESSION_TABLE).where(InfusionSession.chair_id.in_(homes)).values(at_home=True))
     fix_sequences(conn)
     written = sink.counts
     counts = {label: written.get(table, 0) for label, table in COUNT_LABELS.items()}

@@ -39,6 +39,7 @@ from infusion.clinical.course_end import NOTE_MAX, NOTE_REQUIRED, REASON_CODES, 
 from infusion.clinical.states import SessionStatus
 from infusion.clock import utcnow
 from infusion.errors import ConflictError, NotFoundError, ValidationError
+from infusion.reads.due_summary import in_force
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.opening import administering, optional_text, record_id, required_text
 from infusion.services.opening import client_token as clean_token
@@ -77,7 +78,7 @@ def _pair_sites(s: Session, patient_id: int, therapy_id: int) -> list[int]:
     return sites
 
 
-def _in_force(s: Session, patient_id: int, therapy_id: int) -> CourseEnd | None:
+def _open_mark(s: Session, patient_id: int, therapy_id: int) -> CourseEnd | None:
     return s.scalars(
         select(CourseEnd)
         .where(CourseEnd.patient_id == patient_id, CourseEnd.therapy_id == therapy_id, CourseEnd.resumed_at.is_(None))
@@ -126,11 +127,12 @@ def end_course(
         if site is None:
             require_site(s, actor, sites[0], what)  # refuses, naming the site
             raise AssertionError("unreachable")  # pragma: no cover
-        current = _in_force(s, patient_id, therapy_id)
+        current = _open_mark(s, patient_id, therapy_id)
         if current is not None:
+            pair = (patient_id, therapy_id)
             treated = _last_given(s, patient_id, therapy_id)
-            if treated is None or treated <= current.ended_at:  # already ended: nothing to change
-                return current
+            if treated is None or pair in in_force({pair: current.ended_at}, {pair: treated}):
+                return current  # already ended: nothing to change
             # treated again since that mark (it no longer holds): this person closes it and ends anew
             _close(
                 s, actor, current, f"Treated again on {treated.date().isoformat()} (UTC); the course is ended again."

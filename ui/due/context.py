@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from db.engine import Database
@@ -69,3 +70,8 @@ class Due:
         """A booking's date and time at its site (the working site if not named), as UTC (no time: the
         usual first slot)."""
         return from_local(datetime.combine(day, at or DEFAULT_TIME), self.zone_of(site_id))
+
+
+def pair_label(r: Any) -> str:
+    """A patient × therapy as a person picks it: the name, the MRN (names repeat) and the therapy."""
+    return f"{r.patient} · {r.mrn} · {r.therapy}"

@@ -14,13 +14,8 @@ import streamlit as st
 from infusion.clinical.course_end import NOTE_MAX, REASONS
 from infusion.clock import format_local
 from infusion.services import courses
-from ui.due.context import Due
+from ui.due.context import Due, pair_label
 from ui.forms import entry_form
-
-
-def _label(r: object) -> str:
-    """A patient × therapy as a person picks it: the name, the MRN (names repeat) and the therapy."""
-    return f"{r.patient} · {r.mrn} · {r.therapy}"  # type: ignore[attr-defined]
 
 
 def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
@@ -37,7 +32,7 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
         )
         with entry_form(name) as form:
             picked = st.selectbox(
-                "Patient and therapy", list(pairs), key=form.key("pair"), format_func=lambda p: _label(pairs[p])
+                "Patient and therapy", list(pairs), key=form.key("pair"), format_func=lambda p: pair_label(pairs[p])
             )
             c1, c2 = st.columns([1, 2])
             reason = c1.selectbox(
@@ -51,7 +46,7 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
                         cx.db, cx.viewer, int(r.patient_id), int(r.therapy_id), reason, note, client_token=form.token
                     ),
                     lambda row: (
-                        f"Course ended: {_label(r)} ({REASONS[row.reason]}, by {row.ended_by_name}). "
+                        f"Course ended: {pair_label(r)} ({REASONS[row.reason]}, by {row.ended_by_name}). "
                         "It is under Ended courses, where it can be resumed."
                     ),
                     at_panel=True,  # the pair leaves the list this form picks from
@@ -87,13 +82,13 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
         rows = {int(r.course_end_id): r for r in frame.itertuples()}
         with entry_form("resume_course") as form:
             picked = st.selectbox(
-                "Course to resume", list(rows), key=form.key("pick"), format_func=lambda i: _label(rows[i])
+                "Course to resume", list(rows), key=form.key("pick"), format_func=lambda i: pair_label(rows[i])
             )
             why = st.text_input("Why it is resumed", key=form.key("reason"), max_chars=NOTE_MAX)
             if form.submit("Resume course") and picked is not None:
                 r = rows[picked]
                 form.save(
                     lambda: courses.resume_course(cx.db, cx.viewer, int(r.course_end_id), why),
-                    f"Course resumed: {_label(r)} is on the due list again.",
+                    f"Course resumed: {pair_label(r)} is on the due list again.",
                     at_panel=True,
                 )

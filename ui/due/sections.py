@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
 from infusion.clock import format_local
 from infusion.services import protocols
 from ui.due.booking import move_form, schedule_form
-from ui.due.context import Due
+from ui.due.context import Due, pair_label
 from ui.due.courses import end_course_form
 from ui.forms import entry_form
 
@@ -101,7 +99,7 @@ def protocol_warning(needs: pd.DataFrame, *, can_set: bool) -> str:
     name and MRN (two patients may share a name), the rest as a count, so a site with years of IVIG
     history gets one readable paragraph; it asks to set the intervals only those who may."""
     recent = needs.sort_values(["last_infusion", "patient"], ascending=[False, True])
-    named = "; ".join(_pair_label(r) for r in recent.head(NAMED_IN_WARNING).itertuples())
+    named = "; ".join(pair_label(r) for r in recent.head(NAMED_IN_WARNING).itertuples())
     act = (
         "Set the protocol interval in Protocol intervals below."
         if can_set
@@ -115,11 +113,6 @@ def protocol_warning(needs: pd.DataFrame, *, can_set: bool) -> str:
         f"No due date for {patients:,} patients until their protocol interval is set. Most recently treated: "
         f"{named}; and {more:,} more. {act}"
     )
-
-
-def _pair_label(r: Any) -> str:
-    """A patient × therapy as a person picks it: the name, the MRN (names repeat) and the therapy."""
-    return f"{r.patient} · {r.mrn} · {r.therapy}"
 
 
 def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
@@ -154,7 +147,7 @@ def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
             "Patient and therapy",
             list(pairs),
             key=form.key("pair"),
-            format_func=lambda p: _pair_label(pairs[p]),
+            format_func=lambda p: pair_label(pairs[p]),
         )
         c1, c2 = st.columns([1, 2])
         days = c1.number_input(

@@ -426,16 +426,13 @@ def on_bin_edge(minutes: float | None) -> bool:
     return minutes is None or float(minutes / BIN_MINUTES).is_integer()
 
 
-def group(
-    rows: Sequence[tuple[int, ...]], *, by_reaction: bool = False
-) -> dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]]:
+def group(rows: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]]:
     """rows (therapy, reacted, number, kind, bin, n, edge, seconds) → {(therapy, kind): {number: [(bin, n,
-    edge, s)]}}, or keyed (therapy, reacted, kind) `by_reaction`."""
+    edge, s)]}}."""
     out: dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]] = {}
-    for therapy, reacted, number, kind, k, n, edge, seconds in rows:
+    for therapy, _reacted, number, kind, k, n, edge, seconds in rows:
         if n:
-            key = (therapy, reacted, kind) if by_reaction else (therapy, kind)
-            out.setdefault(key, {}).setdefault(number, []).append((k, n, edge, seconds))
+            out.setdefault((therapy, kind), {}).setdefault(number, []).append((k, n, edge, seconds))
     return out
 
 
