@@ -720,7 +720,8 @@ CHAIR_USE_SLOTS = 7 * 24
 #: Milliseconds each chair was occupied in each hour of the week (`h0` … `h167`) per site-local month,
 #: by closed sessions (check-in to discharge or close), kept by deltas in the writing transaction
 #: (infusion.reads.trends.chair_use). One wide row per chair × month: a year of a 20-chair clinic is
-#: 240 rows, whatever the number of sessions. Sessions still open are added at read time.
+#: 240 rows, whatever the number of sessions. Sessions still open are added at read time. `chair_id` 0
+#: (migration 0016, chair_use.EVERY_CHAIR): the site's treatment chairs together (sessions not at home).
 trend_chair_use = Table(
     "trend_chair_use",
     Base.metadata,

@@ -12,11 +12,12 @@ from alembic import context
 from sqlalchemy import Connection
 
 #: what may be asked for, in the order they run
-SUMMARIES = ("trends", "due")
+SUMMARIES = ("trends", "chair_use", "due")
 
 
 def request_rebuild(summary: str) -> None:
-    """Ask for `summary` ("trends" or "due") to be rebuilt once the upgrade reaches head."""
+    """Ask for `summary` ("trends": every trend summary; "chair_use": the chair-use rollups alone; "due")
+    to be rebuilt once the upgrade reaches head."""
     if summary not in SUMMARIES:
         raise ValueError(f"unknown summary {summary!r}")
     context.config.attributes.setdefault("rebuild_summaries", set()).add(summary)
@@ -29,6 +30,10 @@ def run_requested(connection: Connection) -> None:
         from infusion.reads.trends.maintenance import rebuild
 
         rebuild(connection)
+    elif "chair_use" in wanted:  # a full trends rebuild already rebuilt them
+        from infusion.reads.trends.maintenance import rebuild_chair_use
+
+        rebuild_chair_use(connection)
     if "due" in wanted:
         from infusion.reads.due_summary import rebuild as rebuild_due
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from db.engine import Database
-from db.models import AppUser, Clinic, InfusionSession, Reaction, Therapy, TrendSession, VitalSign
+from db.models import AppUser, Chair, Clinic, InfusionSession, Reaction, Therapy, TrendSession, VitalSign
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.errors import ChairsideError
 from infusion.reads import trends as metrics
@@ -30,6 +30,7 @@ from infusion.services.aftercare import delayed_reaction_rates as raw_delayed
 from infusion.services.setup import add_chair, add_patient, add_staff, update_clinic
 from infusion.settings import ClinicSettings
 from tests.db.test_metrics import NY, Q1, _therapy, build, local, vitals
+from tests.db.test_metrics import visit as one_visit
 
 _ids = itertools.count(1)
 
@@ -120,6 +121,36 @@ def test_hand_built_clinic_is_in_step(db: Database) -> None:
             TrendFilters(date(2025, 2, 10), date(2025, 11, 20)),
         ],
     )
+
+
+def test_utilisation_without_a_chair_filter_leaves_out_home_visits_and_inactive_chairs(db: Database) -> None:
+    """Utilisation with no chair filter reads each site's row for every treatment chair less its inactive
+    chairs' rows (chair_use.EVERY_CHAIR): a home visit in a whole month and a chair taken out of service
+    after holding sessions must not count, exactly as in the raw figure."""
+    clinic = build(db)
+    with db.reading() as s:
+        home = s.scalars(select(Chair.id).where(Chair.kind == "home")).one()
+        patient = s.scalars(select(InfusionSession.patient_id)).first()
+    nurse = Actor(clinic.alpha, "Nurse Alpha")
+    one_visit(db, nurse, patient=patient, therapy=clinic.tysabri, chair=home, checkin=local("2025-01-20", "09:00"))
+    with db.writing() as s:  # a chair taken out of service, as an administrator's import fix-up would
+        s.execute(update(Chair).where(Chair.id == clinic.chair_b).values(active=False))
+    now = local("2025-04-01", "12:00")
+    for f in (
+        TrendFilters(date(2025, 1, 1), date(2025, 1, 31)),  # one whole month
+        TrendFilters(date(2024, 10, 20), date(2026, 2, 10)),  # a whole year and months around it
+        TrendFilters(date(2025, 2, 10), date(2025, 11, 20)),  # a year less its months left out
+    ):
+        fast, reference = metrics.chair_utilisation(db, f, now=now), raw.chair_utilisation(db, f, now=now)
+        _same(fast, reference)
+        assert fast["chair_hours_occupied"].sum() > 0
+    # the chair counted again once back in service: its own rows, not lost from the site's
+    with db.writing() as s:
+        s.execute(update(Chair).where(Chair.id == clinic.chair_b).values(active=True))
+    f = TrendFilters(date(2025, 1, 1), date(2025, 1, 31))
+    _same(metrics.chair_utilisation(db, f, now=now), raw.chair_utilisation(db, f, now=now))
+    with db.reading() as s:
+        assert maintenance.compare(s.connection()) == []
 
 
 def test_version_moves_only_with_a_summary(db: Database) -> None:

@@ -27,7 +27,7 @@ def _bins(values: list[float]) -> Bins:
     for v in values:
         k, edge, seconds = bin_of(v)
         rows.append((k, 1, edge, seconds))
-    return merged([rows])
+    return merged(rows)
 
 
 @settings(max_examples=200, deadline=None)

@@ -163,9 +163,10 @@ def _reacted() -> Subquery:
     )
 
 
-def _fetch(s: Session, q: Executable) -> list[tuple[Any, ...]]:
-    """Rows as plain tuples through the Core connection (the ORM result path costs ~3x per row)."""
-    return [tuple(r) for r in s.connection().execute(q)]
+def _fetch(s: Session, q: Executable, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """Rows as plain tuples through the Core connection (the ORM result path costs ~3x per row), in one
+    fetch: iterating a result fetches row by row (psycopg: a call per row)."""
+    return [tuple(r) for r in s.connection().execute(q, params or {}).all()]
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str], dtypes: dict[str, str] | None = None) -> pd.DataFrame:

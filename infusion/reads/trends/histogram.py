@@ -27,10 +27,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache, cached_property
+from itertools import chain
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Select, Table, bindparam, case, cast, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy import Date as SqlDate
 from sqlalchemy import Integer as SqlInteger
 
@@ -48,6 +62,8 @@ THY: Table = trend_duration_year
 TS: Table = TrendSession.__table__  # type: ignore[assignment]
 KEY = ("site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
 COUNTS = ("n", "edge", "seconds")
+#: the columns of `period_bins`' array, by position
+THERAPY, REACTED, NUMBER, KIND, BIN, N, EDGE, SECONDS = range(8)
 
 
 # --- one session's contribution (maintenance) ------------------------------------------------------------
@@ -244,33 +260,49 @@ def year_key(key: tuple[Any, ...], position: int) -> tuple[Any, ...]:
     return (*key[:position], date(month.year, 1, 1), *key[position + 1 :])
 
 
-def key_filters(f: TrendFilters, c: Any, number: Any, first: int) -> list[ColumnElement[bool]]:
-    """A rollup's conditions for the filters it can answer (therapy, location, infusion, site) on the
-    columns `c`; `number` is its infusion column and `first` that column's value for a first infusion
-    (1 for an infusion number, 0 for trend_daily's band)."""
+#: the part of a filter that changes a rollup statement's shape: (therapies named, location, infusion,
+#: every site); the values are bound parameters (`filter_params`), so a statement is built once per shape
+Shape = tuple[bool, str, str, bool]
+
+
+def filter_shape(f: TrendFilters) -> Shape:
+    return (bool(f.therapy_ids), f.location, f.infusion, f.site_ids is None)
+
+
+def filter_params(f: TrendFilters) -> dict[str, Any]:
+    """The values `key_filters`' parameters take."""
+    return {"therapy_ids": list(f.therapy_ids), "site_ids": list(f.site_ids or ())}
+
+
+def key_filters(shape: Shape, c: Any, number: Any, first: int, *, rollup: bool) -> list[ColumnElement[bool]]:
+    """The conditions of the filters a summary can answer (therapy, location, infusion, site) on the
+    columns `c`, as bound parameters `therapy_ids` and `site_ids`; `number` is its infusion column and
+    `first` that column's value for a first infusion (1 for an infusion number, 0 for trend_daily's band).
+
+    A `rollup` is keyed site first: with every site it names them (`site_id IN (every site)`), so the
+    month range seeks through the key per site instead of scanning the whole history (SQLite at 100k
+    sessions: 12 → 5 ms for a year of duration bins; the gap grows with the history)."""
+    by_therapy, location, infusion, every = shape
     conds: list[ColumnElement[bool]] = []
-    if f.therapy_ids:
-        conds.append(c.therapy_id.in_(f.therapy_ids))
-    if f.location != "all":
-        conds.append(c.at_home.is_(f.location == "home"))
-    if f.infusion == "first":
+    if by_therapy:
+        conds.append(c.therapy_id.in_(bindparam("therapy_ids", expanding=True)))
+    if location != "all":
+        conds.append(c.at_home.is_(location == "home"))
+    if infusion == "first":
         conds.append(number == first)
-    elif f.infusion == "later":
+    elif infusion == "later":
         conds.append(number > first)
-    if f.site_ids is not None:
-        conds.append(c.site_id.in_(f.site_ids))
+    if not every:
+        conds.append(c.site_id.in_(bindparam("site_ids", expanding=True)))
+    elif rollup:
+        conds.append(c.site_id.in_(select(Clinic.id)))
     return conds
 
 
-def every_site(f: TrendFilters, c: Any) -> list[ColumnElement[bool]]:
-    """For a rollup keyed site first, with every site (`site_ids` None): `site_id IN (every site)`, so the
-    month range seeks through the key per site instead of scanning the whole history (SQLite at 100k
-    sessions: 12 → 5 ms for a year of duration bins; the gap grows with the history)."""
-    return [c.site_id.in_(select(Clinic.id))] if f.site_ids is None else []
-
-
-def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
-    """(therapy_id, reacted, number, kind, bin, n, edge, seconds) of the period's completed sessions.
+def period_bins(conn: Connection, f: TrendFilters) -> np.ndarray:
+    """(therapy_id, reacted, number, kind, bin, n, edge, seconds) of the period's completed sessions, as
+    one int64 array (a row per bin; the columns `THERAPY` … `SECONDS`): a few thousand bins for five years
+    of a network, read with one fetch and summed by numpy, not a Python tuple and dict entry per bin.
 
     Whole months from trend_duration_year and trend_duration as `signed_calendar` splits them; the days
     before the first and after the last whole month from trend_session (at most two part months, through
@@ -280,51 +312,28 @@ def period_bins(conn: Connection, f: TrendFilters) -> list[tuple[int, ...]]:
     more, edges = signed_days(days, utcnow().date() + timedelta(days=1))  # a day ahead: sites east of UTC
     pieces += more
     if not pieces and not edges:
-        return []
+        return np.zeros((0, 8), dtype=np.int64)
     shape = (
         conn.dialect.name,
         tuple((p.yearly, p.sign) for p in pieces),
         tuple(sign for _, _, sign in edges),
-        bool(f.therapy_ids),
-        f.location,
-        f.infusion,
-        f.site_ids is None,
+        filter_shape(f),
     )
-    params: dict[str, Any] = {"therapy_ids": list(f.therapy_ids), "site_ids": list(f.site_ids or ())}
+    params = filter_params(f)
     for i, piece in enumerate(pieces):
         params[f"first_{i}"], params[f"last_{i}"] = piece.first, piece.last
     for i, (lo, hi, _) in enumerate(edges):
         params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
-    return [tuple(map(int, row)) for row in conn.execute(_period_statement(*shape), params)]  # never NULL
+    rows = conn.execute(_period_statement(*shape), params).all()  # one fetch (iterating fetches row by row)
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=8 * len(rows))  # never NULL
+    return flat.reshape(-1, 8)
 
 
 @cache
 def _period_statement(
-    dialect: str,
-    pieces: tuple[tuple[bool, int], ...],
-    edges: tuple[int, ...],
-    by_therapy: bool,
-    location: str,
-    infusion: str,
-    every: bool,
+    dialect: str, pieces: tuple[tuple[bool, int], ...], edges: tuple[int, ...], shape: Shape
 ) -> Select[Any]:
     """`period_bins`' statement for one shape, with its dates and id lists as bound parameters."""
-
-    def filters(c: Any, number: Any, rollup: bool) -> list[ColumnElement[bool]]:
-        conds: list[ColumnElement[bool]] = []
-        if by_therapy:
-            conds.append(c.therapy_id.in_(bindparam("therapy_ids", expanding=True)))
-        if location != "all":
-            conds.append(c.at_home.is_(location == "home"))
-        if infusion == "first":
-            conds.append(number == 1)
-        elif infusion == "later":
-            conds.append(number > 1)
-        if not every:
-            conds.append(c.site_id.in_(bindparam("site_ids", expanding=True)))
-        elif rollup:  # keyed site first: seek per site (`every_site`)
-            conds.append(c.site_id.in_(select(Clinic.id)))
-        return conds
 
     parts: list[Select[Any]] = []
     for i, (yearly, sign) in enumerate(pieces):
@@ -340,12 +349,16 @@ def _period_statement(
                 counts[0].label("n"),
                 counts[1].label("edge"),
                 counts[2].label("seconds"),
-            ).where(h.month >= bindparam(f"first_{i}"), h.month <= bindparam(f"last_{i}"), *filters(h, h.number, True))
+            ).where(
+                h.month >= bindparam(f"first_{i}"),
+                h.month <= bindparam(f"last_{i}"),
+                *key_filters(shape, h, h.number, 1, rollup=True),
+            )
         )
     t = TS.c
     for i, sign in enumerate(edges):
         conds = [t.local_day >= bindparam(f"lo_{i}"), t.local_day <= bindparam(f"hi_{i}")]
-        days = session_bins(dialect, [*conds, *filters(t, t.infusion_number, False)], keyed=False)
+        days = session_bins(dialect, [*conds, *key_filters(shape, t, t.infusion_number, 1, rollup=False)], keyed=False)
         if sign < 0:
             d = days.subquery(f"left_out_{i}").c
             days = select(d.therapy_id, d.reacted, d.number, d.kind, d.bin, -d.n, -d.edge, -d.seconds)
@@ -354,8 +367,9 @@ def _period_statement(
     c = u.c
     keys = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
     n = func.sum(c.n)
+    sums = (cast(func.sum(x), BigInteger) for x in (c.n, c.edge, c.seconds))  # PostgreSQL: numeric, not int
     # a bin a year had only in the months taken away sums to nothing: left out, as if never read
-    return select(*keys, n, func.sum(c.edge), func.sum(c.seconds)).group_by(*keys).having(n != 0)
+    return select(*keys, *sums).group_by(*keys).having(n != 0)
 
 
 def _day_before(day: date) -> date:
@@ -426,29 +440,10 @@ def on_bin_edge(minutes: float | None) -> bool:
     return minutes is None or float(minutes / BIN_MINUTES).is_integer()
 
 
-def group(rows: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]]:
-    """rows (therapy, reacted, number, kind, bin, n, edge, seconds) → {(therapy, kind): {number: [(bin, n,
-    edge, s)]}}."""
-    out: dict[tuple[int, ...], dict[int, list[tuple[int, ...]]]] = {}
-    for therapy, _reacted, number, kind, k, n, edge, seconds in rows:
-        if n:
-            out.setdefault((therapy, kind), {}).setdefault(number, []).append((k, n, edge, seconds))
-    return out
-
-
-def merged(parts: Iterable[list[tuple[int, ...]]]) -> Bins:
-    """One Bins from several lists of (bin, n, edge, seconds), the same bin summed."""
-    acc: dict[int, list[int]] = {}
-    for part in parts:
-        for k, n, edge, seconds in part:
-            into = acc.setdefault(k, [0, 0, 0])
-            into[0] += n
-            into[1] += edge
-            into[2] += seconds
-    keys = sorted(acc)
-    return Bins(
-        bins=np.array(keys, dtype="int64"),
-        n=np.array([acc[k][0] for k in keys], dtype="int64"),
-        edge=np.array([acc[k][1] for k in keys], dtype="int64"),
-        seconds=sum(acc[k][2] for k in keys),
-    )
+def merged(rows: np.ndarray | Sequence[Sequence[int]]) -> Bins:
+    """One Bins from rows of (bin, n, edge, seconds), the same bin summed (`period_bins(...)[:, BIN:]`)."""
+    a = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+    keys, inverse = np.unique(a[:, 0], return_inverse=True)
+    sums = np.zeros((len(keys), 3), dtype=np.int64)
+    np.add.at(sums, inverse.ravel(), a[:, 1:])
+    return Bins(bins=keys, n=sums[:, 0], edge=sums[:, 1], seconds=int(sums[:, 2].sum()))

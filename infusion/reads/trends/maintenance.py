@@ -503,7 +503,7 @@ def rebuild(
     zones = site_zones(conn)
     conn.execute(delete(TD))
     conn.execute(delete(TM))
-    for table in (TH, histogram.THY, chair_use.TC, chair_use.TCY):
+    for table in (TH, histogram.THY):
         conn.execute(delete(table))
     if sessions:
         conn.execute(delete(TS))
@@ -543,13 +543,22 @@ def rebuild(
             [*histogram.KEY, *histogram.COUNTS], histogram.session_bins(conn.dialect.name, [], keyed=True)
         )
     )
-    chair_use.insert_rows(conn, chair_use.rebuild_rows(conn, zones))
     _years_from_months(
         conn, TH, histogram.THY, ("site_id", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
     )
+    rebuild_chair_use(conn, zones)
+    return done
+
+
+def rebuild_chair_use(conn: Connection, zones: dict[int, ZoneInfo] | None = None) -> None:
+    """Recompute the chair-use rollups (per month and per year) from trend_session, in the caller's
+    transaction: part of `rebuild`, and alone after a revision that changes only what they hold."""
+    zones = site_zones(conn) if zones is None else zones
+    for table in (chair_use.TC, chair_use.TCY):
+        conn.execute(delete(table))
+    chair_use.insert_rows(conn, chair_use.rebuild_rows(conn, zones))
     _years_from_months(conn, chair_use.TC, chair_use.TCY, ("site_id", "chair_id"))
     bump_version(conn)
-    return done
 
 
 def _insert_summaries(conn: Connection, cond: ColumnElement[bool], zones: dict[int, ZoneInfo]) -> Any:

@@ -36,13 +36,11 @@ def funnel_counts(db: Database, f: TrendFilters) -> pd.DataFrame:
     trend_daily (trend_session with a nurse or chair filter); pairs with no completed session are left out."""
     with db.reading() as s:
         catalog = _catalog(s)
-        src, conds = _daily(f)
-        q = (
-            select(src.c.site_id, src.c.therapy_id, func.sum(src.c.completed), func.sum(src.c.reacted))
-            .where(*conds)
-            .group_by(src.c.site_id, src.c.therapy_id)
+        src, params = _daily(f)
+        q = select(src.c.site_id, src.c.therapy_id, func.sum(src.c.completed), func.sum(src.c.reacted)).group_by(
+            src.c.site_id, src.c.therapy_id
         )
-        rows = _fetch(s, q)
+        rows = _fetch(s, q, params)
         names = _site_names(s)
     frame = _frame(rows, ("site_id", "therapy_id", "sessions", "reacted")).fillna(0)
     frame = frame.astype({"site_id": "int64", "therapy_id": "int64", "sessions": "int64", "reacted": "int64"})

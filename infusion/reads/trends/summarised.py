@@ -26,11 +26,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, FromClause, case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, FromClause, bindparam, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.engine import Database
@@ -118,23 +119,19 @@ def _session_where(f: TrendFilters, t: Any = T.c) -> list[ColumnElement[bool]]:
     return conds
 
 
-def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
-    """The rollup and its filter: whole months from trend_monthly (its `month` as `local_day`), the days of
-    the months covered in part from trend_daily; with a nurse or chair filter, the same sums from
+def _daily(f: TrendFilters) -> tuple[FromClause, dict[str, Any]]:
+    """The rollup rows of the period and the parameters to read them with: whole months from
+    trend_monthly (its `month` as `local_day`), the days of the months covered in part from trend_daily
+    (`_rollup_days`, one statement per shape); with a nurse or chair filter, the same sums from
     trend_session."""
     if not f.nurse_ids and not f.chair_ids:
-
-        def keyed(table: Any, day: Any, lo: date, hi: date) -> Any:
-            c = table.c
-            conds = [day >= lo, day <= hi, *histogram.key_filters(f, c, c.band, 0), *histogram.every_site(f, c)]
-            keys = (c.site_id, day.label("local_day"), c.therapy_id, c.at_home, c.band)
-            return select(*keys, *(c[n] for n in _COUNTS)).where(*conds)
-
         months, edges = histogram.split_period(f.start, f.end)
-        parts = [keyed(D, D.c.local_day, lo, hi) for lo, hi in edges]
+        params = histogram.filter_params(f)
+        for i, (lo, hi) in enumerate(edges):
+            params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
         if months is not None:
-            parts.append(keyed(M, M.c.month, *months))
-        return union_all(*parts).subquery("daily"), []
+            params["first"], params["last"] = months
+        return _rollup_days(len(edges), months is not None, histogram.filter_shape(f)), params
     t = T.c
     done = t.completed
 
@@ -163,10 +160,27 @@ def _daily(f: TrendFilters) -> tuple[FromClause, list[ColumnElement[bool]]]:
         .group_by(t.site_id, t.local_day, t.therapy_id, band)
         .subquery("daily")
     )
-    return sub, []
+    return sub, {}
 
 
-def _period_bins(s: Session, f: TrendFilters) -> list[tuple[int, ...]]:
+@cache
+def _rollup_days(edges: int, months: bool, shape: histogram.Shape) -> FromClause:
+    """`_daily`'s union of trend_daily part months and the trend_monthly range for one shape, with the
+    dates and ids as bound parameters: built once (building and keying it cost more than reading it)."""
+
+    def keyed(table: Any, day: Any, lo: Any, hi: Any) -> Any:
+        c = table.c
+        keys = (c.site_id, day.label("local_day"), c.therapy_id, c.at_home, c.band)
+        conds = [day >= lo, day <= hi, *histogram.key_filters(shape, c, c.band, 0, rollup=True)]
+        return select(*keys, *(c[n] for n in _COUNTS)).where(*conds)
+
+    parts = [keyed(D, D.c.local_day, bindparam(f"lo_{i}"), bindparam(f"hi_{i}")) for i in range(edges)]
+    if months:
+        parts.append(keyed(M, M.c.month, bindparam("first"), bindparam("last")))
+    return union_all(*parts).subquery("daily")
+
+
+def _period_bins(s: Session, f: TrendFilters) -> np.ndarray:
     return shared(("bins", f), lambda: histogram.period_bins(s.connection(), f))
 
 
@@ -177,17 +191,17 @@ def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
 
 
 def _read_per_therapy(s: Session, f: TrendFilters, *extra: str) -> pd.DataFrame:
-    src, conds = _daily(f)
+    src, params = _daily(f)
     keys = [src.c.therapy_id, *(src.c[e] for e in extra)]
-    q = select(*keys, *(func.sum(src.c[c]) for c in _COUNTS)).where(*conds).group_by(*keys)
-    frame = _frame(_fetch(s, q), ("therapy_id", *extra, *_COUNTS))
+    q = select(*keys, *(func.sum(src.c[c]) for c in _COUNTS)).group_by(*keys)
+    frame = _frame(_fetch(s, q, params), ("therapy_id", *extra, *_COUNTS))
     frame = frame.fillna(0).astype({c: "int64" for c in ("therapy_id", *extra, *_COUNTS)})
     return frame
 
 
 def reaction_rates(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
     """reactions.reaction_rates from the rollup; `by_site`: per site × therapy, `site_id` and `site` first."""
-    with db.reading() as s:
+    with db.reading(summaries=True) as s:
         catalog = _catalog(s)
         frame = _per_therapy(s, f, *(("site_id",) if by_site else ()))
         names = _site_names(s) if by_site else {}
@@ -201,7 +215,7 @@ def reaction_rates(db: Database, f: TrendFilters, *, by_site: bool = False) -> p
 
 def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
     """reactions.reaction_rates_by_grade from the rollup."""
-    with db.reading() as s:
+    with db.reading(summaries=True) as s:
         catalog = _catalog(s)
         totals = _per_therapy(s, f)
     totals = totals[totals["completed"] > 0]
@@ -224,7 +238,7 @@ def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
 
 def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataFrame:
     """reactions.reaction_rates_by_infusion_number from the rollup."""
-    with db.reading() as s:
+    with db.reading(summaries=True) as s:
         catalog = _catalog(s)
         frame = _per_therapy(s, f, "band")
     frame = frame[frame["completed"] > 0].rename(columns={"reacted": "with_reaction", "band": "bucket"})
@@ -237,16 +251,15 @@ def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataF
 
 def monthly_reaction_pchart(db: Database, f: TrendFilters, therapy_id: int | None = None) -> pd.DataFrame:
     """pchart.monthly_reaction_pchart from the rollup (clinic-local days summed into months)."""
-    with db.reading() as s:
-        src, conds = _daily(f)
-        if therapy_id is not None:
-            conds = [*conds, src.c.therapy_id == therapy_id]
+    with db.reading(summaries=True) as s:
+        src, params = _daily(f)
+        conds = [] if therapy_id is None else [src.c.therapy_id == therapy_id]
         q = (
             select(src.c.local_day, func.sum(src.c.completed), func.sum(src.c.reacted))
             .where(*conds)
             .group_by(src.c.local_day)
         )
-        rows = _fetch(s, q)
+        rows = _fetch(s, q, params)
     per_month: dict[date, list[int]] = {}
     for day, n, x in rows:
         day = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
@@ -262,7 +275,7 @@ def monthly_reaction_pchart(db: Database, f: TrendFilters, therapy_id: int | Non
 
 def delayed_reaction_rates(db: Database, f: TrendFilters) -> pd.DataFrame:
     """infusion.services.aftercare.delayed_reaction_rates from the rollup."""
-    with db.reading() as s:
+    with db.reading(summaries=True) as s:
         catalog = _catalog(s)
         frame = _per_therapy(s, f)
     frame = frame[frame["completed"] > 0].reset_index(drop=True)
@@ -335,23 +348,23 @@ def duration_summary(
         return _each_site(db, f, lambda one: duration_summary(db, one, tolerance_minutes))
     if f.nurse_ids or f.chair_ids:
         return _duration_summary_scan(db, f, tolerance_minutes)
-    with db.reading() as s:
+    with db.reading(summaries=True) as s:
         catalog = _catalog(s)
         if not _histogram_answers(catalog, tolerance_minutes):
             return _duration_summary_scan(db, f, tolerance_minutes)
         rows = _period_bins(s, f)
-    grouped = histogram.group(rows)
+    H = histogram
     records = []
-    for tid in sorted({t for t, _ in grouped}):
-        per_number = grouped.get((tid, 0), {})
-        chair = grouped.get((tid, 1), {})
-        inf_all = histogram.merged(per_number.values())
-        chair_all = histogram.merged(chair.values())
+    for tid in np.unique(rows[:, H.THERAPY]).tolist():
+        mine = rows[rows[:, H.THERAPY] == tid]
+        infusion, chair = mine[mine[:, H.KIND] == 0], mine[mine[:, H.KIND] == 1]
+        inf_all = H.merged(infusion[:, H.BIN :])
+        chair_all = H.merged(chair[:, H.BIN :])
         sessions = max(inf_all.total, chair_all.total)
         over = under = 0
-        for number, part in per_number.items():
+        for number in np.unique(infusion[:, H.NUMBER]).tolist():
             wmin, wmax, _ = _window(catalog.get(tid), number)
-            bins = histogram.merged([part])
+            bins = H.merged(infusion[infusion[:, H.NUMBER] == number, H.BIN :])
             if wmax is not None:
                 over += bins.count_above(wmax + tolerance_minutes)
             if wmin is not None:
@@ -427,21 +440,21 @@ def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) 
     if by_site:
         return _each_site(db, f, lambda one: reaction_time_lost(db, one))
     if not (f.nurse_ids or f.chair_ids):
-        with db.reading() as s:
+        with db.reading(summaries=True) as s:
             catalog = _catalog(s)
             if _histogram_answers(catalog, None):
                 return _time_lost_frame(_time_lost_from_bins(_period_bins(s, f), catalog), catalog)
     return _time_lost_scan(db, f)
 
 
-def _time_lost_from_bins(rows: list[tuple[int, ...]], catalog: dict[int, _TherapyInfo]) -> list[tuple[Any, ...]]:
+def _time_lost_from_bins(rows: np.ndarray, catalog: dict[int, _TherapyInfo]) -> list[tuple[Any, ...]]:
     """The time-lost records from the duration histogram: per therapy × reaction, the sessions (chair
     minutes are kept for every completed session), the mean infusion and planned minutes over the sessions
     with both, and the mean chair minutes — the sums are whole seconds, so the means are exact to a second."""
     # only counts and summed seconds matter here (means), so the bins are summed in one pass
     count: dict[tuple[int, int, int, int], int] = defaultdict(int)
     seconds: dict[tuple[int, int, int, int], int] = defaultdict(int)
-    for tid, reacted, number, kind, _bin, n, _edge, secs in rows:
+    for tid, reacted, number, kind, _bin, n, _edge, secs in rows.tolist():
         if n:
             count[tid, reacted, kind, number] += n
             seconds[tid, reacted, kind, number] += secs
@@ -577,7 +590,7 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
         pieces += more
         total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
         if pieces:
-            total += grid.from_slots(chair_use.month_slots(s, site, chairs, pieces))
+            total += grid.from_slots(chair_use.month_slots(s, site, f.chair_ids, pieces))
         for start, end, sign in edges:
             part = replace(f, start=start, end=end)
             a, b = utc_bounds(start, end, grid.zone.key)
@@ -604,7 +617,7 @@ def completeness(
     """completeness.completeness: counts from the rollup, overdue vitals from trend_session.gap_minutes,
     the listing (at most `limit` per check) joined to the raw rows of the flagged sessions only."""
     t = T.c
-    with db.reading() as s:
+    with db.reading(summaries=True) as s:
         zones = _site_zones(s, f)
         catalog = _catalog(s)
         totals = _per_therapy(s, f)

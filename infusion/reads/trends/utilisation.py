@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
@@ -73,7 +73,7 @@ def chair_utilisation(
     `rows(session, chairs, lo, hi)` replaces that query for one site's chairs and period (the summary
     path, infusion.reads.trends.summarised, reads the same pairs from trend_session); `occupied_cells(session,
     site, chairs, lo, hi, grid)` replaces the occupied cells altogether (infusion.reads.trends.chair_use:
-    whole months from the rollup, `grid.clip` for the rest).
+    whole months from the rollup, `grid.clip` for the rest). Both get the chairs `site_chairs` selects.
     """
     given = None
     if open_hour is not None or close_hour is not None or weekdays is not None:
@@ -94,11 +94,7 @@ def chair_utilisation(
             days, open_hour, close_hour = hours_here.days, hours_here.open_hour, hours_here.close_hour
             keys = hours_here.cells()
             lo, hi = utc_bounds(f.start, f.end, tz)
-            chair_q = select(Chair.id).where(Chair.kind == "chair", Chair.site_id == site)
-            if f.chair_ids:
-                chair_q = chair_q.where(Chair.id.in_(f.chair_ids))
-            else:
-                chair_q = chair_q.where(Chair.active.is_(True))
+            chair_q = site_chairs(site, f.chair_ids or None)
             chairs = list(s.scalars(chair_q))
             if not chairs:
                 continue
@@ -198,6 +194,15 @@ class OpeningHours:
     def cells(self) -> list[tuple[int, int]]:
         """(weekday, hour) cells in the order `_site_cells` lays them out."""
         return [(w, h) for w in self.days for h in range(self.open_hour, self.close_hour)]
+
+
+def site_chairs(site: Any, chair_ids: Any = None, *, active: bool = True) -> Select[Any]:
+    """The chairs a site's utilisation counts: its treatment chairs (home visits hold none), those of the
+    chair filter `chair_ids` when given, else the active ones (`active` False: the inactive ones, which
+    chair_use takes away from the site's row for every chair). `site` and `chair_ids` may be bound
+    parameters (chair_use's statement is built once)."""
+    q = select(Chair.id).where(Chair.kind == "chair", Chair.site_id == site)
+    return q.where(Chair.id.in_(chair_ids)) if chair_ids is not None else q.where(Chair.active.is_(active))
 
 
 def _site_hours(s: Session, zones: dict[int, str]) -> dict[int, OpeningHours]:
