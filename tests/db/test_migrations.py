@@ -175,3 +175,36 @@ def test_0015_down_and_up_again_keeps_the_due_summary(db):
         assert MigrationContext.configure(conn).get_current_revision() == _head()
         assert conn.execute(text("SELECT count(*) FROM course_end")).scalar() == 0
         assert due_summary.compare(conn) == []  # the pair is listed again: nothing marks it ended
+
+
+def test_0016_down_and_up_again_rebuilds_the_chair_use_of_every_chair(db):
+    """Chair use per site (0016) down to 0015 and up again on both engines: the site rows (chair 0) go
+    and come back from the rebuild at head, equal to a recompute from the raw rows, and utilisation with
+    no chair filter is the raw figure's."""
+    from datetime import date
+
+    import pandas as pd
+
+    from infusion.reads import trends as metrics
+    from infusion.reads.trends import TrendFilters, maintenance, raw
+    from tests.db.test_metrics import build, local
+
+    build(db)
+    every = "SELECT count(*) FROM trend_chair_use WHERE chair_id = 0"
+    with db.engine.connect() as conn:
+        assert conn.execute(text(every)).scalar() > 0
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0015")
+    with db.engine.connect() as conn:
+        assert conn.execute(text(every)).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM trend_chair_use_year WHERE chair_id = 0")).scalar() == 0
+    upgrade_to_head(db.engine)
+    with db.engine.connect() as conn:
+        assert conn.execute(text(every)).scalar() > 0
+        assert maintenance.compare(conn) == []
+    f, now = TrendFilters(date(2025, 1, 1), date(2025, 3, 31)), local("2025-04-01", "12:00")
+    fast, reference = metrics.chair_utilisation(db, f, now=now), raw.chair_utilisation(db, f, now=now)
+    assert fast["chair_hours_occupied"].sum() > 0
+    pd.testing.assert_frame_equal(fast, reference, check_exact=False, rtol=1e-9)  # ms summed as floats
