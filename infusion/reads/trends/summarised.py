@@ -590,7 +590,8 @@ def chair_utilisation(db: Database, f: TrendFilters, **kw: Any) -> pd.DataFrame:
         pieces += more
         total = np.zeros(len(grid.days) * (grid.close_hour - grid.open_hour))
         if pieces:
-            total += grid.from_slots(chair_use.month_slots(s, site, f.chair_ids, pieces))
+            filtered = chairs if f.chair_ids else None  # None: the site's row for every chair
+            total += grid.from_slots(chair_use.month_slots(s, site, filtered, pieces))
         for start, end, sign in edges:
             part = replace(f, start=start, end=end)
             a, b = utc_bounds(start, end, grid.zone.key)
