@@ -186,7 +186,8 @@ def settle(page: Any, timeout: float = 30000) -> None:
 
 @pytest.fixture
 def tablet(request: pytest.FixtureRequest, chromium: Any, clinic_app: ClinicApp) -> Iterator[Any]:
-    """`page = tablet()`: a nurse signed in on the Chairside page, in a fresh browser context at 1024×768.
+    """`page = tablet()`: a nurse signed in on the Chairside page, in a fresh browser context at 1024×768
+    (`tablet("username")`: another account of the module's app, signed in with the same password).
 
     Call it after building the test's data: the page lists what the database holds at sign-in.
     """
@@ -194,10 +195,10 @@ def tablet(request: pytest.FixtureRequest, chromium: Any, clinic_app: ClinicApp)
     context.set_default_timeout(20000)
     page = context.new_page()
 
-    def sign_in() -> Any:
+    def sign_in(username: str | None = None) -> Any:
         page.goto(clinic_app.url)
         settle(page)
-        page.locator("input[aria-label='User name']").fill(clinic_app.username)
+        page.locator("input[aria-label='User name']").fill(username or clinic_app.username)
         page.locator("input[aria-label='Password']").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         settle(page)
