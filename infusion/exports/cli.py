@@ -33,9 +33,10 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from db.engine import Database, database_url, make_engine
 from db.models import AppUser, Chair, Clinic, Therapy
 from infusion.accounts.permissions import ADMIN
-from infusion.errors import ChairsideError, NotFoundError
+from infusion.errors import ChairsideError, NotFoundError, ValidationError
 from infusion.exports.datasets import ExportFilters, write_csv
 from infusion.exports.deidentify import ENV_SECRET, resolve_secret
+from infusion.exports.queries import check_filters
 from infusion.exports.schema import DATASETS, SCHEMA_VERSION
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -97,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these therapy codes (e.g. natalizumab)",
     )
     parser.add_argument(
-        "--chair", nargs="+", action="extend", default=[], metavar="NAME", help="only these chairs, by name"
+        "--chair",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="only these chairs, by name (not for course_ends: a course end has no chair)",
     )
     parser.add_argument(
         "--nurse",
@@ -105,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         default=[],
         metavar="USERNAME",
-        help="only sessions checked in by these staff (audit: changes by them)",
+        help="only sessions checked in by these staff (audit: changes by them; course_ends: courses they ended)",
     )
     parser.add_argument(
         "--include-entered-in-error",
@@ -209,7 +215,7 @@ def _resolve(db: Database, args: argparse.Namespace) -> ExportFilters:
             choices = ", ".join(sorted(known)) or "none"
             raise UsageError(f"{flag}: unknown {', '.join(map(repr, unknown))} (known: {choices})")
         ids[flag] = [known[w] for w in wanted]
-    return ExportFilters(
+    filters = ExportFilters(
         args.start,
         args.end,
         therapy_ids=tuple(ids["--therapy"]),
@@ -219,6 +225,11 @@ def _resolve(db: Database, args: argparse.Namespace) -> ExportFilters:
         site_ids=tuple(sorted(site_ids)) or None,
         pseudonymise_site=args.pseudonymise_site,
     )
+    try:
+        check_filters(args.dataset, filters)
+    except ValidationError as error:
+        raise UsageError(str(error)) from None
+    return filters
 
 
 def _temporary_beside(target: Path) -> Path:

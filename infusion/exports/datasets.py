@@ -1,4 +1,5 @@
-"""Quality exports: the sessions, vitals, reactions and audit datasets as streamed rows, CSV files and previews.
+"""Quality exports: the datasets of `schema.DATASETS` (sessions, vitals, reactions, audit, course ends) as streamed
+rows, CSV files and previews.
 
 The export page and `python -m infusion.exports` both call `write_csv`, so a
 scheduled drop and a download are the same file. Rows are read from a
@@ -47,7 +48,7 @@ from infusion.exports.csv_writer import (
     format_cell,
     neutralise,
 )
-from infusion.exports.queries import QUERIES, ExportFilters, Scope, count_query
+from infusion.exports.queries import QUERIES, ExportFilters, Scope, check_filters, count_query
 from infusion.exports.records import BUILDERS
 from infusion.exports.schema import DATASETS, SCHEMA_VERSION, Column
 from infusion.exports.shaping import ExportContext, cell_rows, chosen_sites, load_context, read_sites, shape
@@ -173,6 +174,7 @@ def count_rows(
 ) -> int:
     """How many rows an export of these filters holds (the same in both modes)."""
     _check_request(dataset, actor_role, False, None, None)
+    check_filters(dataset, filters)
     with _snapshot(db) as conn:
         ctx = load_context(conn, dataset, None, filters, held_sites)
         return int(conn.scalar(_count_query(dataset, filters, ctx)) or 0)
@@ -246,6 +248,8 @@ def _check_request(
         raise ValidationError(
             {"pseudonymise_site": "A pseudonymous site code is for de-identified exports: turn de-identify on."}
         )
+    if filters is not None:
+        check_filters(dataset, filters)
     return deid.resolve_secret(secret) if deidentify else None
 
 

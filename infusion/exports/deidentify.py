@@ -52,13 +52,15 @@ DEID_NOTICE: tuple[str, ...] = (
     "Each patient, and each session, is replaced by a pseudonymous key (patient_key, session_key): a keyed hash "
     "made with the clinic's de-identification secret. The same patient gets the same key in every export made "
     "with the same secret; without the secret the key cannot be traced back to the patient or the MRN.",
-    "Dates are reduced to the year (session_year, event_year). Times are given as minutes relative to the "
-    "session's IV start (*_rel_min columns); check-in when the IV never started, the scheduled time when the "
-    "patient never checked in (column time_reference).",
+    "Dates are reduced to the year (session_year, event_year, ended_year). Times are given as minutes relative "
+    "to the session's IV start (*_rel_min columns); check-in when the IV never started, the scheduled time when "
+    "the patient never checked in; a course end's resume, to the moment the course was marked ended (column "
+    "time_reference).",
     "Ages over 89 are given as 90+.",
     "Free text is removed: notes, every typed reason (deferral, cancellation, early discharge, skipped "
-    "premedication, correction, value not obtained), 'other' symptom descriptions, medication given for a "
-    "reaction, and the before/after details of audit events. A diagnosis outside Chairside's list becomes Other.",
+    "premedication, correction, value not obtained, resuming a course), 'other' symptom descriptions, medication "
+    "given for a reaction, and the before/after details of audit events. A diagnosis outside Chairside's list "
+    "becomes Other.",
     "Product lot numbers are removed; Chairside records no device serial numbers.",
     "Staff and provider names are removed (a clinic policy choice; they are not patient identifiers). Staff "
     "numbers remain so workload can be compared.",

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from db.models import AuditEvent, Chair, InfusionSession, Patient, Reaction, Therapy, VitalSign
+from db.models import AuditEvent, Chair, CourseEnd, InfusionSession, Patient, Reaction, Therapy, VitalSign
 from infusion.errors import ValidationError
 
 S, P, T, C = InfusionSession, Patient, Therapy, Chair
-V, R, A = VitalSign, Reaction, AuditEvent
+V, R, A, CE = VitalSign, Reaction, AuditEvent, CourseEnd
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,11 @@ class ExportFilters:
 
     For sessions, vitals and reactions the range applies to the session's scheduled
     day, so the three datasets of one range describe the same sessions; for audit
-    it applies to the event time. Therapy and chair filters select sessions (audit:
-    events about those sessions); the nurse filter selects the nurse who checked the
-    patient in (audit: the member of staff who made the change).
+    it applies to the event time; for course ends to the time the course was marked ended.
+    Therapy and chair filters select sessions (audit: events about those sessions; course
+    ends: the course's therapy, and a course end has no chair, see `UNANSWERED`); the nurse
+    filter selects the nurse who checked the patient in (audit: the member of staff who made
+    the change; course ends: who marked the course ended).
 
     `site_ids`: the sites (None: every site the person exporting holds; the export
     refuses a site they do not hold). The days are each site's local days. With
@@ -357,15 +359,65 @@ def audit_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope
     )
 
 
+def course_ends_query(filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:
+    """Course-end marks (`infusion.services.courses`) by the day they were made, in the zone of the site they
+    were filed under (`course_end.site_id`, the site the person ending the course held), resumed or not."""
+    conditions: list[Any] = _within(CE.ended_at, CE.site_id, lo, hi, scope)
+    if filters.therapy_ids:
+        conditions.append(CE.therapy_id.in_(filters.therapy_ids))
+    if filters.nurse_ids:
+        conditions.append(CE.ended_by_id.in_(filters.nurse_ids))
+    return (
+        select(
+            CE.id.label("course_end_id"),
+            CE.patient_id,
+            CE.therapy_id,
+            CE.site_id,
+            P.mrn,
+            P.family_name,
+            P.given_name,
+            T.code.label("therapy_code"),
+            T.name.label("therapy_name"),
+            CE.reason,
+            CE.note,
+            CE.ended_at,
+            CE.ended_by_id,
+            CE.ended_by_name,
+            CE.resumed_at,
+            CE.resumed_by_id,
+            CE.resumed_by_name,
+            CE.resume_reason,
+        )
+        .select_from(CE)
+        .join(P, P.id == CE.patient_id)
+        .join(T, T.id == CE.therapy_id)
+        .where(*conditions)
+        .order_by(CE.ended_at, CE.id)
+    )
+
+
 Query = Callable[[ExportFilters, datetime, datetime, Scope | None], Select]
 QUERIES: dict[str, Query] = {
     "sessions": sessions_query,
     "vitals": vitals_query,
     "reactions": reactions_query,
     "audit": audit_query,
+    "course_ends": course_ends_query,
 }
 #: The column that identifies one output row of each dataset (what a count counts).
-_ROW_KEYS: dict[str, Any] = {"sessions": S.id, "vitals": V.id, "reactions": R.id, "audit": A.id}
+_ROW_KEYS: dict[str, Any] = {"sessions": S.id, "vitals": V.id, "reactions": R.id, "audit": A.id, "course_ends": CE.id}
+#: Per dataset, the filters it has nothing to match against and what to tell the person asking: such an export
+#: is refused (`check_filters`) rather than written with the filter ignored or as an empty file.
+UNANSWERED: dict[str, dict[str, str]] = {
+    "course_ends": {"chair_ids": "A course end has no chair: clear the chair filter to export course ends."},
+}
+
+
+def check_filters(dataset: str, filters: ExportFilters) -> None:
+    """Refuse filters the dataset cannot answer (`UNANSWERED`), before any row or byte."""
+    refused = {name: why for name, why in UNANSWERED.get(dataset, {}).items() if getattr(filters, name)}
+    if refused:
+        raise ValidationError(refused)
 
 
 def count_query(dataset: str, filters: ExportFilters, lo: datetime, hi: datetime, scope: Scope | None = None) -> Select:

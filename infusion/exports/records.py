@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, case, func, select
 
-from db.models import Addendum, Premedication, ProgramCheck, RateChange, Reaction, SessionCorrection
+from db.models import Addendum, InfusionSession, Premedication, ProgramCheck, RateChange, Reaction, SessionCorrection
 from infusion.clinical import premedication
 from infusion.exports import deidentify as deid
 from infusion.exports.shaping import ExportContext
+from infusion.reads import due_summary
 
 R, PM, RC = Reaction, Premedication, RateChange
 
@@ -68,6 +69,10 @@ def _site(row: Any, ctx: ExportContext) -> tuple[str | None, ZoneInfo]:
     """The row's site code and the zone its days and times are given in (the first site's when it has none)."""
     site = ctx.sites.get(row.site_id) if row.site_id is not None else None
     return (site.code, site.zone) if site is not None else (None, ctx.tz)
+
+
+def _patient_name(row: Any) -> str:
+    return f"{row.family_name}, {row.given_name}"
 
 
 def _session_reference(row: Any) -> tuple[datetime | None, str | None]:
@@ -129,7 +134,7 @@ def session_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportConte
                 "patient_id": r.patient_id,
                 "site": site,
                 "mrn": r.mrn,
-                "patient_name": f"{r.family_name}, {r.given_name}",
+                "patient_name": _patient_name(r),
                 "birth_date": r.birth_date,
                 "age_years": deid.age_on(r.birth_date, day),
                 "diagnosis": r.diagnosis or None,
@@ -294,9 +299,65 @@ def audit_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext
     return records
 
 
+def _last_given(conn: Connection, rows: Sequence[Row[Any]]) -> dict[due_summary.Pair, datetime]:
+    """The last infusion given (IV started, `due_summary.given_in_order`) of each patient × therapy of the chunk."""
+    given = due_summary.given_in_order().order_by(None)
+    last: dict[due_summary.Pair, datetime] = {}
+    for part in due_summary.chunks(sorted({r.patient_id for r in rows})):
+        g = given.where(InfusionSession.patient_id.in_(part)).subquery()
+        last.update(
+            {
+                (patient_id, therapy_id): at
+                for patient_id, therapy_id, at in conn.execute(
+                    select(g.c.patient_id, g.c.therapy_id, func.max(g.c.iv_started_at)).group_by(
+                        g.c.patient_id, g.c.therapy_id
+                    )
+                )
+            }
+        )
+    return last
+
+
+def course_end_records(conn: Connection, rows: Sequence[Row[Any]], ctx: ExportContext) -> list[dict[str, Any]]:
+    """One record per course-end mark; `in_force` is the due list's rule (`due_summary.in_force`) on the marks
+    not resumed (at most one per pair), against the pair's last infusion given."""
+    open_marks = {(r.patient_id, r.therapy_id): r.ended_at for r in rows if r.resumed_at is None}
+    holding = due_summary.in_force(open_marks, _last_given(conn, rows)) if open_marks else set()
+    records = []
+    for r in rows:
+        site, zone = _site(r, ctx)
+        records.append(
+            {
+                "course_end_id": r.course_end_id,
+                "patient_id": r.patient_id,
+                "site": site,
+                "mrn": r.mrn,
+                "patient_name": _patient_name(r),
+                "therapy_code": r.therapy_code,
+                "therapy_name": r.therapy_name,
+                "end_reason": r.reason,
+                "note": r.note,
+                "ended_date": r.ended_at.astimezone(zone).date(),
+                "time_reference": "course_end",
+                "ended_at": r.ended_at,
+                "ended_by_id": r.ended_by_id,
+                "ended_by_name": r.ended_by_name,
+                "resumed_at": r.resumed_at,
+                "resumed_by_id": r.resumed_by_id,
+                "resumed_by_name": r.resumed_by_name,
+                "resume_reason": r.resume_reason,
+                "in_force": r.resumed_at is None and (r.patient_id, r.therapy_id) in holding,
+                "_reference": r.ended_at,
+                "_tz": zone,
+            }
+        )
+    return records
+
+
 BUILDERS: dict[str, Builder] = {
     "sessions": session_records,
     "vitals": vital_records,
     "reactions": reaction_records,
     "audit": audit_records,
+    "course_ends": course_end_records,
 }

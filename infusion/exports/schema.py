@@ -16,10 +16,10 @@ reach a de-identified file by someone forgetting to say what it is.
 
 The column set is a contract with spreadsheets, R scripts and registries
 downstream: changing it is deliberate. Bump `SCHEMA_VERSION`, update the frozen
-lists in tests/test_export.py and regenerate the dictionaries with
+lists in tests/db/test_export.py and regenerate the dictionaries with
 `python -m infusion.exports.schema`.
 
-About 680 lines on purpose: most of it is the column declarations (one tuple per dataset, each column
+About 800 lines on purpose: most of it is the column declarations (one tuple per dataset, each column
 with its type, meaning and de-identification rule), kept beside the rules that render and de-identify
 them so the contract is written in one place.
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 
 from db.models import SESSION_STATUSES
 from infusion.clinical.catalog import load_seed
+from infusion.clinical.course_end import REASON_CODES, REASONS
 from infusion.clinical.premedication import DRUG_CODES as PREMED_DRUGS
 from infusion.clinical.premedication import ROUTES as PREMED_ROUTES
 from infusion.clinical.premedication import UNITS as PREMED_UNITS
@@ -44,13 +45,14 @@ from infusion.clinical.vitals import CONSCIOUSNESS, MEASURES, POSITIONS
 from infusion.services.sessions import IV_GAUGES, IV_SITES
 from infusion.services.setup import DIAGNOSES
 
-#: Bumped whenever a dataset gains, loses, renames or retypes a column.
+#: Bumped whenever a dataset is added, or gains, loses, renames or retypes a column.
 #: 2: sessions gained `premedication_coded`; `premedication_given` (typed text) left the de-identified file.
 #: 3: sessions, vitals, reactions and audit gained `site` (the site's code; `site_key` in a de-identified file
 #:    made with pseudonymous sites); dates and times are in the row's site's time zone.
-SCHEMA_VERSION = "3"
+#: 4: a fifth dataset, `course_ends` (the Due page's ended-course marks); the other four are unchanged.
+SCHEMA_VERSION = "4"
 
-DATASETS = ("sessions", "vitals", "reactions", "audit")
+DATASETS = ("sessions", "vitals", "reactions", "audit", "course_ends")
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary"
 
@@ -186,6 +188,14 @@ def _patient_id() -> Column:
     )
 
 
+def _mrn() -> Column:
+    return Column("mrn", "text", "Medical record number.", deid=Deid.REMOVE)
+
+
+def _patient_name() -> Column:
+    return Column("patient_name", "text", "Family name, given name.", deid=Deid.REMOVE)
+
+
 def _site(meaning: str = "The site (clinic of the network) where the session took place: its short code.") -> Column:
     # a treating site is not among the 18 Safe Harbor identifiers (they describe the patient, relatives,
     # employers and household members): kept, or a keyed pseudonym when the export asks (docs: DEID_NOTICE)
@@ -275,8 +285,8 @@ SESSIONS: tuple[Column, ...] = (
     _session_id(),
     _patient_id(),
     _site(),
-    Column("mrn", "text", "Medical record number.", deid=Deid.REMOVE),
-    Column("patient_name", "text", "Family name, given name.", deid=Deid.REMOVE),
+    _mrn(),
+    _patient_name(),
     Column("birth_date", "date", "Date of birth.", deid=Deid.REMOVE),
     Column(
         "age_years",
@@ -505,11 +515,69 @@ AUDIT: tuple[Column, ...] = (
     Column("reason", "text", "Reason given, as typed.", deid=Deid.REMOVE),
 )
 
+COURSE_ENDS: tuple[Column, ...] = (
+    Column("course_end_id", "integer", "Chairside's number for the course-end mark.", deid=Deid.REMOVE),
+    _patient_id(),
+    _site(
+        "The site the mark was filed under (where the patient × therapy was listed or booked when the course was "
+        "ended): its short code."
+    ),
+    _mrn(),
+    _patient_name(),
+    _coded("therapy_code", "The therapy whose course was ended.", allowed=_therapy_codes()),
+    _coded("therapy_name", "The therapy's name in the catalog."),
+    _coded(
+        "end_reason",
+        "Why the course was ended, as picked from the list: "
+        + "; ".join(f"{code} = {label}" for code, label in REASONS.items())
+        + ".",
+        REASON_CODES,
+        allowed=_list(REASON_CODES),
+    ),
+    Column("note", "text", "Note on the end, as typed (required when the reason is other).", deid=Deid.REMOVE),
+    Column(
+        "ended_date",
+        "date",
+        "The day the course was marked ended.",
+        deid=Deid.YEAR,
+        deid_name="ended_year",
+    ),
+    Column(
+        "time_reference",
+        "text",
+        "What the *_rel_min columns of this row count from: the moment the course was marked ended.",
+        allowed="course_end",
+        deid=Deid.ONLY,
+    ),
+    # the year is in ended_year and the resume counts from this moment (time_reference): nothing else to keep
+    Column("ended_at", "datetime", "When the course was marked ended.", deid=Deid.REMOVE),
+    _staff_id("ended_by_id", "Who marked the course ended"),
+    _staff_name("ended_by_name", "Name of who marked the course ended, as recorded then."),
+    _at("resumed_at", "When the mark was lifted by resuming the course; blank when never resumed."),
+    _staff_id("resumed_by_id", "Who resumed the course"),
+    _staff_name("resumed_by_name", "Name of who resumed the course, as recorded then."),
+    Column(
+        "resume_reason",
+        "text",
+        "Why the course was resumed, as typed (ending a course again after the patient was treated again "
+        "closes the earlier mark with a reason saying so).",
+        deid=Deid.REMOVE,
+    ),
+    _keep(
+        "in_force",
+        "boolean",
+        "True when the mark still holds at export time, so the due list leaves the patient × therapy out: not "
+        "resumed, and no infusion of this therapy given to the patient (IV started) after the mark was made. An "
+        "infusion given later lifts the mark without a resume (the patient is due again).",
+    ),
+)
+
 SCHEMAS: dict[str, tuple[Column, ...]] = {
     "sessions": SESSIONS,
     "vitals": VITALS,
     "reactions": REACTIONS,
     "audit": AUDIT,
+    "course_ends": COURSE_ENDS,
 }
 
 DESCRIPTIONS = {
@@ -524,6 +592,12 @@ DESCRIPTIONS = {
     "range applies to the event time, in the time zone of the event's site (events about no site: the first "
     "site's). An export limited to some sites, or made by someone who holds only some sites, holds the events "
     "about those sites only (no network events).",
+    "course_ends": "One row per course-end mark: a charge nurse or an administrator marked a patient × therapy "
+    "course ended on the Due page (reason, note), and perhaps resumed it later (who, when, why); `in_force` says "
+    "whether the mark still holds at export time. A course ended again is a new row, the earlier one keeps its "
+    "end and its resume. The date range applies to the day the course was marked ended, in the time zone of the "
+    "site the mark was filed under. The therapy filter selects the course's therapy and the nurse filter who "
+    "marked it ended; a course end has no chair, so an export of course ends with a chair filter is refused.",
 }
 
 FORMAT_NOTES = (
@@ -532,9 +606,10 @@ FORMAT_NOTES = (
     "Timestamps: ISO 8601 to the second with the UTC offset, in the time zone of the row's site "
     "(e.g. 2026-03-02T09:15:00-05:00); a network spans zones, so rows of different sites may carry different "
     "offsets. Dates: YYYY-MM-DD, the site's local day.",
-    "The date range is each site's own local days: 1 to 31 March means midnight to midnight where the "
-    "session took place. `site` is the site's code; an export may be limited to some sites, never beyond "
-    "the sites where the person exporting holds their role.",
+    "The date range is each site's own local days: 1 to 31 March means midnight to midnight at the row's site "
+    "(where the session took place; the dataset's description says which site and which time for the others). "
+    "`site` is the site's code; an export may be limited to some sites, never beyond the sites where the person "
+    "exporting holds their role.",
     "Units are SI whatever the clinic's display units, and are named in the column (temperature_c, weight_kg, "
     "rate_ml_h, *_min in minutes).",
     "Booleans are true/false; a blank cell means no value.",

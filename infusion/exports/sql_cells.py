@@ -32,7 +32,7 @@ How each cell is made, by the output column's type and mode:
   functions as `records` (only for rows that have one); PostgreSQL reads the jsonb.
 
 SQLite's Python functions are registered on the export's own DB-API connection. A dataset has a plan only
-when every output column has an expression (`SOURCES`); sessions, reactions and audit keep the per-row
+when every output column has an expression (`SOURCES`); sessions, audit and course_ends keep the per-row
 path for now. Times on SQLite are read in SQLAlchemy's storage format (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC).
 Known differences from the per-row path, none reachable from Chairside's own writes: PostgreSQL writes
 NaN and infinities, and non-integral floats of 10^15 or more, in its own notation, and a "not obtained"
@@ -195,7 +195,8 @@ def _reaction_sources() -> dict[str, Source]:
 
 
 #: Per dataset: its sources. Datasets not here keep the per-row path: sessions (per-chunk summaries of
-#: premedication, rates, reactions, checks; not yet expressed) and audit (not yet).
+#: premedication, rates, reactions, checks; not yet expressed), audit (not yet) and course_ends (a few rows per
+#: patient ever, and `in_force` is the due list's rule applied in Python, `records.course_end_records`).
 SOURCES: dict[str, Callable[[], dict[str, Source]]] = {
     "vitals": _vital_sources,
     "reactions": _reaction_sources,

@@ -48,7 +48,7 @@ from infusion.exports.schema import (
     render_csv,
     render_markdown,
 )
-from infusion.services import corrections, entries, sessions
+from infusion.services import corrections, courses, entries, sessions
 from infusion.services.setup import add_chair, add_patient, update_clinic
 
 ADMIN = Actor(None, "Test Admin", "admin")
@@ -236,6 +236,8 @@ def build_clinic(db: Database) -> Clinic:
         walk_in=False,
     ).id
     sessions.cancel(db, nurse, s3, "=cancelled by Zebulon Quixote-Marchbanks", expected_version=None)
+    # patient 1's natalizumab course ended (the course_ends dataset), with identifying free text in the note
+    courses.end_course(db, ADMIN, p1, nat, "transferred", "=Zebulon moved in with his daughter, 12 Elm Street")
 
     today = utcnow().astimezone(ZoneInfo(TZ)).date()
     filters = ExportFilters(today - timedelta(days=3), today + timedelta(days=1))
@@ -910,6 +912,44 @@ def _v3(dataset: str) -> list[str]:
 
 
 FROZEN_COLUMNS["3"] = {name: _v3(name) for name in FROZEN_COLUMNS["2"]}
+
+#: Schema 4: a fifth dataset, course_ends; the other four unchanged.
+FROZEN_COLUMNS["4"] = {
+    **FROZEN_COLUMNS["3"],
+    "course_ends": [
+        "course_end_id",
+        "patient_id",
+        "site",
+        "mrn",
+        "patient_name",
+        "therapy_code",
+        "therapy_name",
+        "end_reason",
+        "note",
+        "ended_date",
+        "ended_at",
+        "ended_by_id",
+        "ended_by_name",
+        "resumed_at",
+        "resumed_by_id",
+        "resumed_by_name",
+        "resume_reason",
+        "in_force",
+    ],
+    "course_ends/deidentified": [
+        "patient_key",
+        "site",
+        "therapy_code",
+        "therapy_name",
+        "end_reason",
+        "ended_year",
+        "time_reference",
+        "ended_by_id",
+        "resumed_rel_min",
+        "resumed_by_id",
+        "in_force",
+    ],
+}
 
 
 def test_schema_change_guard() -> None:

@@ -54,7 +54,7 @@ def args(clinic: Clinic, out: Path, *extra: str, dataset: str = "vitals") -> lis
     ]
 
 
-@pytest.mark.parametrize("dataset", ["sessions", "vitals", "reactions", "audit"])
+@pytest.mark.parametrize("dataset", ["sessions", "vitals", "reactions", "audit", "course_ends"])
 def test_writes_the_same_file_as_the_function(
     clinic: Clinic, tmp_path: Path, dataset: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
