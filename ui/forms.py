@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import streamlit as st
 
@@ -26,6 +26,7 @@ from infusion.errors import ChairsideError
 from ui.common import flash, show_error, show_flash
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 def _gen_key(name: str) -> str:
@@ -55,6 +56,24 @@ class EntryForm:
             st.session_state[name] = uuid.uuid4().hex
         return str(st.session_state[name])
 
+    @property
+    def _saving(self) -> str:
+        return f"_form_saving_{self.name}__{self.generation}"
+
+    def choices(self, field: str, options: C) -> C:
+        """A picker's options in this instance: today's, except while a save of this instance is under way.
+
+        A second tap reruns the page while the first tap's save runs, or just after it before the form
+        moved on. The item saved may have left the list by then, and a picker whose value is no longer an
+        option falls back to its first option: another patient, saved with the first tap's token or, for
+        a save without one, saved anew. So during a save the options the first tap chose from are kept:
+        the second tap replays the same save, which the service stores once."""
+        key = f"_form_choices_{self.name}__{self.generation}__{field}"
+        if self._saving in st.session_state and key in st.session_state:
+            return cast(C, st.session_state[key])
+        st.session_state[key] = options
+        return options
+
     def submit(self, label: str, *, name: str = "submit", **kwargs: Any) -> bool:
         """A submit button of this instance (`name` tells two buttons of one form apart)."""
         return bool(st.form_submit_button(label, key=self.key(name), **kwargs))
@@ -73,9 +92,11 @@ class EntryForm:
         it after the rerun (`at_panel=True`: at the top of the panel, for a step
         that replaces this form).
         """
+        st.session_state[self._saving] = True  # before the call: a rerun stopping this run after it replays
         try:
             result = action()
         except ChairsideError as error:
+            st.session_state.pop(self._saving, None)  # refused: the pickers show today's options again
             outcome = self.key("outcome")
             with st.container(key=outcome):
                 show_error(error)
@@ -104,7 +125,10 @@ def scroll_into_view(key: str) -> None:
 def done(name: str) -> None:
     """Move the named form to a blank instance (its token is spent)."""
     generation = int(st.session_state.get(_gen_key(name), 0))
-    st.session_state.pop(f"_form_token_{name}__{generation}", None)
+    spent = (f"_form_token_{name}__{generation}", f"_form_saving_{name}__{generation}")
+    pinned = f"_form_choices_{name}__{generation}__"
+    for key in [k for k in st.session_state if k in spent or str(k).startswith(pinned)]:
+        del st.session_state[key]
     st.session_state[_gen_key(name)] = generation + 1
 
 

@@ -109,12 +109,15 @@ def end_course(
         if code in NOTE_REQUIRED and not text:
             raise ValidationError({"note": "Say why the course ended (the reason is “other”)."})
         token = clean_token(client_token)
+        # the patient's row locked first: a second tap saving at the same moment (Streamlit runs it beside
+        # the first) waits for the first to commit, then finds its token, instead of failing on the
+        # one-mark-in-force index (PostgreSQL; SQLite's writers queue already)
+        if s.scalars(select(Patient.id).where(Patient.id == patient_id).with_for_update()).first() is None:
+            raise ValidationError({"patient": "Pick a patient."})
         if token is not None:
             stored = s.scalars(select(CourseEnd).where(CourseEnd.client_token == token)).first()
             if stored is not None:  # a double tap: what the first tap stored
                 return stored
-        if s.get(Patient, patient_id) is None:
-            raise ValidationError({"patient": "Pick a patient."})
         if s.get(Therapy, therapy_id) is None:
             raise ValidationError({"therapy": "Pick a therapy."})
         sites = _pair_sites(s, patient_id, therapy_id)

@@ -10,8 +10,10 @@ What AppTest cannot see, each checked against the database:
    and a double tap on "Resume course" resumes it once and brings the pair back on the overdue list,
    also after another reload;
 4. the same double taps when the save is slow (a loaded clinic: the nurse sees nothing happen and taps
-   again while the first tap is still saving). They show a bug (`RACE`), so they are expected to fail
-   (xfail, strict on SQLite where the failure shows every time).
+   again while the first tap is still saving). Streamlit runs the second tap beside the first; the saved
+   pair may have left the picker by then, whose value would fall back to another patient. The form
+   keeps the options the first tap chose from while its save is under way (`ui.forms.EntryForm.choices`),
+   so the second tap replays the same save, stored once.
 
 The history is inserted directly (discharged Tysabri sessions 60 days ago: 32 days overdue), as the
 Due page's AppTests do; every test adds its own patients to the module's clinic.
@@ -50,25 +52,6 @@ expect = pytest.importorskip("playwright.sync_api").expect
 SETUP = Actor(None, "Setup", "admin")
 CHARGE_USER, CHARGE_NAME = "carla", "Carla Charge"
 COURSE_ACTIONS = ("end_course", "resume_course")
-
-RACE = (
-    "bug: a second tap while the first tap's save is still running starts a second run of the page beside the "
-    "first (Streamlit's fastReruns stops the running script only at its next Streamlit call, which comes after "
-    "the save). The second run sees the same form generation and token (EntryForm.save moves them on only "
-    "after the service returns) and submits the form again; if the pair just saved has already left the "
-    "picker's options, the picker falls back to its first option: the end's message names that other patient "
-    "(the service returns the mark stored under the token), and a resume, which has no token, resumes that "
-    "other course. On PostgreSQL the second run can also save beside the first and show 'Not saved. Someone "
-    "ended this course at the same moment'"
-)
-
-
-def _known_race(request: pytest.FixtureRequest, app: ClinicApp) -> None:
-    """Expect `RACE`. On SQLite it shows every time (the second run's sign-in touch waits for the first
-    run's commit, so it always reads the list without the saved pair); on PostgreSQL it depends on which
-    run reads the list first, so a pass there is not reported as a failure."""
-    request.applymarker(pytest.mark.xfail(strict=app.backend == "sqlite", reason=RACE))
-
 
 # ---------------------------------------------------------------- data, built before the browser opens it
 
@@ -287,12 +270,10 @@ def _double_tap(button: Any) -> None:
 
 @pytest.mark.parametrize("slow", [False, True], ids=["quick", "slow"])
 def test_a_double_tap_on_mark_course_ended_ends_the_picked_course_once(
-    request: pytest.FixtureRequest, tablet: Any, clinic_app: ClinicApp, charge: str, slow: bool
+    tablet: Any, clinic_app: ClinicApp, charge: str, slow: bool
 ) -> None:
     """Quick: both taps reach the server before the first is served. Slow: the second tap comes while the
-    first tap's save is still running (`_slow_saves`), the case of a loaded clinic (known bug: `RACE`)."""
-    if slow:
-        _known_race(request, clinic_app)
+    first tap's save is still running (`_slow_saves`), the case of a loaded clinic."""
     stays, stays_family, _ = _pair(clinic_app, "Stays")
     ends, ends_family, label = _pair(clinic_app, "Ends")
     page = tablet(charge)
@@ -452,10 +433,10 @@ def test_an_ended_course_survives_a_reload_and_a_double_tap_on_resume_resumes_it
 
 
 def test_a_second_tap_on_resume_while_it_saves_resumes_only_the_picked_course(
-    request: pytest.FixtureRequest, tablet: Any, clinic_app: ClinicApp, charge: str
+    tablet: Any, clinic_app: ClinicApp, charge: str
 ) -> None:
-    """Known bug (`RACE`): the second tap resumes the course listed first under Ended courses."""
-    _known_race(request, clinic_app)
+    """Before the form kept its options while saving, the second tap resumed the course listed first under
+    Ended courses: another patient's."""
     earlier, earlier_family, _ = _pair(clinic_app, "StillEnded")
     patient, family, label = _pair(clinic_app, "SlowResume")
     _end(clinic_app, earlier)

@@ -23,7 +23,6 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
     leaves the lists above and shows under "Ended courses", where it can be resumed."""
     if not cx.can_end_course or frame.empty:
         return
-    pairs = {f"{r.patient_id}:{r.therapy_id}": r for r in frame.itertuples()}
     with st.expander("⏹️ Course ended? Mark it", key=f"{name}_open"):
         st.caption(
             "For a patient who stopped this therapy (completed, switched, moved, declined, died): the course "
@@ -31,6 +30,7 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
             "infusion of it again. Who, when and why are kept."
         )
         with entry_form(name) as form:
+            pairs = form.choices("pair", {f"{r.patient_id}:{r.therapy_id}": r for r in frame.itertuples()})
             picked = st.selectbox(
                 "Patient and therapy", list(pairs), key=form.key("pair"), format_func=lambda p: pair_label(pairs[p])
             )
@@ -45,8 +45,9 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
                     lambda: courses.end_course(
                         cx.db, cx.viewer, int(r.patient_id), int(r.therapy_id), reason, note, client_token=form.token
                     ),
-                    lambda row: (
-                        f"Course ended: {pair_label(r)} ({REASONS[row.reason]}, by {row.ended_by_name}). "
+                    lambda row: (  # named from what was stored: a replayed tap returns the first tap's row
+                        f"Course ended: {pair_label(pairs.get(f'{row.patient_id}:{row.therapy_id}', r))} "
+                        f"({REASONS[row.reason]}, by {row.ended_by_name}). "
                         "It is under Ended courses, where it can be resumed."
                     ),
                     at_panel=True,  # the pair leaves the list this form picks from
@@ -79,8 +80,8 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
         if not cx.can_end_course:
             st.caption("A charge nurse or an administrator resumes a course.")
             return
-        rows = {int(r.course_end_id): r for r in frame.itertuples()}
         with entry_form("resume_course") as form:
+            rows = form.choices("pick", {int(r.course_end_id): r for r in frame.itertuples()})
             picked = st.selectbox(
                 "Course to resume", list(rows), key=form.key("pick"), format_func=lambda i: pair_label(rows[i])
             )
@@ -89,6 +90,6 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
                 r = rows[picked]
                 form.save(
                     lambda: courses.resume_course(cx.db, cx.viewer, int(r.course_end_id), why),
-                    f"Course resumed: {pair_label(r)} is on the due list again.",
+                    lambda row: f"Course resumed: {pair_label(rows.get(int(row.id), r))} is on the due list again.",
                     at_panel=True,
                 )
