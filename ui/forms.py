@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import streamlit as st
 
-from infusion.errors import ChairsideError
+from infusion.errors import ChairsideError, DatabaseBusy, DatabaseUnavailable
 from ui.common import flash, show_error, show_flash
 
 T = TypeVar("T")
@@ -96,7 +96,10 @@ class EntryForm:
         try:
             result = action()
         except ChairsideError as error:
-            st.session_state.pop(self._saving, None)  # refused: the pickers show today's options again
+            if not isinstance(error, (DatabaseBusy, DatabaseUnavailable)):
+                # refused: the pickers show today's options again. Busy or unreachable: an earlier tap's
+                # save may still commit, so its options stay for the tap that tries again
+                st.session_state.pop(self._saving, None)
             outcome = self.key("outcome")
             with st.container(key=outcome):
                 show_error(error)
@@ -125,11 +128,13 @@ def scroll_into_view(key: str) -> None:
 def done(name: str) -> None:
     """Move the named form to a blank instance (its token is spent)."""
     generation = int(st.session_state.get(_gen_key(name), 0))
+    # the new instance first: a run stopped part-way through (every session-state access may stop it) has
+    # moved on, and never leaves this instance without its token or its kept options
+    st.session_state[_gen_key(name)] = generation + 1
     spent = (f"_form_token_{name}__{generation}", f"_form_saving_{name}__{generation}")
     pinned = f"_form_choices_{name}__{generation}__"
     for key in [k for k in st.session_state if k in spent or str(k).startswith(pinned)]:
         del st.session_state[key]
-    st.session_state[_gen_key(name)] = generation + 1
 
 
 def instance(name: str) -> EntryForm:

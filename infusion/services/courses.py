@@ -116,6 +116,13 @@ def end_course(
             raise ValidationError({"patient": "Pick a patient."})
         if token is not None:
             stored = s.scalars(select(CourseEnd).where(CourseEnd.client_token == token)).first()
+            if stored is not None and (stored.patient_id, stored.therapy_id) != (patient_id, therapy_id):
+                # the form's earlier save went through but the form never moved on: never report another
+                # pair's mark as this one's
+                raise ConflictError(
+                    "This form already ended another course; nothing was saved for the pair picked now. "
+                    "Reload the page and pick again."
+                )
             if stored is not None:  # a double tap: what the first tap stored
                 return stored
         if s.get(Therapy, therapy_id) is None:

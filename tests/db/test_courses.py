@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from db.models import CourseEnd
 from infusion.accounts.actor import Actor
-from infusion.errors import PermissionDenied, ValidationError
+from infusion.errors import ConflictError, PermissionDenied, ValidationError
 from infusion.reads import due, due_summary
 from infusion.reads.courses import ENDED_COLUMNS, ended_courses
 from infusion.services import courses
@@ -163,6 +163,19 @@ def test_a_double_tap_stores_one_mark_and_one_event(db, nurse):
     courses.resume_course(db, CHARGE, first.id, "restarted")
     courses.resume_course(db, CHARGE, first.id, "restarted twice")
     assert marks(db)[0].resume_reason == "restarted" and audit_count(db) == before + 2
+
+
+def test_a_form_token_already_spent_on_another_pair_ends_nothing_and_says_so(db, nurse):
+    """A form whose earlier save went through but which never moved on (its run was stopped) sends the same
+    token with another pair: that pair is not ended, and the earlier pair's mark is not reported as its own."""
+    tysabri = therapy_id(db, "natalizumab")
+    first = history(db, nurse, "natalizumab", [TODAY - timedelta(days=100)])
+    second = history(db, nurse, "natalizumab", [TODAY - timedelta(days=90)])
+    courses.end_course(db, CHARGE, first, tysabri, "switched", client_token="form-7")
+    before = audit_count(db)
+    with pytest.raises(ConflictError, match="already ended another course"):
+        courses.end_course(db, CHARGE, second, tysabri, "completed", client_token="form-7")
+    assert [m.patient_id for m in marks(db)] == [first] and audit_count(db) == before
 
 
 def test_site_is_checked_where_the_pair_is_listed_or_booked(db, nurse):
