@@ -219,7 +219,7 @@ def month_slots(s: Session, site: int, chairs: Sequence[int] | None, pieces: lis
     else:
         wanted, taken_away = list(chairs), set()
     conn = s.connection()
-    for piece in pieces if wanted else ():
+    for piece in pieces:
         params = {"site": site, "chairs": wanted, "first": piece.first, "last": piece.last}
         rows = conn.execute(_piece_statement(piece.yearly), params).all()
         if rows:

@@ -196,11 +196,10 @@ class OpeningHours:
         return [(w, h) for w in self.days for h in range(self.open_hour, self.close_hour)]
 
 
-def site_chairs(site: Any, chair_ids: Any = None, *, active: bool = True) -> Select[Any]:
+def site_chairs(site: int, chair_ids: Sequence[int] | None = None, *, active: bool = True) -> Select[Any]:
     """The chairs a site's utilisation counts: its treatment chairs (home visits hold none), those of the
     chair filter `chair_ids` when given, else the active ones (`active` False: the inactive ones, which
-    chair_use takes away from the site's row for every chair). `site` and `chair_ids` may be bound
-    parameters (chair_use's statement is built once)."""
+    chair_use takes away from the site's row for every chair)."""
     q = select(Chair.id).where(Chair.kind == "chair", Chair.site_id == site)
     return q.where(Chair.id.in_(chair_ids)) if chair_ids is not None else q.where(Chair.active.is_(active))
 
