@@ -8,7 +8,10 @@ transaction, so a browser that kept an old picture of the account is refused all
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, event, select
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, event, select
 from sqlalchemy.orm import Session
 
 from db.models import AppUser, Chair, Clinic, InfusionSession, UserSite
@@ -32,13 +35,42 @@ _ACCOUNT = (
 def load_account(s: Session, user_id: int) -> AppUser | None:
     """The account and the sites it holds, in one statement, both held for the transaction: a write
     checks the account, then the site, then audits as it (one statement instead of two or three)."""
-    rows = s.execute(_ACCOUNT, {"user_id": user_id}).all()
+    return account_and_replay(s, user_id, None, None)[0]
+
+
+@cache
+def _by_token(model: Any) -> Any:
+    """The id of `model`'s row under a client token (its column is unique), built once per table."""
+    return select(model.id).where(model.client_token == bindparam("token")).limit(1)
+
+
+@cache
+def _account_and_replay(model: Any) -> Select[Any]:
+    return _ACCOUNT.add_columns(_by_token(model).scalar_subquery().label("replay_id"))
+
+
+def account_and_replay(
+    s: Session, user_id: int, model: Any | None, token: str | None
+) -> tuple[AppUser | None, int | None]:
+    """`load_account`, and with `model` and `token` the id of the `model` row stored under that client
+    token, in the same statement (a save's retry lookup costs no round trip of its own)."""
+    if model is None or token is None:
+        rows = s.execute(_ACCOUNT, {"user_id": user_id}).all()
+    else:
+        rows = s.execute(_account_and_replay(model), {"user_id": user_id, "token": token}).all()
     if not rows:
-        return None
+        return None, None
     user = rows[0][0]
     keep(s, user)
-    s.info.setdefault(_SITES_READ, {})[user_id] = frozenset(int(site) for _, site in rows if site is not None)
-    return user
+    s.info.setdefault(_SITES_READ, {})[user_id] = frozenset(int(row[1]) for row in rows if row[1] is not None)
+    probed: Any = rows[0]  # (account, site) or (account, site, replay id)
+    return user, (probed[2] if model is not None and token is not None else None)
+
+
+def stored_id(s: Session, model: Any, token: str) -> int | None:
+    """The id of the `model` row stored under a client token (for writes without an account to read)."""
+    found = s.scalar(_by_token(model), {"token": token})
+    return int(found) if found is not None else None
 
 
 @event.listens_for(Session, "after_flush")

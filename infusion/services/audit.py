@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session
 
 from db.models import AppUser, AuditEvent, Chair, Clinic, InfusionSession
@@ -15,7 +15,7 @@ from infusion.accounts.sites import working_site
 from infusion.clinical.states import SessionStatus
 from infusion.clock import utcnow
 from infusion.errors import PermissionDenied
-from infusion.services import integrity  # noqa: F401 - registers the row checks every write goes through
+from infusion.services import integrity  # also registers the row checks every write goes through
 
 #: what a disabled account may still leave in the trail (its own sign-out)
 ALLOWED_WHEN_DISABLED = frozenset({"sign_out"})
@@ -113,7 +113,7 @@ def record(
     reason: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Add the audit event of a write to its transaction.
+    """Write the audit event of a write in its transaction.
 
     Every write records one, so this is also the last check that the account behind a
     signed-in actor still exists and is active: a disabled account's open browser cannot
@@ -123,19 +123,26 @@ def record(
         user = s.get(AppUser, actor.user_id)
         if user is None or not user.active:
             raise PermissionDenied("Your account is disabled; nothing was saved. Ask an administrator.")
-    s.add(
-        AuditEvent(
-            at=at or utcnow(),
-            user_id=actor.user_id,
-            user_name=actor.name,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            session_id=session_id,
-            patient_id=patient_id,
-            site_id=event_site(s, actor, entity, entity_id, session_id, patient_id, after),
-            before=_jsonable(before) if before is not None else None,
-            after=_jsonable(after) if after is not None else None,
-            reason=reason,
-        )
+    event = AuditEvent(
+        at=at or utcnow(),
+        user_id=actor.user_id,
+        user_name=actor.name,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        session_id=session_id,
+        patient_id=patient_id,
+        site_id=event_site(s, actor, entity, entity_id, session_id, patient_id, after),
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+        reason=reason,
     )
+    # the same checks as every flushed row, then one plain INSERT now: nothing reads the event back in the
+    # transaction, and the unit of work's bookkeeping for it was ~10 % of a nurse's save on PostgreSQL
+    integrity.check_new(event)
+    s.execute(_INSERT, {name: getattr(event, name) for name in _COLUMNS})
+
+
+_TABLE: Any = AuditEvent.__table__
+_INSERT = insert(_TABLE)
+_COLUMNS = tuple(c.key for c in inspect(AuditEvent).column_attrs if c.key != "id")

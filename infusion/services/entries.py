@@ -39,6 +39,8 @@ from infusion.errors import ConfirmationRequired, NotFoundError, StateError, Val
 from infusion.services import integrity
 from infusion.services.audit import record, snapshot
 from infusion.services.opening import (
+    ANOTHER_SESSION,
+    TokenReplay,
     charting,
     clinic_context,
     clinical_time,
@@ -121,7 +123,7 @@ def _existing(s: Session, model: type[EntryT], token: str | None, session_id: in
         return None
     found = s.scalars(_by_token(model), {"token": token}).first()
     if found is not None and found.session_id != session_id:
-        raise ValidationError({"client_token": "This form was already used for another session; reload the page."})
+        raise ValidationError({"client_token": ANOTHER_SESSION})
     return found
 
 
@@ -223,10 +225,7 @@ def record_vitals(
 ) -> VitalSign:
     """A set of vitals during the infusion or observation, at the time it was taken."""
 
-    def retried(s: Session, row: InfusionSession) -> VitalSign | None:
-        return _existing(s, VitalSign, client_token, row.id)
-
-    with charting(db, actor, session_id, expected_version, replayed=retried) as w:
+    with charting(db, actor, session_id, expected_version, replayed=TokenReplay(VitalSign, client_token)) as w:
         s, row = w.s, w.row
         if w.replay is not None:
             return w.replay  # a retried save: already stored, whatever changed since
@@ -250,7 +249,7 @@ def record_vitals(
             require_core=False,
             acknowledge_flags=acknowledge_flags,
             client_token=client_token,
-            token_checked=True,  # `retried` found none under the session's lock
+            token_checked=True,  # the opening found none under the session's lock
         )
         log.info("record_vitals session=%s vital=%s by user=%s", row.id, vital.id, actor.user_id)
         return vital
@@ -276,7 +275,7 @@ def record_premedication(
     text that is exactly a listed drug and a plain dose ("Benadryl", "25 mg") is coded as well, anything
     else typed as the drug is coded "other". "other" needs the drug's name in `drug`.
     """
-    opening = charting(db, actor, session_id)
+    opening = charting(db, actor, session_id, replayed=TokenReplay(Premedication, client_token))
     problems = premedication.validate_coded(drug_code, dose_value, dose_unit, route)
     if problems:
         raise ValidationError(problems)
@@ -294,10 +293,9 @@ def record_premedication(
         dose = (dose or "").strip() or premedication.format_dose(dose_value, dose_unit)
     with opening as w:
         s, row = w.s, w.row
+        if w.replay is not None:
+            return w.replay  # a retried save: already stored, whatever changed since
         require_status(row.status, PREMED_STATUSES, "premedication")
-        existing = _existing(s, Premedication, client_token, row.id)
-        if existing is not None:
-            return existing
         moment = clinical_time(
             given_at,
             field="given_at",
@@ -356,11 +354,7 @@ def _rate_entry(
     expected_version: int | None,
     client_token: str | None,
 ) -> RateChange:
-
-    def retried(s: Session, row: InfusionSession) -> RateChange | None:
-        return _existing(s, RateChange, client_token, row.id)
-
-    opening = charting(db, actor, session_id, expected_version, replayed=retried)
+    opening = charting(db, actor, session_id, expected_version, replayed=TokenReplay(RateChange, client_token))
     if kind in ("change", "resume"):
         problem = validate_rate(rate_ml_h)
         if problem:
@@ -575,7 +569,7 @@ def record_reaction(
     client_token: str | None = None,
 ) -> Reaction:
     """A reaction observed during the infusion or observation, with its CTCAE grade and what was done."""
-    opening = charting(db, actor, session_id)
+    opening = charting(db, actor, session_id, replayed=TokenReplay(Reaction, client_token))
     text, wrong = texts(
         other_text=other_text, medication_given=medication_given, provider_name=provider_name, note=note
     )
@@ -596,10 +590,9 @@ def record_reaction(
         raise ValidationError(problems)
     with opening as w:
         s, row = w.s, w.row
+        if w.replay is not None:
+            return w.replay  # a retried save: already stored, whatever changed since
         require_status(row.status, REACTION_STATUSES, "a reaction")
-        existing = _existing(s, Reaction, client_token, row.id)
-        if existing is not None:
-            return existing
         onset = clinical_time(
             onset_at,
             field="onset_at",

@@ -254,6 +254,15 @@ def check_pending(session: Session) -> None:
         state = inspect(obj)
         if state.committed_state:
             problems.update(row_problems(state, new=False))
+    _refuse(problems)
+
+
+def check_new(obj: Any) -> None:
+    """`check_pending` for one new row written without the unit of work (a plain INSERT of its values)."""
+    _refuse(row_problems(inspect(obj), new=True))
+
+
+def _refuse(problems: dict[str, str]) -> None:
     if problems:
         raise ValidationError({k: f"{v} Nothing was saved." if len(problems) == 1 else v for k, v in problems.items()})
 

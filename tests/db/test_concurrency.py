@@ -129,14 +129,30 @@ def test_racing_iv_stops_without_version_have_one_winner(db, nurse):
     assert all(isinstance(r, StateError) for kind, r in results if kind == "error")
 
 
-def test_same_client_token_from_two_threads_stores_one_row(db, nurse):
+@pytest.fixture
+def signed_in_nurse(db) -> Actor:
+    """A nurse with an account: the retry lookup then shares the account's statement."""
+    from infusion.accounts import auth
+
+    admin = auth.create_first_admin(db, username="boss", display_name="Bo Boss", password="correct horse battery")
+    user = auth.add_user(
+        db, admin, username="nora", display_name="Nora Nurse", role="nurse", password="correct horse battery"
+    )
+    return Actor(user.id, user.display_name, user.role)
+
+
+@pytest.mark.parametrize("who", ["nurse", "signed_in_nurse"])
+def test_same_client_token_from_two_threads_stores_one_row(db, nurse, who, request):
+    """Four taps at once with one form's token: one row, and every tap is told it was saved. A tap
+    that waited for the session's lock must see the row the first one committed meanwhile."""
     sid = new_session(db, nurse)
     walk(db, nurse, sid, "infusing", t0=ago(120))
     taken = ago(30)
+    actor = request.getfixturevalue(who)
     calls = [
         (
             lambda: entries.record_vitals(
-                db, nurse, sid, normal_vitals(pulse=91), taken_at=taken, client_token="double-tap"
+                db, actor, sid, normal_vitals(pulse=91), taken_at=taken, client_token="double-tap"
             )
         )
         for _ in range(4)

@@ -1051,6 +1051,28 @@ def test_client_token_from_another_session_is_refused(db, nurse):
     assert "client_token" in exc.value.problems
 
 
+def test_a_retried_premedication_or_reaction_is_saved_once_after_the_session_moved_on(db, nurse):
+    """A retry that arrives after the nurse moved the session on (a tap answered late, a reload) is told
+    its entry was saved, not refused for the new status: the entry is there, once."""
+    sid = new_session(db, nurse)
+    walk(db, nurse, sid, "infusing", t0=ago(90))
+    premed = entries.record_premedication(
+        db, nurse, sid, drug="Acetaminophen", dose="650 mg", route="PO", client_token="tok-premed-late"
+    )
+    rash = {"symptoms": ["rash"], "grade": 1, "actions": ["observed"], "onset_at": ago(10), "resolved_at": ago(5)}
+    reaction = entries.record_reaction(db, nurse, sid, **rash, client_token="tok-reaction-late")
+    sessions.stop_iv(db, nurse, sid, expected_version=None)
+    sessions.discharge(db, nurse, sid, expected_version=None, early_reason="test walk")
+    with pytest.raises(StateError):  # a new entry is refused now
+        entries.record_reaction(db, nurse, sid, symptoms=["rash"], grade=1, actions=["observed"])
+    again = entries.record_premedication(
+        db, nurse, sid, drug="Acetaminophen", dose="650 mg", route="PO", client_token="tok-premed-late"
+    )
+    twice = entries.record_reaction(db, nurse, sid, **rash, client_token="tok-reaction-late")
+    assert (again.id, twice.id) == (premed.id, reaction.id)
+    assert len(rows_of(db, Premedication, sid)) == 1 and len(rows_of(db, Reaction, sid)) == 1
+
+
 def test_retry_with_same_token_and_version_returns_the_saved_row(db, nurse):
     sid = new_session(db, nurse)
     walk(db, nurse, sid, "infusing", t0=ago(60))
