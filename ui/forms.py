@@ -8,12 +8,15 @@ its widget keys and its idempotency token carry the generation number, so
 - a rejected save leaves every field as typed, with the message beside the button;
 - a double or triple tap submits the same values with the same token, and the
   service stores one entry (or the step has moved on and the tap is ignored);
+- values changed after a save that was never confirmed go with a new token: they are
+  a new entry, never answered with the earlier one;
 - only a confirmed save moves to the next generation: a blank form, times back
   to "now", never the last set pre-filled.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +27,18 @@ import streamlit as st
 
 from infusion.errors import ChairsideError, DatabaseBusy, DatabaseUnavailable
 from ui.common import flash, show_error, show_flash
+
+#: an object's address in its default repr: not part of what a field holds
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+#: after a save with other values was never confirmed: it may be in the record too
+EARLIER_TRY = (
+    "An earlier try of this form with other values was not confirmed and may be in the record too: "
+    "check the entries and mark it entered in error if it is wrong."
+)
+
+#: the field names submit buttons were given (a button is not a value the nurse typed)
+_SUBMIT_NAMES: set[str] = {"submit"}
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -50,15 +65,40 @@ class EntryForm:
 
     @property
     def token(self) -> str:
-        """The idempotency token of this instance: the same across reruns until a save is confirmed."""
+        """The idempotency token of this instance: the same across reruns until a save is confirmed.
+
+        A save of this instance that was never confirmed (its run was cut short after the service call,
+        or the database was busy or unreachable) may have been stored under the token. Submitted again
+        with the same values, it is the same entry: the token stays, and the service returns what it
+        stored. Submitted with other values, it is another entry: a new token, so the service stores
+        what is on the screen now instead of answering with the earlier values."""
         name = f"_form_token_{self.name}__{self.generation}"
+        tried = st.session_state.get(self._saving)
         if name not in st.session_state:
             st.session_state[name] = uuid.uuid4().hex
+        elif tried is not None and tried != self.values():
+            st.session_state[name] = uuid.uuid4().hex
+            st.session_state[self._saving] = self.values()
+            st.session_state[self._renewed] = True
         return str(st.session_state[name])
+
+    @property
+    def _renewed(self) -> str:
+        return f"_form_renewed_{self.name}__{self.generation}"
 
     @property
     def _saving(self) -> str:
         return f"_form_saving_{self.name}__{self.generation}"
+
+    def values(self) -> str:
+        """What this instance's fields hold now (its buttons left out), comparable across reruns."""
+        prefix = f"{self.name}__{self.generation}__"
+        held = sorted(
+            (key, _ADDRESS.sub("", repr(st.session_state[key])))
+            for key in (str(k) for k in st.session_state)
+            if key.startswith(prefix) and key[len(prefix) :] not in _SUBMIT_NAMES
+        )
+        return repr(held)
 
     def choices(self, field: str, options: C) -> C:
         """A picker's options in this instance: today's, except while a save of this instance is under way.
@@ -76,6 +116,7 @@ class EntryForm:
 
     def submit(self, label: str, *, name: str = "submit", **kwargs: Any) -> bool:
         """A submit button of this instance (`name` tells two buttons of one form apart)."""
+        _SUBMIT_NAMES.add(name)
         return bool(st.form_submit_button(label, key=self.key(name), **kwargs))
 
     def save(
@@ -92,7 +133,8 @@ class EntryForm:
         it after the rerun (`at_panel=True`: at the top of the panel, for a step
         that replaces this form).
         """
-        st.session_state[self._saving] = True  # before the call: a rerun stopping this run after it replays
+        # before the call: a rerun that stops this run after it replays the same values (see `token`)
+        st.session_state[self._saving] = self.values()
         try:
             result = action()
         except ChairsideError as error:
@@ -106,6 +148,8 @@ class EntryForm:
             scroll_into_view(outcome)
             return None
         message = success(result) if callable(success) else success
+        if st.session_state.get(self._renewed):
+            message = f"{message} {EARLIER_TRY}"
         flash(message, "_flash" if at_panel else _msg_key(self.name))
         done(self.name)
         if rerun:
@@ -131,7 +175,7 @@ def done(name: str) -> None:
     # the new instance first: a run stopped part-way through (every session-state access may stop it) has
     # moved on, and never leaves this instance without its token or its kept options
     st.session_state[_gen_key(name)] = generation + 1
-    spent = (f"_form_token_{name}__{generation}", f"_form_saving_{name}__{generation}")
+    spent = tuple(f"_form_{what}_{name}__{generation}" for what in ("token", "saving", "renewed"))
     pinned = f"_form_choices_{name}__{generation}__"
     for key in [k for k in st.session_state if k in spent or str(k).startswith(pinned)]:
         del st.session_state[key]

@@ -252,3 +252,55 @@ def test_a_charge_nurse_sets_news2_scale_2_and_a_nurse_sees_it(db, make_app):
     nurse_view.button(key=f"open_{sid}").click().run()
     assert any("NEWS2 SpO2 Scale 2" in e.label for e in nurse_view.expander)
     assert "A charge nurse or an administrator sets the scale." in _texts(nurse_view)
+
+
+def test_after_an_unconfirmed_save_the_same_values_save_once_and_changed_values_save_anew(db, make_app, monkeypatch):
+    """The database took a save but the answer was lost ("not confirmed — try again"). Tapping again
+    with the same values stores nothing twice; changing a value first stores what is on the screen,
+    never answered with the earlier set."""
+    from infusion.errors import DatabaseUnavailable
+    from infusion.services import entries
+    from tests.helpers import ago, walk
+
+    actor, _ = _seed(db)
+    at = _start(make_app, actor)
+    _add_walk_in(at, "Tysabri")
+    with db.reading() as s:
+        sid = s.scalars(select(InfusionSession.id)).one()
+    walk(db, actor, sid, "infusing", t0=ago(60))
+    at.run()
+    real = entries.record_vitals
+    answered: list[int] = []
+
+    def stored_but_unconfirmed(*args, **kwargs):  # every other call: committed, then the connection drops
+        row = real(*args, **kwargs)
+        answered.append(row.id)
+        if len(answered) % 2:
+            raise DatabaseUnavailable()
+        return row
+
+    monkeypatch.setattr(entries, "record_vitals", stored_but_unconfirmed)
+
+    def fill(pulse: int) -> None:
+        for field, value in {"sbp": 118, "dbp": 76, "pulse": pulse, "temp": 36.8, "rr": 16, "spo2": 98}.items():
+            at.number_input(key=form_key(at, f"vitals_{sid}", field)).set_value(value)
+
+    def pulses() -> list[int]:
+        with db.reading() as s:
+            return list(
+                s.scalars(select(VitalSign.pulse).where(VitalSign.session_id == sid, VitalSign.phase != "pre"))
+            )
+
+    fill(80)
+    _click(at, "Save vitals")
+    assert "not confirmed" in _texts(at) and pulses() == [80]
+    _click(at, "Save vitals")  # the same values again: the stored set is the answer
+    assert "Vitals saved" in _texts(at) and "may be in the record too" not in _texts(at) and pulses() == [80]
+
+    fill(81)
+    _click(at, "Save vitals")
+    assert "not confirmed" in _texts(at) and pulses() == [80, 81]
+    fill(95)  # the nurse corrects a value before trying again
+    _click(at, "Save vitals")
+    assert "Vitals saved" in _texts(at) and "may be in the record too" in _texts(at)
+    assert sorted(pulses()) == [80, 81, 95]
