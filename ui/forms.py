@@ -37,7 +37,7 @@ EARLIER_TRY = (
     "check the entries and mark it entered in error if it is wrong."
 )
 
-#: the field names submit buttons were given (a button is not a value the nurse typed)
+#: the field names buttons were given (`submit`, `button_key`): a button is not a value the nurse typed
 _SUBMIT_NAMES: set[str] = {"submit"}
 
 T = TypeVar("T")
@@ -113,6 +113,12 @@ class EntryForm:
             return cast(C, st.session_state[key])
         st.session_state[key] = options
         return options
+
+    def button_key(self, name: str) -> str:
+        """The key of a plain `st.button` that belongs to this instance (a confirmation's buttons): like
+        a submit button, it is not one of the values `values` compares."""
+        _SUBMIT_NAMES.add(name)
+        return self.key(name)
 
     def submit(self, label: str, *, name: str = "submit", **kwargs: Any) -> bool:
         """A submit button of this instance (`name` tells two buttons of one form apart)."""

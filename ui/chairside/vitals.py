@@ -239,11 +239,11 @@ def confirm_flagged(
             max_chars=ui.limit(VitalSign, "provider_name"),
         )
         b1, b2 = st.columns(2)
-        if b1.button("Confirm and save", type="primary", key=form.key("confirm"), width="stretch"):
+        if b1.button("Confirm and save", type="primary", key=form.button_key("confirm"), width="stretch"):
             entry.provider_notified, entry.provider_name = notified, provider
             save_vitals(
                 cx, detail, form, kind, entry, pending["taken_at"], acknowledge=True, news=assessment.news2.describe()
             )
-        if b2.button("Back to edit", key=form.key("back"), width="stretch"):
+        if b2.button("Back to edit", key=form.button_key("back"), width="stretch"):
             st.session_state.pop(pending_key, None)
             st.rerun()
