@@ -287,9 +287,7 @@ def test_after_an_unconfirmed_save_the_same_values_save_once_and_changed_values_
 
     def pulses() -> list[int]:
         with db.reading() as s:
-            return list(
-                s.scalars(select(VitalSign.pulse).where(VitalSign.session_id == sid, VitalSign.phase != "pre"))
-            )
+            return list(s.scalars(select(VitalSign.pulse).where(VitalSign.session_id == sid, VitalSign.phase != "pre")))
 
     fill(80)
     _click(at, "Save vitals")
