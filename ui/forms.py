@@ -72,15 +72,24 @@ class EntryForm:
         with the same values, it is the same entry: the token stays, and the service returns what it
         stored. Submitted with other values, it is another entry: a new token, so the service stores
         what is on the screen now instead of answering with the earlier values."""
-        name = f"_form_token_{self.name}__{self.generation}"
+        if self._token not in st.session_state:
+            st.session_state[self._token] = uuid.uuid4().hex
+        else:
+            self._renew_if_changed()
+        return str(st.session_state[self._token])
+
+    @property
+    def _token(self) -> str:
+        return f"_form_token_{self.name}__{self.generation}"
+
+    def _renew_if_changed(self) -> None:
+        """A new token if a save of this instance began with other values than the fields hold now
+        (whether the page reads the token before `save` or inside its action)."""
         tried = st.session_state.get(self._saving)
-        if name not in st.session_state:
-            st.session_state[name] = uuid.uuid4().hex
-        elif tried is not None and tried != self.values():
-            st.session_state[name] = uuid.uuid4().hex
+        if tried is not None and self._token in st.session_state and tried != self.values():
+            st.session_state[self._token] = uuid.uuid4().hex
             st.session_state[self._saving] = self.values()
             st.session_state[self._renewed] = True
-        return str(st.session_state[name])
 
     @property
     def _renewed(self) -> str:
@@ -140,6 +149,7 @@ class EntryForm:
         that replaces this form).
         """
         # before the call: a rerun that stops this run after it replays the same values (see `token`)
+        self._renew_if_changed()
         st.session_state[self._saving] = self.values()
         try:
             result = action()
