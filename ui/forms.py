@@ -86,9 +86,12 @@ class EntryForm:
         """A new token if a save of this instance began with other values than the fields hold now
         (whether the page reads the token before `save` or inside its action)."""
         tried = st.session_state.get(self._saving)
-        if tried is not None and self._token in st.session_state and tried != self.values():
+        if tried is None or self._token not in st.session_state:
+            return
+        now = self.values()
+        if tried != now:
             st.session_state[self._token] = uuid.uuid4().hex
-            st.session_state[self._saving] = self.values()
+            st.session_state[self._saving] = now
             st.session_state[self._renewed] = True
 
     @property

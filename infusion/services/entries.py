@@ -39,11 +39,11 @@ from infusion.errors import ConfirmationRequired, NotFoundError, StateError, Val
 from infusion.services import integrity
 from infusion.services.audit import record, snapshot
 from infusion.services.opening import (
-    ANOTHER_SESSION,
     TokenReplay,
     charting,
     clinic_context,
     clinical_time,
+    refuse_other_session,
     required_text,
     set_summaries,
     texts,
@@ -122,8 +122,7 @@ def _existing(s: Session, model: type[EntryT], token: str | None, session_id: in
     if not token:
         return None
     found = s.scalars(_by_token(model), {"token": token}).first()
-    if found is not None and found.session_id != session_id:
-        raise ValidationError({"client_token": ANOTHER_SESSION})
+    refuse_other_session(found, session_id)
     return found
 
 

@@ -134,16 +134,15 @@ class charting(AbstractContextManager[Writing]):  # noqa: N801 - used like a fun
             row = lock_session(s, session_id, None)
             # the account after the lock: on PostgreSQL a statement sees what committed before it began, so
             # the retry lookup that shares its statement sees a save that held the lock while this one waited
-            probe = self._replayed if isinstance(self._replayed, TokenReplay) else None
+            replayed = self._replayed
+            probe = replayed if isinstance(replayed, TokenReplay) else None
             replay_id = require_account(s, self._actor, CHARTING, self._what, replay=probe)
             site = site_of_session(s, row)
             require_site(s, self._actor, site, self._what)
-            if probe is not None:
-                replay = stored_entry(s, probe.model, replay_id, row.id)
-            elif self._replayed is not None and not isinstance(self._replayed, TokenReplay):
-                replay = self._replayed(s, row)
+            if isinstance(replayed, TokenReplay):
+                replay = stored_entry(s, replayed.model, replay_id, row.id)
             else:
-                replay = None
+                replay = replayed(s, row) if replayed is not None else None
             if replay is None:
                 check_version(s, row, self._expected)
             yield Writing(s, row, replay, site)
@@ -229,12 +228,15 @@ def lock_session(s: Session, session_id: int, expected_version: int | None) -> I
 def stored_entry(s: Session, model: Any, entry_id: int | None, session_id: int) -> Any:
     """The entry a retried save stored (by id, found under its token), refused if it belongs to
     another session: the same form cannot chart two patients."""
-    if entry_id is None:
-        return None
-    found = s.get(model, entry_id)
-    if found is not None and found.session_id != session_id:
-        raise ValidationError({"client_token": ANOTHER_SESSION})
+    found = s.get(model, entry_id) if entry_id is not None else None
+    refuse_other_session(found, session_id)
     return found
+
+
+def refuse_other_session(entry: Any, session_id: int) -> None:
+    """A retried save's stored entry (or None) is refused if it charts another session."""
+    if entry is not None and entry.session_id != session_id:
+        raise ValidationError({"client_token": ANOTHER_SESSION})
 
 
 def check_version(s: Session, row: InfusionSession, expected_version: int | None) -> None:
