@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 import streamlit as st
 
-from infusion.errors import ChairsideError, DatabaseBusy, DatabaseUnavailable
+from infusion.errors import ChairsideError, DatabaseBusy, DatabaseUnavailable, ValidationError
 from ui.common import flash, show_error, show_flash
 
 #: an object's address in its default repr: not part of what a field holds
@@ -42,6 +42,7 @@ _SUBMIT_NAMES: set[str] = {"submit"}
 
 T = TypeVar("T")
 C = TypeVar("C")
+V = TypeVar("V")
 
 
 def _gen_key(name: str) -> str:
@@ -161,10 +162,7 @@ class EntryForm:
                 # refused: the pickers show today's options again. Busy or unreachable: an earlier tap's
                 # save may still commit, so its options stay for the tap that tries again
                 st.session_state.pop(self._saving, None)
-            outcome = self.key("outcome")
-            with st.container(key=outcome):
-                show_error(error)
-            scroll_into_view(outcome)
+            self._refused(error)
             return None
         message = success(result) if callable(success) else success
         if st.session_state.get(self._renewed):
@@ -174,6 +172,23 @@ class EntryForm:
         if rerun:
             st.rerun()
         return result
+
+    def chosen(self, value: V | None, message: str) -> TypeGuard[V]:
+        """True when a picker that starts empty (`index=None`) holds a choice. Else `message` shows where a
+        refused save's reason shows, every field keeps what it holds, and the caller saves nothing.
+
+        Pickers that name whose record a save changes start empty: a first option taken by default, or
+        left in place when the nurse meant to pick another, would end or book the wrong patient's course."""
+        if value is not None:
+            return True
+        self._refused(ValidationError({"choice": message}))
+        return False
+
+    def _refused(self, error: ChairsideError) -> None:
+        outcome = self.key("outcome")
+        with st.container(key=outcome):
+            show_error(error)
+        scroll_into_view(outcome)
 
 
 def scroll_into_view(key: str) -> None:

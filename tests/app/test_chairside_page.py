@@ -64,6 +64,28 @@ def _add_walk_in(at, therapy_name: str) -> None:
     _click(at, "Add session")
 
 
+def test_a_walk_in_without_a_therapy_is_refused_beside_the_button_and_keeps_what_was_typed(db, make_app):
+    """The therapy picker starts empty: a walk-in is never added with the first therapy of the list because
+    nobody picked one."""
+    actor, patient = _seed(db)
+    at = _start(make_app, actor)
+    at.selectbox(key=form_key(at, "walk_in", "patient")).select_index(1)
+    assert at.selectbox(key=form_key(at, "walk_in", "therapy")).value is None
+    at.number_input(key=form_key(at, "walk_in", "dose")).set_value(300.0)
+    _click(at, "Add session")
+    assert "Pick the therapy." in " ".join(e.value for e in at.error)
+    assert _count(db, InfusionSession) == 0
+    assert at.selectbox(key=form_key(at, "walk_in", "patient")).value == patient.id
+    assert at.number_input(key=form_key(at, "walk_in", "dose")).value == 300.0
+
+    therapy = at.selectbox(key=form_key(at, "walk_in", "therapy"))
+    therapy.select_index(next(i for i, o in enumerate(therapy.options) if "Tysabri" in o))
+    _click(at, "Add session")
+    assert "Walk-in session added" in _texts(at)
+    with db.reading() as s:
+        assert s.scalars(select(InfusionSession.patient_id)).all() == [patient.id]
+
+
 def test_nurse_logs_a_whole_tysabri_session(db, make_app):
     actor, patient = _seed(db)
     at = _start(make_app, actor)

@@ -175,9 +175,18 @@ def test_protocol_interval_form_for_charge_nurse_and_read_only_for_manager(db, o
     at = open_due(Actor(None, "Charge", "charge_nurse"))
     assert "Set the protocol interval in Protocol intervals below." in _texts(at)
     # two patients may share a name: the picker shows each one's MRN
-    assert [o for o in at.selectbox(key=form_key(at, "protocol", "pair")).options if "MRN-3" in o]
+    pair = at.selectbox(key=form_key(at, "protocol", "pair"))
+    assert [o for o in pair.options if "MRN-3" in o]
+    # the picker starts empty: saved without a pick, it says so beside the button and keeps what was typed
+    assert pair.value is None
     at.number_input(key=form_key(at, "protocol", "days")).set_value(21)
     at.text_input(key=form_key(at, "protocol", "note")).set_value("CIDP 1 g/kg every 3 weeks")
+    _submit(at, "protocol")
+    assert "Pick the patient and therapy the interval is for." in " ".join(e.value for e in at.error)
+    assert at.number_input(key=form_key(at, "protocol", "days")).value == 21
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(PatientProtocol)) == 0
+    at.selectbox(key=form_key(at, "protocol", "pair")).select_index(0)
     _submit(at, "protocol")
     with db.reading() as s:
         assert s.scalar(select(func.max(PatientProtocol.interval_days))) == 21
@@ -202,6 +211,13 @@ def test_a_booking_refused_as_too_early_keeps_every_field(db, open_due):
         ("number_input", "dose"): 450.0,
         ("text_input", "dose_reason"): "Weight change; neurologist's order",
     }
+    # the patient and therapy pickers start empty: a booking is never made for whoever is listed first
+    assert at.selectbox(key=form_key(at, "sched_any", "patient")).value is None
+    assert at.selectbox(key=form_key(at, "sched_any", "therapy")).value is None
+    _submit(at, "sched_any")
+    assert "Choose the patient, the therapy and the chair." in " ".join(e.value for e in at.error)
+    assert _sessions(db) == []
+
     for (kind, field), value in typed.items():
         getattr(at, kind)(key=form_key(at, "sched_any", field)).set_value(value)
     _submit(at, "sched_any")
@@ -235,10 +251,17 @@ def test_a_charge_nurse_ends_an_overdue_course_and_resumes_it(db, open_due):
     at = open_due(Actor(None, "Charge", "charge_nurse"))
     assert "Overdue (1)" in _texts(at) and "Ended courses (0)" in [e.label for e in at.expander]
 
-    # no reason picked: refused beside the button, the note kept, nothing stored
+    # no patient picked (the picker starts empty): refused beside the button, the note kept, nothing stored
     at.text_input(key=form_key(at, "end_overdue", "note")).set_value("Now on Ocrevus at North")
     _submit(at, "end_overdue")
+    assert "Pick the patient and therapy whose course ended." in " ".join(e.value for e in at.error)
+    assert at.text_input(key=form_key(at, "end_overdue", "note")).value == "Now on Ocrevus at North"
+
+    # no reason picked: refused beside the button, the pick and the note kept, nothing stored
+    at.selectbox(key=form_key(at, "end_overdue", "pair")).select_index(0)
+    _submit(at, "end_overdue")
     assert "Pick why the course ended" in " ".join(e.value for e in at.error)
+    assert at.selectbox(key=form_key(at, "end_overdue", "pair")).value is not None
     assert at.text_input(key=form_key(at, "end_overdue", "note")).value == "Now on Ocrevus at North"
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(CourseEnd)) == 0
@@ -256,7 +279,10 @@ def test_a_charge_nurse_ends_an_overdue_course_and_resumes_it(db, open_due):
         "Charge",
     )
 
-    # resuming needs a reason; then the patient is overdue again and the end stays on record
+    # resuming needs the course picked and a reason; then the patient is overdue again and the end stays on record
+    _submit(at, "resume_course")
+    assert "Pick the course to resume." in " ".join(e.value for e in at.error)
+    at.selectbox(key=form_key(at, "resume_course", "pick")).select_index(0)
     _submit(at, "resume_course")
     assert "Say why the course is resumed." in " ".join(e.value for e in at.error)
     at.text_input(key=form_key(at, "resume_course", "reason")).set_value("Ocrevus stopped; back on Tysabri")
@@ -279,6 +305,7 @@ def test_an_ended_protocol_course_leaves_the_warning_and_a_nurse_only_sees_the_l
     _give(db, patient, "ivig", TODAY - timedelta(days=700), chair)
     at = open_due(Actor(None, "Charge", "charge_nurse"))
     assert "No due date until the protocol interval is set" in _texts(at)
+    at.selectbox(key=form_key(at, "end_protocol", "pair")).select_index(0)
     at.selectbox(key=form_key(at, "end_protocol", "reason")).set_value("other")
     _submit(at, "end_protocol")
     assert "Say why the course ended" in " ".join(e.value for e in at.error)  # "other" needs a note

@@ -390,6 +390,9 @@ def test_opening_a_card_low_in_the_list_and_a_walk_in_scroll_the_panel_into_view
     walk_in.get_by_label("New patient MRN", exact=True).fill(f"WI{uuid.uuid4().hex[:8]}")
     walk_in.get_by_label("Given name", exact=True).fill("Lena")
     walk_in.get_by_label("Family name", exact=True).fill(family)
+    walk_in.get_by_label("Therapy", exact=True).click()  # starts empty: picked, typed to filter the list
+    page.keyboard.type("Natalizumab")
+    page.get_by_role("option", name="Natalizumab (Tysabri)", exact=True).click()
     walk_in.get_by_role("button", name="Add session").click()
     settle(page)
     heading = page.locator(".st-key-session_panel h3").first

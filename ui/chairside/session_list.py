@@ -98,6 +98,8 @@ def walk_in_form(cx: Chairside) -> None:
                 list(t_by_id),
                 key=k("therapy"),
                 format_func=lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
+                index=None,  # the drug given: picked, never the first therapy by default (`EntryForm.chosen`)
+                placeholder="Pick the therapy",
             )
             c6, c7 = st.columns(2)
             dose = c6.number_input("Dose (empty = the dose for this point of the regimen)", value=None, key=k("dose"))
@@ -108,7 +110,7 @@ def walk_in_form(cx: Chairside) -> None:
             )
             ch_by_id = {c.id: c for c in chairs}
             chair_id = c7.selectbox("Chair", list(ch_by_id), format_func=lambda i: ch_by_id[i].name, key=k("chair"))
-            if form.submit("Add session", type="primary"):
+            if form.submit("Add session", type="primary") and form.chosen(therapy_id, "Pick the therapy."):
                 new_patient = (
                     None
                     if patient_id is not None

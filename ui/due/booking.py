@@ -185,12 +185,16 @@ def book_any(cx: Due) -> None:
             list(p_by_id),
             key=k("patient"),
             format_func=lambda i: f"{p_by_id[i].family_name}, {p_by_id[i].given_name} · {p_by_id[i].mrn}",
+            index=None,  # whose booking it is: picked, never taken by default (`EntryForm.chosen`)
+            placeholder="Pick the patient",
         )
         therapy_id = c2.selectbox(
             "Therapy",
             list(t_by_id),
             key=k("therapy"),
             format_func=lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
+            index=None,
+            placeholder="Pick the therapy",
         )
         c3, c4, c5 = st.columns(3)
         chair_id = c3.selectbox(

@@ -32,14 +32,21 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
         with entry_form(name) as form:
             pairs = form.choices("pair", {f"{r.patient_id}:{r.therapy_id}": r for r in frame.itertuples()})
             picked = st.selectbox(
-                "Patient and therapy", list(pairs), key=form.key("pair"), format_func=lambda p: pair_label(pairs[p])
+                "Patient and therapy",
+                list(pairs),
+                key=form.key("pair"),
+                format_func=lambda p: pair_label(pairs[p]),
+                index=None,
+                placeholder="Pick the patient and therapy",
             )
             c1, c2 = st.columns([1, 2])
             reason = c1.selectbox(
                 "Reason", list(REASONS), key=form.key("reason"), format_func=REASONS.__getitem__, index=None
             )
             note = c2.text_input("Note", key=form.key("note"), max_chars=NOTE_MAX, help="Needed for “Other”.")
-            if form.submit("Mark course ended") and picked is not None:
+            if form.submit("Mark course ended") and form.chosen(
+                picked, "Pick the patient and therapy whose course ended."
+            ):
                 r = pairs[picked]
                 form.save(
                     lambda: courses.end_course(
@@ -83,10 +90,15 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
         with entry_form("resume_course") as form:
             rows = form.choices("pick", {int(r.course_end_id): r for r in frame.itertuples()})
             picked = st.selectbox(
-                "Course to resume", list(rows), key=form.key("pick"), format_func=lambda i: pair_label(rows[i])
+                "Course to resume",
+                list(rows),
+                key=form.key("pick"),
+                format_func=lambda i: pair_label(rows[i]),
+                index=None,
+                placeholder="Pick the course to resume",
             )
             why = st.text_input("Why it is resumed", key=form.key("reason"), max_chars=NOTE_MAX)
-            if form.submit("Resume course") and picked is not None:
+            if form.submit("Resume course") and form.chosen(picked, "Pick the course to resume."):
                 r = rows[picked]
                 form.save(
                     lambda: courses.resume_course(cx.db, cx.viewer, int(r.course_end_id), why),

@@ -148,6 +148,8 @@ def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
             list(pairs),
             key=form.key("pair"),
             format_func=lambda p: pair_label(pairs[p]),
+            index=None,
+            placeholder="Pick the patient and therapy",
         )
         c1, c2 = st.columns([1, 2])
         days = c1.number_input(
@@ -159,7 +161,9 @@ def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
             key=form.key("days"),
         )
         note = c2.text_input("Protocol (e.g. 1 g/kg every 3 weeks)", key=form.key("note"))
-        if form.submit("Save protocol interval", type="primary") and picked is not None:
+        if form.submit("Save protocol interval", type="primary") and form.chosen(
+            picked, "Pick the patient and therapy the interval is for."
+        ):
             r = pairs[picked]
             form.save(
                 lambda: protocols.set_protocol_interval(
