@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from db.models import AuditEvent, InfusionSession, Reaction, VitalSign
+from db.models import AuditEvent, InfusionSession, Patient, Reaction, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.services import setup
 from tests.helpers import form_key
@@ -69,14 +69,21 @@ def test_a_walk_in_without_a_therapy_is_refused_beside_the_button_and_keeps_what
     nobody picked one."""
     actor, patient = _seed(db)
     at = _start(make_app, actor)
-    at.selectbox(key=form_key(at, "walk_in", "patient")).select_index(1)
+    assert at.selectbox(key=form_key(at, "walk_in", "patient")).value is None  # a new patient, typed below
+    typed = {"mrn": "MRN-NEW-7", "given": "Rosa", "family": "Vidal"}
+    for field, value in typed.items():
+        at.text_input(key=form_key(at, "walk_in", field)).set_value(value)
     assert at.selectbox(key=form_key(at, "walk_in", "therapy")).value is None
     at.number_input(key=form_key(at, "walk_in", "dose")).set_value(300.0)
     _click(at, "Add session")
     assert "Pick the therapy." in " ".join(e.value for e in at.error)
-    assert _count(db, InfusionSession) == 0
-    assert at.selectbox(key=form_key(at, "walk_in", "patient")).value == patient.id
+    assert (_count(db, InfusionSession), _count(db, Patient)) == (0, 1)  # no session, no new patient
+    for field, value in typed.items():
+        assert at.text_input(key=form_key(at, "walk_in", field)).value == value, field
     assert at.number_input(key=form_key(at, "walk_in", "dose")).value == 300.0
+
+    # an existing patient and a therapy picked: added
+    at.selectbox(key=form_key(at, "walk_in", "patient")).select_index(1)
 
     therapy = at.selectbox(key=form_key(at, "walk_in", "therapy"))
     therapy.select_index(next(i for i, o in enumerate(therapy.options) if "Tysabri" in o))

@@ -35,7 +35,7 @@ from sqlalchemy import ColumnElement, FromClause, bindparam, case, func, literal
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import ACTIVE_STATUSES, InfusionSession, TrendDaily, TrendSession, trend_monthly
+from db.models import ACTIVE_STATUSES, InfusionSession, Therapy, TrendDaily, TrendSession, trend_monthly
 from infusion.clock import utcnow
 from infusion.reads.trends import chair_use, histogram
 from infusion.reads.trends import completeness as raw_completeness
@@ -185,11 +185,11 @@ def _period_bins(s: Session, f: TrendFilters) -> np.ndarray:
 
 class _Sums:
     """Σ of each rollup count over the period, one int64 row per therapy (and per `extra` key), in no set
-    order. Plain numpy, not a frame: building, filling and casting a 16-column frame cost ~3 ms of a
-    5 ms rate figure, ten times the rollup read itself."""
+    order, with each row's therapy label. Plain numpy, not a frame: building, filling and casting a
+    16-column frame cost ~3 ms of a 5 ms rate figure, ten times the rollup read itself."""
 
-    def __init__(self, columns: tuple[str, ...], values: np.ndarray) -> None:
-        self.columns, self.values = columns, values
+    def __init__(self, columns: tuple[str, ...], values: np.ndarray, labels: np.ndarray) -> None:
+        self.columns, self.values, self.labels = columns, values, labels
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
@@ -198,7 +198,7 @@ class _Sums:
         return len(self.values)
 
     def only(self, keep: np.ndarray) -> _Sums:
-        return _Sums(self.columns, self.values[keep])
+        return _Sums(self.columns, self.values[keep], self.labels[keep])
 
 
 def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> _Sums:
@@ -209,11 +209,37 @@ def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> _Sums:
 
 def _read_per_therapy(s: Session, f: TrendFilters, *extra: str) -> _Sums:
     src, params = _daily(f)
-    keys = [src.c.therapy_id, *(src.c[e] for e in extra)]
-    q = select(*keys, *(func.sum(src.c[c]) for c in _COUNTS)).group_by(*keys)
+    # the rollup union is built once per shape (`_rollup_days`), so its sum is too; a nurse or chair
+    # filter's source is built per call and summed afresh (kept, each would stay in the cache)
+    q = _built_sums(src, extra) if not (f.nurse_ids or f.chair_ids) else _sums_of(src, extra)
     columns = ("therapy_id", *extra, *_COUNTS)
-    rows = [[0 if v is None else v for v in row] for row in _fetch(s, q, params)]
-    return _Sums(columns, np.array(rows, dtype=np.int64).reshape(len(rows), len(columns)))
+    rows = _fetch(s, q, params)
+    values = [[0 if v is None else v for v in row[:-1]] for row in rows]
+    labels = [str(row[0]) if row[-1] is None else row[-1] for row in rows]  # a therapy not in the catalog
+    sums = _Sums(
+        columns,
+        np.array(values, dtype=np.int64).reshape(len(rows), len(columns)),
+        np.array(labels, dtype=object),
+    )
+    sums.values.flags.writeable = sums.labels.flags.writeable = False  # shared by the page's figures
+    return sums
+
+
+def _sums_of(src: FromClause, extra: tuple[str, ...]) -> Any:
+    """Σ of every count of `src` per therapy (and `extra` keys), and the therapy's label (`catalog._label`:
+    the brand, else the name) read with them: one round trip less than reading the catalog for it."""
+    th = Therapy.__table__.c
+    label = func.coalesce(func.nullif(th.brand, ""), th.name)
+    keys = [src.c.therapy_id, *(src.c[e] for e in extra)]
+    return (
+        select(*keys, *(func.sum(src.c[c]) for c in _COUNTS), label)
+        .select_from(src.outerjoin(Therapy.__table__, th.id == src.c.therapy_id))
+        .group_by(*keys, th.brand, th.name)
+    )
+
+
+#: `_sums_of` a rollup union built once per shape: built once too (a few tenths of a millisecond a read)
+_built_sums = cache(_sums_of)
 
 
 def _typed(columns: tuple[str, ...], data: dict[str, Any], dtypes: dict[str, str] | None = None) -> pd.DataFrame:
@@ -241,21 +267,16 @@ def _rates(
     return _typed(columns, {c: [data[c][i] for i in order] for c in columns})
 
 
-def _labels(ids: np.ndarray, catalog: dict[int, _TherapyInfo]) -> list[str]:
-    return [catalog[t].label if t in catalog else str(t) for t in ids.tolist()]
-
-
 def reaction_rates(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
     """reactions.reaction_rates from the rollup; `by_site`: per site × therapy, `site_id` and `site` first."""
     with db.reading(summaries=True) as s:
-        catalog = _catalog(s)
         sums = _per_therapy(s, f, *(("site_id",) if by_site else ()))
         names = _site_names(s) if by_site else {}
     sums = sums.only(sums["completed"] > 0)
     tids, n = sums["therapy_id"], sums["completed"]
     data: dict[str, Any] = {
         "therapy_id": tids.tolist(),
-        "therapy": _labels(tids, catalog),
+        "therapy": sums.labels.tolist(),
         "completed": n.tolist(),
         "with_reaction": sums["reacted"].tolist(),
     }
@@ -273,9 +294,9 @@ def reaction_rates(db: Database, f: TrendFilters, *, by_site: bool = False) -> p
 def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
     """reactions.reaction_rates_by_grade from the rollup."""
     with db.reading(summaries=True) as s:
-        catalog = _catalog(s)
         totals = _per_therapy(s, f)
     totals = totals.only(totals["completed"] > 0)
+    label = dict(zip(totals["therapy_id"].tolist(), totals.labels.tolist(), strict=True))
     rows = [
         (tid, g, sessions, completed)
         for tid, completed, *grades in zip(
@@ -294,7 +315,7 @@ def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
     )
     data = {
         "therapy_id": tids.tolist(),
-        "therapy": _labels(tids, catalog),
+        "therapy": [label[t] for t in tids.tolist()],
         "grade": grades.tolist(),
         "sessions": sessions.tolist(),
         "completed": completed.tolist(),
@@ -306,13 +327,12 @@ def reaction_rates_by_grade(db: Database, f: TrendFilters) -> pd.DataFrame:
 def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataFrame:
     """reactions.reaction_rates_by_infusion_number from the rollup."""
     with db.reading(summaries=True) as s:
-        catalog = _catalog(s)
         sums = _per_therapy(s, f, "band")
     sums = sums.only(sums["completed"] > 0)
     tids, bands, n = sums["therapy_id"], sums["band"].tolist(), sums["completed"]
     data = {
         "therapy_id": tids.tolist(),
-        "therapy": _labels(tids, catalog),
+        "therapy": sums.labels.tolist(),
         "infusion_bucket": [INFUSION_BUCKETS[b] for b in bands],
         "completed": n.tolist(),
         "with_reaction": sums["reacted"].tolist(),
@@ -348,14 +368,13 @@ def monthly_reaction_pchart(db: Database, f: TrendFilters, therapy_id: int | Non
 def delayed_reaction_rates(db: Database, f: TrendFilters) -> pd.DataFrame:
     """infusion.services.aftercare.delayed_reaction_rates from the rollup."""
     with db.reading(summaries=True) as s:
-        catalog = _catalog(s)
         sums = _per_therapy(s, f)
     sums = sums.only(sums["completed"] > 0)
     n = sums["completed"].astype(float)
     tids = sums["therapy_id"]
     data = {
         "therapy_id": tids.tolist(),
-        "therapy": _labels(tids, catalog),
+        "therapy": sums.labels.tolist(),
         "completed": sums["completed"].tolist(),
         "during_session": sums["reacted_during"].tolist(),
         "within_24h_after": sums["reacted_after"].tolist(),
