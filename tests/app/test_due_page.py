@@ -20,7 +20,7 @@ from db.models import CourseEnd, InfusionSession, PatientProtocol
 from infusion.accounts import permissions
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
-from infusion.services import setup
+from infusion.services import courses, setup
 from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ROOT, form_key, therapy_id
 from ui.registry import BY_KEY
@@ -320,3 +320,28 @@ def test_an_ended_protocol_course_leaves_the_warning_and_a_nurse_only_sees_the_l
     assert "A charge nurse or an administrator resumes a course." in _texts(seen)
     keys = {w.key for w in seen.selectbox}
     assert form_key(seen, "resume_course", "pick") not in keys and form_key(seen, "end_overdue", "pair") not in keys
+
+
+def test_a_picked_course_ended_elsewhere_before_the_tap_is_not_saved_for_another_patient(db, open_due):
+    """The pair picked leaves the list (another charge nurse ended it) before this nurse taps: the picker,
+    which starts empty, goes back to empty and the form asks for a pick. It never ends the course of the
+    patient listed first instead."""
+    nurse, chair = _seed(db)
+    first = _patient(db, nurse, "MRN-7", "Abe")
+    second = _patient(db, nurse, "MRN-8", "Zed")
+    for patient in (first, second):
+        _give(db, patient, "natalizumab", TODAY - timedelta(days=400), chair)
+    charge = Actor(None, "Charge", "charge_nurse")
+    at = open_due(charge)
+    pair = at.selectbox(key=form_key(at, "end_overdue", "pair"))
+    pair.select_index(next(i for i, label in enumerate(pair.options) if "MRN-8" in label))
+    at.selectbox(key=form_key(at, "end_overdue", "reason")).set_value("switched")
+
+    courses.end_course(db, ADMIN, second, therapy_id(db, "natalizumab"), "transferred")  # elsewhere, meanwhile
+    _submit(at, "end_overdue")
+    with db.reading() as s:
+        ended = s.scalars(select(CourseEnd.patient_id)).all()
+    # only the one ended elsewhere: the first patient's course is untouched (a picker that started on its
+    # first option fell back to it here, and ended Abe's course: [first, second])
+    assert ended == [second]
+    assert "Pick the patient and therapy whose course ended." in " ".join(e.value for e in at.error)
