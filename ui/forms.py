@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard, TypeVar, cast
@@ -172,6 +172,23 @@ class EntryForm:
         if rerun:
             st.rerun()
         return result
+
+    def pick(
+        self,
+        label: str,
+        field: str,
+        options: Iterable[V],
+        describe: Callable[[V], str],
+        placeholder: str,
+        *,
+        at: Any = st,
+    ) -> V | None:
+        """A picker that names whose record the save changes (a patient, a course, a therapy given): it starts
+        empty, and `chosen` refuses the save until something is picked. `at`: a column to draw it in."""
+        value: V | None = at.selectbox(
+            label, list(options), key=self.key(field), format_func=describe, index=None, placeholder=placeholder
+        )
+        return value
 
     def chosen(self, value: V | None, message: str) -> TypeGuard[V]:
         """True when a picker that starts empty (`index=None`) holds a choice. Else `message` shows where a

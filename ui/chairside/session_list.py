@@ -93,13 +93,12 @@ def walk_in_form(cx: Chairside) -> None:
             birth = c4.date_input("Date of birth", value=None, min_value=date(1900, 1, 1), key=k("birth"))
             diagnosis = c5.selectbox("Diagnosis", setup.DIAGNOSES, key=k("dx"))
             t_by_id = {t.id: t for t in therapies}
-            therapy_id = st.selectbox(
+            therapy_id = form.pick(
                 "Therapy",
-                list(t_by_id),
-                key=k("therapy"),
-                format_func=lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
-                index=None,  # the drug given: picked, never the first therapy by default (`EntryForm.chosen`)
-                placeholder="Pick the therapy",
+                "therapy",
+                t_by_id,
+                lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
+                "Pick the therapy",
             )
             c6, c7 = st.columns(2)
             dose = c6.number_input("Dose (empty = the dose for this point of the regimen)", value=None, key=k("dose"))

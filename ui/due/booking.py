@@ -180,21 +180,21 @@ def book_any(cx: Due) -> None:
     with entry_form("sched_any") as form:
         k = form.key
         c1, c2 = st.columns(2)
-        patient_id = c1.selectbox(
+        patient_id = form.pick(
             "Patient",
-            list(p_by_id),
-            key=k("patient"),
-            format_func=lambda i: f"{p_by_id[i].family_name}, {p_by_id[i].given_name} · {p_by_id[i].mrn}",
-            index=None,  # whose booking it is: picked, never taken by default (`EntryForm.chosen`)
-            placeholder="Pick the patient",
+            "patient",
+            p_by_id,
+            lambda i: f"{p_by_id[i].family_name}, {p_by_id[i].given_name} · {p_by_id[i].mrn}",
+            "Pick the patient",
+            at=c1,
         )
-        therapy_id = c2.selectbox(
+        therapy_id = form.pick(
             "Therapy",
-            list(t_by_id),
-            key=k("therapy"),
-            format_func=lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
-            index=None,
-            placeholder="Pick the therapy",
+            "therapy",
+            t_by_id,
+            lambda i: t_by_id[i].name + (f" ({t_by_id[i].brand})" if t_by_id[i].brand else ""),
+            "Pick the therapy",
+            at=c2,
         )
         c3, c4, c5 = st.columns(3)
         chair_id = c3.selectbox(

@@ -31,13 +31,8 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
         )
         with entry_form(name) as form:
             pairs = form.choices("pair", {f"{r.patient_id}:{r.therapy_id}": r for r in frame.itertuples()})
-            picked = st.selectbox(
-                "Patient and therapy",
-                list(pairs),
-                key=form.key("pair"),
-                format_func=lambda p: pair_label(pairs[p]),
-                index=None,
-                placeholder="Pick the patient and therapy",
+            picked = form.pick(
+                "Patient and therapy", "pair", pairs, lambda p: pair_label(pairs[p]), "Pick the patient and therapy"
             )
             c1, c2 = st.columns([1, 2])
             reason = c1.selectbox(
@@ -89,13 +84,8 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
             return
         with entry_form("resume_course") as form:
             rows = form.choices("pick", {int(r.course_end_id): r for r in frame.itertuples()})
-            picked = st.selectbox(
-                "Course to resume",
-                list(rows),
-                key=form.key("pick"),
-                format_func=lambda i: pair_label(rows[i]),
-                index=None,
-                placeholder="Pick the course to resume",
+            picked = form.pick(
+                "Course to resume", "pick", rows, lambda i: pair_label(rows[i]), "Pick the course to resume"
             )
             why = st.text_input("Why it is resumed", key=form.key("reason"), max_chars=NOTE_MAX)
             if form.submit("Resume course") and form.chosen(picked, "Pick the course to resume."):

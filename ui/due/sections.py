@@ -143,13 +143,8 @@ def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
         return
     pairs = {f"{r.patient_id}:{r.therapy_id}": r for r in frame.itertuples()}
     with entry_form("protocol") as form:
-        picked = st.selectbox(
-            "Patient and therapy",
-            list(pairs),
-            key=form.key("pair"),
-            format_func=lambda p: pair_label(pairs[p]),
-            index=None,
-            placeholder="Pick the patient and therapy",
+        picked = form.pick(
+            "Patient and therapy", "pair", pairs, lambda p: pair_label(pairs[p]), "Pick the patient and therapy"
         )
         c1, c2 = st.columns([1, 2])
         days = c1.number_input(

@@ -51,14 +51,20 @@ INFUSION_NUMBER_RATE_COLUMNS = (
 )
 
 
-def _with_wilson(frame: pd.DataFrame, x: str, n: str) -> pd.DataFrame:
-    """Rate per 100 and its Wilson 95 % interval per 100, NaN where n = 0."""
-    xs, ns = frame[x].to_numpy(dtype=float), frame[n].to_numpy(dtype=float)
+def rates_per_100(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rate per 100 of x/n and its Wilson 95 % interval per 100, NaN where n = 0."""
+    xs, ns = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     low, high = wilson_interval(xs, ns)
     with np.errstate(divide="ignore", invalid="ignore"):
-        frame["rate_per_100"] = np.where(ns > 0, 100 * xs / np.where(ns > 0, ns, 1), np.nan)
-    frame["ci_low_per_100"] = 100 * low
-    frame["ci_high_per_100"] = 100 * high
+        rate = np.where(ns > 0, 100 * xs / np.where(ns > 0, ns, 1), np.nan)
+    return rate, 100 * low, 100 * high
+
+
+def _with_wilson(frame: pd.DataFrame, x: str, n: str) -> pd.DataFrame:
+    """`rates_per_100` of two columns, added as rate_per_100, ci_low_per_100 and ci_high_per_100."""
+    frame["rate_per_100"], frame["ci_low_per_100"], frame["ci_high_per_100"] = rates_per_100(
+        frame[x].to_numpy(), frame[n].to_numpy()
+    )
     return frame
 
 

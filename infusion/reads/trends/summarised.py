@@ -60,9 +60,10 @@ from infusion.reads.trends.reactions import (
     INFUSION_BUCKETS,
     INFUSION_NUMBER_RATE_COLUMNS,
     REACTION_RATE_COLUMNS,
+    rates_per_100,
 )
 from infusion.reads.trends.shared import shared
-from infusion.reads.trends.stats import p_chart, wilson_interval
+from infusion.reads.trends.stats import p_chart
 from infusion.reads.trends.time_lost import TIME_LOST_COLUMNS
 from infusion.reads.trends.utilisation import Grid
 from infusion.reads.trends.utilisation import chair_utilisation as _raw_utilisation
@@ -259,11 +260,10 @@ def _typed(columns: tuple[str, ...], data: dict[str, Any], dtypes: dict[str, str
 def _rates(
     columns: tuple[str, ...], data: dict[str, Any], x: np.ndarray, n: np.ndarray, order: list[int]
 ) -> pd.DataFrame:
-    """`data` with the rate per 100 of x/n and its Wilson 95 % interval (`reactions._with_wilson`'s
-    arithmetic; every n here is > 0), every column taken in `order`."""
-    low, high = wilson_interval(x, n)
-    xs = x.astype(float)
-    data = {**data, "rate_per_100": 100 * xs / n, "ci_low_per_100": 100 * low, "ci_high_per_100": 100 * high}
+    """`data` with the rate per 100 of x/n and its Wilson 95 % interval (`reactions.rates_per_100`), every
+    column taken in `order`."""
+    rate, low, high = rates_per_100(x, n)
+    data = {**data, "rate_per_100": rate, "ci_low_per_100": low, "ci_high_per_100": high}
     return _typed(columns, {c: [data[c][i] for i in order] for c in columns})
 
 
