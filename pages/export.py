@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from infusion.accounts.permissions import AUDIT
-from infusion.clock import utcnow
+from infusion.clock import local_date, utcnow
 from infusion.errors import ChairsideError
 from infusion.exports import datasets as export
 from infusion.exports import schema as export_schema
@@ -34,7 +34,7 @@ st.caption(
 datasets = [d for d in export_schema.DATASETS if d != "audit" or quality.role in AUDIT]
 therapies, chairs, nurses = trends.filter_options(db, quality) if quality.role in ("quality", "admin") else ({}, {}, {})
 sites = {site.id: site for site in ui.attempt(lambda: export_service.export_sites(db, quality)) or []}
-today = utcnow().date()
+today = local_date(utcnow(), ui.working_site(db, quality).timezone)  # the site's calendar day, as Trends
 # the mode sits outside the filter form: switching it refreshes the preview at once
 mode = forms.instance("export_filters")
 m = st.columns([1, 3])

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from db.models import AppUser, AuditEvent, InfusionSession, Patient
 from infusion.accounts.actor import Actor
-from infusion.clock import utcnow
+from infusion.clock import local_date, utcnow
 from infusion.demo.clinic import DemoOptions, load_demo
 from infusion.errors import ChairsideError
 from infusion.exports import datasets as export
@@ -157,13 +157,18 @@ def _rates(at) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     return shown.rename(columns=columns)
 
 
-def _trend_filters(**kw: Any) -> TrendFilters:
-    today = utcnow().date()
+def _clinic_today(db) -> Any:  # type: ignore[no-untyped-def]
+    """The demo clinic's calendar day: the pages' default periods end on it, not on the UTC day."""
+    return local_date(utcnow(), get_clinic(db).timezone)
+
+
+def _trend_filters(db, **kw: Any) -> TrendFilters:  # type: ignore[no-untyped-def]
+    today = _clinic_today(db)
     return TrendFilters(start=today - timedelta(days=365), end=today, **kw)
 
 
 def _expected_rates(db, **kw: Any) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    return metrics.reaction_rates(db, _trend_filters(**kw))
+    return metrics.reaction_rates(db, _trend_filters(db, **kw))
 
 
 def test_trends_therapy_filter_keeps_only_that_therapy(db, make_app):
@@ -210,7 +215,7 @@ def test_trends_home_location_counts_only_home_sessions(db, make_app):
     _click(at, "Apply filters")
     _assert_clean(at)
     home = _rates(at)
-    window = _trend_filters()
+    window = _trend_filters(db)
     lo, hi = metrics.utc_bounds(window.start, window.end, get_clinic(db).timezone)
     with db.reading() as s:
         home_discharged = s.scalar(
@@ -288,7 +293,7 @@ def test_export_preview_count_matches_count_rows(db, make_app):
     staff = _demo(db)
     at = _open(make_app, staff["quality"], "pages/export.py")
     _assert_clean(at)
-    today = utcnow().date()
+    today = _clinic_today(db)
     for dataset in ("sessions", "vitals", "reactions"):
         at.selectbox(key=form_key(at, "export_filters", "dataset")).set_value(dataset)
         _click(at, "Preview")

@@ -26,6 +26,19 @@ from tests.helpers import ADMIN, ROOT, form_key, therapy_id
 from ui.registry import BY_KEY
 
 TODAY = utcnow().date()  # the seeded clinic runs on UTC
+
+
+@pytest.fixture(autouse=True)
+def _today_when_the_test_runs() -> None:
+    """Read the day as each test starts, not when the module was collected.
+
+    A run that starts before midnight UTC and reaches this file after it would otherwise
+    compare the service's "today" with yesterday's.
+    """
+    global TODAY
+    TODAY = utcnow().date()
+
+
 DUE_ROLES = (permissions.NURSE, permissions.CHARGE, permissions.MANAGER, permissions.ADMIN)
 
 

@@ -26,6 +26,17 @@ QUALITY = Actor(None, "Test Quality", "quality")
 TODAY = utcnow().date()  # the seeded clinic runs on UTC
 
 
+@pytest.fixture(autouse=True)
+def _today_when_the_test_runs() -> None:
+    """Read the day as each test starts, not when the module was collected.
+
+    A run that starts before midnight UTC and reaches this file after it would otherwise
+    compare the service's "today" with yesterday's.
+    """
+    global TODAY
+    TODAY = utcnow().date()
+
+
 def at(day: date, hour: int = 10) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=UTC)
 
