@@ -78,6 +78,13 @@ def network(db):  # type: ignore[no-untyped-def]
     }
 
 
+def _book_for(at: AppTest, patient: int, therapy: int) -> str:
+    """Pick the overdue patient in "Book for" (it starts empty); the booking form's name."""
+    at.selectbox(key="book_pick_overdue").set_value(f"{patient}_{therapy}")
+    run_app(at)
+    return f"sched_{patient}_{therapy}"
+
+
 def _open(make_app, actor: Actor) -> AppTest:  # type: ignore[no-untyped-def]
     at = make_app()
     at.session_state["actor"] = actor
@@ -88,7 +95,7 @@ def _open(make_app, actor: Actor) -> AppTest:  # type: ignore[no-untyped-def]
 def test_a_patient_due_at_another_site_is_booked_in_that_sites_chairs_and_time(db, make_app, network) -> None:  # type: ignore[no-untyped-def]
     at = _open(make_app, network["both"])
     assert "Overdue (1)" in _texts(at)
-    form = f"sched_{network['patient']}_{therapy_id(db, 'natalizumab')}"
+    form = _book_for(at, network["patient"], therapy_id(db, "natalizumab"))
     site = at.selectbox(key=f"{form}_site")
     assert site.value == network["river"], "the site she is due at comes first"
     assert "Booking at Riverside: Riverside's chairs; the date and time are Riverside's" in _texts(at)
@@ -111,7 +118,7 @@ def test_a_patient_due_at_another_site_is_booked_in_that_sites_chairs_and_time(d
 
 def test_she_may_book_at_her_working_site_instead(db, make_app, network) -> None:  # type: ignore[no-untyped-def]
     at = _open(make_app, network["both"])
-    form = f"sched_{network['patient']}_{therapy_id(db, 'natalizumab')}"
+    form = _book_for(at, network["patient"], therapy_id(db, "natalizumab"))
     at.selectbox(key=f"{form}_site").set_value(network["north"])
     run_app(at)
     chair = at.selectbox(key=form_key(at, form, "chair"))
@@ -122,7 +129,7 @@ def test_she_may_book_at_her_working_site_instead(db, make_app, network) -> None
 def test_a_nurse_of_one_site_books_there_and_never_sees_the_other(db, make_app, network) -> None:  # type: ignore[no-untyped-def]
     at = _open(make_app, network["north_only"])
     assert "Overdue (1)" in _texts(at)
-    form = f"sched_{network['patient']}_{therapy_id(db, 'natalizumab')}"
+    form = _book_for(at, network["patient"], therapy_id(db, "natalizumab"))
     assert f"{form}_site" not in [s.key for s in at.selectbox], "one site: no site choice"
     chair = at.selectbox(key=form_key(at, form, "chair"))
     assert chair.options == ["North chair 1"]

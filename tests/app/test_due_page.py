@@ -70,6 +70,13 @@ def _submit(at: AppTest, form: str) -> AppTest:
     return run_app(at)
 
 
+def _book_for(at: AppTest, patient: int, therapy: int, section: str = "overdue") -> str:
+    """Pick whom to book in a section's "Book for" picker; the booking form's name."""
+    at.selectbox(key=f"book_pick_{section}").set_value(f"{patient}_{therapy}")
+    run_app(at)
+    return f"sched_{patient}_{therapy}"
+
+
 def _texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.error, *at.warning, *at.success, *at.info)]
     parts += [m.value for m in at.markdown] + [c.value for c in at.caption] + [h.value for h in at.subheader]
@@ -136,7 +143,11 @@ def test_overdue_patient_is_listed_and_booked_through_the_form(db, open_due):
     assert list(table["Patient"]) == ["Lee, Pat"] and int(table["Days overdue"].iloc[0]) == 12
     assert table["Expected dose"].iloc[0] == "300 mg"
 
-    form = f"sched_{patient}_{therapy_id(db, 'natalizumab')}"
+    picker = at.selectbox(key="book_pick_overdue")
+    assert picker.value is None, "nobody is picked for a booking until the nurse picks"
+    assert not [e for e in at.expander if e.label.startswith("📅 Schedule")], "no booking form before a pick"
+    assert "Pick a patient above to book their next session." in _texts(at)
+    form = _book_for(at, patient, therapy_id(db, "natalizumab"))
     assert at.number_input(key=form_key(at, form, "dose")).value == 300  # prefilled with the expected dose
     at.date_input(key=form_key(at, form, "date")).set_value(TODAY + timedelta(days=1))
     at.time_input(key=form_key(at, form, "time")).set_value(time(10, 30))

@@ -54,12 +54,19 @@ def due_section(cx: Due, title: str, frame: pd.DataFrame, *, overdue: bool) -> N
         r = rows[key]
         return f"{r.patient} · {r.therapy}" + (f" · {r.days_overdue} d overdue" if overdue else "")
 
+    # starts empty, as every picker naming whose record a save changes: the booking form opens for the patient
+    # picked, never for whoever happens to be listed first
     picked = st.selectbox(
         "Book for",
         list(rows),
         format_func=describe,
         key=f"book_pick_{'overdue' if overdue else 'soon'}",
+        index=None,
+        placeholder="Pick the patient to book…",
     )
+    if picked is None:
+        st.caption("Pick a patient above to book their next session.")
+        return
     r = rows[picked]
     schedule_form(
         cx,
