@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from db.engine import Database, make_engine
 from db.migrate import upgrade_to_head
 from db.models import Base
 from infusion.accounts.actor import Actor
+from infusion.clock import utcnow
 from infusion.services.setup import bootstrap
 
 PG_URL = os.environ.get("CHAIRSIDE_TEST_POSTGRES_URL")
@@ -112,3 +115,14 @@ def nurse() -> Actor:
 def _deid_key_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A generated de-identification key goes to the test's own folder, never the runner's home."""
     monkeypatch.setenv("CHAIRSIDE_DEID_KEY_FILE", str(tmp_path / "deid.key"))
+
+
+@pytest.fixture(autouse=True)
+def _today_when_the_test_runs() -> None:
+    """Test modules that name the day as `TODAY` (and those importing it from them) read it as each test
+    starts, not when the module was collected: a run that starts before midnight UTC and reaches them after
+    it would otherwise compare the services' today with yesterday."""
+    today = utcnow().date()
+    for name, module in list(sys.modules.items()):
+        if name.startswith("tests.") and isinstance(getattr(module, "TODAY", None), date):
+            module.TODAY = today  # type: ignore[attr-defined]

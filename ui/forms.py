@@ -190,15 +190,23 @@ class EntryForm:
         )
         return value
 
-    def chosen(self, value: V | None, message: str) -> TypeGuard[V]:
+    def chosen(self, value: V | None, message: str, *, also: Callable[[], object] | None = None) -> TypeGuard[V]:
         """True when a picker that starts empty (`index=None`) holds a choice. Else `message` shows where a
         refused save's reason shows, every field keeps what it holds, and the caller saves nothing.
+        `also`: the service's own check of the form's other fields (no database); its problems join the
+        same refusal, so a nurse missing the pick and a reason hears of both in one tap, not one per tap.
 
         Pickers that name whose record a save changes start empty: a first option taken by default, or
         left in place when the nurse meant to pick another, would end or book the wrong patient's course."""
         if value is not None:
             return True
-        self._refused(ValidationError({"choice": message}))
+        problems = {"choice": message}
+        if also is not None:
+            try:
+                also()
+            except ValidationError as error:
+                problems.update(error.problems)
+        self._refused(ValidationError(problems))
         return False
 
     def _refused(self, error: ChairsideError) -> None:

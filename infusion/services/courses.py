@@ -56,6 +56,31 @@ def _reason(value: object) -> str:
     return value
 
 
+def check_end(reason: object, note: object) -> tuple[str, str]:
+    """An end's reason code and note, or ValidationError naming every problem: the form asks this too when
+    nothing is picked yet, so one refusal names all that is missing."""
+    problems: dict[str, str] = {}
+    code = text = ""
+    try:
+        code = _reason(reason)
+    except ValidationError as error:
+        problems.update(error.problems)
+    try:
+        text = optional_text(note, "note", max_len=NOTE_MAX)
+    except ValidationError as error:
+        problems.update(error.problems)
+    if code in NOTE_REQUIRED and not text and "note" not in problems:
+        problems["note"] = "Say why the course ended (the reason is “other”)."
+    if problems:
+        raise ValidationError(problems)
+    return code, text
+
+
+def check_resume(reason: object) -> str:
+    """A resume's reason (required), or ValidationError; asked by the form too when nothing is picked yet."""
+    return required_text(reason, "resume_reason", "Say why the course is resumed.", max_len=NOTE_MAX)
+
+
 def _pair_sites(s: Session, patient_id: int, therapy_id: int) -> list[int]:
     """The sites a pair is listed at: its last given infusion's (`due_pair`), then where it is booked from
     about today on (a day back, so no site's today is missed)."""
@@ -104,10 +129,7 @@ def end_course(
     with administering(db, actor, COURSE_EDIT, what) as s:
         patient_id = record_id(patient_id, "patient")
         therapy_id = record_id(therapy_id, "therapy")
-        code = _reason(reason)
-        text = optional_text(note, "note", max_len=NOTE_MAX)
-        if code in NOTE_REQUIRED and not text:
-            raise ValidationError({"note": "Say why the course ended (the reason is “other”)."})
+        code, text = check_end(reason, note)
         token = clean_token(client_token)
         # the patient's row locked first: a second tap saving at the same moment (Streamlit runs it beside
         # the first) waits for the first to commit, then finds its token, instead of failing on the
@@ -185,7 +207,7 @@ def resume_course(db: Database, actor: Actor, course_end_id: int, reason: str) -
     what = "resume a course"
     with administering(db, actor, COURSE_EDIT, what) as s:
         course_end_id = record_id(course_end_id, "course_end")
-        why = required_text(reason, "resume_reason", "Say why the course is resumed.", max_len=NOTE_MAX)
+        why = check_resume(reason)
         row = s.scalars(select(CourseEnd).where(CourseEnd.id == course_end_id).with_for_update()).first()
         if row is None:
             raise NotFoundError(f"Ended course {course_end_id} not found.")

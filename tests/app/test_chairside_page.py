@@ -78,6 +78,14 @@ def test_a_walk_in_without_a_therapy_is_refused_beside_the_button_and_keeps_what
     _click(at, "Add session")
     assert "Pick the therapy." in " ".join(e.value for e in at.error)
     assert (_count(db, InfusionSession), _count(db, Patient)) == (0, 1)  # no session, no new patient
+
+    # nor the new patient's name: one refusal names both, not one per tap
+    at.text_input(key=form_key(at, "walk_in", "family")).set_value("")
+    _click(at, "Add session")
+    refusal = " ".join(e.value for e in at.error)
+    assert "Pick the therapy." in refusal and "Enter the patient's given and family name." in refusal
+    assert (_count(db, InfusionSession), _count(db, Patient)) == (0, 1)
+    at.text_input(key=form_key(at, "walk_in", "family")).set_value(typed["family"])
     for field, value in typed.items():
         assert at.text_input(key=form_key(at, "walk_in", field)).value == value, field
     assert at.number_input(key=form_key(at, "walk_in", "dose")).value == 300.0

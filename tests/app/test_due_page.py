@@ -25,18 +25,7 @@ from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ROOT, form_key, therapy_id
 from ui.registry import BY_KEY
 
-TODAY = utcnow().date()  # the seeded clinic runs on UTC
-
-
-@pytest.fixture(autouse=True)
-def _today_when_the_test_runs() -> None:
-    """Read the day as each test starts, not when the module was collected.
-
-    A run that starts before midnight UTC and reaches this file after it would otherwise
-    compare the service's "today" with yesterday's.
-    """
-    global TODAY
-    TODAY = utcnow().date()
+TODAY = utcnow().date()  # the seeded clinic runs on UTC; renewed as each test starts (tests/conftest.py)
 
 
 DUE_ROLES = (permissions.NURSE, permissions.CHARGE, permissions.MANAGER, permissions.ADMIN)
@@ -275,10 +264,12 @@ def test_a_charge_nurse_ends_an_overdue_course_and_resumes_it(db, open_due):
     at = open_due(Actor(None, "Charge", "charge_nurse"))
     assert "Overdue (1)" in _texts(at) and "Ended courses (0)" in [e.label for e in at.expander]
 
-    # no patient picked (the picker starts empty): refused beside the button, the note kept, nothing stored
+    # no patient picked (the picker starts empty) and no reason: one refusal names both, beside the button;
+    # the note kept, nothing stored
     at.text_input(key=form_key(at, "end_overdue", "note")).set_value("Now on Ocrevus at North")
     _submit(at, "end_overdue")
-    assert "Pick the patient and therapy whose course ended." in " ".join(e.value for e in at.error)
+    refusal = " ".join(e.value for e in at.error)
+    assert "Pick the patient and therapy whose course ended." in refusal and "Pick why the course ended" in refusal
     assert at.text_input(key=form_key(at, "end_overdue", "note")).value == "Now on Ocrevus at North"
 
     # no reason picked: refused beside the button, the pick and the note kept, nothing stored
@@ -305,7 +296,8 @@ def test_a_charge_nurse_ends_an_overdue_course_and_resumes_it(db, open_due):
 
     # resuming needs the course picked and a reason; then the patient is overdue again and the end stays on record
     _submit(at, "resume_course")
-    assert "Pick the course to resume." in " ".join(e.value for e in at.error)
+    refusal = " ".join(e.value for e in at.error)
+    assert "Pick the course to resume." in refusal and "Say why the course is resumed." in refusal
     at.selectbox(key=form_key(at, "resume_course", "pick")).select_index(0)
     _submit(at, "resume_course")
     assert "Say why the course is resumed." in " ".join(e.value for e in at.error)

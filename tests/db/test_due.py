@@ -23,18 +23,7 @@ from tests.helpers import ADMIN, audit_count, audits_since, new_chair, new_patie
 CHARGE = Actor(None, "Test Charge", "charge_nurse")
 MANAGER = Actor(None, "Test Manager", "manager")
 QUALITY = Actor(None, "Test Quality", "quality")
-TODAY = utcnow().date()  # the seeded clinic runs on UTC
-
-
-@pytest.fixture(autouse=True)
-def _today_when_the_test_runs() -> None:
-    """Read the day as each test starts, not when the module was collected.
-
-    A run that starts before midnight UTC and reaches this file after it would otherwise
-    compare the service's "today" with yesterday's.
-    """
-    global TODAY
-    TODAY = utcnow().date()
+TODAY = utcnow().date()  # the seeded clinic runs on UTC; renewed as each test starts (tests/conftest.py)
 
 
 def at(day: date, hour: int = 10) -> datetime:

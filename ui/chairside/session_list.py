@@ -109,7 +109,11 @@ def walk_in_form(cx: Chairside) -> None:
             )
             ch_by_id = {c.id: c for c in chairs}
             chair_id = c7.selectbox("Chair", list(ch_by_id), format_func=lambda i: ch_by_id[i].name, key=k("chair"))
-            if form.submit("Add session", type="primary") and form.chosen(therapy_id, "Pick the therapy."):
+            if form.submit("Add session", type="primary") and form.chosen(
+                therapy_id,
+                "Pick the therapy.",
+                also=None if patient_id is not None else lambda: setup.check_patient(mrn, given, family, birth),
+            ):
                 new_patient = (
                     None
                     if patient_id is not None

@@ -40,7 +40,9 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
             )
             note = c2.text_input("Note", key=form.key("note"), max_chars=NOTE_MAX, help="Needed for “Other”.")
             if form.submit("Mark course ended") and form.chosen(
-                picked, "Pick the patient and therapy whose course ended."
+                picked,
+                "Pick the patient and therapy whose course ended.",
+                also=lambda: courses.check_end(reason, note),
             ):
                 r = pairs[picked]
                 form.save(
@@ -88,7 +90,9 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
                 "Course to resume", "pick", rows, lambda i: pair_label(rows[i]), "Pick the course to resume"
             )
             why = st.text_input("Why it is resumed", key=form.key("reason"), max_chars=NOTE_MAX)
-            if form.submit("Resume course") and form.chosen(picked, "Pick the course to resume."):
+            if form.submit("Resume course") and form.chosen(
+                picked, "Pick the course to resume.", also=lambda: courses.check_resume(why)
+            ):
                 r = rows[picked]
                 form.save(
                     lambda: courses.resume_course(cx.db, cx.viewer, int(r.course_end_id), why),
