@@ -21,6 +21,18 @@ PROTOCOL_EDIT = (CHARGE, ADMIN)
 PROTOCOL_MAX_DAYS = 366
 
 
+def check_interval(interval_days: object) -> int:
+    """An interval in whole days, 1 to PROTOCOL_MAX_DAYS, or ValidationError; asked by the form too when
+    nothing is picked yet, so one refusal names all that is missing."""
+    if (
+        isinstance(interval_days, bool)
+        or not isinstance(interval_days, int)
+        or not 1 <= interval_days <= PROTOCOL_MAX_DAYS
+    ):
+        raise ValidationError({"interval_days": f"Enter the interval in whole days, 1 to {PROTOCOL_MAX_DAYS}."})
+    return interval_days
+
+
 def set_protocol_interval(
     db: Database,
     actor: Actor,
@@ -36,12 +48,7 @@ def set_protocol_interval(
     Audited with before/after. Only protocol therapies take one: the others follow the catalog's rhythm.
     """
     require_role(actor, PROTOCOL_EDIT, "set protocol intervals")
-    if (
-        isinstance(interval_days, bool)
-        or not isinstance(interval_days, int)
-        or not 1 <= interval_days <= PROTOCOL_MAX_DAYS
-    ):
-        raise ValidationError({"interval_days": f"Enter the interval in whole days, 1 to {PROTOCOL_MAX_DAYS}."})
+    interval_days = check_interval(interval_days)
     try:
         with db.writing() as s:
             therapy, patient = s.get(Therapy, therapy_id), s.get(Patient, patient_id)

@@ -192,10 +192,15 @@ def test_protocol_interval_form_for_charge_nurse_and_read_only_for_manager(db, o
     assert [o for o in pair.options if "MRN-3" in o]
     # the picker starts empty: saved without a pick, it says so beside the button and keeps what was typed
     assert pair.value is None
-    at.number_input(key=form_key(at, "protocol", "days")).set_value(21)
     at.text_input(key=form_key(at, "protocol", "note")).set_value("CIDP 1 g/kg every 3 weeks")
+    _submit(at, "protocol")  # nor an interval: one refusal names both
+    refusal = " ".join(e.value for e in at.error)
+    assert "Pick the patient and therapy the interval is for." in refusal and "Enter the interval" in refusal
+    at.number_input(key=form_key(at, "protocol", "days")).set_value(21)
     _submit(at, "protocol")
     assert "Pick the patient and therapy the interval is for." in " ".join(e.value for e in at.error)
+    assert "Enter the interval" not in " ".join(e.value for e in at.error)
+    assert at.text_input(key=form_key(at, "protocol", "note")).value == "CIDP 1 g/kg every 3 weeks"
     assert at.number_input(key=form_key(at, "protocol", "days")).value == 21
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(PatientProtocol)) == 0

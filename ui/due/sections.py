@@ -164,7 +164,9 @@ def protocol_section(cx: Due, frame: pd.DataFrame) -> None:
         )
         note = c2.text_input("Protocol (e.g. 1 g/kg every 3 weeks)", key=form.key("note"))
         if form.submit("Save protocol interval", type="primary") and form.chosen(
-            picked, "Pick the patient and therapy the interval is for."
+            picked,
+            "Pick the patient and therapy the interval is for.",
+            also=lambda: protocols.check_interval(None if days is None else int(days)),
         ):
             r = pairs[picked]
             form.save(
