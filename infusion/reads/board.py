@@ -17,9 +17,9 @@ from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import BOARD_VIEW, require_role
 from infusion.accounts.sites import working_context
 from infusion.charts.palette import STATUS_COLOURS
-from infusion.clinical.states import STATUS_LABELS
+from infusion.clinical.states import ACTIVE_STATUSES, CLOSED_STATUSES, STATUS_LABELS, SessionStatus
 from infusion.clock import utcnow
-from infusion.reads.sessions import today_sessions
+from infusion.reads.sessions import SessionCard, today_sessions
 from infusion.services.setup import list_chairs
 
 REACTION_COLOUR = STATUS_COLOURS["reaction"]
@@ -51,12 +51,15 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None, *, init
     chairs = [c for c in list_chairs(db, clinic.id) if c.kind == "chair"]
     order = {c.id: i for i, c in enumerate(chairs)}
     rows = []
-    for card in today_sessions(db, actor, now):
-        if card.chair_id not in order:
-            continue  # home visits are listed separately
+    cards = [c for c in today_sessions(db, actor, now) if c.chair_id in order]  # home visits: listed apart
+    # a cancelled booking never takes its chair: drawn, it would look like one that does
+    cards = [c for c in cards if c.status != SessionStatus.CANCELLED]
+    double = _double_booked(cards, now, initials)
+    for card in cards:
         planned_start = card.scheduled_at
         actual_start = card.checked_in_at
         actual_end = card.ended_at or (now if actual_start else None)
+        alerts = (*card.alerts, *double.get(card.id, ()))
         rows.append(
             {
                 "chair": card.chair,
@@ -68,14 +71,39 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None, *, init
                 "planned_end": (planned_start + timedelta(minutes=card.planned_minutes)).astimezone(tz),
                 "actual_start": actual_start.astimezone(tz) if actual_start else None,
                 "actual_end": actual_end.astimezone(tz) if actual_end else None,
-                "badges": " ".join(a.split(" ")[0] for a in card.alerts),
-                "_alerts": "; ".join(card.alerts),
+                "badges": " ".join(a.split(" ")[0] for a in alerts),
+                "_alerts": "; ".join(alerts),
                 "_order": order[card.chair_id],
                 "_reaction": card.open_reactions > 0,
             }
         )
     frame = pd.DataFrame.from_records(rows, columns=[*BOARD_COLUMNS, "_alerts", "_order", "_reaction"])
     return frame.sort_values(["_order", "planned_start"]).reset_index(drop=True) if not frame.empty else frame
+
+
+def _holds_chair(card: SessionCard, now: datetime) -> tuple[datetime, datetime] | None:
+    """When a session still holds its chair today: a booking its planned time, a session in the chair from
+    check-in to the later of now and its planned end; a closed session none."""
+    planned_end = card.scheduled_at + timedelta(minutes=card.planned_minutes)
+    if card.status == SessionStatus.SCHEDULED:
+        return card.scheduled_at, planned_end
+    if card.status in ACTIVE_STATUSES:
+        return card.checked_in_at or card.scheduled_at, max(now, planned_end)
+    return None
+
+
+def _double_booked(cards: list[SessionCard], now: datetime, initials: bool) -> dict[int, list[str]]:
+    """An alert for each session whose chair another open session holds at the same time: two bookings at
+    21:15 in one chair draw one on top of the other, so the board says so in words."""
+    alerts: dict[int, list[str]] = {}
+    held = [(c, span) for c in cards if (span := _holds_chair(c, now)) is not None]
+    for i, (a, (a0, a1)) in enumerate(held):
+        for b, (b0, b1) in held[i + 1 :]:
+            if a.chair_id == b.chair_id and a0 < b1 and b0 < a1:
+                for one, other in ((a, b), (b, a)):
+                    name = _initials(other.patient) if initials else _short_name(other.patient)
+                    alerts.setdefault(one.id, []).append(f"🪑 Double-booked: {name} has this chair at the same time")
+    return alerts
 
 
 def _initials(name: str) -> str:
@@ -96,6 +124,8 @@ DARK = {"paper": "#0b1220", "plot": "#0b1220", "grid": "#263244", "text": "#e5e7
 
 
 LABEL_PLACES = ("top right", "bottom right")
+#: pixels a wall display gives the chair rows: a 1080-line screen less the header, caption and legend
+WALL_ROWS_PX = 760
 
 
 def _alone(frame: pd.DataFrame, chair: str) -> bool:
@@ -116,23 +146,26 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
     running bar reads as well as a long finished one.
     """
     figure = go.Figure()
-    text_size = 22 if large else 13
+    # a wall screen cannot scroll: its rows share what a 1080-line screen leaves under the header and legend
+    row_px = min(90, max(40, WALL_ROWS_PX // max(len(chairs), 1))) if large else 60
+    text_size = min(22, max(12, row_px // 3)) if large else 13
     label_x, label_y, labels, label_colours, label_places = [], [], [], [], []
     seen_on_chair: dict[str, int] = {}
     for _, row in frame.iterrows():
-        figure.add_trace(
-            go.Bar(
-                y=[row["chair"]],
-                x=[(row["planned_end"] - row["planned_start"]).total_seconds() * 1000],
-                base=[row["planned_start"]],
-                orientation="h",
-                width=0.8,
-                marker={"color": "rgba(0,0,0,0)", "line": {"color": STATUS_COLOURS[row["status"]], "width": 2}},
-                hovertemplate=f"Planned: {row['patient']} · {row['therapy']}<extra></extra>",
-                showlegend=False,
+        if row["status"] not in CLOSED_STATUSES:  # a closed session's plan no longer holds the chair
+            figure.add_trace(
+                go.Bar(
+                    y=[row["chair"]],
+                    x=[(row["planned_end"] - row["planned_start"]).total_seconds() * 1000],
+                    base=[row["planned_start"]],
+                    orientation="h",
+                    width=0.8,
+                    marker={"color": "rgba(0,0,0,0)", "line": {"color": STATUS_COLOURS[row["status"]], "width": 2}},
+                    hovertemplate=f"Planned: {row['patient']} · {row['therapy']}<extra></extra>",
+                    showlegend=False,
+                )
             )
-        )
-        started = row["actual_start"] is not None
+        started = pd.notna(row["actual_start"])  # a missing start is NaT in the frame, not None
         if started:
             colour = REACTION_COLOUR if row["_reaction"] else STATUS_COLOURS[row["status"]]
             figure.add_trace(
@@ -182,7 +215,7 @@ def board_figure(frame: pd.DataFrame, chairs: list[str], now: datetime, *, large
     figure.add_vline(x=local_now, line_dash="dot", line_color="#f87171" if large else "#d32f2f", line_width=2)
     layout: dict = dict(
         barmode="overlay",
-        height=max(260, (90 if large else 60) * max(len(chairs), 1) + 60),
+        height=max(260, row_px * max(len(chairs), 1) + 60),
         margin={"l": 10, "r": 10, "t": 10, "b": 30},
         font={"size": text_size},
         xaxis={"type": "date", "tickformat": "%H:%M"},
