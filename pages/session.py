@@ -7,7 +7,7 @@ from datetime import date
 import streamlit as st
 
 from infusion.charts import timeline
-from infusion.clock import format_local, utcnow
+from infusion.clock import format_local, local_date, utcnow
 from infusion.reads import sessions as views
 from ui import common as ui
 from ui import forms
@@ -19,7 +19,9 @@ st.header("Session record")
 with forms.entry_form("find_session") as form:
     c = st.columns([2, 2, 1])
     mrn = c[0].text_input("Patient MRN", key=form.key("mrn"))
-    day = c[1].date_input("Day", value=utcnow().date(), key=form.key("day"))
+    # the site's calendar day: in the evening the UTC date is already tomorrow's
+    today = local_date(utcnow(), ui.working_site(db, reader).timezone)
+    day = c[1].date_input("Day", value=today, key=form.key("day"))
     any_day = c[2].checkbox("Any day", key=form.key("any_day"))
     form.submit("Find", type="primary")
 

@@ -427,3 +427,11 @@ def test_session_record_shows_the_patients_name_and_vitals(db, make_app):
     vitals = at.dataframe[0].value  # the first table under the timeline is the vitals table
     assert len(vitals) > 0
     assert any(c.startswith(f"MRN {mrn}") for c in _texts(at.caption))
+
+
+def test_session_record_opens_on_the_clinics_day(db, make_app):
+    """In the evening the UTC date is already tomorrow's; the page opens on the site's day, with its sessions."""
+    staff = _demo(db)
+    at = _open(make_app, staff["nurse"], "pages/session.py")
+    _assert_clean(at)
+    assert at.date_input(key=form_key(at, "find_session", "day")).value == _clinic_today(db)
