@@ -111,19 +111,25 @@ if total > export_service.PAGE_ROW_LIMIT:
         f"--to {end}{flags} --out {name}`"
     )
 elif total:
+    # the prepared file belongs to the whole request, not its file name: a name leaves out the therapy,
+    # chair, nurse and entered-in-error filters, so a file kept by name held the earlier filters' rows
+    request = (dataset, filters, deidentify)
     if st.button("Prepare the CSV file", key="ex_prepare"):
         data = ui.attempt(lambda: export_service.csv_file(db, quality, dataset, filters, deidentify=deidentify))
         if data is not None:
-            st.session_state["_export_file"] = (name, data[0], data[1])
+            st.session_state["_export_file"] = (request, name, data[0], data[1])
     prepared = st.session_state.get("_export_file")
-    if prepared and prepared[0] == name:
+    if prepared and prepared[0] == request:
+        _, file_name, content, rows = prepared
         st.download_button(
-            f"Download {prepared[0]} ({prepared[2]:,} rows)",
-            prepared[1],
-            file_name=prepared[0],
+            f"Download {file_name} ({rows:,} rows)",
+            content,
+            file_name=file_name,
             mime="text/csv",
             type="primary",
         )
+    elif prepared:
+        st.caption("The filters changed since the file was prepared: prepare it again for these rows.")
 
 dictionary = export_schema.dictionary_rows(dataset, deidentify, pseudonymise_site)
 with st.expander(f"Data dictionary: {dataset}{' (de-identified)' if deidentify else ''}"):

@@ -356,6 +356,24 @@ def test_export_prepare_offers_a_download_and_audits_it_once(db, make_app):
     run_app(at)
     assert _audit_count(db, "export_csv") == 1
 
+    # a filter the file name leaves out (one therapy): the file prepared for every therapy is not offered
+    picker = at.multiselect(key=form_key(at, "export_filters", "therapy"))
+    picker.set_value([_busiest_therapy(db)])
+    _click(at, "Preview")
+    _assert_clean(at)
+    assert _preview_count(at) < events[0].after["rows"], (_preview_count(at), events[0].after["rows"])
+    assert not [b for b in at.get("download_button") if str(b.proto.label).startswith("Download chairside_")]
+    assert "The filters changed since the file was prepared" in " ".join(_texts(at.caption))
+
+
+def _busiest_therapy(db) -> int:  # type: ignore[no-untyped-def]
+    with db.reading() as s:
+        return int(
+            s.scalars(
+                select(InfusionSession.therapy_id).group_by(InfusionSession.therapy_id).order_by(func.count().desc())
+            ).first()
+        )
+
 
 # ------------------------------------------------------------------ Audit log
 def test_audit_search_by_mrn_finds_that_patients_events_and_is_audited(db, make_app):
