@@ -47,9 +47,9 @@ class DatabaseBusy(ChairsideError):
 class ConfirmationRequired(ChairsideError):
     """The values are valid but abnormal: the nurse must confirm before they are saved."""
 
-    def __init__(self, flags: list[str]) -> None:
+    def __init__(self, flags: list[str], lead: str = "Abnormal values need confirmation") -> None:
         self.flags = list(flags)
-        super().__init__("Abnormal values need confirmation: " + "; ".join(self.flags))
+        super().__init__(f"{lead}: " + "; ".join(self.flags))
 
 
 class DatabaseUnavailable(ChairsideError):

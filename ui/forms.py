@@ -25,7 +25,7 @@ from typing import Any, TypeGuard, TypeVar, cast
 
 import streamlit as st
 
-from infusion.errors import ChairsideError, DatabaseBusy, DatabaseUnavailable, ValidationError
+from infusion.errors import ChairsideError, ConfirmationRequired, DatabaseBusy, DatabaseUnavailable, ValidationError
 from ui.common import flash, show_error, show_flash
 
 #: an object's address in its default repr: not part of what a field holds
@@ -38,7 +38,9 @@ EARLIER_TRY = (
 )
 
 #: the field names buttons were given (`submit`, `button_key`): a button is not a value the nurse typed
-_SUBMIT_NAMES: set[str] = {"submit"}
+#: the tick box of `EntryForm.confirmation`: like a button, not one of the values `EntryForm.values` compares
+CONFIRM_FIELD = "confirm_save"
+_SUBMIT_NAMES: set[str] = {"submit", CONFIRM_FIELD}
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -145,6 +147,7 @@ class EntryForm:
         *,
         at_panel: bool = False,
         rerun: bool = True,
+        confirmable: bool = False,
     ) -> T | None:
         """Run the service call; on a refusal show why right here and keep every field as typed.
 
@@ -157,6 +160,15 @@ class EntryForm:
         st.session_state[self._saving] = self.values()
         try:
             result = action()
+        except ConfirmationRequired as error:
+            if not confirmable:
+                st.session_state.pop(self._saving, None)
+                self._refused(error)
+                return None
+            # asked again beside the button (`confirmation`), with every field as typed
+            st.session_state.pop(self._saving, None)
+            st.session_state[self._asked] = (self.values(), error.flags)
+            st.rerun()
         except ChairsideError as error:
             if not isinstance(error, (DatabaseBusy, DatabaseUnavailable)):
                 # refused: the pickers show today's options again. Busy or unreachable: an earlier tap's
@@ -172,6 +184,24 @@ class EntryForm:
         if rerun:
             st.rerun()
         return result
+
+    @property
+    def _asked(self) -> str:
+        return f"_form_asked_{self.name}__{self.generation}"
+
+    def confirmation(self, label: str) -> bool:
+        """A tick box to save what the service refused until confirmed (`ConfirmationRequired`, through
+        `save(..., confirmable=True)`): a rate above the label's ceiling. It shows, with the reason, only while
+        the fields hold the values refused, so a changed value is checked afresh. True when ticked."""
+        asked = st.session_state.get(self._asked)
+        if not asked or asked[0] != self.values():
+            return False
+        box = self.key("confirmation")
+        with st.container(key=box):
+            st.warning("**Not saved yet.** " + " ".join(asked[1]), icon="⚠️")
+            ticked = st.checkbox(label, key=self.key(CONFIRM_FIELD))
+        scroll_into_view(box)
+        return bool(ticked)
 
     def pick(
         self,
@@ -234,7 +264,7 @@ def done(name: str) -> None:
     # the new instance first: a run stopped part-way through (every session-state access may stop it) has
     # moved on, and never leaves this instance without its token or its kept options
     st.session_state[_gen_key(name)] = generation + 1
-    spent = tuple(f"_form_{what}_{name}__{generation}" for what in ("token", "saving", "renewed"))
+    spent = tuple(f"_form_{what}_{name}__{generation}" for what in ("token", "saving", "renewed", "asked"))
     pinned = f"_form_choices_{name}__{generation}__"
     for key in [k for k in st.session_state if k in spent or str(k).startswith(pinned)]:
         del st.session_state[key]

@@ -19,7 +19,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import Clinic, InfusionSession, Premedication, RateChange, Reaction, VitalSign
+from db.models import Clinic, InfusionSession, Patient, Premedication, RateChange, Reaction, VitalSign
 from infusion.accounts.actor import Actor
 from infusion.accounts.sites import site_of_session
 from infusion.clinical import premedication
@@ -33,6 +33,7 @@ from infusion.clinical.states import (
     SessionStatus,
     require_status,
 )
+from infusion.clinical.titration import RATE_TOLERANCE, label_ceiling
 from infusion.clinical.vitals import Flag, Vitals, VitalsEntry, alert_flags, score, validate_vitals
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, NotFoundError, StateError, ValidationError
@@ -47,6 +48,7 @@ from infusion.services.opening import (
     required_text,
     set_summaries,
     texts,
+    therapy_of,
 )
 from infusion.services.opening import client_token as clean_token
 from infusion.settings import ClinicSettings
@@ -67,6 +69,42 @@ def validate_rate(rate_ml_h: float | None) -> str | None:
     if not 0 < float(rate_ml_h) <= MAX_RATE_ML_H:
         return f"Rate {rate_ml_h:g} mL/h is outside 0–{MAX_RATE_ML_H:g} mL/h; enter mL per hour."
     return None
+
+
+def above_label(s: Session, row: InfusionSession, rate_ml_h: float, infusion_number: int) -> str | None:
+    """Why a rate needs the nurse's confirmation: above the highest mL/h the label's plan gives this infusion
+    (docs/clinical-basis.md §3; `titration.label_ceiling`), else None. Weight plans use the weight measured in
+    this session, else the patient's recorded weight."""
+    therapy = therapy_of(s, row)
+    if not therapy.rate_plan:
+        return None
+    weight = s.scalar(
+        select(VitalSign.weight_kg)
+        .where(VitalSign.session_id == row.id, VitalSign.status == EntryStatus.ACTIVE, VitalSign.weight_kg.is_not(None))
+        .order_by(VitalSign.taken_at.desc(), VitalSign.id.desc())
+        .limit(1)
+    )
+    if weight is None:
+        weight = s.scalar(select(Patient.weight_kg).where(Patient.id == row.patient_id))
+    ceiling = label_ceiling(therapy.rate_plan, infusion_number=infusion_number, dose=row.dose, weight_kg=weight)
+    if ceiling is None or float(rate_ml_h) <= ceiling[0] + RATE_TOLERANCE:
+        return None
+    limit, source = ceiling
+    return (
+        f"{float(rate_ml_h):g} mL/h is above {source} for {therapy.brand or therapy.name} infusion "
+        f"{infusion_number}: {limit:g} mL/h."
+    )
+
+
+def check_label_ceiling(
+    s: Session, row: InfusionSession, rate_ml_h: float, infusion_number: int, *, confirmed: bool
+) -> str | None:
+    """`above_label`'s reason, refused (ConfirmationRequired) unless the nurse confirmed it; the reason the
+    confirmed rate is kept with in the audit trail, else None."""
+    reason = above_label(s, row, rate_ml_h, infusion_number)
+    if reason is not None and not confirmed:
+        raise ConfirmationRequired([reason], lead="Check the rate")
+    return f"Confirmed by the nurse: {reason}" if reason else None
 
 
 @dataclass(frozen=True)
@@ -352,6 +390,7 @@ def _rate_entry(
     note: str | None,
     expected_version: int | None,
     client_token: str | None,
+    confirm_above_label: bool = False,
 ) -> RateChange:
     opening = charting(db, actor, session_id, expected_version, replayed=TokenReplay(RateChange, client_token))
     if kind in ("change", "resume"):
@@ -376,8 +415,10 @@ def _rate_entry(
             tz=w.tz,
             not_before=[(row.iv_started_at, "IV start"), (_last_rate_time(s, row.id), "the last rate entry")],
         )
+        confirmed = None
         if kind in ("change", "resume"):
             assert rate_ml_h is not None  # validate_rate refused a missing rate
+            confirmed = check_label_ceiling(s, row, rate_ml_h, row.infusion_number, confirmed=confirm_above_label)
             row.current_rate_ml_h = float(rate_ml_h)
         entry = RateChange(
             session_id=row.id,
@@ -402,6 +443,7 @@ def _rate_entry(
             patient_id=row.patient_id,
             before=before,
             after=snapshot(entry),
+            reason=confirmed,
         )
         log.info("rate_%s session=%s rate_change=%s by user=%s", kind, row.id, entry.id, actor.user_id)
         return entry
@@ -417,12 +459,14 @@ def change_rate(
     note: str | None = None,
     client_token: str | None = None,
     expected_version: int | None = None,
+    confirm_above_label: bool = False,
 ) -> RateChange:
     return _rate_entry(
         db,
         actor,
         session_id,
         kind="change",
+        confirm_above_label=confirm_above_label,
         rate_ml_h=rate_ml_h,
         at=at,
         note=note,
@@ -464,12 +508,14 @@ def resume(
     note: str | None = None,
     expected_version: int | None = None,
     client_token: str | None = None,
+    confirm_above_label: bool = False,
 ) -> RateChange:
     return _rate_entry(
         db,
         actor,
         session_id,
         kind="resume",
+        confirm_above_label=confirm_above_label,
         rate_ml_h=rate_ml_h,
         at=at,
         note=note,

@@ -45,7 +45,7 @@ from infusion.errors import ConflictError, NotFoundError, StateError, Validation
 from infusion.reads.due import next_in, next_infusion_number
 from infusion.services import integrity, setup
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.entries import insert_vitals, validate_rate
+from infusion.services.entries import check_label_ceiling, insert_vitals, validate_rate
 from infusion.services.opening import (
     administering,
     charting,
@@ -503,8 +503,10 @@ def start_iv(
     rate_ml_h: float,
     at: datetime | None = None,
     premed_skip_reason: str | None = None,
+    confirm_above_label: bool = False,
 ) -> InfusionSession:
-    """IV placed and infusion running. Requires the program check and premedication where the therapy does."""
+    """IV placed and infusion running. Requires the program check and premedication where the therapy does.
+    A rate above the label's ceiling for this infusion is refused until confirmed (`entries.above_label`)."""
     opening = charting(db, actor, session_id, expected_version)
     text, problems = texts(lot_number=lot_number, premed_override_reason=premed_skip_reason)
     lot_number, premed_skip_reason = text.get("lot_number", ""), text.get("premed_override_reason", "")
@@ -552,10 +554,12 @@ def start_iv(
                         )
                     }
                 )
+        number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
+        confirmed = check_label_ceiling(s, row, rate_ml_h, number, confirmed=confirm_above_label)
         before = snapshot(row)
         row.status = status
         row.iv_started_at = moment
-        row.infusion_number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
+        row.infusion_number = number
         row.iv_site, row.iv_gauge, row.iv_attempts = site, gauge, attempts
         row.lot_number = lot_number.strip()
         row.current_rate_ml_h = float(rate_ml_h)
@@ -571,7 +575,7 @@ def start_iv(
                 entered_by_id=actor.user_id,
             )
         )
-        _audit_change(s, actor, "start_iv", row, before)
+        _audit_change(s, actor, "start_iv", row, before, reason=confirmed)
         log.info("start_iv session=%s by user=%s", row.id, actor.user_id)
         return row
 

@@ -257,9 +257,19 @@ def test_rate_change_and_early_stop_keep_the_rate_tab(tablet: Any, clinic_app: C
     _succeeded(page, "Rate changed to 80 mL/h.")
     expect(_tab(page, "Rate")).to_have_attribute("aria-selected", "true")
 
+    # above the label's ceiling (Tysabri: 100 mL in about an hour, 100 mL/h): a triple tap saves nothing and
+    # asks, beside the button, on the Rate tab; ticked, one tap saves it once
     form = _form(page, "Change rate")
     form.get_by_label("New rate mL/h", exact=True).fill("120")
     _triple(form.get_by_role("button", name="Change rate"))
+    settle(page)
+    _refused(page, "120 mL/h is above the rate of the label's infusion time")
+    expect(_tab(page, "Rate")).to_have_attribute("aria-selected", "true")
+    assert _count(clinic_app, RateChange, sid, *changes) == 1
+    form = _form(page, "Change rate")
+    expect(form.get_by_label("New rate mL/h", exact=True)).to_have_value("120.00")
+    form.get_by_text("Give this rate: I have checked it against the order").click()
+    _double(form.get_by_role("button", name="Change rate"))
     settle(page)
     _expect_count(page, clinic_app, RateChange, sid, 2, *changes)
     _succeeded(page, "Rate changed to 120 mL/h.")

@@ -275,7 +275,7 @@ def test_twenty_writers_on_shared_and_separate_sessions(db, nurse):
         else:
             calls += [
                 lambda i=i: entries.change_rate(
-                    db, rate_nurse, shared, 100 + i, expected_version=seen, client_token=f"sr-{i}"
+                    db, rate_nurse, shared, 50 + i, expected_version=seen, client_token=f"sr-{i}"
                 )
             ] * 2
         calls += [
@@ -308,4 +308,4 @@ def test_another_nurses_vitals_never_invalidate_a_rate_change(db, nurse):
         entries.record_reaction(
             db, Actor(None, "Other Nurse"), sid, symptoms=["rash"], grade=1, actions=["observed"], onset_at=ago(90 - i)
         )
-        entries.change_rate(db, nurse, sid, 100 + i, expected_version=seen, client_token=f"nr-{i}")
+        entries.change_rate(db, nurse, sid, 50 + i, expected_version=seen, client_token=f"nr-{i}")

@@ -85,12 +85,12 @@ def chart(
     t0: datetime | None = None,
 ) -> Chart:
     """A session charted by `author`: check-in t0 (vitals), premedication +10, IV start +20 at 100 mL/h,
-    rate change to 130 mL/h +30, vitals (pulse 80) +40, reaction grade 2 +50 (resolved +60 if asked),
+    rate change to 90 mL/h +30, vitals (pulse 80) +40, reaction grade 2 +50 (resolved +60 if asked),
     then IV stop +80 and discharge now when `to` says so."""
     t0 = t0 or ago(300).replace(second=0, microsecond=0)
     sid = new_session(db, author, therapy)
     walk(db, author, sid, "infusing", t0=t0)
-    rate = entries.change_rate(db, author, sid, 130, at=t0 + timedelta(minutes=30))
+    rate = entries.change_rate(db, author, sid, 90, at=t0 + timedelta(minutes=30))
     vital = entries.record_vitals(db, author, sid, normal_vitals(pulse=80), taken_at=t0 + timedelta(minutes=40))
     reaction = entries.record_reaction(
         db,
@@ -834,8 +834,8 @@ def _late_entry(db, actor, sid, kind, minutes):
     if kind == "reaction":
         entries.record_reaction(db, actor, sid, symptoms=["rash"], grade=1, actions=["observed"], onset_at=at)
         return views.reactions_table, {"Grade": 1}, "Onset"
-    entries.change_rate(db, actor, sid, 123, at=at)
-    return views.rates_table, {"Rate mL/h": 123}, "Time"
+    entries.change_rate(db, actor, sid, 93, at=at)
+    return views.rates_table, {"Rate mL/h": 93}, "Time"
 
 
 @pytest.mark.parametrize("kind", ["vitals", "premedication", "reaction", "rate"])

@@ -178,7 +178,7 @@ CHARTING_WRITES: dict[str, tuple[Prepare, Call]] = {
         lambda db, n: _at(db, n, "checked_in"),
         lambda db, a, c: entries.record_premedication(db, a, c["sid"], drug="Cetirizine", dose="10 mg", route="PO"),
     ),
-    "change_rate": (lambda db, n: _at(db, n, "infusing"), lambda db, a, c: entries.change_rate(db, a, c["sid"], 150)),
+    "change_rate": (lambda db, n: _at(db, n, "infusing"), lambda db, a, c: entries.change_rate(db, a, c["sid"], 90)),
     "pause": (lambda db, n: _at(db, n, "infusing"), lambda db, a, c: entries.pause(db, a, c["sid"])),
     "resume": (_paused, lambda db, a, c: entries.resume(db, a, c["sid"], 100)),
     "record_reaction": (
@@ -533,7 +533,7 @@ def test_each_write_of_a_whole_session_leaves_exactly_its_audit_events(db, peopl
         ),
         (
             "change_rate",
-            lambda: entries.change_rate(db, nurse, sid, 150, at=t0 + timedelta(minutes=40), client_token="r-1"),
+            lambda: entries.change_rate(db, nurse, sid, 90, at=t0 + timedelta(minutes=40), client_token="r-1"),
             [("rate_change", "rate_change")],
         ),
         (
@@ -595,7 +595,7 @@ def test_each_write_of_a_whole_session_leaves_exactly_its_audit_events(db, peopl
         ),
         (
             "change_rate",
-            lambda: entries.change_rate(db, nurse, sid, 150, at=t0 + timedelta(minutes=40), client_token="r-1"),
+            lambda: entries.change_rate(db, nurse, sid, 90, at=t0 + timedelta(minutes=40), client_token="r-1"),
         ),
     ]:
         assert _audited(db, nurse, call) == [], f"retried {name}"

@@ -144,8 +144,8 @@ def test_full_session_walk(db):
     )
 
     step(["record_vitals"], entries.record_vitals, db, ada, sid, normal_vitals(), taken_at=at(45))
-    step(["rate_change"], entries.change_rate, db, ada, sid, 50, at=at(60))
-    assert row(db, sid).current_rate_ml_h == 50
+    step(["rate_change"], entries.change_rate, db, ada, sid, 20, at=at(60))
+    assert row(db, sid).current_rate_ml_h == 20
     step(["record_vitals"], entries.record_vitals, db, ada, sid, normal_vitals(pulse=88), taken_at=at(62))
     reaction = step(
         ["record_reaction"],
@@ -221,7 +221,7 @@ def test_full_session_walk(db):
     rates = rows_of(db, RateChange, sid)
     assert [(r.kind, r.rate_ml_h, r.at) for r in rates] == [
         ("start", 25, at(30)),
-        ("change", 50, at(60)),
+        ("change", 20, at(60)),
         ("pause", None, at(91)),
         ("resume", 25, at(120)),
         ("stop", 0, at(280)),
@@ -304,7 +304,7 @@ def test_iv_stop_before_iv_start_is_refused(db, nurse):
 def test_iv_stop_before_last_rate_entry_is_refused(db, nurse):
     sid = new_session(db, nurse)
     t0 = walk(db, nurse, sid, "infusing", t0=ago(120))
-    entries.change_rate(db, nurse, sid, 150, at=t0 + timedelta(minutes=50))
+    entries.change_rate(db, nurse, sid, 90, at=t0 + timedelta(minutes=50))
     with unchanged(db), pytest.raises(ValidationError) as exc:
         sessions.stop_iv(db, nurse, sid, expected_version=None, at=t0 + timedelta(minutes=45))
     assert "rate" in exc.value.problems["iv_stopped_at"]
@@ -314,7 +314,7 @@ def test_rate_entry_before_iv_start_or_previous_entry_is_refused(db, nurse):
     sid = new_session(db, nurse)
     t0 = walk(db, nurse, sid, "infusing", t0=ago(120))
     with unchanged(db), pytest.raises(ValidationError):
-        entries.change_rate(db, nurse, sid, 150, at=t0 + timedelta(minutes=10))
+        entries.change_rate(db, nurse, sid, 90, at=t0 + timedelta(minutes=10))
     entries.pause(db, nurse, sid, at=t0 + timedelta(minutes=60))
     with unchanged(db), pytest.raises(ValidationError):
         entries.resume(db, nurse, sid, 100, at=t0 + timedelta(minutes=59))
@@ -370,7 +370,7 @@ def test_times_in_the_future_beyond_clock_skew_are_refused(db, nurse):
             db, nurse, sid, symptoms=["rash"], grade=1, actions=["observed"], onset_at=utcnow() + timedelta(hours=1)
         )
     with unchanged(db), pytest.raises(ValidationError):
-        entries.change_rate(db, nurse, sid, 120, at=utcnow() + timedelta(minutes=30))
+        entries.change_rate(db, nurse, sid, 95, at=utcnow() + timedelta(minutes=30))
     with unchanged(db), pytest.raises(ValidationError):
         sessions.stop_iv(db, nurse, sid, expected_version=None, at=utcnow() + timedelta(minutes=20))
     # a watch a little fast (within the 5-min skew) is accepted
@@ -413,7 +413,7 @@ def _do(action, db, actor, sid):
         ),
         "pause": lambda: entries.pause(db, actor, sid),
         "resume": lambda: entries.resume(db, actor, sid, 100),
-        "change_rate": lambda: entries.change_rate(db, actor, sid, 120),
+        "change_rate": lambda: entries.change_rate(db, actor, sid, 95),
         "stop_iv": lambda: sessions.stop_iv(db, actor, sid, expected_version=None),
         "discharge": lambda: sessions.discharge(db, actor, sid, expected_version=None, early_reason="ride waiting"),
         "record_vitals": lambda: entries.record_vitals(db, actor, sid, normal_vitals()),
@@ -1025,8 +1025,8 @@ def test_same_client_token_twice_stores_one_row(db, nurse):
         db, nurse, sid, drug="Acetaminophen", dose="650 mg", route="PO", client_token="tok-premed-1"
     )
     assert p1.id == p2.id
-    c1 = entries.change_rate(db, nurse, sid, 150, client_token="tok-rate-1")
-    c2 = entries.change_rate(db, nurse, sid, 150, client_token="tok-rate-1")
+    c1 = entries.change_rate(db, nurse, sid, 90, client_token="tok-rate-1")
+    c2 = entries.change_rate(db, nurse, sid, 90, client_token="tok-rate-1")
     assert c1.id == c2.id
     assert len([v for v in rows_of(db, VitalSign, sid) if v.client_token == "tok-vitals-1"]) == 1
     assert len(rows_of(db, Reaction, sid)) == 1

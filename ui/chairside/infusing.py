@@ -25,6 +25,7 @@ def rate_controls(cx: Chairside, detail: views.SessionDetail) -> None:
             rate = c[0].number_input("New rate mL/h", value=None, step=1.0, key=form.key("rate"))
             at = c[1].time_input("Time", value=None, key=form.key("time"), step=60, help="Empty = now")
             note = c[2].text_input("Note", key=form.key("note"), placeholder="e.g. titration step")
+            confirmed = form.confirmation("Give this rate: I have checked it against the order")
             if form.submit("Change rate"):
                 token = form.token
                 form.save(
@@ -37,9 +38,11 @@ def rate_controls(cx: Chairside, detail: views.SessionDetail) -> None:
                         note=note,
                         client_token=token,
                         expected_version=cx.version(detail),
+                        confirm_above_label=confirmed,
                     ),
                     lambda change: f"Rate changed to {change.rate_ml_h:g} mL/h.",
                     at_panel=True,
+                    confirmable=True,
                 )
         with forms.entry_form(f"pause_{sid}") as form:
             c = st.columns([1, 2])
@@ -65,6 +68,7 @@ def rate_controls(cx: Chairside, detail: views.SessionDetail) -> None:
             rate = c[0].number_input("Resume at mL/h", value=last, step=1.0, key=form.key("rate"))
             at = c[1].time_input("Time", value=None, key=form.key("time"), step=60, help="Empty = now")
             note = c[2].text_input("Note", key=form.key("note"), placeholder="e.g. half rate after reaction")
+            confirmed = form.confirmation("Give this rate: I have checked it against the order")
             if form.submit("▶ Resume infusion", type="primary"):
                 form.save(
                     lambda: entries.resume(
@@ -75,9 +79,11 @@ def rate_controls(cx: Chairside, detail: views.SessionDetail) -> None:
                         at=cx.time(at, not_before=since),
                         note=note,
                         expected_version=cx.version(detail),
+                        confirm_above_label=confirmed,
                     ),
                     "Infusion resumed.",
                     at_panel=True,
+                    confirmable=True,
                 )
 
 

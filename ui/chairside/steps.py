@@ -259,6 +259,7 @@ def step_ready(cx: Chairside, detail: views.SessionDetail) -> None:
         skip = ""
         if detail.needs_premedication:
             skip = st.text_input("Premedication not given? Say why", key=form.key("skip"))
+        confirmed = form.confirmation("Give this rate: I have checked it against the order")
         if form.submit("▶ Start IV", type="primary"):
             form.save(
                 lambda: sessions.start_iv(
@@ -273,9 +274,11 @@ def step_ready(cx: Chairside, detail: views.SessionDetail) -> None:
                     rate_ml_h=rate,  # type: ignore[arg-type]  # empty is refused by the service with a message
                     at=cx.time(at, not_before=detail.session.checked_in_at),
                     premed_skip_reason=skip,
+                    confirm_above_label=confirmed,
                 ),
                 "IV started.",
                 at_panel=True,
+                confirmable=True,
             )
     with st.popover("⏸ Defer instead"):
         defer_form(cx, detail)

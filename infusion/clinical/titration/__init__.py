@@ -19,7 +19,7 @@ actual rate log replayed against that plan). Both are importable from here.
 """
 
 from infusion.clinical.titration.forecast import RATE_TOLERANCE, REACTION_HOLD_MINUTES, Forecast, forecast
-from infusion.clinical.titration.plan import Step, planned_steps, vitals_due_at_steps
+from infusion.clinical.titration.plan import Step, label_ceiling, planned_steps, vitals_due_at_steps
 
 __all__ = [
     "RATE_TOLERANCE",
@@ -27,6 +27,7 @@ __all__ = [
     "Forecast",
     "Step",
     "forecast",
+    "label_ceiling",
     "planned_steps",
     "vitals_due_at_steps",
 ]

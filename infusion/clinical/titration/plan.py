@@ -156,6 +156,27 @@ def planned_steps(
     return _lay_out(p)
 
 
+def label_ceiling(
+    plan: dict[str, Any] | list[dict[str, Any]] | None,
+    *,
+    infusion_number: int,
+    dose: float | None,
+    weight_kg: float | None,
+) -> tuple[float, str] | None:
+    """The highest rate in mL/h the label's plan gives this infusion, and where it comes from: the plan's
+    maximum step (Ocrevus, Briumvi), the bag over the label's infusion time (Tysabri, Lemtrada), or the
+    weight-based maximum (IVIG, 5 mL/kg/h × the weight). None when no mL/h ceiling can be worked out: no
+    plan, a weight plan without a weight, or a mg/h plan (rituximab): the catalog holds no concentration,
+    so a mg/h maximum has no mL/h equivalent here."""
+    p = resolve_plan(plan, infusion_number, dose, weight_kg)
+    if p is None or p.unit != "mL/h" or not (p.levels or p.max_rate):
+        return None
+    if p.kind == "weight":
+        return (p.max_rate, "the label's weight-based maximum") if p.max_rate else None
+    top = max(rate for rate, _ in p.levels)
+    return top, "the rate of the label's infusion time" if p.kind == "fixed" else "the label's highest step"
+
+
 def vitals_due_at_steps(steps: Iterable[Step]) -> list[float]:
     """Offsets (minutes after IV start) at which the plan changes the rate, end of infusion included.
 
