@@ -685,10 +685,54 @@ def record_reaction(
             patient_id=row.patient_id,
             after=snapshot(reaction),
         )
+        if row.status == SessionStatus.INFUSING and set(actions) & PAUSING_ACTIONS:
+            _pause_for(s, actor, w, reaction)
         log.info(
             "record_reaction session=%s reaction=%s grade=%s by user=%s", row.id, reaction.id, grade, actor.user_id
         )
         return reaction
+
+
+#: reaction actions that interrupt the infusion: saved with a running infusion, the same save pauses it (a
+#: stopped infusion may still restart once the reaction resolves, so it is paused, not ended: the nurse
+#: resumes or stops the IV from there)
+PAUSING_ACTIONS = frozenset({"paused", "stopped"})
+
+
+def _pause_for(s: Session, actor: Actor, w: Any, reaction: Reaction) -> RateChange:
+    """Pause the running infusion of a reaction whose actions say it was paused or stopped, in the reaction's
+    transaction: the record never says "infusion paused" while the rate log says it ran on. At the onset, or
+    at the last rate entry when that came later (the rate log stays in order)."""
+    row = w.row
+    last = _last_rate_time(s, row.id)
+    moment = max(reaction.onset_at, last) if last is not None else reaction.onset_at
+    before = {"status": row.status, "current_rate_ml_h": row.current_rate_ml_h}
+    row.status = w.transition("pause")
+    what = ACTIONS["stopped" if "stopped" in reaction.actions else "paused"].lower()
+    pause = RateChange(
+        session_id=row.id,
+        at=moment,
+        kind="pause",
+        rate_ml_h=None,
+        note=f"Reaction (CTCAE grade {reaction.grade}): {what}",
+        entered_at=utcnow(),
+        entered_by_id=actor.user_id,
+        status=EntryStatus.ACTIVE,
+    )
+    s.add(pause)
+    s.flush()
+    record(
+        s,
+        actor,
+        "rate_pause",
+        "rate_change",
+        pause.id,
+        session_id=row.id,
+        patient_id=row.patient_id,
+        before=before,
+        after=snapshot(pause),
+    )
+    return pause
 
 
 def resolve_reaction(db: Database, actor: Actor, reaction_id: int, *, resolved_at: datetime | None = None) -> Reaction:

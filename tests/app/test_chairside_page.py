@@ -166,11 +166,15 @@ def test_nurse_logs_a_whole_tysabri_session(db, make_app):
     at.multiselect(key=form_key(at, rkey, "actions")).set_value(["paused", "medication_given"])
     at.text_input(key=form_key(at, rkey, "med")).set_value("Acetaminophen 650 mg PO")
     _click(at, "Save reaction")
-    assert "Reaction recorded" in _texts(at)
+    assert "Reaction recorded; the infusion is paused" in _texts(at)
     assert "Open reaction" in _texts(at)
     with db.reading() as s:
         reaction = s.scalars(select(Reaction)).one()
+        assert s.get(InfusionSession, sid).status == "paused"  # the record and the rate log agree
     _click(at, "Mark resolved")
+    at.number_input(key=form_key(at, f"resume_{sid}", "rate")).set_value(50.0)  # half rate after the reaction
+    _click(at, "▶ Resume infusion")
+    assert "Infusion resumed." in _texts(at)
 
     # a few minutes into a one-hour Tysabri infusion: stopping asks for a deliberate second step
     _click(at, "⏹ Stop IV")

@@ -237,7 +237,9 @@ def reaction_form(cx: Chairside, detail: views.SessionDetail) -> None:
                     note=note,
                     client_token=token,
                 ),
-                "Reaction recorded.",
+                "Reaction recorded; the infusion is paused: resume or stop the IV on the Rate tab."
+                if detail.session.status == "infusing" and set(actions or ()) & entries.PAUSING_ACTIONS
+                else "Reaction recorded.",
             )
 
 

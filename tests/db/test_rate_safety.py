@@ -1,6 +1,8 @@
-"""A rate above the label's ceiling for this infusion (docs/clinical-basis.md §3) is never saved on one tap:
-the service refuses it until the nurse confirms, stores nothing meanwhile, and keeps the confirmation in the
-audit trail. Below the ceiling nothing changes (SQLite and PostgreSQL)."""
+"""The rate log says what the pump did. A rate above the label's ceiling for this infusion
+(docs/clinical-basis.md §3) is never saved on one tap: the service refuses it until the nurse confirms,
+stores nothing meanwhile, and keeps the confirmation in the audit trail; below the ceiling nothing changes.
+A reaction saved as pausing or stopping a running infusion pauses it in the same save (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -106,3 +108,67 @@ def test_a_rate_is_stored_without_confirmation_exactly_when_within_the_ceiling(d
         with pytest.raises(ConfirmationRequired):
             entries.change_rate(db, nurse, sid, rate)
         assert row(db, sid).current_rate_ml_h == 100
+
+
+# ------------------------------------------------------------------ a reaction that interrupts the infusion
+def _kinds(db, sid: int) -> list[str]:  # type: ignore[no-untyped-def]
+    with db.reading() as s:
+        return list(s.scalars(select(RateChange.kind).where(RateChange.session_id == sid).order_by(RateChange.at)))
+
+
+@pytest.mark.parametrize("action", ["paused", "stopped"])
+def test_a_reaction_saved_as_pausing_or_stopping_the_infusion_pauses_it_in_the_same_save(db, nurse, action):
+    sid = new_session(db, nurse, "ocrelizumab_iv")
+    walk(db, nurse, sid, "infusing", t0=ago(120))
+    onset = ago(5)
+    reaction = entries.record_reaction(
+        db,
+        nurse,
+        sid,
+        symptoms=["rash"],
+        grade=2,
+        actions=[action, "medication_given"],
+        onset_at=onset,
+        medication_given="Diphenhydramine 25 mg IV",
+        client_token="rx-1",
+    )
+    assert row(db, sid).status == "paused"
+    with db.reading() as s:
+        pause = s.scalars(select(RateChange).where(RateChange.session_id == sid, RateChange.kind == "pause")).one()
+    assert pause.at == reaction.onset_at == onset and "CTCAE grade 2" in (pause.note or "")
+    assert _last_event(db, "rate_pause").session_id == sid
+    # a retried save (same token) stores neither a second reaction nor a second pause
+    again = entries.record_reaction(
+        db,
+        nurse,
+        sid,
+        symptoms=["rash"],
+        grade=2,
+        actions=[action, "medication_given"],
+        onset_at=onset,
+        medication_given="Diphenhydramine 25 mg IV",
+        client_token="rx-1",
+    )
+    assert again.id == reaction.id and _kinds(db, sid).count("pause") == 1
+    entries.resume(db, nurse, sid, 50)  # half rate once it resolved
+    assert row(db, sid).status == "infusing"
+
+
+def test_a_reaction_that_did_not_interrupt_the_infusion_leaves_it_running(db, nurse):
+    sid = new_session(db, nurse, "ocrelizumab_iv")
+    walk(db, nurse, sid, "infusing", t0=ago(120))
+    entries.record_reaction(db, nurse, sid, symptoms=["rash"], grade=1, actions=["observed"], onset_at=ago(5))
+    assert row(db, sid).status == "infusing" and "pause" not in _kinds(db, sid)
+    entries.pause(db, nurse, sid, at=ago(4))
+    entries.record_reaction(db, nurse, sid, symptoms=["flushing"], grade=2, actions=["stopped"], onset_at=ago(3))
+    assert row(db, sid).status == "paused" and _kinds(db, sid).count("pause") == 1  # already paused
+
+
+def test_a_pause_for_an_onset_before_the_last_rate_entry_keeps_the_log_in_order(db, nurse):
+    sid = new_session(db, nurse, "ocrelizumab_iv")
+    walk(db, nurse, sid, "infusing", t0=ago(120))
+    entries.change_rate(db, nurse, sid, 60, at=ago(10))
+    entries.record_reaction(db, nurse, sid, symptoms=["rash"], grade=2, actions=["paused"], onset_at=ago(15))
+    with db.reading() as s:
+        times = list(s.scalars(select(RateChange.at).where(RateChange.session_id == sid).order_by(RateChange.id)))
+    assert times == sorted(times) and row(db, sid).status == "paused"
