@@ -172,3 +172,29 @@ def test_a_discharged_session_offers_only_the_addendum(db, make_app):
     with db.reading() as s:
         (note,) = s.scalars(select(Addendum).where(Addendum.session_id == sid))
     assert note.author_id == actor.user_id
+
+
+def test_after_an_entry_is_marked_in_error_nothing_is_picked_and_no_correction_opens(db, make_app):
+    """The picker starts empty and goes back to empty: the entry marked in error leaves the list, and a picker
+    on its first option opened the check-in vitals' correction, filled in, for nobody's asking."""
+    at, _ = _mark_reaction_in_error(db, make_app)
+    sid = int(next(k for k in (s.key for s in at.selectbox) if k and k.startswith("amend_pick_")).split("_")[-1])
+    pick = _amend_expander(at).selectbox(key=f"amend_pick_{sid}")
+    assert pick.value is None
+    assert not [f for f in (n.key for n in at.number_input) if f and "fix_vital_sign_" in f], "no correction form"
+
+
+def test_only_rate_changes_are_offered_among_rate_entries(db, make_app):
+    """A pause or resume changes the session's state and the service refuses to mark it in error, so the
+    picker does not offer it."""
+    actor = _nurse(db)
+    sid, _ = _infusing_with_vitals(db, actor)
+    change = entries.change_rate(db, actor, sid, 60, at=ago(30))
+    pause = entries.pause(db, actor, sid, at=ago(20))
+    resume = entries.resume(db, actor, sid, 60, at=ago(10))
+    at = _open(make_app, actor, sid)
+    options = _amend_expander(at).selectbox(key=f"amend_pick_{sid}").options
+    labels = " | ".join(options)
+    assert len([o for o in options if o.startswith("Rate")]) == 1, labels
+    assert ": change 60" in labels and ": pause" not in labels and ": resume" not in labels
+    assert pause.id != resume.id != change.id

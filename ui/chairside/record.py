@@ -58,18 +58,28 @@ def amend_panel(cx: Chairside, detail: views.SessionDetail) -> None:
             ("vital_sign", detail.vitals),
             ("reaction", detail.reactions),
             ("premedication", detail.premeds),
-            ("rate_change", [r for r in detail.rates if r.kind not in ("start", "stop")]),
+            # a rate change only: start and stop are session times (below), and a pause or resume changes the
+            # session's state, which the service does not undo by an entry in error
+            ("rate_change", [r for r in detail.rates if r.kind == "change"]),
         ):
             for entry in items:
                 if entry.status == "active":
                     options[f"{kind}:{entry.id}"] = (kind, entry)
-        if options:
-            choice = st.selectbox(
+        # starts empty, as every picker naming which record a save changes: after an entry is marked in error
+        # it leaves the list, and a picker on the first option would open that entry's correction instead
+        choice = (
+            st.selectbox(
                 "Entry",
                 list(options),
                 key=f"amend_pick_{sid}",
                 format_func=lambda k: _entry_label(cx, *options[k]),
+                index=None,
+                placeholder="Pick the entry to correct or mark in error",
             )
+            if options
+            else None
+        )
+        if choice is not None:
             kind, entry = options[choice]
             mode = st.radio(
                 "What to do", ["Correct values", "Entered in error"], horizontal=True, key=f"amend_mode_{sid}"
