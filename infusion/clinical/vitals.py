@@ -42,7 +42,7 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
     "pulse": (20, 250, "/min"),
     "resp_rate": (4, 60, "/min"),
     "spo2": (50, 100, "%"),
-    "pain": (0, 10, "/10"),
+    "pain": (0, 10, ""),  # a 0–10 score: no unit after the range
 }
 TEMP_RANGE_C = (30.0, 45.0)
 WEIGHT_RANGE_KG = (20.0, 350.0)  # product choice: adult plausibility (docs/clinical-basis.md §6)
@@ -147,6 +147,10 @@ def _choice_problems(entry: VitalsEntry) -> dict[str, str]:
     return problems
 
 
+def _unit(unit: str) -> str:
+    return f" {unit}" if unit else ""
+
+
 def validate_vitals(
     entry: VitalsEntry,
     *,
@@ -170,13 +174,13 @@ def validate_vitals(
             ints[name] = None
             continue
         if not math.isfinite(float(value)):  # NaN/inf from a blank or broken field: no traceback
-            problems[name] = f"{LABELS[name]} is not a number; accepted range {low}–{high} {unit}."
+            problems[name] = f"{LABELS[name]} is not a number; accepted range {low}–{high}{_unit(unit)}."
             continue
         if float(value) != int(value):
             problems[name] = f"{LABELS[name]} must be a whole number (got {value})."
             continue
         if not low <= value <= high:
-            problems[name] = f"{LABELS[name]} {value:g} is outside the accepted range {low}–{high} {unit}."
+            problems[name] = f"{LABELS[name]} {value:g} is outside the accepted range {low}–{high}{_unit(unit)}."
         ints[name] = int(value)
 
     temp_c: float | None = None

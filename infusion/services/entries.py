@@ -67,7 +67,7 @@ def validate_rate(rate_ml_h: float | None) -> str | None:
     if integrity.float_problem(rate_ml_h):
         return "Enter the rate in mL/h (a number)."
     if not 0 < float(rate_ml_h) <= MAX_RATE_ML_H:
-        return f"Rate {rate_ml_h:g} mL/h is outside 0–{MAX_RATE_ML_H:g} mL/h; enter mL per hour."
+        return f"Rate {rate_ml_h:g} mL/h: enter a rate above 0 and up to {MAX_RATE_ML_H:g} mL per hour."
     return None
 
 

@@ -71,7 +71,7 @@ class Check:
 PROGRAM_CODE = "program_authorised"
 
 COMMON_CHECKS = (
-    Check("no_active_infection", "No signs of active infection (no fever ≥ 38.0 °C, not on antibiotics)"),
+    Check("no_active_infection", "No signs of active infection (no fever ≥ 38.0 °C / 100.4 °F, not on antibiotics)"),
     Check("allergies_reviewed", "Allergies reviewed"),
 )
 #: therapy code → extra items (issue 6 names these labs; the window is the clinic's)

@@ -244,7 +244,7 @@ def test_rate_change_and_early_stop_keep_the_rate_tab(tablet: Any, clinic_app: C
     note.fill("titration step")
     button.click()
     settle(page)
-    _refused(page, "Rate 0 mL/h is outside")
+    _refused(page, "Rate 0 mL/h: enter a rate above 0")
     expect(_tab(page, "Rate")).to_have_attribute("aria-selected", "true")
     expect(rate).to_have_value("0.00")
     expect(note).to_have_value("titration step")

@@ -132,7 +132,9 @@ def test_reanswering_appends_and_the_latest_wins(db, nurse):
         {"no_active_infection": False, "allergies_reviewed": True},
         {"no_active_infection": "Temp 38.2 on arrival"},
     )
-    assert pretreatment_blockers(db, sid) == ["No signs of active infection (no fever ≥ 38.0 °C, not on antibiotics)"]
+    assert pretreatment_blockers(db, sid) == [
+        "No signs of active infection (no fever ≥ 38.0 °C / 100.4 °F, not on antibiotics)"
+    ]
     with db.reading() as s:
         first = s.scalars(select(PretreatmentAnswer).where(PretreatmentAnswer.code == "no_active_infection")).one()
     record_pretreatment(

@@ -45,6 +45,11 @@ def _minutes(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() / 60.0
 
 
+def _amount(amount: float) -> str:
+    """What is left to give, to the whole mL or mg a nurse reads off a pump (499.997 → 500)."""
+    return f"{round(amount):,}"
+
+
 def _hhmm(moment: datetime, tz: str) -> str:
     return moment.astimezone(ZoneInfo(tz)).strftime("%H:%M")
 
@@ -300,7 +305,7 @@ def forecast(
     else:
         parts.append(f"stay at {r.rate:g} {p.unit}: no further planned step")
     if end is not None:
-        parts.append(f"expected end {_hhmm(end, tz)} ({remaining:g} {p.amount_unit} left)")
+        parts.append(f"expected end {_hhmm(end, tz)} ({_amount(remaining)} {p.amount_unit} left)")
     elif p.problem:
         parts.append(p.problem)
     return Forecast(
