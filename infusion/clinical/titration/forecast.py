@@ -45,9 +45,9 @@ def _minutes(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() / 60.0
 
 
-def _amount(amount: float) -> str:
+def _amount(amount: float | None) -> str:
     """What is left to give, to the whole mL or mg a nurse reads off a pump (499.997 → 500)."""
-    return f"{round(amount):,}"
+    return "—" if amount is None else f"{round(amount):,}"
 
 
 def _hhmm(moment: datetime, tz: str) -> str:
