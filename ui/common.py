@@ -19,7 +19,6 @@ from infusion.accounts.permissions import ROLE_LABELS
 from infusion.clock import from_local, utcnow
 from infusion.errors import ChairsideError, ValidationError
 from infusion.exports.csv_writer import csv_bytes
-from infusion.services.integrity import max_length
 from infusion.services.setup import database_url, open_clinic, working_clinic
 from ui.registry import BY_KEY
 
@@ -98,11 +97,6 @@ def working_site(db: Any, who: Actor) -> Clinic:
 
 #: how long an outcome message stays on screen after its save (seconds)
 MESSAGE_SECONDS = 8
-
-
-def limit(model: type, column: str) -> int | None:
-    """The input's `max_chars`: the length the database column stores (the same rule the service applies)."""
-    return max_length(model, column)
 
 
 def flash(message: str, key: str = "_flash") -> None:

@@ -473,3 +473,25 @@ def test_booked_patient_moves_from_an_occupied_chair(tablet: Any, clinic_app: Cl
     assert moves[0].after == {"chair_id": target_id}
     assert moves[0].reason == "booked chair occupied"
     expect(page.get_by_text("this chair is still occupied")).to_have_count(0)
+
+
+def test_a_lot_number_longer_than_the_column_is_kept_and_refused_in_words(tablet: Any, clinic_app: ClinicApp) -> None:
+    """A pasted or scanned code longer than the column is never cut short or dropped in the browser (a cap on
+    the field drops a paste whole and cuts a scan at the cap, recording another lot): the field keeps every
+    character and the save is refused beside the button, naming the limit."""
+    sid, _ = _session(clinic_app, "methylprednisolone", to="ready")  # no program, no premedication
+    page = tablet()
+    _open(page, sid)
+    form = _form(page, "▶ Start IV")
+    scanned = "01095011015300031721123110LOT" + "7" * 51  # 80 characters, like a GS1 label's run of fields
+    lot = form.get_by_label("Product lot number", exact=True)
+    lot.fill(scanned)
+    expect(lot).to_have_value(scanned)
+    _choose(page, form.get_by_label("Site", exact=True), "Left forearm")
+    form.get_by_label("Rate mL/h", exact=True).fill("100")
+    form.get_by_role("button", name="▶ Start IV").click()
+    settle(page)
+    _refused(page, "Lot number: at most 60 characters (this one has 80)")
+    expect(form.get_by_label("Product lot number", exact=True)).to_have_value(scanned)
+    with clinic_app.db.reading() as s:
+        assert s.get(InfusionSession, sid).status == "ready"

@@ -13,7 +13,6 @@ from db.models import Clinic
 from infusion.accounts.actor import Actor
 from infusion.services import setup
 from infusion.settings import AlertThresholds, ClinicSettings
-from ui import common as ui
 from ui import forms
 
 
@@ -27,8 +26,8 @@ def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
             return form.key(f"{field}_v{clinic.version}")
 
         c0, c1 = st.columns([3, 1])
-        name = c0.text_input("Site name", value=clinic.name, key=k("name"), max_chars=ui.limit(Clinic, "name"))
-        code = c1.text_input("Code", value=clinic.code, key=k("code"), max_chars=ui.limit(Clinic, "code"))
+        name = c0.text_input("Site name", value=clinic.name, key=k("name"))
+        code = c1.text_input("Code", value=clinic.code, key=k("code"))
         tz = st.selectbox(
             "Time zone", zones, index=zones.index(clinic.timezone) if clinic.timezone in zones else 0, key=k("tz")
         )
@@ -44,9 +43,7 @@ def clinic_form(db: Database, admin: Actor, clinic: Clinic) -> None:
         wu = c2.radio(
             "Weight", ["kg", "lb"], index=["kg", "lb"].index(clinic.weight_unit), horizontal=True, key=k("weight_unit")
         )
-        phone = c3.text_input(
-            "Site phone", value=clinic.phone or "", key=k("phone"), max_chars=ui.limit(Clinic, "phone")
-        )
+        phone = c3.text_input("Site phone", value=clinic.phone or "", key=k("phone"))
         active = c4.checkbox(
             "Open", value=clinic.active, key=k("active"), help="A closed site is not offered for work."
         )

@@ -7,10 +7,9 @@ from datetime import date
 import streamlit as st
 
 from db.engine import Database
-from db.models import Chair, Clinic, Patient
+from db.models import Clinic
 from infusion.accounts.actor import Actor
 from infusion.services import setup
-from ui import common as ui
 from ui import forms
 
 KINDS = {"chair": "Clinic chair", "home": "Home visit"}
@@ -42,7 +41,6 @@ def chairs_tab(db: Database, admin: Actor, sites: list[Clinic], working_id: int)
             "New chair name",
             placeholder=f"Chair {len(at_site) + 1}",
             key=form.key("name"),
-            max_chars=ui.limit(Chair, "name"),
         )
         kind = c2.selectbox("Kind", list(KINDS), format_func=lambda k: KINDS[k], key=form.key("kind"))
         if form.submit("Add chair"):
@@ -72,16 +70,16 @@ def patients_tab(db: Database, admin: Actor) -> None:
     with forms.entry_form("patient") as form:
         k = form.key
         c1, c2, c3 = st.columns(3)
-        mrn = c1.text_input("MRN", key=k("mrn"), max_chars=ui.limit(Patient, "mrn"))
-        given = c2.text_input("Given name", key=k("given"), max_chars=ui.limit(Patient, "given_name"))
-        family = c3.text_input("Family name", key=k("family"), max_chars=ui.limit(Patient, "family_name"))
+        mrn = c1.text_input("MRN", key=k("mrn"))
+        given = c2.text_input("Given name", key=k("given"))
+        family = c3.text_input("Family name", key=k("family"))
         c4, c5 = st.columns(2)
         born = c4.date_input("Date of birth", value=None, min_value=date(1900, 1, 1), key=k("born"))
         dx = c5.selectbox("Diagnosis", setup.DIAGNOSES, key=k("diagnosis"))
         allergies = st.text_input("Allergies", key=k("allergies"))
         c6, c7 = st.columns([2, 1])
         address = c6.text_input("Home address (home infusion)", key=k("address"))
-        phone = c7.text_input("Phone (follow-up call)", key=k("phone"), max_chars=ui.limit(Patient, "phone"))
+        phone = c7.text_input("Phone (follow-up call)", key=k("phone"))
         if form.submit("Add patient"):
             form.save(
                 lambda: setup.add_patient(

@@ -10,7 +10,6 @@ from db.engine import Database
 from db.models import Clinic
 from infusion.accounts.actor import Actor
 from infusion.services import setup
-from ui import common as ui
 from ui import forms
 from ui.administration.clinic import clinic_form, opening_hours_form, thresholds_form
 
@@ -61,8 +60,8 @@ def add_site_form(db: Database, admin: Actor, working: Clinic) -> None:
     with forms.entry_form("add_site") as form:
         k = form.key
         c = st.columns([3, 1])
-        name = c[0].text_input("Site name", key=k("name"), max_chars=ui.limit(Clinic, "name"))
-        code = c[1].text_input("Code", key=k("code"), max_chars=ui.limit(Clinic, "code"), placeholder="e.g. BOS")
+        name = c[0].text_input("Site name", key=k("name"))
+        code = c[1].text_input("Code", key=k("code"), placeholder="e.g. BOS")
         tz = st.selectbox(
             "Time zone",
             zones,
@@ -72,7 +71,7 @@ def add_site_form(db: Database, admin: Actor, working: Clinic) -> None:
         d = st.columns([1, 1, 2])
         tu = d[0].radio("Temperature", ["C", "F"], horizontal=True, format_func=lambda u: f"°{u}", key=k("tu"))
         wu = d[1].radio("Weight", ["kg", "lb"], horizontal=True, key=k("wu"))
-        phone = d[2].text_input("Site phone", key=k("phone"), max_chars=ui.limit(Clinic, "phone"))
+        phone = d[2].text_input("Site phone", key=k("phone"))
         if form.submit("Add site", type="primary"):
             form.save(
                 lambda: setup.add_site(db, admin, name, code, tz, tu, wu, phone or None),

@@ -14,7 +14,6 @@ from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import ROLE_LABELS, ROLES
 from infusion.services import setup
 from infusion.settings import AccountSecurity
-from ui import common as ui
 from ui import forms
 
 ACTIONS = ["Change role", "Reset password", "Disable", "Enable"]
@@ -73,10 +72,10 @@ def add_user_form(db: Database, admin: Actor, settings: AccountSecurity, sites: 
         k = form.key
         st.markdown("**Add a user**")
         c = st.columns(4)
-        username = c[0].text_input("User name", key=k("username"), max_chars=ui.limit(AppUser, "username"))
-        display = c[1].text_input("Name", key=k("name"), max_chars=ui.limit(AppUser, "display_name"))
+        username = c[0].text_input("User name", key=k("username"))
+        display = c[1].text_input("Name", key=k("name"))
         role = c[2].selectbox("Role", ROLES, format_func=lambda r: ROLE_LABELS[r], key=k("role"))
-        email = c[3].text_input("SSO e-mail (optional)", key=k("email"), max_chars=ui.limit(AppUser, "email"))
+        email = c[3].text_input("SSO e-mail (optional)", key=k("email"))
         password = st.text_input(
             f"Initial password (≥ {settings.min_password_length} characters; empty for single sign-on only)",
             type="password",

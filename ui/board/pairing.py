@@ -24,7 +24,6 @@ def pair_here(db: Database, admin: Actor, site_id: int) -> None:
             screen = st.text_input(
                 "Screen name",
                 key=form.key("screen"),
-                max_chars=tokens.DISPLAY_NAME_MAX,
                 placeholder="e.g. Infusion bay A",
             )
             sites = {s.id: s for s in setup.my_sites(db, admin)}

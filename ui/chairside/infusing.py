@@ -6,7 +6,6 @@ from datetime import datetime, time
 
 import streamlit as st
 
-from db.models import Reaction
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
 from infusion.clock import format_local, format_minutes, utcnow
 from infusion.reads import sessions as views
@@ -214,9 +213,7 @@ def reaction_form(cx: Chairside, detail: views.SessionDetail) -> None:
             "Resolved at", value=None, key=form.key("resolved"), step=60, help="Empty = still ongoing; record it later"
         )
         notified = c[1].checkbox("Provider notified", key=form.key("notified"))
-        provider = c[2].text_input(
-            "Provider name", key=form.key("provider"), max_chars=ui.limit(Reaction, "provider_name")
-        )
+        provider = c[2].text_input("Provider name", key=form.key("provider"))
         note = st.text_input("Note", key=form.key("note"))
         if form.submit("Save reaction", type="primary"):
             token = form.token

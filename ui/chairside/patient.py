@@ -37,7 +37,7 @@ def news2_scale_panel(cx: Chairside, detail: views.SessionDetail) -> None:
                 format_func=lambda s: SCALES[s],
                 key=form.key("scale"),
             )
-            reason = st.text_input("Clinical reason", key=form.key("reason"), max_chars=500)
+            reason = st.text_input("Clinical reason", key=form.key("reason"))
             if form.submit("Set scale"):
                 form.save(
                     lambda: news2_scale.set_news2_scale(

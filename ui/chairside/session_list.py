@@ -6,7 +6,6 @@ from datetime import date
 
 import streamlit as st
 
-from db.models import Patient
 from infusion.clock import format_local, format_minutes
 from infusion.reads import sessions as views
 from infusion.services import sessions, setup
@@ -58,7 +57,6 @@ def walk_in_form(cx: Chairside) -> None:
         elsewhere = st.text_input(
             "Patient seen at another site of the network? Their MRN",
             key="walk_in_network_mrn",
-            max_chars=ui.limit(Patient, "mrn"),
         )
         if elsewhere.strip():
             found = setup.patient_by_mrn(cx.db, cx.nurse, elsewhere)
@@ -86,9 +84,9 @@ def walk_in_form(cx: Chairside) -> None:
                 ),
             )
             c1, c2, c3 = st.columns(3)
-            mrn = c1.text_input("New patient MRN", key=k("mrn"), max_chars=ui.limit(Patient, "mrn"))
-            given = c2.text_input("Given name", key=k("given"), max_chars=ui.limit(Patient, "given_name"))
-            family = c3.text_input("Family name", key=k("family"), max_chars=ui.limit(Patient, "family_name"))
+            mrn = c1.text_input("New patient MRN", key=k("mrn"))
+            given = c2.text_input("Given name", key=k("given"))
+            family = c3.text_input("Family name", key=k("family"))
             c4, c5 = st.columns(2)
             birth = c4.date_input("Date of birth", value=None, min_value=date(1900, 1, 1), key=k("birth"))
             diagnosis = c5.selectbox("Diagnosis", setup.DIAGNOSES, key=k("dx"))
@@ -105,7 +103,6 @@ def walk_in_form(cx: Chairside) -> None:
             dose_reason = st.text_input(
                 "Reason for a dose other than the regimen's (e.g. a maintenance dose on a loading infusion)",
                 key=k("dose_reason"),
-                max_chars=500,
             )
             ch_by_id = {c.id: c for c in chairs}
             chair_id = c7.selectbox("Chair", list(ch_by_id), format_func=lambda i: ch_by_id[i].name, key=k("chair"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from db.models import InfusionSession, Premedication
 from infusion.clinical import premedication
 from infusion.clinical.catalog import rate_plan_for
 from infusion.clinical.units import temperature_for_display
@@ -13,7 +12,6 @@ from infusion.reads import due
 from infusion.reads import sessions as views
 from infusion.services import entries, pretreatment, sessions
 from infusion.services.sessions import IV_GAUGES, IV_SITES
-from ui import common as ui
 from ui import forms
 from ui.chairside.chairs import move_chair_form
 from ui.chairside.context import Chairside
@@ -98,7 +96,7 @@ def pretreatment_form(cx: Chairside, detail: views.SessionDetail) -> None:
                 "ticked away. Defer, or give the clinical reason to proceed anyway (recorded in the audit trail).",
                 icon="⚠️",
             )
-            override = st.text_input("Reason to proceed despite the fever", key=form.key("override"), max_chars=500)
+            override = st.text_input("Reason to proceed despite the fever", key=form.key("override"))
         b1, b2 = st.columns(2)
         with b1:
             proceed = form.submit("✅ Proceed", type="primary", width="stretch")
@@ -206,7 +204,6 @@ def premed_form(cx: Chairside, detail: views.SessionDetail) -> None:
             "Other drug (name it)",
             key=form.key("drug"),
             placeholder="only for “Other”",
-            max_chars=ui.limit(Premedication, "drug"),
         )
         dose_value = c[2].number_input("Dose", value=None, min_value=0.0, step=1.0, key=form.key("dose_value"))
         unit = c[3].selectbox("Unit", premedication.UNITS, key=form.key("dose_unit"))
@@ -249,9 +246,7 @@ def step_ready(cx: Chairside, detail: views.SessionDetail) -> None:
         gauge = c[1].selectbox("Catheter gauge", IV_GAUGES, index=IV_GAUGES.index(22), key=form.key("gauge"))
         attempts = c[2].number_input("Attempts", value=1, step=1, key=form.key("attempts"))
         c = st.columns(3)
-        lot = c[0].text_input(
-            "Product lot number", key=form.key("lot"), max_chars=ui.limit(InfusionSession, "lot_number")
-        )
+        lot = c[0].text_input("Product lot number", key=form.key("lot"))
         rate = c[1].number_input(
             "Rate mL/h", value=float(first_rate) if first_rate else None, step=1.0, key=form.key("rate")
         )

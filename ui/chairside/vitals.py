@@ -6,7 +6,6 @@ from typing import Any
 
 import streamlit as st
 
-from db.models import VitalSign
 from infusion.clinical.units import temperature_for_display, weight_for_display
 from infusion.clinical.vitals import CONSCIOUSNESS, LABELS, MEASURES, POSITIONS, VitalsEntry
 from infusion.errors import ValidationError
@@ -96,7 +95,6 @@ def vitals_inputs(
             "Provider name",
             key=k("provider"),
             value=(defaults.provider_name or "") if defaults is not None else "",
-            max_chars=ui.limit(VitalSign, "provider_name"),
         )
         note = st.text_input("Note", key=k("note"), value=(defaults.note or "") if defaults is not None else "")
     entry = VitalsEntry(
@@ -236,7 +234,6 @@ def confirm_flagged(
             "Provider name",
             value=entry.provider_name or "",
             key=form.key("confirm_provider"),
-            max_chars=ui.limit(VitalSign, "provider_name"),
         )
         b1, b2 = st.columns(2)
         if b1.button("Confirm and save", type="primary", key=form.button_key("confirm"), width="stretch"):

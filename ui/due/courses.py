@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from infusion.clinical.course_end import NOTE_MAX, REASONS
+from infusion.clinical.course_end import REASONS
 from infusion.clock import format_local
 from infusion.services import courses
 from ui.due.context import Due, pair_label
@@ -38,7 +38,7 @@ def end_course_form(cx: Due, name: str, frame: pd.DataFrame) -> None:
             reason = c1.selectbox(
                 "Reason", list(REASONS), key=form.key("reason"), format_func=REASONS.__getitem__, index=None
             )
-            note = c2.text_input("Note", key=form.key("note"), max_chars=NOTE_MAX, help="Needed for “Other”.")
+            note = c2.text_input("Note", key=form.key("note"), help="Needed for “Other”.")
             if form.submit("Mark course ended") and form.chosen(
                 picked,
                 "Pick the patient and therapy whose course ended.",
@@ -89,7 +89,7 @@ def ended_section(cx: Due, frame: pd.DataFrame) -> None:
             picked = form.pick(
                 "Course to resume", "pick", rows, lambda i: pair_label(rows[i]), "Pick the course to resume"
             )
-            why = st.text_input("Why it is resumed", key=form.key("reason"), max_chars=NOTE_MAX)
+            why = st.text_input("Why it is resumed", key=form.key("reason"))
             if form.submit("Resume course") and form.chosen(
                 picked, "Pick the course to resume.", also=lambda: courses.check_resume(why)
             ):
