@@ -12,10 +12,11 @@ from __future__ import annotations
 import streamlit as st
 
 from infusion.clock import utcnow
+from infusion.errors import ChairsideError
 from infusion.reads import sessions as views
 from ui import common as ui
 from ui.chairside import infusing, record, steps
-from ui.chairside.context import PANEL_KEY, Chairside, scroll_panel_into_view
+from ui.chairside.context import PANEL_KEY, Chairside, close_session, reopen_after_reload, scroll_panel_into_view
 from ui.chairside.header import header
 from ui.chairside.patient import news2_scale_panel
 from ui.chairside.session_list import session_list, walk_in_form
@@ -82,8 +83,14 @@ def before_or_after(detail: views.SessionDetail) -> None:
 
 
 def session_panel(session_id: int) -> None:
-    detail = views.session_detail(db, nurse, session_id)
+    try:
+        detail = views.session_detail(db, nurse, session_id)
+    except ChairsideError as error:  # an address naming a session of a site this nurse does not hold
+        close_session()
+        st.warning(str(error), icon="🔒")
+        return
     if detail is None:
+        close_session()
         st.info("That session no longer exists.")
         return
     header(cx, detail, utcnow())
@@ -102,6 +109,7 @@ def session_panel(session_id: int) -> None:
     cx.seen_versions[session_id] = detail.session.version
 
 
+reopen_after_reload()
 cards = views.today_sessions(db, nurse)
 left, right = st.columns([1, 2.6], gap="small")
 with left:

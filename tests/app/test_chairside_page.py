@@ -343,3 +343,16 @@ def test_after_an_unconfirmed_save_the_same_values_save_once_and_changed_values_
     _click(at, "Save vitals")
     assert "Vitals saved" in _texts(at) and "may be in the record too" in _texts(at)
     assert sorted(pulses()) == [80, 81, 95]
+
+
+def test_an_address_naming_a_session_that_is_gone_opens_nothing_and_says_so(db, make_app):
+    actor, _ = _seed(db)
+    at = make_app()
+    at.session_state["actor"] = actor
+    at.query_params["session"] = "987654"
+    at.run()
+    assert not at.exception
+    assert "That session no longer exists." in _texts(at)
+    at.run()
+    assert "Pick a session on the left, or add a walk-in." in _texts(at)
+    assert "session" not in at.query_params

@@ -30,6 +30,7 @@ from infusion.services import sessions
 from infusion.services.setup import add_chair, add_patient
 from tests.browser.conftest import CHROMIUM, ClinicApp, settle
 from tests.helpers import ADMIN, ago, therapy_id, walk
+from ui.chairside.context import PANEL_KEY
 
 pytestmark = [
     pytest.mark.browser,
@@ -495,3 +496,16 @@ def test_a_lot_number_longer_than_the_column_is_kept_and_refused_in_words(tablet
     expect(form.get_by_label("Product lot number", exact=True)).to_have_value(scanned)
     with clinic_app.db.reading() as s:
         assert s.get(InfusionSession, sid).status == "ready"
+
+
+def test_a_reload_opens_the_same_session_again(tablet: Any, clinic_app: ClinicApp) -> None:
+    """A reload (or a dropped tablet connection) used to land on "Pick a session…": the address names the
+    open session, so the nurse is back in it."""
+    sid, name = _session(clinic_app)
+    page = tablet()
+    _open(page, sid)
+    expect(page.locator(f".st-key-{PANEL_KEY}").get_by_text(name, exact=False).first).to_be_visible()
+    page.reload()
+    settle(page)
+    expect(page.locator(f".st-key-{PANEL_KEY}").get_by_text(name, exact=False).first).to_be_visible()
+    assert page.get_by_text("Pick a session on the left, or add a walk-in.").count() == 0

@@ -45,6 +45,25 @@ def select_session(session_id: int) -> None:
             del st.session_state[key]
     st.session_state["selected_session"] = session_id
     st.session_state["_scroll_to_panel"] = True
+    st.query_params[SESSION_PARAM] = str(session_id)  # a reload opens it again (`reopen_after_reload`)
+
+
+#: the address's parameter naming the open session: a record number, nothing about the patient
+SESSION_PARAM = "session"
+
+
+def reopen_after_reload() -> None:
+    """A reload (or a tablet that dropped its connection) starts a new browser session with nothing open:
+    the session named in the address opens again, so the nurse is back where she was, not at the list."""
+    wanted = st.query_params.get(SESSION_PARAM)
+    if "selected_session" not in st.session_state and wanted is not None and wanted.isdigit():
+        st.session_state["selected_session"] = int(wanted)
+
+
+def close_session() -> None:
+    """Nothing open: the address no longer names a session."""
+    st.session_state.pop("selected_session", None)
+    st.query_params.pop(SESSION_PARAM, None)
 
 
 def scroll_panel_into_view() -> None:
