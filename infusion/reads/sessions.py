@@ -150,6 +150,49 @@ def planned_chair_minutes(window: DurationWindow, observation: int | None) -> fl
     return PRE_INFUSION_MINUTES + infusion + (observation or 0)
 
 
+def planned_minutes_of(therapy: Therapy, infusion_number: int) -> float:
+    """The chair time a booking of this therapy and infusion number is planned to take."""
+    return planned_chair_minutes(
+        duration_window(therapy.duration_windows, infusion_number),
+        observation_minutes(therapy.observation_rules, infusion_number),
+    )
+
+
+def chair_clashes(
+    s: Session, chair_id: int, start: datetime, minutes: float, tz: str, *, now: datetime | None = None
+) -> list[str]:
+    """The open sessions (booked, or in the chair now) holding `chair_id` at some time in the `minutes` from
+    `start`, in words: a booking is held for its planned chair time, a session in the chair from check-in
+    to the later of now and its planned end."""
+    now = now or utcnow()
+    end = start + timedelta(minutes=minutes)
+    open_statuses = (SessionStatus.SCHEDULED, *ACTIVE_STATUSES)
+    rows = s.execute(
+        select(InfusionSession, Patient, Therapy)
+        .join(Patient, Patient.id == InfusionSession.patient_id)
+        .join(Therapy, Therapy.id == InfusionSession.therapy_id)
+        .where(
+            InfusionSession.chair_id == chair_id,
+            InfusionSession.status.in_(open_statuses),
+            InfusionSession.scheduled_at < end,
+            InfusionSession.scheduled_at > start - timedelta(days=1),  # no session holds a chair a day
+        )
+        .order_by(InfusionSession.scheduled_at)
+    ).all()
+    clashes = []
+    for row, patient, therapy in rows:
+        planned_end = row.scheduled_at + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
+        held_from = row.checked_in_at or row.scheduled_at
+        held_to = max(now, planned_end) if row.status in ACTIVE_STATUSES else planned_end
+        if held_from < end and start < held_to:
+            clashes.append(
+                f"The chair is {'in use by' if row.status in ACTIVE_STATUSES else 'booked for'} "
+                f"{patient.family_name}, {patient.given_name[:1]}. ({therapy.brand or therapy.name}) "
+                f"{format_local(held_from, tz)}–{format_local(held_to, tz)}."
+            )
+    return clashes
+
+
 def _card(
     row: InfusionSession,
     patient: Patient,

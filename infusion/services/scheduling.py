@@ -11,7 +11,7 @@ transaction; a retried request with the same `client_token` books once.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from db.engine import Database
 from db.models import Chair, InfusionSession, Patient, Therapy
@@ -20,9 +20,10 @@ from infusion.accounts.permissions import CHARTING, require_role
 from infusion.accounts.sites import site_of_session
 from infusion.clinical.regimen import LEMTRADA
 from infusion.clinical.states import SessionStatus
-from infusion.clock import local_date, utcnow
-from infusion.errors import ValidationError
+from infusion.clock import format_local, local_date, utcnow
+from infusion.errors import ConfirmationRequired, ValidationError
 from infusion.reads.due import check_too_early, next_for
+from infusion.reads.sessions import chair_clashes, planned_minutes_of
 from infusion.services import integrity, sessions
 from infusion.services.audit import changed, record, snapshot
 from infusion.services.opening import administering, charting, clinic_timezone, optional_text, record_id
@@ -31,6 +32,8 @@ from infusion.services.opening import client_token as clean_token
 log = logging.getLogger(__name__)
 
 SCHEDULE = "schedule infusion sessions"
+#: how far before now a booking may still start: one 15-minute slot of the booking form (a product choice)
+PAST_GRACE_MINUTES = 15
 
 DOSE_TOLERANCE = sessions.DOSE_TOLERANCE
 
@@ -47,8 +50,11 @@ def schedule_session(
     override_too_early_reason: str | None = None,
     *,
     client_token: str | None = None,
+    confirm_shared_chair: bool = False,
 ) -> InfusionSession:
-    """Book a session at `when` (aware datetime, today or later).
+    """Book a session at `when` (aware datetime, today or later; a time already past today is refused).
+    A chair another open session holds for part of the planned chair time is refused until confirmed
+    (`ConfirmationRequired`; the confirmation is the audit event's reason).
 
     The dose defaults to the one the schedule expects; a different dose needs
     `dose_reason`. A date before the therapy's minimum interval needs
@@ -89,6 +95,13 @@ def schedule_session(
                 "(a session given already is charted on the Chairside page)."
             }
         )
+    if when < utcnow() - timedelta(minutes=PAST_GRACE_MINUTES):
+        raise ValidationError(
+            {
+                "scheduled_at": f"{format_local(when, tz)} today has passed: book a later time "
+                "(a session given already is charted on the Chairside page)."
+            }
+        )
     nxt = next_for(db, patient_id, therapy_id, when)
     expected = nxt.expected_dose
     if dose is None:
@@ -115,6 +128,9 @@ def schedule_session(
         replay = sessions.booked_by_token(s, token, chair_id)
         if replay is not None:
             return replay  # a retried request: already booked
+        clashes = chair_clashes(s, chair_id, when, planned_minutes_of(therapy, nxt.infusion_number), tz)
+        if clashes and not confirm_shared_chair:
+            raise ConfirmationRequired(clashes, lead="Check the chair")
         row = sessions._insert_session(  # noqa: SLF001 - the booking half of create_session, in this transaction
             s,
             actor,
@@ -128,7 +144,7 @@ def schedule_session(
             client_token=token,
         )
         log.info("schedule session=%s by user=%s", row.id, actor.user_id)
-        if not (course or differs or overriding):
+        if not (course or differs or overriding or clashes):
             return row
         why = (
             "; ".join(
@@ -136,6 +152,7 @@ def schedule_session(
                 for x in (
                     f"dose: {reason}" if differs else "",
                     f"booked before {early.allowed_from:%Y-%m-%d}: {override}" if overriding and early else "",
+                    "chair shared, confirmed: " + " ".join(clashes) if clashes else "",
                 )
                 if x
             )

@@ -21,6 +21,7 @@ from infusion.accounts import permissions
 from infusion.accounts.actor import Actor
 from infusion.clock import utcnow
 from infusion.services import courses, setup
+from infusion.services.scheduling import schedule_session
 from tests.app.helpers import run_app
 from tests.helpers import ADMIN, ROOT, form_key, therapy_id
 from ui.registry import BY_KEY
@@ -366,3 +367,27 @@ def test_a_picked_course_ended_elsewhere_before_the_tap_is_not_saved_for_another
     # first option fell back to it here, and ended Abe's course: [first, second])
     assert ended == [second]
     assert "Pick the patient and therapy whose course ended." in " ".join(e.value for e in at.error)
+
+
+def test_a_booking_into_a_chair_already_booked_then_asks_beside_the_button_and_books_once_ticked(db, open_due):
+    nurse, chair = _seed(db)
+    patient = _patient(db, nurse, "MRN-21", "Lee")
+    _give(db, patient, "natalizumab", TODAY - timedelta(days=40), chair)
+    day = TODAY + timedelta(days=1)
+    other = _patient(db, nurse, "MRN-22", "Ode")
+    schedule_session(
+        db, nurse, other, therapy_id(db, "natalizumab"), chair, datetime.combine(day, time(10), tzinfo=UTC)
+    )
+    at = open_due(nurse)
+    form = _book_for(at, patient, therapy_id(db, "natalizumab"))
+    at.date_input(key=form_key(at, form, "date")).set_value(day)
+    at.time_input(key=form_key(at, form, "time")).set_value(time(10, 30))
+    _submit(at, form)
+    warning = " ".join(w.value for w in at.warning)
+    assert "Not saved yet" in warning and "The chair is booked for Ode, P. (Tysabri) 10:00–" in warning
+    assert [s.patient_id for s in _sessions(db)] == [other]
+    assert at.time_input(key=form_key(at, form, "time")).value == time(10, 30)  # what was typed stays
+    at.checkbox(key=form_key(at, form, "confirm_save")).check()
+    _submit(at, form)
+    assert sorted(s.patient_id for s in _sessions(db)) == sorted([other, patient])
+    assert "Booked" in _texts(at)

@@ -315,9 +315,9 @@ def test_schedule_prefills_the_expected_dose_and_books_a_whole_lemtrada_course(d
     assert (first.dose, second.dose, first.walk_in, first.status) == (300, 300, False, "scheduled")
     assert first.scheduled_at == at(TODAY + timedelta(days=1))
 
-    lem = new_patient(db, nurse)
+    lem, lem_chair = new_patient(db, nurse), new_chair(db, ADMIN)  # Ocrevus has the first chair at 10:00
     rows = [
-        schedule_session(db, nurse, lem, therapy_id(db, "alemtuzumab"), chair, at(TODAY + timedelta(days=i), 8))
+        schedule_session(db, nurse, lem, therapy_id(db, "alemtuzumab"), lem_chair, at(TODAY + timedelta(days=i), 8))
         for i in range(1, 6)
     ]
     assert [(r.course_number, r.course_day) for r in rows] == [(1, d) for d in range(1, 6)]

@@ -42,6 +42,10 @@ def pick_site(cx: Due, key: str, preferred: int | None) -> int | None:
     return site_id
 
 
+#: the tick box that books a chair another session holds at the time (`scheduling.schedule_session`)
+SHARED_CHAIR = "Book it anyway: I have checked the chair is free"
+
+
 def _book(
     cx: Due,
     form: EntryForm,
@@ -53,6 +57,7 @@ def _book(
     dose_reason: str,
     early_reason: str,
     site_id: int | None = None,
+    shared_chair: bool = False,
 ) -> None:
     """Book through the service; a warning-only too-early date is booked and said in the message, which
     names the chair and, at another site than the working one, the site (in that site's time).
@@ -75,6 +80,7 @@ def _book(
             dose_reason=dose_reason,
             override_too_early_reason=early_reason,
             client_token=token,
+            confirm_shared_chair=shared_chair,
         )
         return row, warning
 
@@ -92,7 +98,7 @@ def _book(
 
     # booked at another site, the patient moves to that site's list and this form goes: the message
     # shows at the top of the page
-    form.save(action, message, at_panel=site_id not in (None, cx.site_id))
+    form.save(action, message, at_panel=site_id not in (None, cx.site_id), confirmable=True)
 
 
 def schedule_form(
@@ -151,9 +157,12 @@ def schedule_form(
                 key=k("early_reason"),
                 help="Needed only before the therapy's minimum interval (e.g. Ocrevus 5 months).",
             )
+            shared = form.confirmation(SHARED_CHAIR)
             if form.submit("Schedule", type="primary"):
                 when = cx.when(picked_day, picked_time, at_site)
-                _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason, at_site)
+                _book(
+                    cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason, at_site, shared
+                )
 
 
 def book_any(cx: Due) -> None:
@@ -209,9 +218,10 @@ def book_any(cx: Due) -> None:
         dose = c6.number_input("Dose (empty = the dose the schedule expects)", value=None, min_value=0.0, key=k("dose"))
         dose_reason = c7.text_input("Reason for a different dose", key=k("dose_reason"))
         early_reason = st.text_input("Reason to book before the allowed date", key=k("early_reason"))
+        shared = form.confirmation(SHARED_CHAIR)
         if form.submit("Schedule", type="primary"):
             when = cx.when(picked_day, picked_time, at_site)
-            _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason, at_site)
+            _book(cx, form, patient_id, therapy_id, chair_id, when, dose, dose_reason, early_reason, at_site, shared)
 
 
 def move_form(cx: Due, r: Any) -> None:
