@@ -138,12 +138,27 @@ def assess(
 
 
 def preview_vitals(
-    db: Database, session_id: int | None, entry: VitalsEntry, *, require_core: bool = False
+    db: Database,
+    session_id: int | None,
+    entry: VitalsEntry,
+    *,
+    require_core: bool = False,
+    taken_at: datetime | None = None,
 ) -> VitalsAssessment:
-    """What a save would record (values, NEWS2, flags), so flags show before the nurse commits."""
+    """What a save would record (values, NEWS2, flags), so flags show before the nurse commits. A
+    `taken_at` ahead of now is refused here, as the save would, before any flag is asked about."""
     with db.reading() as s:
         row = s.get(InfusionSession, session_id) if session_id is not None else None
         clinic, settings = clinic_context(s, site_of_session(s, row) if row is not None else None)
+        if taken_at is not None and row is not None:
+            clinical_time(
+                taken_at,
+                field="taken_at",
+                label="Vitals time",
+                settings=settings,
+                tz=clinic.timezone,
+                not_before=[(row.checked_in_at, "check-in")],
+            )
         baseline = row.baseline_systolic if row else None
         return assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
 

@@ -35,7 +35,7 @@ from db.models import (
 )
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
-from infusion.accounts.sites import require_site
+from infusion.accounts.sites import require_site, site_of_session
 from infusion.clinical.catalog import duration_window, observation_minutes, premedication_due
 from infusion.clinical.regimen import INITIAL_DOSES
 from infusion.clinical.states import ACTIVE_STATUSES, EntryStatus, SessionStatus
@@ -45,10 +45,17 @@ from infusion.errors import ConflictError, NotFoundError, StateError, Validation
 from infusion.reads.due import next_in, next_infusion_number
 from infusion.services import integrity, setup
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.entries import check_label_ceiling, insert_vitals, validate_rate
+from infusion.services.entries import (
+    VitalsAssessment,
+    check_label_ceiling,
+    insert_vitals,
+    preview_vitals,
+    validate_rate,
+)
 from infusion.services.opening import (
     administering,
     charting,
+    clinic_context,
     clinical_time,
     optional_text,
     record_id,
@@ -306,6 +313,31 @@ def _insert_session(
     return row
 
 
+def _check_in_allowed(
+    s: Session, row: InfusionSession, at: datetime | None, settings: ClinicSettings, tz: str
+) -> datetime:
+    """The check-in time, or why there can be no check-in now (a time ahead, the chair or the patient busy)."""
+    moment = clinical_time(at, field="checked_in_at", label="Check-in", settings=settings, tz=tz)
+    busy_chair = None if row.at_home else _active_elsewhere(s, chair_id=row.chair_id, exclude=row.id)
+    if busy_chair is not None:
+        raise ConflictError("This chair already has an active session; finish or move it first.")
+    busy_patient = _active_elsewhere(s, patient_id=row.patient_id, exclude=row.id)
+    if busy_patient is not None:
+        raise ConflictError("This patient already has an active session in another chair.")
+    return moment
+
+
+def preview_check_in(db: Database, session_id: int, vitals: VitalsEntry, at: datetime | None) -> VitalsAssessment:
+    """What a check-in would record, and first what would refuse it whatever the values (a time ahead, the
+    chair or the patient busy): at the first tap, not after the nurse has confirmed abnormal values."""
+    with db.reading() as s:
+        row = s.get(InfusionSession, session_id)
+        if row is not None:
+            clinic, settings = clinic_context(s, site_of_session(s, row))
+            _check_in_allowed(s, row, at, settings, clinic.timezone)
+    return preview_vitals(db, session_id, vitals, require_core=True)
+
+
 def check_in(
     db: Database,
     actor: Actor,
@@ -332,13 +364,7 @@ def check_in(
             return row  # a retried check-in that already went through
         status = w.transition("check_in")
         clinic, settings = w.clinic, w.settings
-        moment = clinical_time(at, field="checked_in_at", label="Check-in", settings=settings, tz=w.tz)
-        busy_chair = None if row.at_home else _active_elsewhere(s, chair_id=row.chair_id, exclude=row.id)
-        if busy_chair is not None:
-            raise ConflictError("This chair already has an active session; finish or move it first.")
-        busy_patient = _active_elsewhere(s, patient_id=row.patient_id, exclude=row.id)
-        if busy_patient is not None:
-            raise ConflictError("This patient already has an active session in another chair.")
+        moment = _check_in_allowed(s, row, at, settings, w.tz)
         before = snapshot(row)
         row.infusion_number = next_infusion_number(s, row.patient_id, row.therapy_id, exclude=row.id)
         row.status = status

@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from db.models import AuditEvent, InfusionSession, Patient, Reaction, VitalSign
 from infusion.accounts.actor import Actor
+from infusion.services import sessions as session_service
 from infusion.services import setup
-from tests.helpers import form_key
+from tests.helpers import form_key, normal_vitals, therapy_id
 
 
 def _count(db, model) -> int:
@@ -356,3 +357,30 @@ def test_an_address_naming_a_session_that_is_gone_opens_nothing_and_says_so(db, 
     at.run()
     assert "Pick a session on the left, or add a walk-in." in _texts(at)
     assert "session" not in at.query_params
+
+
+def test_a_check_in_into_a_busy_chair_is_refused_at_the_first_tap_not_after_confirming_values(db, make_app):
+    """The chair is still in use: said when the nurse taps Check in, before any abnormal value is asked
+    about, with every value kept (it used to come only after "Confirm and save")."""
+    actor, patient = _seed(db)
+    chair_id = setup.list_chairs(db)[0].id
+    busy = session_service.create_session(
+        db, actor, patient_id=patient.id, therapy_id=therapy_id(db, "natalizumab"), chair_id=chair_id
+    ).id
+    session_service.check_in(db, actor, busy, normal_vitals(), expected_version=None)
+    other = setup.add_patient(db, actor, mrn="MRN-2", given_name="Bo", family_name="Ng").id
+    sid = session_service.create_session(
+        db, actor, patient_id=other, therapy_id=therapy_id(db, "natalizumab"), chair_id=chair_id
+    ).id
+    at = _start(make_app, actor)
+    at.session_state["selected_session"] = sid
+    at.run()
+    key = f"check_in_{sid}"
+    abnormal = {"sbp": 182, "dbp": 78, "pulse": 72, "temp": 36.7, "rr": 16, "spo2": 98}
+    for field, value in abnormal.items():
+        at.number_input(key=form_key(at, key, field)).set_value(value)
+    _click(at, "Check in")
+    shown = _texts(at)
+    assert "This chair already has an active session" in shown
+    assert "Abnormal values" not in shown, "the chair is said first, not after the values are confirmed"
+    assert at.number_input(key=form_key(at, key, "sbp")).value == 182

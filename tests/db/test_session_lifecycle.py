@@ -147,8 +147,8 @@ def test_full_session_walk(db):
     step(["rate_change"], entries.change_rate, db, ada, sid, 20, at=at(60))
     assert row(db, sid).current_rate_ml_h == 20
     step(["record_vitals"], entries.record_vitals, db, ada, sid, normal_vitals(pulse=88), taken_at=at(62))
-    reaction = step(
-        ["record_reaction"],
+    reaction = step(  # saved as pausing the infusion: the same save pauses it, at the onset
+        ["record_reaction", "rate_pause"],
         entries.record_reaction,
         db,
         ada,
@@ -162,7 +162,6 @@ def test_full_session_walk(db):
         provider_name="Dr Ruiz",
     )
     assert row(db, sid).reaction_count == 1 and row(db, sid).worst_grade == 2
-    step(["rate_pause"], entries.pause, db, ada, sid, at=at(91), note="flushing")
     assert row(db, sid).status == "paused"
 
     # a flagged set: nothing stored until acknowledged
@@ -222,7 +221,7 @@ def test_full_session_walk(db):
     assert [(r.kind, r.rate_ml_h, r.at) for r in rates] == [
         ("start", 25, at(30)),
         ("change", 20, at(60)),
-        ("pause", None, at(91)),
+        ("pause", None, at(90)),  # the reaction paused it at its onset
         ("resume", 25, at(120)),
         ("stop", 0, at(280)),
     ]

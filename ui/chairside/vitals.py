@@ -8,7 +8,7 @@ import streamlit as st
 
 from infusion.clinical.units import temperature_for_display, weight_for_display
 from infusion.clinical.vitals import CONSCIOUSNESS, LABELS, MEASURES, POSITIONS, VitalsEntry
-from infusion.errors import ValidationError
+from infusion.errors import ChairsideError
 from infusion.reads import sessions as views
 from infusion.services import entries, sessions
 from ui import common as ui
@@ -128,12 +128,18 @@ def vitals_form(cx: Chairside, detail: views.SessionDetail, *, kind: str) -> Non
         entry, taken = vitals_inputs(cx, form, with_weight=check_in)
         if form.submit("Check in" if check_in else "Save vitals", type="primary"):
             st.session_state.pop(pending_key, None)
+            taken_at = cx.time(taken, not_before=detail.session.checked_in_at)
             try:
-                assessment = entries.preview_vitals(cx.db, sid, entry, require_core=check_in)
-            except ValidationError as error:
+                # what refuses the save whatever the values (a time ahead, a busy chair) shows at this tap,
+                # not after the nurse has confirmed abnormal values
+                assessment = (
+                    sessions.preview_check_in(cx.db, sid, entry, taken_at)
+                    if check_in
+                    else entries.preview_vitals(cx.db, sid, entry, taken_at=taken_at)
+                )
+            except ChairsideError as error:
                 ui.show_error(error)
             else:
-                taken_at = cx.time(taken, not_before=detail.session.checked_in_at)
                 if assessment.flags:
                     st.session_state[pending_key] = {
                         "entry": entry,
