@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from infusion.clock import utcnow
-from infusion.errors import ChairsideError
+from infusion.errors import NotFoundError, PermissionDenied
 from infusion.reads import sessions as views
 from ui import common as ui
 from ui.chairside import infusing, record, steps
@@ -85,7 +85,7 @@ def before_or_after(detail: views.SessionDetail) -> None:
 def session_panel(session_id: int) -> None:
     try:
         detail = views.session_detail(db, nurse, session_id)
-    except ChairsideError as error:  # an address naming a session of a site this nurse does not hold
+    except (PermissionDenied, NotFoundError) as error:  # an address naming another site's session
         close_session()
         st.warning(str(error), icon="🔒")
         return

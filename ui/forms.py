@@ -16,6 +16,7 @@ its widget keys and its idempotency token carry the generation number, so
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -111,7 +112,9 @@ class EntryForm:
         held = sorted(
             (key, _ADDRESS.sub("", repr(st.session_state[key])))
             for key in (str(k) for k in st.session_state)
-            if key.startswith(prefix) and key[len(prefix) :] not in _SUBMIT_NAMES
+            if key.startswith(prefix)
+            and key[len(prefix) :] not in _SUBMIT_NAMES
+            and not key[len(prefix) :].startswith(CONFIRM_FIELD)
         )
         return repr(held)
 
@@ -168,6 +171,9 @@ class EntryForm:
             # asked again beside the button (`confirmation`), with every field as typed
             st.session_state.pop(self._saving, None)
             st.session_state[self._asked] = (self.values(), error.flags)
+            # a tick given to an earlier question is not an answer to this one
+            for key in [k for k in st.session_state if str(k).startswith(self.key(CONFIRM_FIELD))]:
+                del st.session_state[key]
             st.rerun()
         except ChairsideError as error:
             if not isinstance(error, (DatabaseBusy, DatabaseUnavailable)):
@@ -189,19 +195,25 @@ class EntryForm:
     def _asked(self) -> str:
         return f"_form_asked_{self.name}__{self.generation}"
 
-    def confirmation(self, label: str) -> bool:
+    def confirmation(self, label: str) -> str | None:
         """A tick box to save what the service refused until confirmed (`ConfirmationRequired`, through
-        `save(..., confirmable=True)`): a rate above the label's ceiling. It shows, with the reason, only while
-        the fields hold the values refused, so a changed value is checked afresh. True when ticked."""
+        `save(..., confirmable=True)`): a rate above the label's ceiling, a chair another booking holds. It
+        shows, with the reasons, only while the fields hold the values refused, so a changed value is asked
+        about afresh (its box keyed by the question: a tick never carries over to another one).
+
+        Ticked: the reasons confirmed, as one text, for the service to compare with the reasons it finds
+        when it saves (a weight or a booking recorded meanwhile asks again); else None."""
         asked = st.session_state.get(self._asked)
         if not asked or asked[0] != self.values():
-            return False
+            return None
+        reasons = " ".join(asked[1])
         box = self.key("confirmation")
         with st.container(key=box):
-            st.warning("**Not saved yet.** " + " ".join(asked[1]), icon="⚠️")
-            ticked = st.checkbox(label, key=self.key(CONFIRM_FIELD))
+            st.warning("**Not saved yet.** " + reasons, icon="⚠️")
+            digest = hashlib.sha256(f"{asked[0]}|{reasons}".encode()).hexdigest()[:12]
+            ticked = st.checkbox(label, key=self.key(f"{CONFIRM_FIELD}_{digest}"))
         scroll_into_view(box)
-        return bool(ticked)
+        return reasons if ticked else None
 
     def pick(
         self,

@@ -112,6 +112,7 @@ def sign_out(database: Database, security: AccountSecurity, reason: str) -> None
     tokens.revoke(database, st.session_state.get(TOKEN_KEY) or _browser_token(), reason)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.query_params.clear()  # the address names no patient's session for whoever signs in next
     st.session_state[COOKIE_SCRIPT_KEY] = _cookie_script(None)
     if reason == "idle":
         ui.flash(f"Signed out after {security.idle_sign_out_minutes} minutes without activity.")

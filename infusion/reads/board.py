@@ -82,13 +82,15 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None, *, init
 
 
 def _holds_chair(card: SessionCard, now: datetime) -> tuple[datetime, datetime] | None:
-    """When a session still holds its chair today: a booking its planned time, a session in the chair from
-    check-in to the later of now and its planned end; a closed session none."""
-    planned_end = card.scheduled_at + timedelta(minutes=card.planned_minutes)
+    """When a session still holds its chair today (`reads.sessions.chair_clashes`' rule): a booking its
+    planned chair time from its booked time, a session in the chair its planned chair time from check-in, or
+    until now if later; a closed session none."""
+    planned = timedelta(minutes=card.planned_minutes)
     if card.status == SessionStatus.SCHEDULED:
-        return card.scheduled_at, planned_end
+        return card.scheduled_at, card.scheduled_at + planned
     if card.status in ACTIVE_STATUSES:
-        return card.checked_in_at or card.scheduled_at, max(now, planned_end)
+        since = card.checked_in_at or card.scheduled_at
+        return since, max(now, since + planned)
     return None
 
 
@@ -250,6 +252,6 @@ def home_visits(db: Database, actor: Actor, now: datetime | None = None, *, init
             "attention": "; ".join(c.alerts),
         }
         for c in today_sessions(db, actor, now)
-        if c.chair_id in homes
+        if c.chair_id in homes and c.status != SessionStatus.CANCELLED  # as on the board: not a visit
     ]
     return pd.DataFrame.from_records(rows, columns=["patient", "therapy", "status", "booked", "attention"])

@@ -159,11 +159,22 @@ def planned_minutes_of(therapy: Therapy, infusion_number: int) -> float:
 
 
 def chair_clashes(
-    s: Session, chair_id: int, start: datetime, minutes: float, tz: str, *, now: datetime | None = None
+    s: Session,
+    chair_id: int,
+    start: datetime,
+    minutes: float,
+    tz: str,
+    *,
+    now: datetime | None = None,
+    exclude: int | None = None,
 ) -> list[str]:
     """The open sessions (booked, or in the chair now) holding `chair_id` at some time in the `minutes` from
-    `start`, in words: a booking is held for its planned chair time, a session in the chair from check-in
-    to the later of now and its planned end."""
+    `start`, in words (`exclude`: the session being moved): a booking is held for its planned chair time
+    from its booked time, a session in the chair for its planned chair time from check-in, or until now if
+    later. A home-visit location holds any number of visits: none clash."""
+    chair = s.get(Chair, chair_id)
+    if chair is None or chair.kind == "home":
+        return []
     now = now or utcnow()
     end = start + timedelta(minutes=minutes)
     open_statuses = (SessionStatus.SCHEDULED, *ACTIVE_STATUSES)
@@ -176,14 +187,16 @@ def chair_clashes(
             InfusionSession.status.in_(open_statuses),
             InfusionSession.scheduled_at < end,
             InfusionSession.scheduled_at > start - timedelta(days=1),  # no session holds a chair a day
+            InfusionSession.id != (exclude or 0),
         )
         .order_by(InfusionSession.scheduled_at)
     ).all()
     clashes = []
     for row, patient, therapy in rows:
-        planned_end = row.scheduled_at + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
         held_from = row.checked_in_at or row.scheduled_at
-        held_to = max(now, planned_end) if row.status in ACTIVE_STATUSES else planned_end
+        held_to = held_from + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
+        if row.status in ACTIVE_STATUSES:
+            held_to = max(now, held_to)
         if held_from < end and start < held_to:
             clashes.append(
                 f"The chair is {'in use by' if row.status in ACTIVE_STATUSES else 'booked for'} "

@@ -51,6 +51,7 @@ from infusion.services.opening import (
     therapy_of,
 )
 from infusion.services.opening import client_token as clean_token
+from infusion.services.opening import confirmed as is_confirmed
 from infusion.settings import ClinicSettings
 
 log = logging.getLogger(__name__)
@@ -97,12 +98,12 @@ def above_label(s: Session, row: InfusionSession, rate_ml_h: float, infusion_num
 
 
 def check_label_ceiling(
-    s: Session, row: InfusionSession, rate_ml_h: float, infusion_number: int, *, confirmed: bool
+    s: Session, row: InfusionSession, rate_ml_h: float, infusion_number: int, *, confirmed: bool | str | None
 ) -> str | None:
-    """`above_label`'s reason, refused (ConfirmationRequired) unless the nurse confirmed it; the reason the
-    confirmed rate is kept with in the audit trail, else None."""
+    """`above_label`'s reason, refused (ConfirmationRequired) unless the nurse confirmed that very reason
+    (`opening.confirmed`); the reason the confirmed rate is kept with in the audit trail, else None."""
     reason = above_label(s, row, rate_ml_h, infusion_number)
-    if reason is not None and not confirmed:
+    if reason is not None and not is_confirmed([reason], confirmed):
         raise ConfirmationRequired([reason], lead="Check the rate")
     return f"Confirmed by the nurse: {reason}" if reason else None
 
@@ -405,7 +406,7 @@ def _rate_entry(
     note: str | None,
     expected_version: int | None,
     client_token: str | None,
-    confirm_above_label: bool = False,
+    confirm_above_label: bool | str | None = False,
 ) -> RateChange:
     opening = charting(db, actor, session_id, expected_version, replayed=TokenReplay(RateChange, client_token))
     if kind in ("change", "resume"):
@@ -474,7 +475,7 @@ def change_rate(
     note: str | None = None,
     client_token: str | None = None,
     expected_version: int | None = None,
-    confirm_above_label: bool = False,
+    confirm_above_label: bool | str | None = False,
 ) -> RateChange:
     return _rate_entry(
         db,
@@ -523,7 +524,7 @@ def resume(
     note: str | None = None,
     expected_version: int | None = None,
     client_token: str | None = None,
-    confirm_above_label: bool = False,
+    confirm_above_label: bool | str | None = False,
 ) -> RateChange:
     return _rate_entry(
         db,
@@ -701,7 +702,11 @@ def record_reaction(
             after=snapshot(reaction),
         )
         if row.status == SessionStatus.INFUSING and set(actions) & PAUSING_ACTIONS:
-            _pause_for(s, actor, w, reaction)
+            last = _last_rate_time(s, row.id)
+            # charted after the fact, once the rate log moved on past the onset (paused and resumed
+            # already): the log says what the pump did, and no pause is made up
+            if last is None or last <= reaction.onset_at:
+                _pause_for(s, actor, w, reaction)
         log.info(
             "record_reaction session=%s reaction=%s grade=%s by user=%s", row.id, reaction.id, grade, actor.user_id
         )
@@ -715,12 +720,11 @@ PAUSING_ACTIONS = frozenset({"paused", "stopped"})
 
 
 def _pause_for(s: Session, actor: Actor, w: Any, reaction: Reaction) -> RateChange:
-    """Pause the running infusion of a reaction whose actions say it was paused or stopped, in the reaction's
-    transaction: the record never says "infusion paused" while the rate log says it ran on. At the onset, or
-    at the last rate entry when that came later (the rate log stays in order)."""
+    """Pause the running infusion of a reaction whose actions say it was paused or stopped, at its onset, in
+    the reaction's transaction: the record never says "infusion paused" while the rate log says it ran on.
+    Only when no rate entry came after the onset (`record_reaction`)."""
     row = w.row
-    last = _last_rate_time(s, row.id)
-    moment = max(reaction.onset_at, last) if last is not None else reaction.onset_at
+    moment = reaction.onset_at
     before = {"status": row.status, "current_rate_ml_h": row.current_rate_ml_h}
     row.status = w.transition("pause")
     what = ACTIONS["stopped" if "stopped" in reaction.actions else "paused"].lower()

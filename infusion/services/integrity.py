@@ -5,8 +5,9 @@ row against its model's column types and refuses it with `ValidationError`
 naming the field, before anything reaches the driver:
 
 - text: must be a string, at most the column's `String(n)` length (PostgreSQL
-  fails raw on a longer one, SQLite stores it silently), without NUL or an
-  unpaired surrogate (PostgreSQL and the sqlite3 module fail raw);
+  fails raw on a longer one, SQLite stores it silently) or, for unbounded text
+  (notes, reasons, addenda), `TEXT_MAX`, without NUL or an unpaired surrogate
+  (PostgreSQL and the sqlite3 module fail raw);
 - numbers: finite, within ±1e9 for floats; integers within the column's range
   (32-bit `Integer`, 64-bit `BigInteger`); an integral float for an integer
   column is stored as the integer, anything else is refused;
@@ -18,7 +19,10 @@ naming the field, before anything reaches the driver:
 - a nullable unique text column (`client_token`, …): blank means none, so ""
   is stored as NULL and never collides with the next blank.
 
-`max_length(Model, "column")` exposes the length so a form can pass `max_chars`.
+This is the one length rule: forms set no `max_chars` (a browser cap drops a paste
+whole and cuts a scanned code short without a word); the refusal names the limit and
+the length, and the field keeps what was typed. `max_length(Model, "column")` gives
+the length to a service that checks an argument before it builds a row.
 The listener is registered when this module is imported (by `infusion.services.opening`
 and `infusion.services.audit`, which every write path imports).
 """
@@ -46,6 +50,9 @@ FIRST_YEAR, LAST_YEAR = 2000, 2099
 FIRST_DATE_YEAR = 1880
 #: the largest magnitude a stored float may have (doses, rates, minutes, weights are far below)
 MAX_FLOAT = 1e9
+#: the most characters an unbounded text column (a note, a reason, an addendum) takes: about eight pages, far
+#: beyond any note typed at a chair, short of a paste of a whole document by mistake (a product choice)
+TEXT_MAX = 20_000
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -59,9 +66,8 @@ def label(field: str) -> str:
 
 
 def max_length(model: type, column: str) -> int | None:
-    """The most characters `model.column` stores (its String(n)), or None for unbounded text.
-
-    For forms: `st.text_input(..., max_chars=max_length(Patient, "phone"))`."""
+    """The most characters `model.column` stores (its String(n)), or None for unbounded text (which the
+    flush still holds to `TEXT_MAX`)."""
     col: Any = inspect(model).columns[column]
     length = getattr(_base_type(col.type), "length", None)
     return int(length) if length is not None else None
@@ -161,7 +167,7 @@ def _checker(column: Any) -> Callable[[Any], str | None]:
     """The rule for a column's type (its base type for a TypeDecorator)."""
     type_ = _base_type(column.type)
     if isinstance(type_, String):
-        return _text_problem(type_.length)
+        return _text_problem(type_.length or TEXT_MAX)
     if isinstance(type_, Boolean):
         return lambda value: None if isinstance(value, bool) else "must be yes or no"
     if isinstance(type_, Integer):  # BigInteger is an Integer

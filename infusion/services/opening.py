@@ -391,3 +391,10 @@ def client_token(value: object) -> str | None:
     """An idempotency token: blank means none; not text or longer than 64 characters is refused."""
     token = optional_text(value, "client_token", max_len=64)
     return token or None
+
+
+def confirmed(asked: list[str], given: bool | str | None) -> bool:
+    """Whether the person confirmed these very reasons: `given` is the reasons they were shown, as one text
+    (a form's tick box), or True from a caller that confirms whatever is found. Reasons that changed since
+    they were shown (a weight recorded, another booking made meanwhile) are asked about again."""
+    return given is True or (isinstance(given, str) and given == " ".join(asked))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from db.engine import Database
 from db.models import Chair, InfusionSession, Patient, Therapy
 from infusion.accounts.actor import Actor
@@ -26,7 +28,7 @@ from infusion.reads.due import check_too_early, next_for
 from infusion.reads.sessions import chair_clashes, planned_minutes_of
 from infusion.services import integrity, sessions
 from infusion.services.audit import changed, record, snapshot
-from infusion.services.opening import administering, charting, clinic_timezone, optional_text, record_id
+from infusion.services.opening import administering, charting, clinic_timezone, confirmed, optional_text, record_id
 from infusion.services.opening import client_token as clean_token
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def schedule_session(
     override_too_early_reason: str | None = None,
     *,
     client_token: str | None = None,
-    confirm_shared_chair: bool = False,
+    confirm_shared_chair: bool | str | None = False,
 ) -> InfusionSession:
     """Book a session at `when` (aware datetime, today or later; a time already past today is refused).
     A chair another open session holds for part of the planned chair time is refused until confirmed
@@ -95,13 +97,7 @@ def schedule_session(
                 "(a session given already is charted on the Chairside page)."
             }
         )
-    if when < utcnow() - timedelta(minutes=PAST_GRACE_MINUTES):
-        raise ValidationError(
-            {
-                "scheduled_at": f"{format_local(when, tz)} today has passed: book a later time "
-                "(a session given already is charted on the Chairside page)."
-            }
-        )
+    _not_past(when, tz)
     nxt = next_for(db, patient_id, therapy_id, when)
     expected = nxt.expected_dose
     if dose is None:
@@ -128,9 +124,7 @@ def schedule_session(
         replay = sessions.booked_by_token(s, token, chair_id)
         if replay is not None:
             return replay  # a retried request: already booked
-        clashes = chair_clashes(s, chair_id, when, planned_minutes_of(therapy, nxt.infusion_number), tz)
-        if clashes and not confirm_shared_chair:
-            raise ConfirmationRequired(clashes, lead="Check the chair")
+        clashes = _check_chair(s, chair_id, when, therapy, nxt.infusion_number, tz, confirm_shared_chair)
         row = sessions._insert_session(  # noqa: SLF001 - the booking half of create_session, in this transaction
             s,
             actor,
@@ -177,6 +171,35 @@ def schedule_session(
         return row
 
 
+def _not_past(when: datetime, tz: str) -> None:
+    """A booking starts no earlier than one slot before now (`PAST_GRACE_MINUTES`)."""
+    if when < utcnow() - timedelta(minutes=PAST_GRACE_MINUTES):
+        raise ValidationError(
+            {
+                "scheduled_at": f"{format_local(when, tz)} today has passed: book a later time "
+                "(a session given already is charted on the Chairside page)."
+            }
+        )
+
+
+def _check_chair(
+    s: Session,
+    chair_id: int,
+    when: datetime,
+    therapy: Therapy,
+    infusion_number: int,
+    tz: str,
+    confirm: bool | str | None,
+    exclude: int | None = None,
+) -> list[str]:
+    """Who else holds the chair for part of this booking's planned chair time (`chair_clashes`), refused
+    (ConfirmationRequired) unless the person confirmed those very clashes; the clashes, for the audit."""
+    clashes = chair_clashes(s, chair_id, when, planned_minutes_of(therapy, infusion_number), tz, exclude=exclude)
+    if clashes and not confirmed(clashes, confirm):
+        raise ConfirmationRequired(clashes, lead="Check the chair")
+    return clashes
+
+
 def expected_for_booking(
     db: Database, patient_id: int, therapy_id: int, when: datetime | date
 ) -> tuple[float | None, str]:
@@ -193,9 +216,11 @@ def move_booking(
     *,
     expected_version: int | None,
     override_too_early_reason: str | None = None,
+    confirm_shared_chair: bool | str | None = False,
 ) -> InfusionSession:
     """Move a booked (not yet checked-in) session to another date and time, e.g. a too-early booking
-    to the date its therapy allows. The same too-early rule as a new booking applies; audited."""
+    to the date its therapy allows. The same rules as a new booking apply to a new time (too early, not
+    already past, a chair another session holds asks to be confirmed); audited."""
     opening = charting(db, actor, session_id, expected_version, what=SCHEDULE)
     if not isinstance(when, datetime) or when.tzinfo is None:
         raise ValidationError({"scheduled_at": "Pick the date and time of the booking."})
@@ -207,8 +232,11 @@ def move_booking(
     if current.status != SessionStatus.SCHEDULED:
         raise ValidationError({"session": "Only a booked session that is not checked in yet can be moved."})
     day = local_date(when, tz)
-    if day < local_date(utcnow(), tz):
+    moved = when != current.scheduled_at  # kept where it is (with a reason): only the too-early rule
+    if moved and day < local_date(utcnow(), tz):
         raise ValidationError({"scheduled_at": f"{day:%d %b %Y} is in the past: book today or later."})
+    if moved:
+        _not_past(when, tz)
     early = check_too_early(db, current.patient_id, current.therapy_id, when, exclude_session_id=session_id)
     override = (override_too_early_reason or "").strip() or None
     if early is not None and early.enforced and override is None:
@@ -218,6 +246,13 @@ def move_booking(
         s, row = w.s, w.row
         if row.status != SessionStatus.SCHEDULED:
             raise ValidationError({"session": "Only a booked session that is not checked in yet can be moved."})
+        therapy = s.get(Therapy, row.therapy_id)
+        assert therapy is not None  # foreign key
+        clashes = (
+            _check_chair(s, row.chair_id, when, therapy, nxt.infusion_number, tz, confirm_shared_chair, row.id)
+            if moved
+            else []
+        )
         before = snapshot(row)
         row.scheduled_at = when
         if row.course_number is not None or nxt.course_number is not None:
@@ -226,7 +261,11 @@ def move_booking(
         old, new = changed(before, snapshot(row))
         old.pop("version", None)
         new.pop("version", None)
-        reason = f"booked before {early.allowed_from:%Y-%m-%d}: {override}" if early and early.enforced else None
+        reasons = [
+            f"booked before {early.allowed_from:%Y-%m-%d}: {override}" if early and early.enforced else "",
+            "chair shared, confirmed: " + " ".join(clashes) if clashes else "",
+        ]
+        reason = "; ".join(r for r in reasons if r) or None
         record(
             s,
             actor,

@@ -529,7 +529,7 @@ def start_iv(
     rate_ml_h: float,
     at: datetime | None = None,
     premed_skip_reason: str | None = None,
-    confirm_above_label: bool = False,
+    confirm_above_label: bool | str | None = False,
 ) -> InfusionSession:
     """IV placed and infusion running. Requires the program check and premedication where the therapy does.
     A rate above the label's ceiling for this infusion is refused until confirmed (`entries.above_label`)."""

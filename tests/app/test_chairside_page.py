@@ -358,6 +358,14 @@ def test_an_address_naming_a_session_that_is_gone_opens_nothing_and_says_so(db, 
     assert "Pick a session on the left, or add a walk-in." in _texts(at)
     assert "session" not in at.query_params
 
+    for crafted in ("²", "9" * 20, "1; drop", "-3"):  # nothing a record number can be: nothing opens
+        fresh = make_app()
+        fresh.session_state["actor"] = actor
+        fresh.query_params["session"] = crafted
+        fresh.run()
+        assert not fresh.exception, crafted
+        assert "Pick a session on the left, or add a walk-in." in _texts(fresh), crafted
+
 
 def test_a_check_in_into_a_busy_chair_is_refused_at_the_first_tap_not_after_confirming_values(db, make_app):
     """The chair is still in use: said when the nurse taps Check in, before any abnormal value is asked
@@ -384,3 +392,39 @@ def test_a_check_in_into_a_busy_chair_is_refused_at_the_first_tap_not_after_conf
     assert "This chair already has an active session" in shown
     assert "Abnormal values" not in shown, "the chair is said first, not after the values are confirmed"
     assert at.number_input(key=form_key(at, key, "sbp")).value == 182
+
+
+def test_a_tick_given_for_one_rate_is_not_an_answer_for_another(db, make_app):
+    """Asked about 800 mL/h, the nurse ticks, then changes the rate to 900 and taps: 900 is asked about
+    afresh with an empty box, and nothing is saved until she ticks again."""
+    from tests.helpers import ago, walk
+
+    actor, patient = _seed(db)
+    sid = session_service.create_session(
+        db, actor, patient_id=patient.id, therapy_id=therapy_id(db, "natalizumab"), chair_id=setup.list_chairs(db)[0].id
+    ).id
+    walk(db, actor, sid, "infusing", t0=ago(60))
+    at = _start(make_app, actor)
+    at.session_state["selected_session"] = sid
+    at.run()
+    form = f"rate_{sid}"
+
+    def box():  # type: ignore[no-untyped-def]
+        return [c for c in at.checkbox if c.key and c.key.startswith(form_key(at, form, "confirm_save"))]
+
+    at.number_input(key=form_key(at, form, "rate")).set_value(800.0)
+    _click(at, "Change rate")
+    assert "800 mL/h is above" in _texts(at) and len(box()) == 1
+    box()[0].check()
+    at.number_input(key=form_key(at, form, "rate")).set_value(900.0)
+    _click(at, "Change rate")
+    assert "900 mL/h is above" in _texts(at)
+    assert [b.value for b in box()] == [False], "the tick for 800 does not carry over to 900"
+    _click(at, "Change rate")
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).current_rate_ml_h == 100, "nothing saved without a tick"
+    box()[0].check()
+    _click(at, "Change rate")
+    assert "Rate changed to 900 mL/h." in _texts(at)
+    with db.reading() as s:
+        assert s.get(InfusionSession, sid).current_rate_ml_h == 900

@@ -281,8 +281,10 @@ def test_repeated_failures_lock_the_account_on_the_sign_in_page(db, make_app):
 def test_sign_out_button_signs_out_and_is_audited(db, make_app):
     nurse = _user(db, "nurse")
     at = _signed_in_app(make_app, nurse)
+    at.query_params["session"] = "42"  # the session she had open: not for whoever signs in next
     _click(at, "Sign out")
     assert "actor" not in at.session_state
+    assert "session" not in at.query_params
     assert _on_sign_in_page(at)
     with db.reading() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "sign_out")).one()

@@ -100,3 +100,14 @@ def test_a_wall_display_fits_eleven_chairs_on_one_screen(db, nurse):
     desk = board.board_figure(frame, chairs, at(9))
     assert wall.layout.height <= board.WALL_ROWS_PX + 60 < 90 * len(chairs)
     assert desk.layout.height == 60 * len(chairs) + 60, "a desk board scrolls: its rows keep their height"
+
+
+def test_a_cancelled_home_visit_leaves_the_home_visit_list(db, nurse):
+    from infusion.services.setup import add_chair
+
+    home = add_chair(db, ADMIN, "Home visits", kind="home").id
+    kept = book(db, nurse, home, at(10))
+    cancelled = book(db, nurse, home, at(11))
+    sessions.cancel(db, nurse, cancelled, "Patient in hospital", expected_version=None)
+    visits = board.home_visits(db, nurse, at(9))
+    assert len(visits) == 1 and kept != cancelled

@@ -53,4 +53,49 @@ def test_a_time_already_past_today_is_refused_and_the_current_slot_is_not(db, nu
     with pytest.raises(ValidationError) as refused:
         schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, utcnow() - timedelta(hours=3))
     assert "scheduled_at" in refused.value.problems  # "has passed" (or, just after midnight, "in the past")
-    schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, utcnow() - timedelta(minutes=5))
+    today = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+    schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, max(utcnow() - timedelta(minutes=5), today))
+
+
+def test_a_home_visit_location_holds_any_number_of_visits(db, nurse):
+    from infusion.services.setup import add_chair
+
+    home = add_chair(db, ADMIN, "Home visits", kind="home").id
+    tysabri = therapy_id(db, "natalizumab")
+    schedule_session(db, nurse, new_patient(db, nurse), tysabri, home, at(9))
+    schedule_session(db, nurse, new_patient(db, nurse), tysabri, home, at(9))  # no question
+
+
+def test_a_session_checked_in_late_holds_its_chair_from_check_in(db, nurse):
+    from infusion.services import sessions
+    from tests.helpers import normal_vitals
+
+    chair = new_chair(db, ADMIN)
+    tysabri = therapy_id(db, "natalizumab")
+    late = sessions.create_session(
+        db,
+        nurse,
+        patient_id=new_patient(db, nurse),
+        therapy_id=tysabri,
+        chair_id=chair,
+        scheduled_at=utcnow() - timedelta(hours=3),
+    ).id
+    sessions.check_in(db, nurse, late, normal_vitals(), expected_version=None)  # now, three hours late
+    with pytest.raises(ConfirmationRequired, match="in use by"):
+        schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, utcnow() + timedelta(minutes=60))
+
+
+def test_moving_a_booking_checks_the_clock_and_the_chair_like_a_new_one(db, nurse):
+    from infusion.services.scheduling import move_booking
+
+    chair = new_chair(db, ADMIN)
+    tysabri = therapy_id(db, "natalizumab")
+    schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, at(9))
+    moving = schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, at(15))
+    with pytest.raises(ConfirmationRequired, match="The chair is booked for"):
+        move_booking(db, nurse, moving.id, at(9, 15), expected_version=None)
+    with pytest.raises(ValidationError, match="passed|in the past"):
+        move_booking(db, nurse, moving.id, utcnow() - timedelta(hours=2), expected_version=None)
+    moved = move_booking(db, nurse, moving.id, at(9, 15), expected_version=None, confirm_shared_chair=True)
+    assert moved.scheduled_at == at(9, 15)
+    move_booking(db, nurse, moving.id, at(16), expected_version=None)  # its own old time never clashes

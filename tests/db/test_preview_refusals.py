@@ -26,3 +26,20 @@ def test_the_preview_refuses_a_time_ahead_and_a_busy_chair_before_any_flag(db, n
     with pytest.raises(ValidationError, match="in the future"):
         entries.preview_vitals(db, busy, abnormal, taken_at=utcnow() + timedelta(hours=2))
     assert entries.preview_vitals(db, busy, abnormal, taken_at=utcnow()).flags, "a time now: the flags"
+
+
+def test_free_text_past_the_one_length_rule_is_refused_naming_the_limit_and_stores_nothing(db, nurse):
+    """Forms set no browser cap, so the flush's rule is the one limit: an unbounded note or reason is held to
+    TEXT_MAX, a String(n) column to n, each refused with the limit and the length."""
+    from sqlalchemy import func, select
+
+    from db.models import Addendum
+    from infusion.services import corrections
+    from infusion.services.integrity import TEXT_MAX
+
+    sid = new_session(db, nurse, "natalizumab")
+    with pytest.raises(ValidationError, match=f"at most {TEXT_MAX} characters \\(this one has {TEXT_MAX + 1}\\)"):
+        corrections.add_addendum(db, nurse, sid, "x" * (TEXT_MAX + 1))
+    corrections.add_addendum(db, nurse, sid, "x" * TEXT_MAX)
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Addendum).where(Addendum.session_id == sid)) == 1

@@ -164,11 +164,34 @@ def test_a_reaction_that_did_not_interrupt_the_infusion_leaves_it_running(db, nu
     assert row(db, sid).status == "paused" and _kinds(db, sid).count("pause") == 1  # already paused
 
 
-def test_a_pause_for_an_onset_before_the_last_rate_entry_keeps_the_log_in_order(db, nurse):
+def test_a_reaction_charted_after_the_pump_was_paused_and_restarted_makes_up_no_pause(db, nurse):
+    """Treated first, charted later: paused 30 min ago, restarted 10 min ago, the reaction (onset 31 min ago,
+    "paused") is saved alone: the rate log already says what the pump did."""
     sid = new_session(db, nurse, "ocrelizumab_iv")
     walk(db, nurse, sid, "infusing", t0=ago(120))
-    entries.change_rate(db, nurse, sid, 60, at=ago(10))
-    entries.record_reaction(db, nurse, sid, symptoms=["rash"], grade=2, actions=["paused"], onset_at=ago(15))
-    with db.reading() as s:
-        times = list(s.scalars(select(RateChange.at).where(RateChange.session_id == sid).order_by(RateChange.id)))
-    assert times == sorted(times) and row(db, sid).status == "paused"
+    entries.pause(db, nurse, sid, at=ago(30))
+    entries.resume(db, nurse, sid, 50, at=ago(10))
+    entries.record_reaction(db, nurse, sid, symptoms=["rash"], grade=2, actions=["paused"], onset_at=ago(31))
+    assert row(db, sid).status == "infusing"
+    assert _kinds(db, sid) == ["start", "pause", "resume"]
+
+
+def test_a_confirmation_counts_only_for_the_reason_the_nurse_was_shown(db, nurse):
+    sid = new_session(db, nurse, "ivig")
+    walk(db, nurse, sid, "infusing", t0=ago(120))
+    entries.record_vitals(db, nurse, sid, normal_vitals(weight=60), taken_at=ago(30))
+    with pytest.raises(ConfirmationRequired) as asked:
+        entries.change_rate(db, nurse, sid, 320)
+    shown = " ".join(asked.value.flags)
+    entries.record_vitals(db, nurse, sid, normal_vitals(weight=50), taken_at=ago(20))  # meanwhile: 250 mL/h
+    with pytest.raises(ConfirmationRequired, match="250 mL/h"):
+        entries.change_rate(db, nurse, sid, 320, confirm_above_label=shown)
+    assert row(db, sid).current_rate_ml_h == 100
+    entries.change_rate(db, nurse, sid, 320, confirm_above_label=" ".join(_asked(db, nurse, sid, 320)))
+    assert row(db, sid).current_rate_ml_h == 320
+
+
+def _asked(db, nurse, sid: int, rate: float) -> list[str]:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfirmationRequired) as asked:
+        entries.change_rate(db, nurse, sid, rate)
+    return asked.value.flags

@@ -3,6 +3,7 @@ and the session versions the nurse has seen (the next state change is checked ag
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -56,8 +57,8 @@ def reopen_after_reload() -> None:
     """A reload (or a tablet that dropped its connection) starts a new browser session with nothing open:
     the session named in the address opens again, so the nurse is back where she was, not at the list."""
     wanted = st.query_params.get(SESSION_PARAM)
-    if "selected_session" not in st.session_state and wanted is not None and wanted.isdigit():
-        st.session_state["selected_session"] = int(wanted)
+    if "selected_session" not in st.session_state and wanted is not None and re.fullmatch(r"[0-9]{1,18}", wanted):
+        st.session_state["selected_session"] = int(wanted)  # ASCII digits a record number can be, nothing else
 
 
 def close_session() -> None:

@@ -234,10 +234,21 @@ def reaction_form(cx: Chairside, detail: views.SessionDetail) -> None:
                     note=note,
                     client_token=token,
                 ),
-                "Reaction recorded; the infusion is paused: resume or stop the IV on the Rate tab."
-                if detail.session.status == "infusing" and set(actions or ()) & entries.PAUSING_ACTIONS
-                else "Reaction recorded.",
+                lambda _: reaction_outcome(cx, detail, actions),
             )
+
+
+def reaction_outcome(cx: Chairside, detail: views.SessionDetail, actions: list[str] | None) -> str:
+    """The saved reaction's message: whether its "paused" or "stopped" paused the running infusion (not when
+    the rate log already moved on past the onset: charted after a pause and resume)."""
+    if detail.session.status != "infusing" or not set(actions or ()) & entries.PAUSING_ACTIONS:
+        return "Reaction recorded."
+    if sessions.get_session(cx.db, detail.session.id).status == "paused":
+        return "Reaction recorded; the infusion is paused: resume or stop the IV on the Rate tab."
+    return (
+        "Reaction recorded. The rate log has entries after its onset, so the infusion was not paused again: "
+        "pause it on the Rate tab if it should be."
+    )
 
 
 def open_reactions(cx: Chairside, detail: views.SessionDetail) -> None:

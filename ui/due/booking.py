@@ -57,7 +57,7 @@ def _book(
     dose_reason: str,
     early_reason: str,
     site_id: int | None = None,
-    shared_chair: bool = False,
+    shared_chair: str | None = None,
 ) -> None:
     """Book through the service; a warning-only too-early date is booked and said in the message, which
     names the chair and, at another site than the working one, the site (in that site's time).
@@ -236,6 +236,7 @@ def move_form(cx: Due, r: Any) -> None:
         booked_time = r.scheduled.astimezone(ZoneInfo(cx.tz)).time().replace(tzinfo=None)
         new_time = c2.time_input("Time", value=booked_time, step=900, key=k("time"))
         reason = st.text_input("Or keep this date: reason to book before the allowed date", key=k("reason"))
+        shared = form.confirmation(SHARED_CHAIR)
         c3, c4 = st.columns(2)
         with c3:
             move = form.submit("Move booking", name="move", type="primary")
@@ -250,7 +251,9 @@ def move_form(cx: Due, r: Any) -> None:
                     r.scheduled if keep else cx.when(new_day, new_time),
                     expected_version=int(r.version),
                     override_too_early_reason=reason if keep else None,
+                    confirm_shared_chair=shared,
                 ),
                 "Booking moved." if move else "Booking kept; the reason is in the audit log.",
                 at_panel=True,
+                confirmable=True,
             )
