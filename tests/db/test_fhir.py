@@ -289,8 +289,8 @@ def test_an_infusion_stopped_for_a_reaction_is_stopped_not_completed(clinic: Cli
             onset_at=t0 + timedelta(minutes=35),
             resolved_at=t0 + timedelta(minutes=55),
         )
-        if restarted:  # stopped, treated, restarted at a lower rate: the dose was given in the end
-            entries.change_rate(clinic.db, clinic.nurse, sid, 50, at=t0 + timedelta(minutes=60))
+        if restarted:  # stopped (the reaction paused it), treated, restarted at a lower rate: all given in the end
+            entries.resume(clinic.db, clinic.nurse, sid, 50, at=t0 + timedelta(minutes=60))
         sessions.stop_iv(clinic.db, clinic.nurse, sid, expected_version=None, at=t0 + timedelta(minutes=90))
         sessions.discharge(clinic.db, clinic.nurse, sid, expected_version=None, early_reason="sent to ED")
         made.append(sid)

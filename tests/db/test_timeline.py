@@ -116,7 +116,7 @@ def charted(db):
         onset_at=s(35),
         resolved_at=s(50),
     )
-    entries.pause(db, nurse, sid, at=s(35), note="reaction")
+    # the reaction's "paused" paused the infusion at its onset, s(35)
     entries.resume(db, nurse, sid, 30, at=s(55))
     typo = entries.record_vitals(db, nurse, sid, f_vitals(pulse=88), taken_at=s(60))
     correct_vitals(db, charge, typo.id, f_vitals(pulse=78), reason="typo: 78 not 88")
