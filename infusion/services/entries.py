@@ -138,6 +138,19 @@ def assess(
     return VitalsAssessment(vitals, news, flags)
 
 
+def _vitals_time(taken_at: datetime | None, row: InfusionSession, settings: ClinicSettings, tz: str) -> datetime:
+    """When a set of vitals was taken (default now): not ahead of now, not before check-in. One rule for the
+    preview and the save, so the first tap refuses what the save would."""
+    return clinical_time(
+        taken_at,
+        field="taken_at",
+        label="Vitals time",
+        settings=settings,
+        tz=tz,
+        not_before=[(row.checked_in_at, "check-in")],
+    )
+
+
 def preview_vitals(
     db: Database,
     session_id: int | None,
@@ -152,14 +165,7 @@ def preview_vitals(
         row = s.get(InfusionSession, session_id) if session_id is not None else None
         clinic, settings = clinic_context(s, site_of_session(s, row) if row is not None else None)
         if taken_at is not None and row is not None:
-            clinical_time(
-                taken_at,
-                field="taken_at",
-                label="Vitals time",
-                settings=settings,
-                tz=clinic.timezone,
-                not_before=[(row.checked_in_at, "check-in")],
-            )
+            _vitals_time(taken_at, row, settings, clinic.timezone)
         baseline = row.baseline_systolic if row else None
         return assess(entry, clinic, settings, baseline_systolic=baseline, require_core=require_core)
 
@@ -283,14 +289,7 @@ def record_vitals(
         if w.replay is not None:
             return w.replay  # a retried save: already stored, whatever changed since
         require_status(row.status, VITALS_STATUSES, "vitals")
-        moment = clinical_time(
-            taken_at,
-            field="taken_at",
-            label="Vitals time",
-            settings=w.settings,
-            tz=w.tz,
-            not_before=[(row.checked_in_at, "check-in")],
-        )
+        moment = _vitals_time(taken_at, row, w.settings, w.tz)
         vital = insert_vitals(
             s,
             actor,

@@ -121,34 +121,28 @@ def test_a_reaction_saved_as_pausing_or_stopping_the_infusion_pauses_it_in_the_s
     sid = new_session(db, nurse, "ocrelizumab_iv")
     walk(db, nurse, sid, "infusing", t0=ago(120))
     onset = ago(5)
-    reaction = entries.record_reaction(
-        db,
-        nurse,
-        sid,
-        symptoms=["rash"],
-        grade=2,
-        actions=[action, "medication_given"],
-        onset_at=onset,
-        medication_given="Diphenhydramine 25 mg IV",
-        client_token="rx-1",
-    )
+
+    def save():  # type: ignore[no-untyped-def]
+        return entries.record_reaction(
+            db,
+            nurse,
+            sid,
+            symptoms=["rash"],
+            grade=2,
+            actions=[action, "medication_given"],
+            onset_at=onset,
+            medication_given="Diphenhydramine 25 mg IV",
+            client_token="rx-1",
+        )
+
+    reaction = save()
     assert row(db, sid).status == "paused"
     with db.reading() as s:
         pause = s.scalars(select(RateChange).where(RateChange.session_id == sid, RateChange.kind == "pause")).one()
     assert pause.at == reaction.onset_at == onset and "CTCAE grade 2" in (pause.note or "")
     assert _last_event(db, "rate_pause").session_id == sid
     # a retried save (same token) stores neither a second reaction nor a second pause
-    again = entries.record_reaction(
-        db,
-        nurse,
-        sid,
-        symptoms=["rash"],
-        grade=2,
-        actions=[action, "medication_given"],
-        onset_at=onset,
-        medication_given="Diphenhydramine 25 mg IV",
-        client_token="rx-1",
-    )
+    again = save()
     assert again.id == reaction.id and _kinds(db, sid).count("pause") == 1
     entries.resume(db, nurse, sid, 50)  # half rate once it resolved
     assert row(db, sid).status == "infusing"
