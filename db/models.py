@@ -664,6 +664,16 @@ class TrendDaily(Base):
     iv_stop_missing: Mapped[int] = mapped_column(Integer, default=0)
     pre_vitals_missing: Mapped[int] = mapped_column(Integer, default=0)
     gap_checked: Mapped[int] = mapped_column(Integer, default=0)  # completed sessions with a gap
+    # time lost to reactions (migration 0017): completed sessions with infusion (chair) minutes and their
+    # whole seconds, floor(minutes × 60) as the duration histogram sums them, in all and with a reaction
+    infusion_n: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    infusion_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    chair_n: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chair_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    reacted_infusion_n: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reacted_infusion_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    reacted_chair_n: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reacted_chair_seconds: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class TrendDuration(Base):
@@ -707,7 +717,7 @@ trend_monthly = Table(
     Column("at_home", Boolean, primary_key=True),
     Column("band", Integer, primary_key=True),
     *(
-        Column(c.name, Integer, nullable=False, server_default=text("0"))
+        Column(c.name, c.type, nullable=False, server_default=text("0"))
         for c in TrendDaily.__table__.columns
         if not c.primary_key
     ),

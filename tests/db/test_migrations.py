@@ -208,3 +208,31 @@ def test_0016_down_and_up_again_rebuilds_the_chair_use_of_every_chair(db):
     fast, reference = metrics.chair_utilisation(db, f, now=now), raw.chair_utilisation(db, f, now=now)
     assert fast["chair_hours_occupied"].sum() > 0
     pd.testing.assert_frame_equal(fast, reference, check_exact=False, rtol=1e-9)  # ms summed as floats
+
+
+def test_0017_down_and_up_again_refills_the_time_lost_sums(db):
+    """The count rollups' time-lost sums (0017) down to 0016 and up again on both engines: the columns go
+    and come back filled by the rebuild at head, equal to a recompute from the raw rows, and time lost
+    read from them is the raw figure's."""
+    from datetime import date
+
+    import pandas as pd
+
+    from infusion.reads import trends as metrics
+    from infusion.reads.trends import TrendFilters, maintenance, raw
+    from tests.db.test_metrics import build
+
+    build(db)
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    assert "chair_seconds" not in {c["name"] for c in inspect(db.engine).get_columns("trend_monthly")}
+    upgrade_to_head(db.engine)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT sum(chair_n) FROM trend_monthly")).scalar() > 0
+        assert maintenance.compare(conn) == []
+    f = TrendFilters(date(2025, 1, 1), date(2025, 3, 31))
+    fast, reference = metrics.reaction_time_lost(db, f), raw.reaction_time_lost(db, f)
+    assert fast["sessions"].sum() > 0
+    pd.testing.assert_frame_equal(fast, reference, check_exact=False, atol=1 / 60, rtol=0)  # whole seconds

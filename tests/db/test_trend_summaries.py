@@ -18,12 +18,23 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from db.engine import Database
-from db.models import AppUser, Chair, Clinic, InfusionSession, Reaction, Therapy, TrendSession, VitalSign
+from db.models import (
+    AppUser,
+    Chair,
+    Clinic,
+    InfusionSession,
+    Reaction,
+    Therapy,
+    TrendDaily,
+    TrendSession,
+    VitalSign,
+)
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.errors import ChairsideError
 from infusion.reads import trends as metrics
-from infusion.reads.trends import TrendFilters, maintenance, raw
+from infusion.reads.trends import TrendFilters, maintenance, raw, summarised
 from infusion.reads.trends import service as trend_service
+from infusion.reads.trends.catalog import _read_catalog
 from infusion.reads.trends.rebuild import rebuild_all
 from infusion.services import corrections, entries, sessions
 from infusion.services.aftercare import delayed_reaction_rates as raw_delayed
@@ -178,6 +189,49 @@ def test_version_moves_only_with_a_summary(db: Database) -> None:
     sessions.discharge(db, nurse, sid, expected_version=None, at=start + timedelta(minutes=120))
     assert trend_service.data_version(db) > moved
     assert_in_step(db, [Q1])
+
+
+def test_time_lost_reads_the_count_rollup_and_a_rule_beyond_the_third_infusion_reads_the_sessions(
+    db: Database,
+) -> None:
+    """Time lost comes from the count rollup's sums per infusion band (1st, 2nd, 3rd on). A label rule that
+    tells the 3rd infusion from the 4th cannot be answered by the band, so the figure reads the session rows
+    instead: both give the raw figure's numbers, and the rollup's seconds are the sessions' whole seconds."""
+    clinic = build(db)
+    nurse = Actor(clinic.alpha, "Nurse Alpha")
+    pid = add_patient(db, SYSTEM, mrn="B000004", given_name="Pat", family_name="Fourth").id
+    for week in range(4):  # infusions 1 to 4 of one course; the 4th with a reaction
+        one_visit(
+            db, nurse, patient=pid, therapy=clinic.tysabri, chair=clinic.chair_a,
+            checkin=local(f"2025-02-{3 + 7 * week:02d}", "14:00"), infusion=45,
+            reactions=((20, 1),) if week == 3 else (),
+        )  # fmt: skip
+    with db.reading() as s:
+        minutes = s.execute(
+            select(func.count(TrendSession.chair_minutes), func.sum(TrendSession.chair_minutes)).where(
+                TrendSession.completed.is_(True)
+            )
+        ).one()
+        rolled = s.execute(select(func.sum(TrendDaily.chair_n), func.sum(TrendDaily.chair_seconds))).one()
+    assert minutes[0] > 0 and rolled[0] == minutes[0]
+    seconds = float(minutes[1]) * 60  # PostgreSQL sums a BIGINT as NUMERIC: compared as numbers
+    assert 0 <= seconds - int(rolled[1]) < minutes[0]  # floor(minutes × 60) per session: under 1 s each
+    assert metrics.reaction_time_lost(db, Q1)["sessions"].sum() > 0
+    assert_in_step(db, [Q1])
+    with db.writing() as s:  # a catalog edit: the 4th infusion onwards planned shorter than the 3rd
+        s.execute(
+            update(Therapy)
+            .where(Therapy.id == clinic.tysabri)
+            .values(
+                duration_windows=[
+                    {"from": 1, "to": 3, "min_minutes": 60, "max_minutes": 60},
+                    {"from": 4, "min_minutes": 30, "max_minutes": 30},
+                ]
+            )
+        )
+    with db.reading() as s:
+        assert not summarised._bands_answer(_read_catalog(s))
+    assert_in_step(db, [Q1, clinic.filters(nurse_ids=(clinic.alpha,))])
 
 
 def test_clinic_time_zone_change_and_rebuild(db: Database) -> None:

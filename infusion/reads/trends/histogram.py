@@ -1,7 +1,8 @@
 """Durations from a histogram (`trend_duration`), so the Trends durations cost the same at any history size.
 
 Each completed session adds its infusion minutes and its chair minutes to a 5-minute bin of its site,
-site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards) and whether it had a reaction (time lost to reactions). A period reads the
+site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards) and whether it had a
+reaction (kept in the key; the period's read sums it away: time lost reads the count rollup instead). A period reads the
 months it covers whole from `trend_duration` and the days of the months it covers in part from
 `trend_session` (the same bins, grouped in SQL), so the answer is the same as a histogram of the period's
 sessions, whatever day the period starts or ends.
@@ -63,7 +64,7 @@ TS: Table = TrendSession.__table__  # type: ignore[assignment]
 KEY = ("site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
 COUNTS = ("n", "edge", "seconds")
 #: the columns of `period_bins`' array, by position
-THERAPY, REACTED, NUMBER, KIND, BIN, N, EDGE, SECONDS = range(8)
+THERAPY, NUMBER, KIND, BIN, N, EDGE, SECONDS = range(7)
 
 
 # --- one session's contribution (maintenance) ------------------------------------------------------------
@@ -107,7 +108,7 @@ def contributions(row: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, 
 # --- the same bins in SQL, from trend_session (rebuild, partial months) ------------------------------------
 
 
-def _floor(x: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
+def floor_int(x: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
     """floor(x) as an integer on both engines (SQLite's CAST truncates toward zero, PostgreSQL's rounds)."""
     if dialect == "postgresql":
         return cast(func.floor(x), SqlInteger)
@@ -131,13 +132,13 @@ def month_expr(day: ColumnElement[Any], dialect: str) -> ColumnElement[date]:
 
 def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: bool) -> Select[Any]:
     """Histogram rows from trend_session: grouped by the full key (`keyed`, for the rebuild) or by
-    therapy × number × kind × bin (a period's days)."""
+    therapy × number × kind × bin (a period's days, as `period_bins` reads them)."""
     t = TS.c
     number = case((t.infusion_number >= NUMBER_CAP, NUMBER_CAP), else_=t.infusion_number)
     parts = []
     for kind, name in enumerate(KINDS):
         x = t[name]
-        k = _floor(x / float(BIN_MINUTES), dialect)
+        k = floor_int(x / float(BIN_MINUTES), dialect)
         parts.append(
             select(
                 t.site_id.label("site_id"),
@@ -149,7 +150,7 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
                 literal(kind).label("kind"),
                 k.label("bin"),
                 case((x == k * BIN_MINUTES, 1), else_=0).label("edge"),
-                _floor(x * 60.0, dialect).label("seconds"),
+                floor_int(x * 60.0, dialect).label("seconds"),
             ).where(t.completed.is_(True), x.is_not(None), *conds)
         )
     u = union_all(*parts).subquery("bins")
@@ -159,7 +160,7 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
         month = month_expr(c.local_day, dialect).label("month")
         keys = (c.site_id, month, c.therapy_id, c.at_home, c.reacted, c.number, c.kind, c.bin)
         return select(*keys, *sums).group_by(*keys)
-    short = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
+    short = (c.therapy_id, c.number, c.kind, c.bin)
     return select(*short, *sums).group_by(*short)
 
 
@@ -300,9 +301,10 @@ def key_filters(shape: Shape, c: Any, number: Any, first: int, *, rollup: bool) 
 
 
 def period_bins(conn: Connection, f: TrendFilters) -> np.ndarray:
-    """(therapy_id, reacted, number, kind, bin, n, edge, seconds) of the period's completed sessions, as
-    one int64 array (a row per bin; the columns `THERAPY` … `SECONDS`): a few thousand bins for five years
-    of a network, read with one fetch and summed by numpy, not a Python tuple and dict entry per bin.
+    """(therapy_id, number, kind, bin, n, edge, seconds) of the period's completed sessions, as one int64
+    array (a row per bin; the columns `THERAPY` … `SECONDS`): with or without a reaction summed in SQL (the
+    durations tell them apart nowhere; time lost reads the count rollup), a thousand or two bins for five
+    years of a network, read with one fetch, not a Python tuple and dict entry per bin.
 
     Whole months from trend_duration_year and trend_duration as `signed_calendar` splits them; the days
     before the first and after the last whole month from trend_session (at most two part months, through
@@ -312,7 +314,7 @@ def period_bins(conn: Connection, f: TrendFilters) -> np.ndarray:
     more, edges = signed_days(days, utcnow().date() + timedelta(days=1))  # a day ahead: sites east of UTC
     pieces += more
     if not pieces and not edges:
-        return np.zeros((0, 8), dtype=np.int64)
+        return np.zeros((0, 7), dtype=np.int64)
     shape = (
         conn.dialect.name,
         tuple((p.yearly, p.sign) for p in pieces),
@@ -325,8 +327,8 @@ def period_bins(conn: Connection, f: TrendFilters) -> np.ndarray:
     for i, (lo, hi, _) in enumerate(edges):
         params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
     rows = conn.execute(_period_statement(*shape), params).all()  # one fetch (iterating fetches row by row)
-    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=8 * len(rows))  # never NULL
-    return flat.reshape(-1, 8)
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=7 * len(rows))  # never NULL
+    return flat.reshape(-1, 7)
 
 
 @cache
@@ -342,7 +344,6 @@ def _period_statement(
         parts.append(
             select(
                 h.therapy_id,
-                h.reacted,
                 h.number,
                 h.kind,
                 h.bin,
@@ -361,11 +362,11 @@ def _period_statement(
         days = session_bins(dialect, [*conds, *key_filters(shape, t, t.infusion_number, 1, rollup=False)], keyed=False)
         if sign < 0:
             d = days.subquery(f"left_out_{i}").c
-            days = select(d.therapy_id, d.reacted, d.number, d.kind, d.bin, -d.n, -d.edge, -d.seconds)
+            days = select(d.therapy_id, d.number, d.kind, d.bin, -d.n, -d.edge, -d.seconds)
         parts.append(days)
     u = union_all(*parts).subquery("period")
     c = u.c
-    keys = (c.therapy_id, c.reacted, c.number, c.kind, c.bin)
+    keys = (c.therapy_id, c.number, c.kind, c.bin)
     n = func.sum(c.n)
     sums = (cast(func.sum(x), BigInteger) for x in (c.n, c.edge, c.seconds))  # PostgreSQL: numeric, not int
     # a bin a year had only in the months taken away sums to nothing: left out, as if never read

@@ -264,9 +264,62 @@ def _contribution(row: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, int]]
         "iv_stop_missing": int(row["iv_stop_applies"] and row["iv_stop_missing"]),
         "pre_vitals_missing": int(row["pre_vitals_missing"]),
         "gap_checked": int(row["gap_minutes"] is not None),
+        **_time_lost_counts(row),
     }
     key = (row["site_id"], row["local_day"], row["therapy_id"], row["at_home"], band(row["infusion_number"]))
     return key, counts
+
+
+#: the rollup's time-lost sums: (count column, seconds column, trend_session minutes column)
+TIME_LOST_SUMS = (("infusion_n", "infusion_seconds", "infusion_minutes"), ("chair_n", "chair_seconds", "chair_minutes"))
+
+
+def _time_lost_counts(row: dict[str, Any]) -> dict[str, int]:
+    """A completed session's infusion and chair minutes as counts and whole seconds (floor(minutes × 60), the
+    duration histogram's `seconds`), in all and again under `reacted_…` when it had a reaction."""
+    out: dict[str, int] = {}
+    for n, seconds, minutes in TIME_LOST_SUMS:
+        value = row[minutes] if row["completed"] else None
+        have = value is not None
+        whole = histogram.bin_of(float(value))[2] if value is not None else 0
+        reacted = have and bool(row["reacted"])
+        out |= {n: int(have), seconds: whole, f"reacted_{n}": int(reacted), f"reacted_{seconds}": whole * reacted}
+    return out
+
+
+def rollup_sums(t: Any, dialect: str) -> list[Any]:
+    """Σ of every DAILY_COUNTS column over trend_session rows `t`, labelled by name, in DAILY_COUNTS order:
+    the SQL twin of `_contribution` (the rebuild's rollup, and a nurse or chair filter's read)."""
+    done = t.completed
+
+    def n(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    def whole_seconds(cond: Any, minutes: Any) -> Any:
+        return func.sum(case((cond, histogram.floor_int(minutes * 60.0, dialect)), else_=0))
+
+    sums = {
+        "checked_in": func.count(),
+        "completed": n(done),
+        "reacted": n(and_(done, t.reacted)),
+        **{f"grade_{g}": n(and_(done, t.worst_grade == g)) for g in range(1, 6)},
+        "reacted_during": n(and_(done, t.reacted_during)),
+        "reacted_after": n(and_(done, t.reacted_after)),
+        "iv_stop_applies": n(t.iv_stop_applies),
+        "iv_stop_missing": n(and_(t.iv_stop_applies, t.iv_stop_missing)),
+        "pre_vitals_missing": n(t.pre_vitals_missing),
+        "gap_checked": n(t.gap_minutes.is_not(None)),
+    }
+    for count, seconds, minutes in TIME_LOST_SUMS:
+        have = and_(done, t[minutes].is_not(None))
+        reacted = and_(have, t.reacted)
+        sums |= {
+            count: n(have),
+            seconds: whole_seconds(have, t[minutes]),
+            f"reacted_{count}": n(reacted),
+            f"reacted_{seconds}": whole_seconds(reacted, t[minutes]),
+        }
+    return [sums[c].label(c) for c in DAILY_COUNTS]
 
 
 def _apply(
@@ -647,30 +700,9 @@ def _rebuild_functions(conn: Connection, zones: dict[int, ZoneInfo]) -> Iterator
 
 def _rollup_from_sessions(conn: Connection) -> None:
     t = TS.c
-    done = t.completed
-    one = literal(1)
-
-    def count(cond: ColumnElement[bool]) -> Any:
-        return func.sum(case((cond, 1), else_=0))
-
     band_expr = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
-    q = select(
-        t.site_id,
-        t.local_day,
-        t.therapy_id,
-        t.at_home,
-        band_expr,
-        func.count(one),
-        count(done),
-        count(and_(done, t.reacted)),
-        *(count(and_(done, t.worst_grade == g)) for g in range(1, 6)),
-        count(and_(done, t.reacted_during)),
-        count(and_(done, t.reacted_after)),
-        count(t.iv_stop_applies),
-        count(and_(t.iv_stop_applies, t.iv_stop_missing)),
-        count(t.pre_vitals_missing),
-        count(t.gap_minutes.is_not(None)),
-    ).group_by(t.site_id, t.local_day, t.therapy_id, t.at_home, band_expr)
+    keys = (t.site_id, t.local_day, t.therapy_id, t.at_home, band_expr)
+    q = select(*keys, *rollup_sums(t, conn.dialect.name)).group_by(*keys)
     conn.execute(insert(TD).from_select([*DAILY_KEY, *DAILY_COUNTS], q))
 
 

@@ -36,7 +36,7 @@ def funnel_counts(db: Database, f: TrendFilters) -> pd.DataFrame:
     trend_daily (trend_session with a nurse or chair filter); pairs with no completed session are left out."""
     with db.reading() as s:
         catalog = _catalog(s)
-        src, params = _daily(f)
+        src, params = _daily(f, s.connection().dialect.name)
         q = select(src.c.site_id, src.c.therapy_id, func.sum(src.c.completed), func.sum(src.c.reacted)).group_by(
             src.c.site_id, src.c.therapy_id
         )

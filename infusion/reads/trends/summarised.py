@@ -12,9 +12,10 @@ because it mirrors every figure module one to one, so a reader compares them sid
   Nurse and chair are not in the rollup key, so with either filter the same
   sums come from `trend_session` rows of the period (grouped in SQL, same
   arithmetic).
-- Durations (box plot and quartiles, exact), time lost and chair utilisation
-  read the narrow `trend_session` rows of the period (no join, no time
-  arithmetic); the label windows are applied from the catalog at read time,
+- Duration summary: the 5-minute histogram (`histogram`); box plots: the narrow
+  `trend_session` rows of the period. Time lost: the count rollup's sums of
+  whole seconds per infusion band. Chair utilisation: the hour-of-week rollup
+  (`chair_use`). The label windows are applied from the catalog at read time,
   so a catalog edit shows at once.
 - Vitals overdue: `trend_session.gap_minutes` (the longest gap, kept when
   the session is written) against the therapy's interval; only sessions with
@@ -31,13 +32,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, FromClause, bindparam, case, func, literal, select, union_all
+from sqlalchemy import BigInteger, ColumnElement, FromClause, bindparam, case, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.engine import Database
 from db.models import ACTIVE_STATUSES, InfusionSession, Therapy, TrendDaily, TrendSession, trend_monthly
 from infusion.clock import utcnow
-from infusion.reads.trends import chair_use, histogram
+from infusion.reads.trends import chair_use, histogram, maintenance
 from infusion.reads.trends import completeness as raw_completeness
 from infusion.reads.trends.catalog import _catalog, _label, _TherapyInfo
 from infusion.reads.trends.completeness import (
@@ -97,6 +98,14 @@ _COUNTS = (
     "iv_stop_missing",
     "pre_vitals_missing",
     "gap_checked",
+    "infusion_n",
+    "infusion_seconds",
+    "chair_n",
+    "chair_seconds",
+    "reacted_infusion_n",
+    "reacted_infusion_seconds",
+    "reacted_chair_n",
+    "reacted_chair_seconds",
 )
 
 
@@ -119,7 +128,7 @@ def _session_where(f: TrendFilters, t: Any = T.c) -> list[ColumnElement[bool]]:
     return conds
 
 
-def _daily(f: TrendFilters) -> tuple[FromClause, dict[str, Any]]:
+def _daily(f: TrendFilters, dialect: str) -> tuple[FromClause, dict[str, Any]]:
     """The rollup rows of the period and the parameters to read them with: whole months from
     trend_monthly (its `month` as `local_day`), the days of the months covered in part from trend_daily
     (`_rollup_days`, one statement per shape); with a nurse or chair filter, the same sums from
@@ -133,11 +142,6 @@ def _daily(f: TrendFilters) -> tuple[FromClause, dict[str, Any]]:
             params["first"], params["last"] = months
         return _rollup_days(len(edges), months is not None, histogram.filter_shape(f)), params
     t = T.c
-    done = t.completed
-
-    def n(cond: Any) -> Any:
-        return func.sum(case((cond, 1), else_=0))
-
     band = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
     sub = (
         select(
@@ -145,16 +149,7 @@ def _daily(f: TrendFilters) -> tuple[FromClause, dict[str, Any]]:
             t.local_day.label("local_day"),
             t.therapy_id.label("therapy_id"),
             band.label("band"),
-            func.count().label("checked_in"),
-            n(done).label("completed"),
-            n(done & t.reacted).label("reacted"),
-            *(n(done & (t.worst_grade == g)).label(f"grade_{g}") for g in range(1, 6)),
-            n(done & t.reacted_during).label("reacted_during"),
-            n(done & t.reacted_after).label("reacted_after"),
-            n(t.iv_stop_applies).label("iv_stop_applies"),
-            n(t.iv_stop_applies & t.iv_stop_missing).label("iv_stop_missing"),
-            n(t.pre_vitals_missing).label("pre_vitals_missing"),
-            n(t.gap_minutes.is_not(None)).label("gap_checked"),
+            *maintenance.rollup_sums(t, dialect),
         )
         .where(*_session_where(f))
         .group_by(t.site_id, t.local_day, t.therapy_id, band)
@@ -209,7 +204,7 @@ def _per_therapy(s: Session, f: TrendFilters, *extra: str) -> _Sums:
 
 
 def _read_per_therapy(s: Session, f: TrendFilters, *extra: str) -> _Sums:
-    src, params = _daily(f)
+    src, params = _daily(f, s.connection().dialect.name)
     # the rollup union is built once per shape (`_rollup_days`), so its sum is too; a nurse or chair
     # filter's source is built per call and summed afresh (kept, each would stay in the cache)
     q = _built_sums(src, extra) if not (f.nurse_ids or f.chair_ids) else _sums_of(src, extra)
@@ -233,7 +228,7 @@ def _sums_of(src: FromClause, extra: tuple[str, ...]) -> Any:
     label = func.coalesce(func.nullif(th.brand, ""), th.name)
     keys = [src.c.therapy_id, *(src.c[e] for e in extra)]
     return (
-        select(*keys, *(func.sum(src.c[c]) for c in _COUNTS), label)
+        select(*keys, *(cast(func.sum(src.c[c]), BigInteger) for c in _COUNTS), label)
         .select_from(src.outerjoin(Therapy.__table__, th.id == src.c.therapy_id))
         .group_by(*keys, th.brand, th.name)
     )
@@ -344,7 +339,7 @@ def reaction_rates_by_infusion_number(db: Database, f: TrendFilters) -> pd.DataF
 def monthly_reaction_pchart(db: Database, f: TrendFilters, therapy_id: int | None = None) -> pd.DataFrame:
     """pchart.monthly_reaction_pchart from the rollup (clinic-local days summed into months)."""
     with db.reading(summaries=True) as s:
-        src, params = _daily(f)
+        src, params = _daily(f, s.connection().dialect.name)
         conds = [] if therapy_id is None else [src.c.therapy_id == therapy_id]
         q = (
             select(src.c.local_day, func.sum(src.c.completed), func.sum(src.c.reacted))
@@ -451,34 +446,84 @@ def duration_summary(
         if not _histogram_answers(catalog, tolerance_minutes):
             return _duration_summary_scan(db, f, tolerance_minutes)
         rows = _period_bins(s, f)
-    H = histogram
-    records = []
-    for tid in np.unique(rows[:, H.THERAPY]).tolist():
-        mine = rows[rows[:, H.THERAPY] == tid]
-        infusion, chair = mine[mine[:, H.KIND] == 0], mine[mine[:, H.KIND] == 1]
-        inf_all = H.merged(infusion[:, H.BIN :])
-        chair_all = H.merged(chair[:, H.BIN :])
-        sessions = max(inf_all.total, chair_all.total)
-        over = under = 0
-        for number in np.unique(infusion[:, H.NUMBER]).tolist():
-            wmin, wmax, _ = _window(catalog.get(tid), number)
-            bins = H.merged(infusion[infusion[:, H.NUMBER] == number, H.BIN :])
-            if wmax is not None:
-                over += bins.count_above(wmax + tolerance_minutes)
-            if wmin is not None:
-                under += bins.count_below(wmin - tolerance_minutes if wmin == wmax else wmin)
-        record: dict[str, Any] = {"therapy_id": tid, "sessions": sessions, "over_window": over, "under_window": under}
-        for kind, bins in (("infusion_minutes", inf_all), ("chair_minutes", chair_all)):
-            empty = bins.total == 0
-            record[f"{kind}_mean"] = np.nan if empty else bins.mean()
-            for name, q in (("min", 0.0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1.0)):
-                record[f"{kind}_{name}"] = np.nan if empty else bins.quantile(q)
-        record["therapy"] = catalog[tid].label if tid in catalog else str(tid)
-        records.append(record)
+    over, under = _window_breaches(rows, catalog, tolerance_minutes)
+    records: list[dict[str, Any]] = []
+    for (tid, kind), bins in _therapy_histograms(rows).items():
+        if kind == 0 or not records or records[-1]["therapy_id"] != tid:
+            records.append({"therapy_id": tid, "sessions": 0, "over_window": over.get(tid, 0)})
+            records[-1] |= {
+                "under_window": under.get(tid, 0),
+                "therapy": catalog[tid].label if tid in catalog else str(tid),
+            }
+        record = records[-1]
+        name = ("infusion_minutes", "chair_minutes")[kind]
+        record["sessions"] = max(record["sessions"], bins.total)
+        record[f"{name}_mean"] = bins.mean()
+        for stat, q in (("min", 0.0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1.0)):
+            record[f"{name}_{stat}"] = bins.quantile(q)
+    for record in records:  # a therapy with only one kind of minutes: the other's statistics are missing
+        for name in ("infusion_minutes", "chair_minutes"):
+            for stat in ("mean", "min", "q1", "median", "q3", "max"):
+                record.setdefault(f"{name}_{stat}", np.nan)
     records.sort(key=lambda r: r["therapy"])  # sorted here: a frame's sort and casts cost more than the stats
     counts = ("therapy_id", "sessions", "over_window", "under_window")
     floats = {c: "float64" for c in DURATION_SUMMARY_COLUMNS if c not in counts}
     return _typed(DURATION_SUMMARY_COLUMNS, {c: [r[c] for r in records] for c in DURATION_SUMMARY_COLUMNS}, floats)
+
+
+def _therapy_histograms(rows: np.ndarray) -> dict[tuple[int, int], histogram.Bins]:
+    """One histogram per therapy × kind (0 infusion, 1 chair minutes) from `period_bins` rows, the infusion
+    numbers summed, in therapy then kind order; histograms with no session are left out. One sort and one
+    `reduceat` for all of them (a `merged` per therapy and kind cost ~3 ms of a 10 ms figure)."""
+    H = histogram
+    if not len(rows):
+        return {}
+    keys = rows[:, [H.THERAPY, H.KIND, H.BIN]]
+    order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+    keys, counts = keys[order], rows[order][:, [H.N, H.EDGE, H.SECONDS]]
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+    keys, counts = keys[starts], np.add.reduceat(counts, starts, axis=0)
+    keep = counts[:, 0] != 0
+    keys, counts = keys[keep], counts[keep]
+    if not len(keys):
+        return {}
+    groups = np.flatnonzero(np.r_[True, (keys[1:, :2] != keys[:-1, :2]).any(axis=1)])
+    out = {}
+    for a, b in zip(groups.tolist(), [*groups[1:].tolist(), len(keys)], strict=True):
+        n = counts[a:b, 0]
+        if n.sum() > 0:
+            seconds = int(counts[a:b, 2].sum())
+            out[int(keys[a, 0]), int(keys[a, 1])] = H.Bins(bins=keys[a:b, 2], n=n, edge=counts[a:b, 1], seconds=seconds)
+    return out
+
+
+def _window_breaches(
+    rows: np.ndarray, catalog: dict[int, _TherapyInfo], tolerance_minutes: float
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Per therapy, the infusions longer than the label maximum + tolerance and shorter than the label
+    minimum (less the tolerance where min = max), each against its own infusion number's rule: exact, as
+    every threshold sits on a bin's lower edge (`_histogram_answers`)."""
+    H = histogram
+    infusion = rows[rows[:, H.KIND] == 0]
+    limits: dict[tuple[int, int], tuple[float, float]] = {}
+    for tid, number in {(int(t), int(n)) for t, n in infusion[:, [H.THERAPY, H.NUMBER]].tolist()}:
+        wmin, wmax, _ = _window(catalog.get(tid), number)
+        high = np.inf if wmax is None else (wmax + tolerance_minutes) / histogram.BIN_MINUTES
+        low = -np.inf if wmin is None else (wmin - tolerance_minutes if wmin == wmax else wmin) / histogram.BIN_MINUTES
+        limits[tid, number] = (high, low)
+    pairs = infusion[:, [H.THERAPY, H.NUMBER]].tolist()
+    above = np.array([limits[t, n][0] for t, n in pairs], dtype=float)
+    below = np.array([limits[t, n][1] for t, n in pairs], dtype=float)
+    bins, n, edge = infusion[:, H.BIN], infusion[:, H.N], infusion[:, H.EDGE]
+    # longer than T (on a bin edge k): every value from bin k up, less those exactly on k's lower edge
+    longer = np.where(bins >= above, n, 0) - np.where(bins == above, edge, 0)
+    shorter = np.where(bins < below, n, 0)
+    over: dict[int, int] = defaultdict(int)
+    under: dict[int, int] = defaultdict(int)
+    for tid, x, y in zip(infusion[:, H.THERAPY].tolist(), longer.tolist(), shorter.tolist(), strict=True):
+        over[tid] += x
+        under[tid] += y
+    return over, under
 
 
 def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float | None) -> bool:
@@ -526,52 +571,59 @@ def _duration_summary_scan(db: Database, f: TrendFilters, tolerance_minutes: flo
 
 
 def reaction_time_lost(db: Database, f: TrendFilters, *, by_site: bool = False) -> pd.DataFrame:
-    """time_lost.reaction_time_lost from the duration histogram (means exact to a second), or with a chair
-    or nurse filter from trend_session grouped in SQL by therapy × infusion number × reaction (exact).
+    """time_lost.reaction_time_lost from the count rollup's time-lost sums (`maintenance.TIME_LOST_SUMS`: the
+    means exact to a second), with any filter; from trend_session grouped by infusion number when a label
+    rule tells apart infusion numbers the rollup's bands keep together (exact).
     `by_site`: one row per site × therapy × reaction, `site_id` and `site` first."""
     if by_site:
         return _each_site(db, f, lambda one: reaction_time_lost(db, one))
-    if not (f.nurse_ids or f.chair_ids):
-        with db.reading(summaries=True) as s:
-            catalog = _catalog(s)
-            if _histogram_answers(catalog, None):
-                return _time_lost_frame(_time_lost_from_bins(_period_bins(s, f), catalog), catalog)
+    with db.reading(summaries=True) as s:
+        catalog = _catalog(s)
+        if _bands_answer(catalog):
+            return _time_lost_frame(_time_lost_from_sums(_per_therapy(s, f, "band"), catalog), catalog)
     return _time_lost_scan(db, f)
 
 
-def _time_lost_from_bins(rows: np.ndarray, catalog: dict[int, _TherapyInfo]) -> list[tuple[Any, ...]]:
-    """The time-lost records from the duration histogram: per therapy × reaction, the sessions (chair
-    minutes are kept for every completed session), the mean infusion and planned minutes over the sessions
-    with both, and the mean chair minutes — the sums are whole seconds, so the means are exact to a second."""
-    # only counts and summed seconds matter here (means), so the bins are summed in one pass
-    count: dict[tuple[int, int, int, int], int] = defaultdict(int)
-    seconds: dict[tuple[int, int, int, int], int] = defaultdict(int)
-    for tid, reacted, number, kind, _bin, n, _edge, secs in rows.tolist():
-        if n:
-            count[tid, reacted, kind, number] += n
-            seconds[tid, reacted, kind, number] += secs
+def _bands_answer(catalog: dict[int, _TherapyInfo]) -> bool:
+    """True when every infusion number from the 3rd on meets the same label rules, as the rollup's band 2
+    (3rd onwards) keeps them together: no rule starts after the 3rd or ends at or after it."""
+    return all(
+        rule.get("from", 1) <= 3 and (rule.get("to") is None or rule["to"] <= 2)
+        for info in catalog.values()
+        for rule in info.duration_windows
+    )
+
+
+def _time_lost_from_sums(sums: _Sums, catalog: dict[int, _TherapyInfo]) -> list[tuple[Any, ...]]:
+    """The time-lost records from the rollup sums per therapy × band: per therapy × reaction, the sessions
+    with chair minutes, the mean infusion and planned minutes over the sessions with both (the band's label
+    plan), and the mean chair minutes. Without a reaction is the total less the `reacted_…` sums."""
+    names = ("infusion_n", "infusion_seconds", "chair_n", "chair_seconds")
+    total = np.stack([sums[n] for n in names], axis=1)
+    with_reaction = np.stack([sums[f"reacted_{n}"] for n in names], axis=1)
+    acc: dict[tuple[int, bool], list[float]] = {}
+    for tid, band, *counts in zip(
+        sums["therapy_id"].tolist(), sums["band"].tolist(), total, with_reaction, strict=True
+    ):
+        plan = _window(catalog.get(tid), band + 1)[2]
+        for reacted, (inf_n, inf_s, chair_n, chair_s) in zip(
+            (False, True), (counts[0] - counts[1], counts[1]), strict=True
+        ):
+            if not (inf_n or chair_n):
+                continue
+            a = acc.setdefault((tid, reacted), [0, 0, 0.0, 0.0, 0])  # chair n, chair s, Σ inf, Σ plan, both
+            a[0] += int(chair_n)
+            a[1] += int(chair_s)
+            if plan is not None and inf_n:
+                a[2] += int(inf_s) / 60.0
+                a[3] += plan * int(inf_n)
+                a[4] += int(inf_n)
     records = []
-    for tid, reacted in sorted({(k[0], k[1]) for k in count}):
-        n = chair_seconds = 0
-        sum_inf = sum_plan = 0.0
-        both = 0
-        for (t, r, kind, number), total in count.items():
-            if (t, r) != (tid, reacted):
-                continue
-            if kind == 1:
-                n += total
-                chair_seconds += seconds[t, r, kind, number]
-                continue
-            plan = _window(catalog.get(tid), number)[2]
-            if plan is None:
-                continue
-            sum_inf += seconds[t, r, kind, number] / 60.0
-            sum_plan += plan * total
-            both += total
+    for (tid, reacted), (n, chair_seconds, sum_inf, sum_plan, both) in sorted(acc.items()):
         mean_inf = sum_inf / both if both else np.nan
         mean_plan = sum_plan / both if both else np.nan
         mean_chair = chair_seconds / 60.0 / n if n else np.nan
-        records.append((tid, bool(reacted), n, mean_inf, mean_plan, mean_inf - mean_plan, mean_chair))
+        records.append((tid, reacted, int(n), mean_inf, mean_plan, mean_inf - mean_plan, mean_chair))
     return records
 
 
