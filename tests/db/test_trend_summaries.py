@@ -151,6 +151,7 @@ def test_utilisation_without_a_chair_filter_leaves_out_home_visits_and_inactive_
         TrendFilters(date(2025, 1, 1), date(2025, 1, 31)),  # one whole month
         TrendFilters(date(2024, 10, 20), date(2026, 2, 10)),  # a whole year and months around it
         TrendFilters(date(2025, 2, 10), date(2025, 11, 20)),  # a year less its months left out
+        TrendFilters(date(2025, 1, 13), date(2025, 1, 24)),  # days of a month, read from the session rows
     ):
         fast, reference = metrics.chair_utilisation(db, f, now=now), raw.chair_utilisation(db, f, now=now)
         _same(fast, reference)
