@@ -129,18 +129,23 @@ def _session_where(f: TrendFilters, t: Any = T.c) -> list[ColumnElement[bool]]:
 
 
 def _daily(f: TrendFilters, dialect: str) -> tuple[FromClause, dict[str, Any]]:
-    """The rollup rows of the period and the parameters to read them with: whole months from
-    trend_monthly (its `month` as `local_day`), the days of the months covered in part from trend_daily
-    (`_rollup_days`, one statement per shape); with a nurse or chair filter, the same sums from
-    trend_session."""
+    """The rollup rows of the period, signed, and the parameters to read them with: whole months from
+    trend_monthly (its `month` as `local_day`); a month covered in part as its month less the days left
+    out when those are fewer (`histogram.signed_days`), else its days, from trend_daily (`_rollup_days`,
+    one statement per shape). Sum them: every count is a sum. With a nurse or chair filter, the same sums
+    from trend_session."""
     if not f.nurse_ids and not f.chair_ids:
         months, edges = histogram.split_period(f.start, f.end)
+        more, days = histogram.signed_days(edges, utcnow().date() + timedelta(days=1))  # a day ahead, as the bins
         params = histogram.filter_params(f)
-        for i, (lo, hi) in enumerate(edges):
-            params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
         if months is not None:
             params["first"], params["last"] = months
-        return _rollup_days(len(edges), months is not None, histogram.filter_shape(f)), params
+        for i, piece in enumerate(more):
+            params[f"month_{i}"] = piece.first
+        for i, (lo, hi, _) in enumerate(days):
+            params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
+        signs = tuple(sign for _, _, sign in days)
+        return _rollup_days(signs, len(more), months is not None, histogram.filter_shape(f)), params
     t = T.c
     band = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
     sub = (
@@ -159,18 +164,20 @@ def _daily(f: TrendFilters, dialect: str) -> tuple[FromClause, dict[str, Any]]:
 
 
 @cache
-def _rollup_days(edges: int, months: bool, shape: histogram.Shape) -> FromClause:
-    """`_daily`'s union of trend_daily part months and the trend_monthly range for one shape, with the
-    dates and ids as bound parameters: built once (building and keying it cost more than reading it)."""
+def _rollup_days(days: tuple[int, ...], months: int, whole: bool, shape: histogram.Shape) -> FromClause:
+    """`_daily`'s union for one shape: trend_daily day ranges with their signs (`days`), `months` single
+    months and the whole-month range (`whole`) from trend_monthly, with the dates and ids as bound
+    parameters: built once (building and keying it cost more than reading it)."""
 
-    def keyed(table: Any, day: Any, lo: Any, hi: Any) -> Any:
+    def keyed(table: Any, day: Any, lo: Any, hi: Any, sign: int = 1) -> Any:
         c = table.c
         keys = (c.site_id, day.label("local_day"), c.therapy_id, c.at_home, c.band)
         conds = [day >= lo, day <= hi, *histogram.key_filters(shape, c, c.band, 0, rollup=True)]
-        return select(*keys, *(c[n] for n in _COUNTS)).where(*conds)
+        return select(*keys, *((c[n] if sign > 0 else -c[n]).label(n) for n in _COUNTS)).where(*conds)
 
-    parts = [keyed(D, D.c.local_day, bindparam(f"lo_{i}"), bindparam(f"hi_{i}")) for i in range(edges)]
-    if months:
+    parts = [keyed(D, D.c.local_day, bindparam(f"lo_{i}"), bindparam(f"hi_{i}"), sign) for i, sign in enumerate(days)]
+    parts += [keyed(M, M.c.month, bindparam(f"month_{i}"), bindparam(f"month_{i}")) for i in range(months)]
+    if whole:
         parts.append(keyed(M, M.c.month, bindparam("first"), bindparam("last")))
     return union_all(*parts).subquery("daily")
 
