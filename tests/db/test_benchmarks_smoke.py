@@ -23,12 +23,12 @@ EXPECTED = [
         f"Trends {name} · {period} · {kind}"
         for name in FIGURES
         for period in ("year", "history")
-        for kind in ("warm", "cold")
+        for kind in ("warm", "cold", "cold, connected")
     ),
     *(
         f"Trends trends.load (whole page data) · {period} · {kind}"
         for period in ("year", "history")
-        for kind in ("warm", "cold")
+        for kind in ("warm", "cold", "cold, connected")
     ),
     "Trends page (AppTest) · cold",
     "Trends page (AppTest) · warm",
