@@ -21,7 +21,7 @@ from db.engine import Database
 from db.models import ACTIVE_STATUSES, Chair, Clinic, InfusionSession
 from db.types import UTCDateTime
 from infusion.clock import utcnow
-from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _site_names, _site_zones, _where, utc_bounds
+from infusion.reads.trends.filters import TrendFilters, _fetch, _frame, _where, utc_bounds
 from infusion.reads.trends.sql import epoch_seconds
 from infusion.settings import ClinicSettings, load_settings
 
@@ -86,9 +86,7 @@ def chair_utilisation(
     now = now or utcnow()
     per_site: list[tuple[int, str, list[tuple[int, int]], np.ndarray, np.ndarray]] = []
     with db.reading() as s:
-        zones = _site_zones(s, f)
-        names = _site_names(s, zones)
-        site_hours = _site_hours(s, zones)
+        zones, names, site_hours = _sites(s, f)
         for site, tz in zones.items():
             hours_here = given or site_hours[site]
             days, open_hour, close_hour = hours_here.days, hours_here.open_hour, hours_here.close_hour
@@ -204,14 +202,18 @@ def site_chairs(site: int, chair_ids: Sequence[int] | None = None, *, active: bo
     return q.where(Chair.id.in_(chair_ids)) if chair_ids is not None else q.where(Chair.active.is_(active))
 
 
-def _site_hours(s: Session, zones: dict[int, str]) -> dict[int, OpeningHours]:
-    """Each site's opening hours from its settings (defaults where it has none)."""
-    rows = s.execute(select(Clinic.id, Clinic.settings).where(Clinic.id.in_(list(zones))))
-    out = {}
-    for site, raw in rows:
+def _sites(s: Session, f: TrendFilters) -> tuple[dict[int, str], dict[int, str], dict[int, OpeningHours]]:
+    """The selected sites' time zones (`filters._site_zones`), names and opening hours (from their settings,
+    defaults where they set none), read in one statement: each round trip is ~0.3 ms on PostgreSQL."""
+    q = select(Clinic.id, Clinic.timezone, Clinic.name, Clinic.settings).order_by(Clinic.id)
+    if f.site_ids is not None:
+        q = q.where(Clinic.id.in_(f.site_ids))
+    zones, names, hours = {}, {}, {}
+    for site, tz, name, raw in s.execute(q):
         settings = load_settings(raw)
-        out[int(site)] = OpeningHours(settings.opening_hour, settings.closing_hour, tuple(settings.open_weekdays))
-    return out
+        zones[int(site)], names[int(site)] = tz or "UTC", name
+        hours[int(site)] = OpeningHours(settings.opening_hour, settings.closing_hour, tuple(settings.open_weekdays))
+    return zones, names, hours
 
 
 @dataclass(frozen=True)
