@@ -299,6 +299,8 @@ def test_reaction_refused_keeps_every_field_then_double_and_triple_tap(tablet: A
 
     _pick(page, form.get_by_label("Symptoms", exact=True), "Flushing")
     form.get_by_text("🟡 G1", exact=True).click()
+    # the nurse sees her grade chosen before she goes on (on a loaded machine a click during a rerun is lost)
+    expect(form.get_by_role("radio", name="🟡 G1")).to_be_checked()
     medication.fill("Diphenhydramine 25 mg IV")
     button.click()
     settle(page)
@@ -322,6 +324,7 @@ def test_reaction_refused_keeps_every_field_then_double_and_triple_tap(tablet: A
     form = _form(page, "Save reaction")
     _pick(page, form.get_by_label("Symptoms", exact=True), "Rash")
     form.get_by_text("🟡 G1", exact=True).click()
+    expect(form.get_by_role("radio", name="🟡 G1")).to_be_checked()
     _pick(page, form.get_by_label("Action taken", exact=True), "Observed only")
     _triple(form.get_by_role("button", name="Save reaction"))
     settle(page)
