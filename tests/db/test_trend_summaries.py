@@ -235,6 +235,26 @@ def test_time_lost_reads_the_count_rollup_and_a_rule_beyond_the_third_infusion_r
     assert_in_step(db, [Q1, clinic.filters(nurse_ids=(clinic.alpha,))])
 
 
+def test_time_lost_counts_a_completed_session_whose_minutes_are_unknown(db: Database) -> None:
+    """A discharged session with no discharge time (an import fix-up) has no chair minutes; the raw figure
+    still counts it among the sessions (its means leave it out): the rollup's figure counts it too, with
+    and without a nurse filter."""
+    clinic = build(db)
+    with db.writing() as w:
+        w.execute(
+            update(InfusionSession)
+            .where(InfusionSession.id == clinic.s[1])
+            .values(discharged_at=None, chair_minutes=None)
+        )
+    for f in (Q1, clinic.filters(nurse_ids=(clinic.alpha,))):
+        lost, reference = metrics.reaction_time_lost(db, f), raw.reaction_time_lost(db, f)
+        means = [c for c in lost.columns if c.startswith("mean_")]
+        _same(lost.drop(columns=means), reference.drop(columns=means))
+        pd.testing.assert_frame_equal(lost[means], reference[means], check_exact=False, atol=1 / 60, rtol=0)
+    with db.reading() as s:
+        assert maintenance.compare(s.connection()) == []
+
+
 def test_clinic_time_zone_change_and_rebuild(db: Database) -> None:
     build(db)
     update_clinic(db, SYSTEM, name="Test clinic", timezone="UTC", temperature_unit="C", weight_unit="kg")

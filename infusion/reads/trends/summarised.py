@@ -602,34 +602,38 @@ def _bands_answer(catalog: dict[int, _TherapyInfo]) -> bool:
 
 
 def _time_lost_from_sums(sums: _Sums, catalog: dict[int, _TherapyInfo]) -> list[tuple[Any, ...]]:
-    """The time-lost records from the rollup sums per therapy × band: per therapy × reaction, the sessions
-    with chair minutes, the mean infusion and planned minutes over the sessions with both (the band's label
-    plan), and the mean chair minutes. Without a reaction is the total less the `reacted_…` sums."""
-    names = ("infusion_n", "infusion_seconds", "chair_n", "chair_seconds")
+    """The time-lost records from the rollup sums per therapy × band: per therapy × reaction, the completed
+    sessions (whether or not their minutes are known, as the raw figure counts them), the mean infusion and
+    planned minutes over the sessions with both (the band's label plan), and the mean chair minutes over
+    those with chair minutes. Without a reaction is the total less the `reacted` sums."""
+    names = ("completed", "infusion_n", "infusion_seconds", "chair_n", "chair_seconds")
     total = np.stack([sums[n] for n in names], axis=1)
-    with_reaction = np.stack([sums[f"reacted_{n}"] for n in names], axis=1)
+    with_reaction = np.stack([sums[n if n == "completed" else f"reacted_{n}"] for n in names], axis=1)
+    with_reaction[:, 0] = sums["reacted"]  # completed sessions with a reaction
     acc: dict[tuple[int, bool], list[float]] = {}
     for tid, band, *counts in zip(
         sums["therapy_id"].tolist(), sums["band"].tolist(), total, with_reaction, strict=True
     ):
         plan = _window(catalog.get(tid), band + 1)[2]
-        for reacted, (inf_n, inf_s, chair_n, chair_s) in zip(
+        for reacted, (done, inf_n, inf_s, chair_n, chair_s) in zip(
             (False, True), (counts[0] - counts[1], counts[1]), strict=True
         ):
-            if not (inf_n or chair_n):
+            if not done:
                 continue
-            a = acc.setdefault((tid, reacted), [0, 0, 0.0, 0.0, 0])  # chair n, chair s, Σ inf, Σ plan, both
-            a[0] += int(chair_n)
-            a[1] += int(chair_s)
+            # sessions, chair n, chair s, Σ inf, Σ plan, both
+            a = acc.setdefault((tid, reacted), [0, 0, 0, 0.0, 0.0, 0])
+            a[0] += int(done)
+            a[1] += int(chair_n)
+            a[2] += int(chair_s)
             if plan is not None and inf_n:
-                a[2] += int(inf_s) / 60.0
-                a[3] += plan * int(inf_n)
-                a[4] += int(inf_n)
+                a[3] += int(inf_s) / 60.0
+                a[4] += plan * int(inf_n)
+                a[5] += int(inf_n)
     records = []
-    for (tid, reacted), (n, chair_seconds, sum_inf, sum_plan, both) in sorted(acc.items()):
+    for (tid, reacted), (n, chair_n, chair_seconds, sum_inf, sum_plan, both) in sorted(acc.items()):
         mean_inf = sum_inf / both if both else np.nan
         mean_plan = sum_plan / both if both else np.nan
-        mean_chair = chair_seconds / 60.0 / n if n else np.nan
+        mean_chair = chair_seconds / 60.0 / chair_n if chair_n else np.nan
         records.append((tid, reacted, int(n), mean_inf, mean_plan, mean_inf - mean_plan, mean_chair))
     return records
 
