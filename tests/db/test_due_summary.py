@@ -174,6 +174,7 @@ def _give(db: Database, sid: int, site: int) -> datetime:
         lot_number="LOT-1",
         rate_ml_h=100,
         at=t0 + timedelta(minutes=20),
+        confirm_above_label=True,  # whatever the demo's therapy: the label's ceiling is not this test's subject
     )
     sessions.stop_iv(db, ADMIN, sid, expected_version=None, at=t0 + timedelta(minutes=80))
     return t0
@@ -204,19 +205,31 @@ def test_network_demo_equals_the_raw_path(db: Database) -> None:
 
 
 def _book_ivig_at_another_site(db: Database) -> None:
-    """An IVIG patient last given at the first site, and a new patient, both booked at the last site: its
-    protocol table lists them (the first with that last infusion, the new one with none yet)."""
-    first, last = min(_sites(db)), max(_sites(db))
+    """An IVIG patient last given at another site, and a new patient, both booked at the last site: its
+    protocol table lists them (the first with that last infusion, the new one with none yet). Which site
+    gave IVIG depends on the day the demo is built for, so any site but the last will do."""
+    last = max(_sites(db))
     ivig = therapy_id(db, "ivig")
     with db.reading() as s:
         busy = select(InfusionSession.patient_id).where(InfusionSession.scheduled_at >= NOW - timedelta(days=1))
         given = s.execute(
             select(DuePair.patient_id, DuePair.last_day)
-            .where(DuePair.site_id == first, DuePair.therapy_id == ivig, DuePair.patient_id.not_in(busy))
+            .where(DuePair.site_id != last, DuePair.therapy_id == ivig, DuePair.patient_id.not_in(busy))
             .order_by(DuePair.patient_id)
             .limit(1)
         ).first()
-    assert given is not None, "the demo network gives IVIG at its first site"
+    if given is None:  # every IVIG patient of the demo built for this day is booked already: give one here
+        first = min(_sites(db))
+        patient = new_patient(db, ADMIN)
+        near_chair = add_chair(db, ADMIN, "Protocol near chair", site_id=first).id
+        _give(db, new_session(db, ADMIN, "ivig", chair_id=near_chair, patient_id=patient), first)
+        with db.reading() as s:
+            given = s.execute(
+                select(DuePair.patient_id, DuePair.last_day).where(
+                    DuePair.patient_id == patient, DuePair.therapy_id == ivig
+                )
+            ).first()
+    assert given is not None, "an IVIG patient last given at a site other than the last"
     newcomer = new_patient(db, ADMIN)
     far_chair = add_chair(db, ADMIN, "Protocol far chair", site_id=last).id
     for patient, days in ((given[0], 3), (newcomer, 4)):
