@@ -101,6 +101,11 @@ def band(infusion_number: int) -> int:
     return 0 if infusion_number <= 1 else 1 if infusion_number == 2 else 2
 
 
+def band_sql(infusion_number: Any) -> Any:
+    """`band` in SQL, for grouping trend_session rows as the rollup keys them."""
+    return case((infusion_number <= 1, 0), (infusion_number == 2, 1), else_=2)
+
+
 def site_zones(conn: Connection) -> dict[int, ZoneInfo]:
     """Each site's time zone: a session's local day is its site's (a network spans several zones)."""
     return {site: ZoneInfo(tz or "UTC") for site, tz in conn.execute(select(Clinic.id, Clinic.timezone))}
@@ -700,8 +705,7 @@ def _rebuild_functions(conn: Connection, zones: dict[int, ZoneInfo]) -> Iterator
 
 def _rollup_from_sessions(conn: Connection) -> None:
     t = TS.c
-    band_expr = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
-    keys = (t.site_id, t.local_day, t.therapy_id, t.at_home, band_expr)
+    keys = (t.site_id, t.local_day, t.therapy_id, t.at_home, band_sql(t.infusion_number))
     q = select(*keys, *rollup_sums(t, conn.dialect.name)).group_by(*keys)
     conn.execute(insert(TD).from_select([*DAILY_KEY, *DAILY_COUNTS], q))
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, ColumnElement, FromClause, bindparam, case, cast, func, literal, select, union_all
+from sqlalchemy import BigInteger, ColumnElement, FromClause, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from db.engine import Database
@@ -147,7 +147,7 @@ def _daily(f: TrendFilters, dialect: str) -> tuple[FromClause, dict[str, Any]]:
         signs = tuple(sign for _, _, sign in days)
         return _rollup_days(signs, len(more), months is not None, histogram.filter_shape(f)), params
     t = T.c
-    band = case((t.infusion_number <= 1, 0), (t.infusion_number == 2, 1), else_=2)
+    band = maintenance.band_sql(t.infusion_number)
     sub = (
         select(
             t.site_id.label("site_id"),
@@ -533,16 +533,14 @@ def _window_breaches(
     return over, under
 
 
-def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float | None) -> bool:
-    """True when no label rule tells apart infusion numbers the histogram keeps together (4th onwards) and,
-    given a tolerance, every window threshold sits on a 5-minute mark."""
+def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float) -> bool:
+    """True when no label rule tells apart infusion numbers the histogram keeps together (4th onwards) and
+    every window threshold sits on a 5-minute mark."""
     for info in catalog.values():
         for rule in info.duration_windows:
             if rule.get("from", 1) > histogram.NUMBER_CAP or (rule.get("to") or 0) >= histogram.NUMBER_CAP:
                 return False
             low, high = rule.get("min_minutes"), rule.get("max_minutes")
-            if tolerance_minutes is None:
-                continue
             for threshold in (
                 None if high is None else high + tolerance_minutes,
                 low,
@@ -606,10 +604,9 @@ def _time_lost_from_sums(sums: _Sums, catalog: dict[int, _TherapyInfo]) -> list[
     sessions (whether or not their minutes are known, as the raw figure counts them), the mean infusion and
     planned minutes over the sessions with both (the band's label plan), and the mean chair minutes over
     those with chair minutes. Without a reaction is the total less the `reacted` sums."""
-    names = ("completed", "infusion_n", "infusion_seconds", "chair_n", "chair_seconds")
-    total = np.stack([sums[n] for n in names], axis=1)
-    with_reaction = np.stack([sums[n if n == "completed" else f"reacted_{n}"] for n in names], axis=1)
-    with_reaction[:, 0] = sums["reacted"]  # completed sessions with a reaction
+    names = ("infusion_n", "infusion_seconds", "chair_n", "chair_seconds")
+    total = np.stack([sums["completed"], *(sums[n] for n in names)], axis=1)
+    with_reaction = np.stack([sums["reacted"], *(sums[f"reacted_{n}"] for n in names)], axis=1)
     acc: dict[tuple[int, bool], list[float]] = {}
     for tid, band, *counts in zip(
         sums["therapy_id"].tolist(), sums["band"].tolist(), total, with_reaction, strict=True
