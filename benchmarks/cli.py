@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from benchmarks import database, explain, export, page, saves, screens, trends
-from benchmarks.timing import Row, Target, interleaved, percentile, timed_row
+from benchmarks.timing import Row, Target, interleaved, percentile, settled, timed_row
 from db.engine import Database, make_engine
 from infusion.accounts.actor import Actor
 
@@ -172,8 +172,9 @@ def _trend_warm(
     note: str,
     limit_ms: float,
 ) -> None:
-    ours, theirs = interleaved(partial(figure, db), partial(floor, db), run.warm_rounds)
+    ours, theirs, after = settled(partial(figure, db), partial(floor, db), run.warm_rounds)
     row = timed_row(f"{label} · warm", "trends", ours, theirs, "hand-written SQL", note)
+    row.extra["right after the floor, ms"] = round(1000 * statistics.median(after), 2)
     row.targets = _trend_targets(row, limit_ms)
     run.add(row)
 

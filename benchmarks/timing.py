@@ -36,6 +36,32 @@ def interleaved(
     return ours, theirs
 
 
+def settled(
+    figure: Callable[[], Any], floor: Callable[[], Any], rounds: int, warmup: int = 1
+) -> tuple[list[float], list[float], list[float]]:
+    """`interleaved`, but each timed figure call comes right after an untimed one, and those untimed
+    calls' times are returned too: (settled figure, floor, figure right after the floor).
+
+    Why: the floor between rounds is a parallel scan of hundreds of MB that empties the CPU caches. A
+    figure of a few ms timed right after it paid 1–3 ms more on both engines (session 11: SQLite rates
+    1.8 → 3.0 ms, PostgreSQL 3.3 → 4.6 ms), which is the floor's footprint, not the figure's warm cost.
+    The floor keeps one timed call per round: its working set is the database's, not the CPU's."""
+    for _ in range(warmup):
+        figure()
+        floor()
+    ours: list[float] = []
+    theirs: list[float] = []
+    after: list[float] = []
+    for r in range(rounds):
+        if r % 2:
+            theirs.append(clock(floor))
+        after.append(clock(figure))
+        ours.append(clock(figure))
+        if not r % 2:
+            theirs.append(clock(floor))
+    return ours, theirs, after
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100): a value that was measured, not interpolated."""
     ordered = sorted(values)
