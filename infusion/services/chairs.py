@@ -8,19 +8,22 @@ and carries the version the nurse saw, like any other change to a session.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.engine import Database
-from db.models import Chair, InfusionSession
+from db.models import Chair, InfusionSession, Therapy
 from infusion.accounts.actor import Actor
 from infusion.accounts.permissions import CHARTING, require_role
 from infusion.accounts.sites import site_of_session, working_context
 from infusion.clinical.states import ACTIVE_STATUSES, SessionStatus
-from infusion.errors import ConflictError, NotFoundError, StateError, ValidationError
+from infusion.clock import utcnow
+from infusion.errors import ConfirmationRequired, ConflictError, NotFoundError, StateError, ValidationError
+from infusion.reads.sessions import chair_clashes, planned_minutes_of
 from infusion.services.audit import record
-from infusion.services.opening import charting
+from infusion.services.opening import charting, clinic_timezone, confirmed
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,13 @@ def move_session(
     *,
     reason: str | None = None,
     expected_version: int | None,
+    confirm_shared_chair: bool | str | None = False,
 ) -> InfusionSession:
-    """Move a booked or running session to a free chair (one transaction, audited)."""
+    """Move a booked or running session to a free chair (one transaction, audited).
+
+    A chair another open session holds during this one's planned chair time (`chair_clashes`: a booking
+    from its booked time, this session from its check-in if it has one) is taken only once confirmed
+    (ConfirmationRequired), as a new booking's chair is; the confirmation goes in the audit trail."""
     note = (reason or "").strip() or None
     if note is not None and len(note) > MAX_REASON:
         raise ValidationError({"reason": f"Keep the reason under {MAX_REASON} characters."})
@@ -76,6 +84,9 @@ def move_session(
             raise ValidationError({"chair_id": f"{chair.name} is at another site; pick a chair at this one."})
         if row.status in ACTIVE_STATUSES and chair.kind == "chair" and chair.id in _occupied(s, row.id):
             raise ConflictError(f"{chair.name} has an active session now; pick a free chair.")
+        clashes = _clashes(s, row, chair.id, w.site_id)
+        if clashes and not confirmed(clashes, confirm_shared_chair):
+            raise ConfirmationRequired(clashes, lead="Check the chair")
         old = row.chair_id
         row.chair_id = chair.id
         row.at_home = chair.kind == "home"
@@ -90,7 +101,21 @@ def move_session(
             patient_id=row.patient_id,
             before={"chair_id": old},
             after={"chair_id": chair.id},
-            reason=note,
+            reason="; ".join(x for x in (note, "chair shared, confirmed: " + " ".join(clashes) if clashes else "") if x)
+            or None,
         )
         log.info("move session=%s chair %s -> %s by user=%s", row.id, old, chair.id, actor.user_id)
         return row
+
+
+def _clashes(s: Session, row: InfusionSession, chair_id: int, site_id: int) -> list[str]:
+    """Who else holds `chair_id` while `row` is planned to: from its check-in (or its booked time) for its
+    planned chair time, or until now if it is still in a chair after that."""
+    therapy = s.get(Therapy, row.therapy_id)
+    assert therapy is not None  # foreign key
+    start = row.checked_in_at or row.scheduled_at
+    end = start + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
+    if row.status in ACTIVE_STATUSES:
+        end = max(end, utcnow())
+    minutes = (end - start).total_seconds() / 60
+    return chair_clashes(s, chair_id, start, minutes, clinic_timezone(s, site_id=site_id), exclude=row.id)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from db.models import AuditEvent
+from db.models import AuditEvent, InfusionSession
 from infusion.clock import utcnow
 from infusion.errors import ConfirmationRequired, ValidationError
 from infusion.services.scheduling import schedule_session
@@ -99,3 +99,64 @@ def test_moving_a_booking_checks_the_clock_and_the_chair_like_a_new_one(db, nurs
     moved = move_booking(db, nurse, moving.id, at(9, 15), expected_version=None, confirm_shared_chair=True)
     assert moved.scheduled_at == at(9, 15)
     move_booking(db, nurse, moving.id, at(16), expected_version=None)  # its own old time never clashes
+
+
+def test_moving_a_booking_to_another_chair_asks_when_that_chair_is_booked_then(db, nurse):
+    from infusion.services.chairs import move_session
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    tysabri = therapy_id(db, "natalizumab")
+    schedule_session(db, nurse, new_patient(db, nurse), tysabri, other, at(9))
+    moving = schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, at(9, 30))
+    with pytest.raises(ConfirmationRequired, match="The chair is booked for") as asked:
+        move_session(db, nurse, moving.id, other, expected_version=None)
+    assert "09:00–" in str(asked.value)
+    with db.reading() as s:
+        assert s.get(InfusionSession, moving.id).chair_id == chair  # nothing moved
+    answer = " ".join(asked.value.flags)
+    moved = move_session(
+        db, nurse, moving.id, other, reason="window seat", expected_version=None, confirm_shared_chair=answer
+    )
+    assert moved.chair_id == other
+    with db.reading() as s:
+        event = s.scalars(
+            select(AuditEvent).where(AuditEvent.session_id == moving.id, AuditEvent.action == "move_chair")
+        ).one()
+    assert event.reason is not None and event.reason.startswith("window seat; chair shared, confirmed: The chair is")
+
+
+def test_moving_into_a_chair_free_for_the_planned_time_asks_nothing(db, nurse):
+    from infusion.services.chairs import move_session
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    tysabri = therapy_id(db, "natalizumab")
+    schedule_session(db, nurse, new_patient(db, nurse), tysabri, other, at(14))  # hours after
+    moving = schedule_session(db, nurse, new_patient(db, nurse), tysabri, chair, at(9))
+    assert move_session(db, nurse, moving.id, other, expected_version=None).chair_id == other
+
+
+def test_moving_a_patient_in_the_chair_asks_about_a_booking_due_in_the_new_chair(db, nurse):
+    from infusion.services import sessions
+    from infusion.services.chairs import move_session
+    from tests.helpers import normal_vitals
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    tysabri = therapy_id(db, "natalizumab")
+    now = utcnow()
+    here = sessions.create_session(
+        db, nurse, patient_id=new_patient(db, nurse), therapy_id=tysabri, chair_id=chair, scheduled_at=now
+    ).id
+    sessions.check_in(db, nurse, here, normal_vitals(), expected_version=None)
+    booked = sessions.create_session(
+        db,
+        nurse,
+        patient_id=new_patient(db, nurse),
+        therapy_id=tysabri,
+        chair_id=other,
+        scheduled_at=now + timedelta(minutes=45),
+    ).id
+    with pytest.raises(ConfirmationRequired, match="The chair is booked for"):
+        move_session(db, nurse, here, other, expected_version=None)
+    assert move_session(db, nurse, here, other, expected_version=None, confirm_shared_chair=True).chair_id == other
+    with db.reading() as s:
+        assert s.get(InfusionSession, booked).chair_id == other  # the booking is not moved away silently

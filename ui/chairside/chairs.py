@@ -9,6 +9,9 @@ from infusion.services import chairs, setup
 from ui import forms
 from ui.chairside.context import Chairside
 
+#: the tick box a move into a chair another session is booked in asks for (`chairs.move_session`)
+SHARED_CHAIR = "Move it anyway: I have checked the chair is free"
+
 
 def move_chair_form(cx: Chairside, detail: views.SessionDetail, *, expanded: bool = False) -> None:
     """Offer the free chairs; the move is audited and carries the version the nurse saw."""
@@ -27,11 +30,19 @@ def move_chair_form(cx: Chairside, detail: views.SessionDetail, *, expanded: boo
                 "Free chair", [c.id for c in others], format_func=lambda i: names.get(i, str(i)), key=form.key("chair")
             )
             reason = st.text_input("Why (optional)", key=form.key("reason"), placeholder="e.g. booked chair occupied")
+            shared = form.confirmation(SHARED_CHAIR)
             if form.submit("Move session"):
                 form.save(
                     lambda: chairs.move_session(
-                        cx.db, cx.nurse, row.id, target, reason=reason, expected_version=cx.version(detail)
+                        cx.db,
+                        cx.nurse,
+                        row.id,
+                        target,
+                        reason=reason,
+                        expected_version=cx.version(detail),
+                        confirm_shared_chair=shared,
                     ),
                     lambda moved: f"Moved to {names.get(moved.chair_id, 'the new chair')}.",
                     at_panel=True,
+                    confirmable=True,
                 )
