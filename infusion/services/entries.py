@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from db.engine import Database
 from db.models import Clinic, InfusionSession, Patient, Premedication, RateChange, Reaction, VitalSign
 from infusion.accounts.actor import Actor
-from infusion.accounts.sites import site_of_session
+from infusion.accounts.permissions import CHARTING, require_role
+from infusion.accounts.sites import require_site, site_of_session
 from infusion.clinical import premedication
 from infusion.clinical.news2 import News2
 from infusion.clinical.reactions import ACTIONS, CTCAE_IRR, SYMPTOMS
@@ -55,6 +56,8 @@ from infusion.services.opening import confirmed as is_confirmed
 from infusion.settings import ClinicSettings
 
 log = logging.getLogger(__name__)
+
+RECORD_VITALS = "record vitals"
 
 #: an entry model with a `client_token` and a `session_id` (VitalSign, Premedication, RateChange, Reaction)
 EntryT = TypeVar("EntryT", VitalSign, Premedication, RateChange, Reaction)
@@ -153,6 +156,7 @@ def _vitals_time(taken_at: datetime | None, row: InfusionSession, settings: Clin
 
 def preview_vitals(
     db: Database,
+    actor: Actor,
     session_id: int | None,
     entry: VitalsEntry,
     *,
@@ -160,9 +164,13 @@ def preview_vitals(
     taken_at: datetime | None = None,
 ) -> VitalsAssessment:
     """What a save would record (values, NEWS2, flags), so flags show before the nurse commits. A
-    `taken_at` ahead of now is refused here, as the save would, before any flag is asked about."""
+    `taken_at` ahead of now is refused here, as the save would, before any flag is asked about. Only for
+    someone who may chart at the session's site (the preview reads the session, as the save would)."""
+    require_role(actor, CHARTING, RECORD_VITALS)
     with db.reading() as s:
         row = s.get(InfusionSession, session_id) if session_id is not None else None
+        if row is not None:
+            require_site(s, actor, site_of_session(s, row), RECORD_VITALS)
         clinic, settings = clinic_context(s, site_of_session(s, row) if row is not None else None)
         if taken_at is not None and row is not None:
             _vitals_time(taken_at, row, settings, clinic.timezone)

@@ -327,15 +327,19 @@ def _check_in_allowed(
     return moment
 
 
-def preview_check_in(db: Database, session_id: int, vitals: VitalsEntry, at: datetime | None) -> VitalsAssessment:
+def preview_check_in(
+    db: Database, actor: Actor, session_id: int, vitals: VitalsEntry, at: datetime | None
+) -> VitalsAssessment:
     """What a check-in would record, and first what would refuse it whatever the values (a time ahead, the
     chair or the patient busy): at the first tap, not after the nurse has confirmed abnormal values."""
+    require_role(actor, CHARTING, "check patients in")
     with db.reading() as s:
         row = s.get(InfusionSession, session_id)
         if row is not None:
+            require_site(s, actor, site_of_session(s, row), "check patients in")
             clinic, settings = clinic_context(s, site_of_session(s, row))
             _check_in_allowed(s, row, at, settings, clinic.timezone)
-    return preview_vitals(db, session_id, vitals, require_core=True)
+    return preview_vitals(db, actor, session_id, vitals, require_core=True)
 
 
 def check_in(

@@ -299,14 +299,14 @@ def test_reaction_grade_correction_updates_the_session_summaries(db, staff):
 def test_correcting_the_check_in_vitals_moves_the_baseline(db, staff):
     c = chart(db, staff.author, to="infusing")
     # with the recorded baseline of 124, a systolic of 115 is no drop worth flagging
-    assert not entries.preview_vitals(db, c.sid, normal_vitals(systolic=115)).flags
+    assert not entries.preview_vitals(db, staff.author, c.sid, normal_vitals(systolic=115)).flags
     new = corrections.correct_vitals(
         db, staff.author, c.checkin_vital, normal_vitals(systolic=150, diastolic=85), reason="baseline BP was 150/85"
     )
     assert row(db, c.sid).baseline_systolic == 150
     assert get(db, VitalSign, new.id).phase == "pre"
     # every later set is now compared with the corrected baseline: 150 → 115 is a drop of 35
-    flags = entries.preview_vitals(db, c.sid, normal_vitals(systolic=115)).flags
+    flags = entries.preview_vitals(db, staff.author, c.sid, normal_vitals(systolic=115)).flags
     assert any("baseline" in f.message.lower() for f in flags), [f.message for f in flags]
 
 

@@ -775,7 +775,7 @@ def test_flags_show_before_saving_and_the_confirmed_save_keeps_the_form_token(db
     walk(db, nurse, sid, "infusing", t0=ago(60))
     entry = normal_vitals(temperature=38.6, spo2=90)
     with unchanged(db):
-        preview = entries.preview_vitals(db, sid, entry)
+        preview = entries.preview_vitals(db, nurse, sid, entry)
     assert {f.code for f in preview.flags} == {"temp_high", "spo2_low", "news2_single_3"}
     assert preview.news2.total == 4  # SpO2 90 → 3, 38.6 °C → 1
     with unchanged(db), pytest.raises(ConfirmationRequired):

@@ -86,10 +86,17 @@ def test_a_nurse_at_one_site_is_refused_the_other_sites_session(db: Database, tw
         assert s.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) == views_before
     with pytest.raises(PermissionDenied):
         _booked(db, nurse_a, two_sites["chair_b2"])
+    with pytest.raises(PermissionDenied, match="Riverside"):  # the flags a save would show read the session too
+        entries.preview_vitals(db, nurse_a, at_b, normal_vitals(systolic=182))
+    waiting = _booked(db, nurse_b, two_sites["chair_b2"])
+    with pytest.raises(PermissionDenied, match="Riverside"):
+        sessions.preview_check_in(db, nurse_a, waiting, normal_vitals(), None)
 
     # the nurse at the session's own site charts as before
     entries.record_vitals(db, nurse_b, at_b, normal_vitals())
     assert views.session_detail(db, nurse_b, at_b) is not None
+    assert entries.preview_vitals(db, nurse_b, at_b, normal_vitals(systolic=182)).flags
+    assert sessions.preview_check_in(db, nurse_b, waiting, normal_vitals(), None).news2 is not None
 
 
 def test_lists_show_the_working_site_only(db: Database, two_sites: dict[str, int]) -> None:

@@ -133,9 +133,9 @@ def vitals_form(cx: Chairside, detail: views.SessionDetail, *, kind: str) -> Non
                 # what refuses the save whatever the values (a time ahead, a busy chair) shows at this tap,
                 # not after the nurse has confirmed abnormal values
                 assessment = (
-                    sessions.preview_check_in(cx.db, sid, entry, taken_at)
+                    sessions.preview_check_in(cx.db, cx.nurse, sid, entry, taken_at)
                     if check_in
-                    else entries.preview_vitals(cx.db, sid, entry, taken_at=taken_at)
+                    else entries.preview_vitals(cx.db, cx.nurse, sid, entry, taken_at=taken_at)
                 )
             except ChairsideError as error:
                 ui.show_error(error)
@@ -225,7 +225,7 @@ def confirm_flagged(
 ) -> None:
     """The abnormal values, with what will be saved, confirmed before the save."""
     entry: VitalsEntry = pending["entry"]
-    assessment = entries.preview_vitals(cx.db, detail.session.id, entry, require_core=kind == "check_in")
+    assessment = entries.preview_vitals(cx.db, cx.nurse, detail.session.id, entry, require_core=kind == "check_in")
     with st.container(border=True):
         st.error(
             "**Abnormal values — confirm before saving**\n\n"
