@@ -12,11 +12,11 @@ from alembic import context
 from sqlalchemy import Connection
 
 #: what may be asked for, in the order they run
-SUMMARIES = ("trends", "chair_use", "due")
+SUMMARIES = ("trends", "chair_use", "durations", "due")
 
 
 def request_rebuild(summary: str) -> None:
-    """Ask for `summary` ("trends": every trend summary; "chair_use": the chair-use rollups alone; "due")
+    """Ask for `summary` ("trends": every trend summary; "chair_use" or "durations": those rollups alone; "due")
     to be rebuilt once the upgrade reaches head."""
     if summary not in SUMMARIES:
         raise ValueError(f"unknown summary {summary!r}")
@@ -30,10 +30,17 @@ def run_requested(connection: Connection) -> None:
         from infusion.reads.trends.maintenance import rebuild
 
         rebuild(connection)
-    elif "chair_use" in wanted:  # a full trends rebuild already rebuilt them
-        from infusion.reads.trends.maintenance import rebuild_chair_use
+    else:  # a full trends rebuild already rebuilt these
+        if "chair_use" in wanted:
+            from infusion.reads.trends.maintenance import rebuild_chair_use
 
-        rebuild_chair_use(connection)
+            rebuild_chair_use(connection)
+        if "durations" in wanted:
+            from infusion.reads.trends.histogram import rebuild as rebuild_durations
+            from infusion.reads.trends.maintenance import bump_version
+
+            rebuild_durations(connection)
+            bump_version(connection)
     if "due" in wanted:
         from infusion.reads.due_summary import rebuild as rebuild_due
 

@@ -236,3 +236,37 @@ def test_0017_down_and_up_again_refills_the_time_lost_sums(db):
     fast, reference = metrics.reaction_time_lost(db, f), raw.reaction_time_lost(db, f)
     assert fast["sessions"].sum() > 0
     pd.testing.assert_frame_equal(fast, reference, check_exact=False, atol=1 / 60, rtol=0)  # whole seconds
+
+
+def test_0018_down_and_up_again_keeps_the_duration_histogram(db):
+    """The packed duration bins (0018) down to 0017 and up again on both engines: the downgrade fills the
+    row-per-bin tables from trend_session (one bin per completed session and kind), the upgrade packs them
+    again through the rebuild at head, equal to a recompute from the raw rows, and the duration summary
+    counts the raw figure's sessions."""
+    from datetime import date
+
+    from infusion.reads import trends as metrics
+    from infusion.reads.trends import TrendFilters, maintenance, raw
+    from tests.db.test_metrics import build
+
+    build(db)
+    completed = "SELECT count(infusion_minutes) + count(chair_minutes) FROM trend_session WHERE completed = {}"
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0017")
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"trend_duration", "trend_duration_year"} <= tables and "trend_duration_bins" not in tables
+    true = "TRUE" if db.dialect == "postgresql" else "1"
+    with db.engine.connect() as conn:
+        sessions = conn.execute(text(completed.format(true))).scalar()
+        assert sessions > 0
+        for table in ("trend_duration", "trend_duration_year"):
+            assert conn.execute(text(f"SELECT sum(n) FROM {table}")).scalar() == sessions
+    upgrade_to_head(db.engine)
+    with db.engine.connect() as conn:
+        assert maintenance.compare(conn) == []
+    f = TrendFilters(date(2025, 1, 1), date(2025, 3, 31))
+    fast, reference = metrics.duration_summary(db, f), raw.duration_summary(db, f)
+    assert fast["sessions"].sum() > 0
+    assert fast["sessions"].tolist() == reference["sessions"].tolist()

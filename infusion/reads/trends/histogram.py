@@ -1,11 +1,12 @@
-"""Durations from a histogram (`trend_duration`), so the Trends durations cost the same at any history size.
+"""Durations from a histogram (`trend_duration_bins`), so the Trends durations cost the same at any history size.
 
 Each completed session adds its infusion minutes and its chair minutes to a 5-minute bin of its site,
-site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards) and whether it had a
-reaction (kept in the key; the period's read sums it away: time lost reads the count rollup instead). A period reads the
-months it covers whole from `trend_duration` and the days of the months it covers in part from
-`trend_session` (the same bins, grouped in SQL), so the answer is the same as a histogram of the period's
-sessions, whatever day the period starts or ends.
+site-local month, therapy, location and infusion number (1, 2, 3, 4 = 4th onwards). A key's bins are one
+row (`pack`: little-endian int64 n, edge, seconds per bin from the row's first bin `lo`), kept by
+read-modify-write under the row's lock (`apply_deltas`). A period reads the months it covers whole from
+`trend_duration_bins(_year)` and the days of the months it covers in part from `trend_session` (the same
+bins, grouped in SQL), so the answer is the same as a histogram of the period's sessions, whatever day the
+period starts or ends.
 
 What it gives, and how close (docs/architecture.md, "Trend summaries"):
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import math
 from calendar import monthrange
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache, cached_property
@@ -36,18 +37,25 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    LargeBinary,
     Select,
     Table,
+    and_,
     bindparam,
     case,
     cast,
+    delete,
     func,
+    insert,
     literal,
+    null,
     select,
     union_all,
+    update,
 )
 from sqlalchemy import Date as SqlDate
 from sqlalchemy import Integer as SqlInteger
+from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import Clinic, TrendDuration, TrendSession, trend_duration_year
 from infusion.clock import utcnow
@@ -61,7 +69,9 @@ KINDS = ("infusion_minutes", "chair_minutes")
 TH: Table = TrendDuration.__table__  # type: ignore[assignment]
 THY: Table = trend_duration_year
 TS: Table = TrendSession.__table__  # type: ignore[assignment]
-KEY = ("site_id", "month", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
+#: one bin's key (`contributions`, `compare`); a stored row holds every bin of `ROW_KEY`
+KEY = ("site_id", "month", "therapy_id", "at_home", "number", "kind", "bin")
+ROW_KEY = KEY[:-1]
 COUNTS = ("n", "edge", "seconds")
 #: the columns of `period_bins`' array, by position
 THERAPY, NUMBER, KIND, BIN, N, EDGE, SECONDS = range(7)
@@ -96,13 +106,128 @@ def contributions(row: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, 
             month_of(row["local_day"]),
             row["therapy_id"],
             row["at_home"],
-            row["reacted"],
             number,
             kind,
             k,
         )
         out.append((key, {"n": 1, "edge": edge, "seconds": seconds}))
     return out
+
+
+# --- one row per key: the bins packed (storage) -----------------------------------------------------------
+
+#: a packed bin: little-endian int64 n, edge, seconds
+PACKED = np.dtype("<i8")
+WIDTH = len(COUNTS)
+
+Bins3 = dict[int, tuple[int, int, int]]
+
+
+def pack(bins: Bins3) -> tuple[int, bytes] | None:
+    """(first bin, the bins from it to the last non-empty one as bytes), or None when every bin is empty."""
+    kept = sorted(b for b, counts in bins.items() if any(counts))
+    if not kept:
+        return None
+    lo = kept[0]
+    a = np.zeros((kept[-1] - lo + 1, WIDTH), dtype=PACKED)
+    for b in kept:
+        a[b - lo] = bins[b]
+    return lo, a.tobytes()
+
+
+def unpack(lo: int, blob: bytes) -> Bins3:
+    """A packed row's non-empty bins."""
+    a = np.frombuffer(blob, dtype=PACKED).reshape(-1, WIDTH)
+    return {lo + i: (int(r[0]), int(r[1]), int(r[2])) for i, r in enumerate(a.tolist()) if any(r)}
+
+
+def by_row(bins: dict[tuple[Any, ...], dict[str, int]]) -> dict[tuple[Any, ...], Bins3]:
+    """Bin-keyed counts (`KEY`) grouped per stored row (`ROW_KEY`)."""
+    out: dict[tuple[Any, ...], Bins3] = {}
+    for key, counts in bins.items():
+        out.setdefault(key[:-1], {})[key[-1]] = (counts["n"], counts["edge"], counts["seconds"])
+    return out
+
+
+def _where(table: Table, row_key: tuple[Any, ...]) -> ColumnElement[bool]:
+    return and_(*(table.c[k] == v for k, v in zip(ROW_KEY, row_key, strict=True)))
+
+
+def apply_deltas(conn: Connection, table: Table, deltas: dict[tuple[Any, ...], dict[str, int]]) -> None:
+    """Add bin-keyed deltas to their packed rows, in the caller's transaction: each row read under its lock
+    (PostgreSQL `FOR UPDATE`; a SQLite writer holds the database), added to, written back, deleted when
+    every bin is empty. A row first made by two transactions at once: the second's INSERT finds the
+    first's (ON CONFLICT DO NOTHING) and adds to it. Rows in key order, so two writers never wait on each
+    other crosswise."""
+    ins: Callable[..., Any] = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for row_key, delta in sorted(by_row(deltas).items()):
+        if not any(any(c) for c in delta.values()):
+            continue
+        where = _where(table, row_key)
+        read = select(table.c.lo, table.c.bins).where(where).with_for_update()
+        found = conn.execute(read).first()
+        if found is None:
+            packed = pack(delta)
+            if packed is None:
+                continue
+            values = dict(zip(ROW_KEY, row_key, strict=True)) | {"lo": packed[0], "bins": packed[1]}
+            made = ins(table).values(**values).on_conflict_do_nothing().returning(table.c.lo)
+            if conn.execute(made).first() is not None:  # (rowcount is -1 here on psycopg)
+                continue
+            found = conn.execute(read).one()
+        merged = unpack(found[0], found[1])
+        for b, counts in delta.items():
+            old = merged.get(b, (0, 0, 0))
+            merged[b] = (old[0] + counts[0], old[1] + counts[1], old[2] + counts[2])
+        packed = pack(merged)
+        if packed is None:
+            conn.execute(delete(table).where(where))
+        else:
+            conn.execute(update(table).where(where).values(lo=packed[0], bins=packed[1]))
+
+
+def stored_bins(conn: Connection, table: Table) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Every non-empty bin of a packed table, bin-keyed (`KEY`), for `maintenance.compare`."""
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
+    for r in conn.execute(select(table)).mappings():
+        key = tuple(_as_date(r[k]) if k == "month" else r[k] for k in ROW_KEY)
+        for b, (n, edge, seconds) in unpack(r["lo"], r["bins"]).items():
+            out[(*key, b)] = {"n": n, "edge": edge, "seconds": seconds}
+    return out
+
+
+def write_rows(conn: Connection, table: Table, rows: dict[tuple[Any, ...], Bins3]) -> None:
+    """Insert packed rows (`ROW_KEY` → bins) into an empty table: the rebuild."""
+    values = []
+    for row_key, bins in rows.items():
+        packed = pack(bins)
+        if packed is not None:
+            values.append(dict(zip(ROW_KEY, row_key, strict=True)) | {"lo": packed[0], "bins": packed[1]})
+    for i in range(0, len(values), 5_000):
+        conn.execute(insert(table), values[i : i + 5_000])
+
+
+def rebuild(conn: Connection) -> None:
+    """Both packed tables from trend_session, in the caller's transaction (they are emptied first)."""
+    months: dict[tuple[Any, ...], Bins3] = {}
+    years: dict[tuple[Any, ...], Bins3] = {}
+    for r in conn.execute(session_bins(conn.dialect.name, [], keyed=True)):
+        key = tuple(r[: len(ROW_KEY)])
+        month = _as_date(key[1])
+        key = (key[0], month, *key[2:])
+        counts = (int(r.n), int(r.edge), int(r.seconds))
+        months.setdefault(key, {})[int(r.bin)] = counts
+        year = years.setdefault((key[0], date(month.year, 1, 1), *key[2:]), {})
+        old = year.get(int(r.bin), (0, 0, 0))
+        year[int(r.bin)] = (old[0] + counts[0], old[1] + counts[1], old[2] + counts[2])
+    for table, rows in ((TH, months), (THY, years)):
+        conn.execute(delete(table))
+        write_rows(conn, table, rows)
+
+
+def _as_date(value: Any) -> date:
+    """A DATE as stored (SQLite may hand back text from an INSERT … SELECT or a GROUP BY) as a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 # --- the same bins in SQL, from trend_session (rebuild, partial months) ------------------------------------
@@ -145,7 +270,6 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
                 t.local_day.label("local_day"),
                 t.therapy_id.label("therapy_id"),
                 t.at_home.label("at_home"),
-                t.reacted.label("reacted"),
                 number.label("number"),
                 literal(kind).label("kind"),
                 k.label("bin"),
@@ -158,7 +282,7 @@ def session_bins(dialect: str, conds: Iterable[ColumnElement[bool]], *, keyed: b
     sums = (func.count().label("n"), func.sum(c.edge).label("edge"), func.sum(c.seconds).label("seconds"))
     if keyed:
         month = month_expr(c.local_day, dialect).label("month")
-        keys = (c.site_id, month, c.therapy_id, c.at_home, c.reacted, c.number, c.kind, c.bin)
+        keys = (c.site_id, month, c.therapy_id, c.at_home, c.number, c.kind, c.bin)
         return select(*keys, *sums).group_by(*keys)
     short = (c.therapy_id, c.number, c.kind, c.bin)
     return select(*short, *sums).group_by(*short)
@@ -302,14 +426,14 @@ def key_filters(shape: Shape, c: Any, number: Any, first: int, *, rollup: bool) 
 
 def period_bins(conn: Connection, f: TrendFilters) -> np.ndarray:
     """(therapy_id, number, kind, bin, n, edge, seconds) of the period's completed sessions, as one int64
-    array (a row per bin; the columns `THERAPY` … `SECONDS`): with or without a reaction summed in SQL (the
-    durations tell them apart nowhere; time lost reads the count rollup), a thousand or two bins for five
-    years of a network, read with one fetch, not a Python tuple and dict entry per bin.
+    array (a row per bin, the columns `THERAPY` … `SECONDS`, bins with no session left out), read with one
+    statement and one fetch.
 
-    Whole months from trend_duration_year and trend_duration as `signed_calendar` splits them; the days
-    before the first and after the last whole month from trend_session (at most two part months, through
-    its day index), or their whole month less the days left out (`signed_days`). The statement is built once per shape (`_period_statement`): building and keying a
-    union of this size cost about as much as running it."""
+    Whole months from trend_duration_bins_year and trend_duration_bins as `signed_calendar` splits them (a
+    packed row per key: a year is ~200 rows); the days before the first and after the last whole month
+    from trend_session (at most two part months, through its day index), or their whole month less the
+    days left out (`signed_days`). The packed rows are unpacked and every bin summed in numpy. The
+    statement is built once per shape (`_period_statement`)."""
     pieces, days = signed_calendar(f.start, f.end)
     more, edges = signed_days(days, utcnow().date() + timedelta(days=1))  # a day ahead: sites east of UTC
     pieces += more
@@ -327,29 +451,63 @@ def period_bins(conn: Connection, f: TrendFilters) -> np.ndarray:
     for i, (lo, hi, _) in enumerate(edges):
         params[f"lo_{i}"], params[f"hi_{i}"] = lo, hi
     rows = conn.execute(_period_statement(*shape), params).all()  # one fetch (iterating fetches row by row)
-    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=7 * len(rows))  # never NULL
-    return flat.reshape(-1, 7)
+    return _summed_bins(_unpacked([r for r in rows if r[7] is not None]), [r[:7] for r in rows if r[7] is None])
+
+
+def _unpacked(rows: Sequence[Any]) -> np.ndarray:
+    """Packed rows (therapy, number, kind, lo, sign, 0, 0, bins) as bin rows, the sign applied: one
+    `frombuffer` over every row's bytes, the keys repeated per bin."""
+    if not rows:
+        return np.zeros((0, 7), dtype=np.int64)
+    keys = np.array([r[:5] for r in rows], dtype=np.int64)
+    blobs = [bytes(r[7]) for r in rows]
+    lengths = np.array([len(b) // (WIDTH * PACKED.itemsize) for b in blobs], dtype=np.int64)
+    counts = np.frombuffer(b"".join(blobs), dtype=PACKED).reshape(-1, WIDTH).astype(np.int64)
+    which = np.repeat(np.arange(len(rows)), lengths)
+    offset = np.arange(len(which)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out = np.empty((len(which), 7), dtype=np.int64)
+    out[:, THERAPY], out[:, NUMBER], out[:, KIND] = keys[which, 0], keys[which, 1], keys[which, 2]
+    out[:, BIN] = keys[which, 3] + offset
+    out[:, N:] = counts * keys[which, 4][:, None]
+    return out
+
+
+def _summed_bins(packed: np.ndarray, plain: Sequence[Any]) -> np.ndarray:
+    """Both kinds of rows summed per (therapy, number, kind, bin); bins that sum to no session left out
+    (a bin a year had only in the months taken away)."""
+    flat = np.fromiter(chain.from_iterable(plain), dtype=np.int64, count=7 * len(plain)).reshape(-1, 7)
+    a = np.concatenate([packed, flat]) if len(flat) else packed
+    if not len(a):
+        return a
+    order = np.lexsort((a[:, BIN], a[:, KIND], a[:, NUMBER], a[:, THERAPY]))
+    a = a[order]
+    starts = np.flatnonzero(np.r_[True, (a[1:, :N] != a[:-1, :N]).any(axis=1)])
+    out = a[starts].copy()
+    out[:, N:] = np.add.reduceat(a[:, N:], starts, axis=0)
+    return out[out[:, N] != 0]
 
 
 @cache
 def _period_statement(
     dialect: str, pieces: tuple[tuple[bool, int], ...], edges: tuple[int, ...], shape: Shape
 ) -> Select[Any]:
-    """`period_bins`' statement for one shape, with its dates and id lists as bound parameters."""
+    """`period_bins`' statement for one shape, with its dates and id lists as bound parameters: the packed
+    rows of the whole months (their sign in the `n` column) and the part months' bins, one UNION ALL."""
 
     parts: list[Select[Any]] = []
+    zero = literal(0, SqlInteger)
     for i, (yearly, sign) in enumerate(pieces):
         h = (THY if yearly else TH).c
-        counts = (h.n, h.edge, h.seconds) if sign > 0 else (-h.n, -h.edge, -h.seconds)
         parts.append(
             select(
                 h.therapy_id,
                 h.number,
                 h.kind,
-                h.bin,
-                counts[0].label("n"),
-                counts[1].label("edge"),
-                counts[2].label("seconds"),
+                h.lo.label("bin"),
+                literal(sign, SqlInteger).label("n"),
+                zero.label("edge"),
+                zero.label("seconds"),
+                h.bins.label("packed"),
             ).where(
                 h.month >= bindparam(f"first_{i}"),
                 h.month <= bindparam(f"last_{i}"),
@@ -360,17 +518,19 @@ def _period_statement(
     for i, sign in enumerate(edges):
         conds = [t.local_day >= bindparam(f"lo_{i}"), t.local_day <= bindparam(f"hi_{i}")]
         days = session_bins(dialect, [*conds, *key_filters(shape, t, t.infusion_number, 1, rollup=False)], keyed=False)
-        if sign < 0:
-            d = days.subquery(f"left_out_{i}").c
-            days = select(d.therapy_id, d.number, d.kind, d.bin, -d.n, -d.edge, -d.seconds)
-        parts.append(days)
-    u = union_all(*parts).subquery("period")
-    c = u.c
-    keys = (c.therapy_id, c.number, c.kind, c.bin)
-    n = func.sum(c.n)
-    sums = (cast(func.sum(x), BigInteger) for x in (c.n, c.edge, c.seconds))  # PostgreSQL: numeric, not int
-    # a bin a year had only in the months taken away sums to nothing: left out, as if never read
-    return select(*keys, *sums).group_by(*keys).having(n != 0)
+        d = days.subquery(f"days_{i}").c
+        counts = (d.n, d.edge, d.seconds) if sign > 0 else (-d.n, -d.edge, -d.seconds)
+        parts.append(
+            select(
+                d.therapy_id,
+                d.number,
+                d.kind,
+                d.bin,
+                *(cast(x, BigInteger) for x in counts),  # PostgreSQL: sums are numeric
+                cast(null(), LargeBinary).label("packed"),
+            )
+        )
+    return union_all(*parts) if len(parts) > 1 else parts[0]  # type: ignore[return-value]
 
 
 def _day_before(day: date) -> date:

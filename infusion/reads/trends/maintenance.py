@@ -389,8 +389,8 @@ def refresh_sessions(conn: Connection, session_ids: Iterable[int]) -> bool:
     if changed:
         _apply(conn, TD, DAILY_KEY, deltas)
         _apply(conn, TM, MONTHLY_KEY, _monthly(deltas))
-        _apply(conn, TH, histogram.KEY, durations)
-        _apply(conn, histogram.THY, histogram.KEY, _yearly(durations, 1))
+        histogram.apply_deltas(conn, TH, durations)
+        histogram.apply_deltas(conn, histogram.THY, _yearly(durations, 1))
         _apply(conn, chair_use.TC, chair_use.KEY, use)
         _apply(conn, chair_use.TCY, chair_use.KEY, _yearly(use, 2))
         bump_version(conn)
@@ -561,8 +561,6 @@ def rebuild(
     zones = site_zones(conn)
     conn.execute(delete(TD))
     conn.execute(delete(TM))
-    for table in (TH, histogram.THY):
-        conn.execute(delete(table))
     if sessions:
         conn.execute(delete(TS))
     lo_hi = conn.execute(select(func.min(S.id), func.max(S.id), func.count())).one()
@@ -596,14 +594,7 @@ def rebuild(
             select(*keys, *(func.sum(d[c]) for c in DAILY_COUNTS)).group_by(*keys),
         )
     )
-    conn.execute(
-        insert(TH).from_select(
-            [*histogram.KEY, *histogram.COUNTS], histogram.session_bins(conn.dialect.name, [], keyed=True)
-        )
-    )
-    _years_from_months(
-        conn, TH, histogram.THY, ("site_id", "therapy_id", "at_home", "reacted", "number", "kind", "bin")
-    )
+    histogram.rebuild(conn)
     rebuild_chair_use(conn, zones)
     return done
 
@@ -747,10 +738,7 @@ def compare(conn: Connection) -> list[str]:
             for c, v in counts.items():
                 into[c] += v
     for table, expected_bins in ((TH, bins), (histogram.THY, _yearly(bins, 1))):
-        stored_bins = {
-            tuple(_day(r[k]) if k == "month" else r[k] for k in histogram.KEY): {c: int(r[c]) for c in histogram.COUNTS}
-            for r in conn.execute(select(table)).mappings()
-        }
+        stored_bins = histogram.stored_bins(conn, table)
         nothing = dict.fromkeys(histogram.COUNTS, 0)
         for key in sorted(set(expected_bins) | set(stored_bins), key=repr):
             if expected_bins.get(key, nothing) != stored_bins.get(key, nothing):
