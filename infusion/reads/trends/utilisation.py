@@ -236,6 +236,16 @@ class Grid:
         return np.array([hours[w * 24 + h] for w, h in cells], dtype=float)
 
 
+_WALL_EPOCH = datetime(1970, 1, 1)
+
+
+def _wall_hour(instant: datetime, zone: ZoneInfo) -> float:
+    """`wall_hours` of one aware instant, without building a pandas index (~0.3 ms a call, several per
+    figure): local wall-clock microseconds since 1970-01-01 over 3.6e9, the same arithmetic."""
+    local = instant.astimezone(zone).replace(tzinfo=None)
+    return ((local - _WALL_EPOCH) // timedelta(microseconds=1)) / 3_600_000_000
+
+
 def _site_cells(
     f: TrendFilters,
     zone: ZoneInfo,
@@ -261,7 +271,7 @@ def _site_cells(
             return (local.to_numpy(dtype="datetime64[us]").astype("int64") / 3_600_000_000).astype(float)
 
         limit = min(hi, max(now, lo))
-        span = wall_hours(np.array([lo.timestamp(), limit.timestamp()]))
+        span = np.array([_wall_hour(lo, zone), _wall_hour(limit, zone)])
         # Denominator: each clinic hour of each day in the period, clipped to [lo, now).
         day0 = int(span[0] // 24)
         if n_chairs:  # (vectorised: a five-year period is 1,826 days × the opening hours)
@@ -278,7 +288,7 @@ def _site_cells(
         if found:
             data = np.array([(a, b) for a, b in found if a is not None and b is not None], dtype=float)
             if data.size:
-                start_h, end_h = wall_hours(data[:, 0]), wall_hours(data[:, 1])
+                start_h, end_h = np.split(wall_hours(np.concatenate([data[:, 0], data[:, 1]])), 2)  # one call
                 start_h, end_h = np.maximum(start_h, span[0]), np.minimum(end_h, span[1])
                 keep = end_h > start_h
                 start_h, end_h = start_h[keep], end_h[keep]
