@@ -30,6 +30,7 @@ from infusion.services import sessions
 from infusion.services.setup import add_chair, add_patient
 from tests.browser.conftest import CHROMIUM, ClinicApp, settle
 from tests.helpers import ADMIN, ago, therapy_id, walk
+from ui.chairside.chairs import SHARED_CHAIR
 from ui.chairside.context import PANEL_KEY
 
 pytestmark = [
@@ -477,6 +478,41 @@ def test_booked_patient_moves_from_an_occupied_chair(tablet: Any, clinic_app: Cl
     assert moves[0].after == {"chair_id": target_id}
     assert moves[0].reason == "booked chair occupied"
     expect(page.get_by_text("this chair is still occupied")).to_have_count(0)
+
+
+def test_a_move_into_a_chair_booked_then_is_asked_about_and_moves_once_confirmed(
+    tablet: Any, clinic_app: ClinicApp
+) -> None:
+    """The free chair picked is booked for another patient at this time: the first tap moves nothing and
+    says who holds it, beside the button; ticked and tapped twice, the session moves once, and the audit
+    says the shared chair was confirmed."""
+    chair_id, _ = _chair(clinic_app)
+    _session(clinic_app, chair_id=chair_id)  # still infusing in the booked chair
+    booked, _ = _session(clinic_app, chair_id=chair_id, to=None)
+    target_id, target = _chair(clinic_app)
+    _session(clinic_app, chair_id=target_id, to=None)  # another patient booked in that chair now
+    page = tablet()
+    _open(page, booked)
+    form = _form(page, "Move session")
+    _pick(page, form.get_by_label("Free chair", exact=True), target)
+    form.get_by_role("button", name="Move session").click()
+    settle(page)
+    _refused(page, "The chair is booked for")
+    with clinic_app.db.reading() as s:
+        assert s.get(InfusionSession, booked).chair_id == chair_id
+    form.get_by_text(SHARED_CHAIR).click()
+    _double(form.get_by_role("button", name="Move session"))
+    settle(page)
+    _succeeded(page, f"Moved to {target}.")
+    with clinic_app.db.reading() as s:
+        assert s.get(InfusionSession, booked).chair_id == target_id
+        moves = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "move_chair", AuditEvent.session_id == booked)
+        ).all()
+    assert len(moves) == 1
+    assert moves[0].reason is not None and moves[0].reason.startswith(
+        "chair shared, confirmed: The chair is booked for"
+    )
 
 
 def test_a_lot_number_longer_than_the_column_is_kept_and_refused_in_words(tablet: Any, clinic_app: ClinicApp) -> None:
