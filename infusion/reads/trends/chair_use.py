@@ -225,11 +225,12 @@ def month_slots(s: Session, site: int, chairs: Sequence[int] | None, pieces: lis
     else:
         wanted, taken_away = list(chairs), set()
     conn = s.connection()
+    as_array = conn.dialect.name == "postgresql"  # (chair_id, slots[]) rather than 169 columns
     for piece in pieces:
         params = {"site": site, "chairs": wanted, "first": piece.first, "last": piece.last}
         rows = conn.execute(_piece_statement(piece.yearly, conn.dialect.name), params).all()
         if rows:
-            a = np.array([(r[0], *r[1]) if len(r) == 2 else r for r in rows], dtype=np.int64)
+            a = np.array([(r[0], *r[1]) for r in rows] if as_array else rows, dtype=np.int64)
             signs = np.where(np.isin(a[:, 0], list(taken_away)), -piece.sign, piece.sign)
             total += signs @ a[:, 1:]
     return total / 3_600_000

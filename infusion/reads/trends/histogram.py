@@ -177,8 +177,7 @@ def apply_deltas(conn: Connection, table: Table, deltas: dict[tuple[Any, ...], d
             found = conn.execute(read).one()
         merged = unpack(found[0], found[1])
         for b, counts in delta.items():
-            old = merged.get(b, (0, 0, 0))
-            merged[b] = (old[0] + counts[0], old[1] + counts[1], old[2] + counts[2])
+            _add(merged, b, counts)
         packed = pack(merged)
         if packed is None:
             conn.execute(delete(table).where(where))
@@ -217,12 +216,16 @@ def rebuild(conn: Connection) -> None:
         key = (key[0], month, *key[2:])
         counts = (int(r.n), int(r.edge), int(r.seconds))
         months.setdefault(key, {})[int(r.bin)] = counts
-        year = years.setdefault((key[0], date(month.year, 1, 1), *key[2:]), {})
-        old = year.get(int(r.bin), (0, 0, 0))
-        year[int(r.bin)] = (old[0] + counts[0], old[1] + counts[1], old[2] + counts[2])
+        _add(years.setdefault((key[0], date(month.year, 1, 1), *key[2:]), {}), int(r.bin), counts)
     for table, rows in ((TH, months), (THY, years)):
         conn.execute(delete(table))
         write_rows(conn, table, rows)
+
+
+def _add(bins: Bins3, b: int, counts: tuple[int, int, int]) -> None:
+    """Add (n, edge, seconds) to bin `b`."""
+    old = bins.get(b, (0, 0, 0))
+    bins[b] = (old[0] + counts[0], old[1] + counts[1], old[2] + counts[2])
 
 
 def _as_date(value: Any) -> date:
