@@ -170,8 +170,8 @@ def chair_clashes(
 ) -> list[str]:
     """The open sessions (booked, or in the chair now) holding `chair_id` at some time in the `minutes` from
     `start`, in words (`exclude`: the session being moved): a booking is held for its planned chair time
-    from its booked time, a session in the chair for its planned chair time from check-in, or until now if
-    later. A home-visit location holds any number of visits: none clash."""
+    from its booked time, a session in the chair for its planned chair time from check-in, or through now
+    if later. A home-visit location holds any number of visits: none clash."""
     chair = s.get(Chair, chair_id)
     if chair is None or chair.kind == "home":
         return []
@@ -194,15 +194,21 @@ def chair_clashes(
     clashes = []
     for row, patient, therapy in rows:
         held_from = row.checked_in_at or row.scheduled_at
-        held_to = held_from + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
-        if row.status in ACTIVE_STATUSES:
-            held_to = max(now, held_to)
-        if held_from < end and start < held_to:
-            clashes.append(
-                f"The chair is {'in use by' if row.status in ACTIVE_STATUSES else 'booked for'} "
-                f"{patient.family_name}, {patient.given_name[:1]}. ({therapy.brand or therapy.name}) "
-                f"{format_local(held_from, tz)}–{format_local(held_to, tz)}."
+        planned_to = held_from + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
+        in_chair = row.status in ACTIVE_STATUSES
+        overrunning = in_chair and now >= planned_to
+        held_to = now if overrunning else planned_to
+        # a patient in the chair holds it through this very moment: a move made now clashes with them
+        if held_from < end and (start <= held_to if in_chair else start < held_to):
+            who = f"{patient.family_name}, {patient.given_name[:1]}. ({therapy.brand or therapy.name})"
+            # the words must not change minute by minute: they are what the nurse confirms
+            when = (
+                f"since {format_local(held_from, tz)}, still in the chair after its planned "
+                f"{format_local(planned_to, tz)}"
+                if overrunning
+                else f"{format_local(held_from, tz)}–{format_local(planned_to, tz)}"
             )
+            clashes.append(f"The chair is {'in use by' if in_chair else 'booked for'} {who} {when}.")
     return clashes
 
 

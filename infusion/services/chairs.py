@@ -65,8 +65,8 @@ def move_session(
 ) -> InfusionSession:
     """Move a booked or running session to a free chair (one transaction, audited).
 
-    A chair another open session holds during this one's planned chair time (`chair_clashes`: a booking
-    from its booked time, this session from its check-in if it has one) is taken only once confirmed
+    A chair another open session holds while this one would sit in it (`_clashes`: from now, or its booked
+    time if later, for the rest of its planned chair time) is taken only once confirmed
     (ConfirmationRequired), as a new booking's chair is; the confirmation goes in the audit trail."""
     note = (reason or "").strip() or None
     if note is not None and len(note) > MAX_REASON:
@@ -109,13 +109,19 @@ def move_session(
 
 
 def _clashes(s: Session, row: InfusionSession, chair_id: int, site_id: int) -> list[str]:
-    """Who else holds `chair_id` while `row` is planned to: from its check-in (or its booked time) for its
-    planned chair time, or until now if it is still in a chair after that."""
+    """Who else holds `chair_id` while `row` would sit in it: the move happens now, so from now (or its
+    booked time, if later) for the rest of its planned chair time. A booking whose time has passed is
+    planned its whole chair time from now (the patient is late); a patient in the chair past the planned
+    time needs the new chair at least now."""
     therapy = s.get(Therapy, row.therapy_id)
     assert therapy is not None  # foreign key
-    start = row.checked_in_at or row.scheduled_at
-    end = start + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
+    now = utcnow()
+    planned = timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
     if row.status in ACTIVE_STATUSES:
-        end = max(end, utcnow())
+        since = row.checked_in_at or row.scheduled_at
+        start, end = now, max(since + planned, now)
+    else:
+        start = max(row.scheduled_at, now)
+        end = start + planned
     minutes = (end - start).total_seconds() / 60
-    return chair_clashes(s, chair_id, start, minutes, clinic_timezone(s, site_id=site_id), exclude=row.id)
+    return chair_clashes(s, chair_id, start, minutes, clinic_timezone(s, site_id=site_id), now=now, exclude=row.id)

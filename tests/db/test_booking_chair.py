@@ -160,3 +160,75 @@ def test_moving_a_patient_in_the_chair_asks_about_a_booking_due_in_the_new_chair
     assert move_session(db, nurse, here, other, expected_version=None, confirm_shared_chair=True).chair_id == other
     with db.reading() as s:
         assert s.get(InfusionSession, booked).chair_id == other  # the booking is not moved away silently
+
+
+def _booking(db, nurse, chair: int, when: datetime) -> int:
+    """A booking at any time, past ones included (a late patient's), through the session service."""
+    from infusion.services import sessions
+
+    tysabri = therapy_id(db, "natalizumab")
+    return sessions.create_session(
+        db, nurse, patient_id=new_patient(db, nurse), therapy_id=tysabri, chair_id=chair, scheduled_at=when
+    ).id
+
+
+def _planned(db) -> timedelta:
+    from db.models import Therapy
+    from infusion.reads.sessions import planned_minutes_of
+
+    with db.reading() as s:
+        return timedelta(minutes=planned_minutes_of(s.get(Therapy, therapy_id(db, "natalizumab")), 1))
+
+
+def test_moving_a_late_patients_booking_asks_about_the_chair_from_now_not_from_the_booked_time(db, nurse):
+    from infusion.services.chairs import move_session
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    now = utcnow()
+    # booked so long ago that its planned chair time ends in ten minutes: the patient has only just come
+    late = _booking(db, nurse, chair, now - _planned(db) + timedelta(minutes=10))
+    _booking(db, nurse, other, now + timedelta(minutes=30))
+    with pytest.raises(ConfirmationRequired, match="The chair is booked for"):
+        move_session(db, nurse, late, other, expected_version=None)
+    with db.reading() as s:
+        assert s.get(InfusionSession, late).chair_id == chair  # nothing moved before the nurse answers
+
+
+def test_moving_a_booking_into_a_chair_whose_patient_is_still_there_after_the_planned_time_asks(db, nurse):
+    from infusion.services import sessions
+    from infusion.services.chairs import move_session
+    from tests.helpers import normal_vitals
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    now = utcnow()
+    long_ago = now - _planned(db) - timedelta(hours=1)
+    overrunning = _booking(db, nurse, other, long_ago)
+    sessions.check_in(db, nurse, overrunning, normal_vitals(), expected_version=None, at=long_ago)
+    due_now = _booking(db, nurse, chair, now - timedelta(minutes=5))
+    with pytest.raises(ConfirmationRequired, match="in use by .* still in the chair after its planned") as asked:
+        move_session(db, nurse, due_now, other, expected_version=None)
+    answer = " ".join(asked.value.flags)
+    assert move_session(db, nurse, due_now, other, expected_version=None, confirm_shared_chair=answer).chair_id == other
+
+
+def test_a_confirmation_still_holds_minutes_later_while_the_other_patient_stays(db, nurse, monkeypatch):
+    """The nurse is asked, takes off her gloves and ticks the box: the question must be the same one."""
+    import infusion.services.chairs as chairs_service
+    from infusion.services import sessions
+    from infusion.services.chairs import move_session
+    from tests.helpers import normal_vitals
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    now = utcnow()
+    long_ago = now - _planned(db) - timedelta(hours=1)
+    overrunning = _booking(db, nurse, other, long_ago)
+    sessions.check_in(db, nurse, overrunning, normal_vitals(), expected_version=None, at=long_ago)
+    due_now = _booking(db, nurse, chair, now - timedelta(minutes=5))
+    with pytest.raises(ConfirmationRequired) as asked:
+        move_session(db, nurse, due_now, other, expected_version=None)
+    answer = " ".join(asked.value.flags)
+    import infusion.reads.sessions as session_reads
+
+    for module in (chairs_service, session_reads):  # three minutes on, wherever the time is read
+        monkeypatch.setattr(module, "utcnow", lambda: now + timedelta(minutes=3))
+    assert move_session(db, nurse, due_now, other, expected_version=None, confirm_shared_chair=answer).chair_id == other

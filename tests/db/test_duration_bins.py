@@ -99,3 +99,41 @@ def test_two_writers_adding_to_the_same_new_row_are_both_counted(db: Database) -
     with db.reading() as s:
         stored = histogram.stored_bins(s.connection(), TH)
     assert stored == {(*ROW, 3): {"n": 1, "edge": 0, "seconds": 600}, (*ROW, 5): {"n": 1, "edge": 0, "seconds": 600}}
+
+
+def test_a_row_made_and_emptied_by_others_between_a_writers_read_and_insert_still_takes_its_count(
+    db: Database,
+) -> None:
+    """The narrowest race: this writer finds no row; another makes it (so this INSERT does nothing); a third
+    empties and deletes it before this writer reads it again. The count must still land, not raise."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL: SQLite writers queue for the whole database (BEGIN IMMEDIATE)")
+    from sqlalchemy import event
+    from sqlalchemy.sql.dml import Insert
+
+    with db.writing() as s:
+        s.execute(delete(TH))
+    others = {"made": False, "emptied": False}
+
+    def before(conn: Any, clause: Any, *args: Any) -> None:
+        if isinstance(clause, Insert) and not others["made"]:
+            others["made"] = True  # another nurse's save makes the row first
+            with db.writing() as other:
+                histogram.apply_deltas(other.connection(), TH, {(*ROW, 3): {"n": 1, "edge": 0, "seconds": 600}})
+
+    def after(conn: Any, clause: Any, *args: Any) -> None:
+        if isinstance(clause, Insert) and others["made"] and not others["emptied"]:
+            others["emptied"] = True  # and a correction takes that count away again, emptying the row
+            with db.writing() as other:
+                histogram.apply_deltas(other.connection(), TH, {(*ROW, 3): {"n": -1, "edge": 0, "seconds": -600}})
+
+    with db.writing() as s:
+        conn = s.connection()
+        event.listen(conn, "before_execute", before)
+        event.listen(conn, "after_execute", after)
+        histogram.apply_deltas(conn, TH, {(*ROW, 5): {"n": 1, "edge": 0, "seconds": 900}})
+        event.remove(conn, "before_execute", before)
+        event.remove(conn, "after_execute", after)
+    assert others == {"made": True, "emptied": True}
+    with db.reading() as s:
+        assert histogram.stored_bins(s.connection(), TH) == {(*ROW, 5): {"n": 1, "edge": 0, "seconds": 900}}

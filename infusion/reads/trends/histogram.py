@@ -156,25 +156,15 @@ def _where(table: Table, row_key: tuple[Any, ...]) -> ColumnElement[bool]:
 def apply_deltas(conn: Connection, table: Table, deltas: dict[tuple[Any, ...], dict[str, int]]) -> None:
     """Add bin-keyed deltas to their packed rows, in the caller's transaction: each row read under its lock
     (PostgreSQL `FOR UPDATE`; a SQLite writer holds the database), added to, written back, deleted when
-    every bin is empty. A row first made by two transactions at once: the second's INSERT finds the
-    first's (ON CONFLICT DO NOTHING) and adds to it. Rows in key order, so two writers never wait on each
-    other crosswise."""
+    every bin is empty. Rows in key order, so two writers never wait on each other crosswise."""
     ins: Callable[..., Any] = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for row_key, delta in sorted(by_row(deltas).items()):
         if not any(any(c) for c in delta.values()):
             continue
-        where = _where(table, row_key)
-        read = select(table.c.lo, table.c.bins).where(where).with_for_update()
-        found = conn.execute(read).first()
+        found = _locked_or_inserted(conn, table, ins, row_key, delta)
         if found is None:
-            packed = pack(delta)
-            if packed is None:
-                continue
-            values = dict(zip(ROW_KEY, row_key, strict=True)) | {"lo": packed[0], "bins": packed[1]}
-            made = ins(table).values(**values).on_conflict_do_nothing().returning(table.c.lo)
-            if conn.execute(made).first() is not None:  # (rowcount is -1 here on psycopg)
-                continue
-            found = conn.execute(read).one()
+            continue
+        where = _where(table, row_key)
         merged = unpack(found[0], found[1])
         for b, counts in delta.items():
             _add(merged, b, counts)
@@ -183,6 +173,27 @@ def apply_deltas(conn: Connection, table: Table, deltas: dict[tuple[Any, ...], d
             conn.execute(delete(table).where(where))
         else:
             conn.execute(update(table).where(where).values(lo=packed[0], bins=packed[1]))
+
+
+def _locked_or_inserted(
+    conn: Connection, table: Table, ins: Callable[..., Any], row_key: tuple[Any, ...], delta: Bins3
+) -> tuple[int, bytes] | None:
+    """The row's (lo, bins) under its lock, to add `delta` to; or None when there was no row and `delta`
+    became it. Another transaction may make the row between the read and the INSERT (ON CONFLICT DO
+    NOTHING then inserts nothing, and the row is read again), and a third may empty and delete it again
+    before that read: so read and insert until one of them takes."""
+    read = select(table.c.lo, table.c.bins).where(_where(table, row_key)).with_for_update()
+    while True:
+        found = conn.execute(read).first()
+        if found is not None:
+            return int(found[0]), bytes(found[1])
+        packed = pack(delta)
+        if packed is None:
+            return None
+        values = dict(zip(ROW_KEY, row_key, strict=True)) | {"lo": packed[0], "bins": packed[1]}
+        made = ins(table).values(**values).on_conflict_do_nothing().returning(table.c.lo)
+        if conn.execute(made).first() is not None:  # (rowcount is -1 here on psycopg)
+            return None
 
 
 def stored_bins(conn: Connection, table: Table) -> dict[tuple[Any, ...], dict[str, int]]:
