@@ -194,9 +194,9 @@ def test_moving_a_late_patients_booking_asks_about_the_chair_from_now_not_from_t
         assert s.get(InfusionSession, late).chair_id == chair  # nothing moved before the nurse answers
 
 
-def test_moving_a_booking_into_a_chair_whose_patient_is_still_there_after_the_planned_time_asks(db, nurse):
+def _due_now_beside_an_overrunning_patient(db, nurse) -> tuple[datetime, int, int]:
+    """(now, a chair whose patient is still there an hour past the planned time, a booking due now elsewhere)."""
     from infusion.services import sessions
-    from infusion.services.chairs import move_session
     from tests.helpers import normal_vitals
 
     chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
@@ -204,7 +204,13 @@ def test_moving_a_booking_into_a_chair_whose_patient_is_still_there_after_the_pl
     long_ago = now - _planned(db) - timedelta(hours=1)
     overrunning = _booking(db, nurse, other, long_ago)
     sessions.check_in(db, nurse, overrunning, normal_vitals(), expected_version=None, at=long_ago)
-    due_now = _booking(db, nurse, chair, now - timedelta(minutes=5))
+    return now, other, _booking(db, nurse, chair, now - timedelta(minutes=5))
+
+
+def test_moving_a_booking_into_a_chair_whose_patient_is_still_there_after_the_planned_time_asks(db, nurse):
+    from infusion.services.chairs import move_session
+
+    _, other, due_now = _due_now_beside_an_overrunning_patient(db, nurse)
     with pytest.raises(ConfirmationRequired, match="in use by .* still in the chair after its planned") as asked:
         move_session(db, nurse, due_now, other, expected_version=None)
     answer = " ".join(asked.value.flags)
@@ -214,16 +220,9 @@ def test_moving_a_booking_into_a_chair_whose_patient_is_still_there_after_the_pl
 def test_a_confirmation_still_holds_minutes_later_while_the_other_patient_stays(db, nurse, monkeypatch):
     """The nurse is asked, takes off her gloves and ticks the box: the question must be the same one."""
     import infusion.services.chairs as chairs_service
-    from infusion.services import sessions
     from infusion.services.chairs import move_session
-    from tests.helpers import normal_vitals
 
-    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
-    now = utcnow()
-    long_ago = now - _planned(db) - timedelta(hours=1)
-    overrunning = _booking(db, nurse, other, long_ago)
-    sessions.check_in(db, nurse, overrunning, normal_vitals(), expected_version=None, at=long_ago)
-    due_now = _booking(db, nurse, chair, now - timedelta(minutes=5))
+    now, other, due_now = _due_now_beside_an_overrunning_patient(db, nurse)
     with pytest.raises(ConfirmationRequired) as asked:
         move_session(db, nurse, due_now, other, expected_version=None)
     answer = " ".join(asked.value.flags)
