@@ -82,9 +82,11 @@ def board_frame(db: Database, actor: Actor, now: datetime | None = None, *, init
 
 
 def _holds_chair(card: SessionCard, now: datetime) -> tuple[datetime, datetime] | None:
-    """When a session still holds its chair today (`reads.sessions.chair_clashes`' rule): a booking its
-    planned chair time from its booked time, a session in the chair its planned chair time from check-in, or
-    until now if later; a closed session none."""
+    """When a session still holds its chair today, as a half-open span: a booking its planned chair time
+    from its booked time, a session in the chair its planned chair time from check-in, or until now if
+    later; a closed session none. (`reads.sessions.chair_clashes` asks before a move or booking with the
+    same spans, and also counts a booking that starts at the very minute an overrunning patient is still
+    there; the board sees that one at its next refresh.)"""
     planned = timedelta(minutes=card.planned_minutes)
     if card.status == SessionStatus.SCHEDULED:
         return card.scheduled_at, card.scheduled_at + planned

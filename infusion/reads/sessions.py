@@ -169,15 +169,19 @@ def chair_clashes(
     exclude: int | None = None,
 ) -> list[str]:
     """The open sessions (booked, or in the chair now) holding `chair_id` at some time in the `minutes` from
-    `start`, in words (`exclude`: the session being moved): a booking is held for its planned chair time
-    from its booked time, a session in the chair for its planned chair time from check-in, or through now
-    if later. A home-visit location holds any number of visits: none clash."""
+    `start`, in words (`exclude`: the session being moved). A booking holds the chair for its planned chair
+    time from its booked time, a session in the chair for its planned chair time from check-in (half-open:
+    one that ends as another starts does not clash); a session still in the chair after that holds it
+    through now. A window of no minutes (a patient past their planned time moved now) is the instant
+    `start`. A home-visit location holds any number of visits: none clash. The words do not depend on now:
+    they are what the nurse confirms, maybe minutes later."""
     chair = s.get(Chair, chair_id)
     if chair is None or chair.kind == "home":
         return []
     now = now or utcnow()
     end = start + timedelta(minutes=minutes)
     open_statuses = (SessionStatus.SCHEDULED, *ACTIVE_STATUSES)
+    held_from = func.coalesce(InfusionSession.checked_in_at, InfusionSession.scheduled_at)
     rows = s.execute(
         select(InfusionSession, Patient, Therapy)
         .join(Patient, Patient.id == InfusionSession.patient_id)
@@ -185,28 +189,27 @@ def chair_clashes(
         .where(
             InfusionSession.chair_id == chair_id,
             InfusionSession.status.in_(open_statuses),
-            InfusionSession.scheduled_at < end,
-            InfusionSession.scheduled_at > start - timedelta(days=1),  # no session holds a chair a day
+            # held from check-in, which may be long before or after the booked time
+            held_from <= end,
+            held_from > start - timedelta(days=1),  # no session holds a chair a day
             InfusionSession.id != (exclude or 0),
         )
-        .order_by(InfusionSession.scheduled_at)
+        .order_by(held_from, InfusionSession.id)
     ).all()
     clashes = []
     for row, patient, therapy in rows:
-        held_from = row.checked_in_at or row.scheduled_at
-        planned_to = held_from + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
+        since = row.checked_in_at or row.scheduled_at
+        planned_to = since + timedelta(minutes=planned_minutes_of(therapy, row.infusion_number))
         in_chair = row.status in ACTIVE_STATUSES
         overrunning = in_chair and now >= planned_to
-        held_to = now if overrunning else planned_to
-        # a patient in the chair holds it through this very moment: a move made now clashes with them
-        if held_from < end and (start <= held_to if in_chair else start < held_to):
+        begins_in_time = since < end if end > start else since <= start
+        ends_after_start = start <= now if overrunning else start < planned_to
+        if begins_in_time and ends_after_start:
             who = f"{patient.family_name}, {patient.given_name[:1]}. ({therapy.brand or therapy.name})"
-            # the words must not change minute by minute: they are what the nurse confirms
             when = (
-                f"since {format_local(held_from, tz)}, still in the chair after its planned "
-                f"{format_local(planned_to, tz)}"
-                if overrunning
-                else f"{format_local(held_from, tz)}–{format_local(planned_to, tz)}"
+                f"since {format_local(since, tz)}, planned until {format_local(planned_to, tz)}"
+                if in_chair
+                else f"{format_local(since, tz)}–{format_local(planned_to, tz)}"
             )
             clashes.append(f"The chair is {'in use by' if in_chair else 'booked for'} {who} {when}.")
     return clashes

@@ -211,7 +211,7 @@ def test_moving_a_booking_into_a_chair_whose_patient_is_still_there_after_the_pl
     from infusion.services.chairs import move_session
 
     _, other, due_now = _due_now_beside_an_overrunning_patient(db, nurse)
-    with pytest.raises(ConfirmationRequired, match="in use by .* still in the chair after its planned") as asked:
+    with pytest.raises(ConfirmationRequired, match=r"in use by .* since \d\d:\d\d, planned until \d\d:\d\d") as asked:
         move_session(db, nurse, due_now, other, expected_version=None)
     answer = " ".join(asked.value.flags)
     assert move_session(db, nurse, due_now, other, expected_version=None, confirm_shared_chair=answer).chair_id == other
@@ -231,3 +231,70 @@ def test_a_confirmation_still_holds_minutes_later_while_the_other_patient_stays(
     for module in (chairs_service, session_reads):  # three minutes on, wherever the time is read
         monkeypatch.setattr(module, "utcnow", lambda: now + timedelta(minutes=3))
     assert move_session(db, nurse, due_now, other, expected_version=None, confirm_shared_chair=answer).chair_id == other
+
+
+def _in_chair(db, nurse, chair: int, since: datetime) -> int:
+    """A patient booked and checked in at `since`."""
+    from infusion.services import sessions
+    from tests.helpers import normal_vitals
+
+    sid = _booking(db, nurse, chair, since)
+    sessions.check_in(db, nurse, sid, normal_vitals(), expected_version=None, at=since)
+    return sid
+
+
+def test_a_booking_that_starts_when_the_patient_in_the_chair_is_planned_to_leave_does_not_clash(db, nurse):
+    from infusion.services.chairs import move_session
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    since = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
+    _in_chair(db, nurse, other, since)
+    moved = _booking(db, nurse, chair, since + _planned(db))
+    assert move_session(db, nurse, moved, other, expected_version=None).chair_id == other
+    later = schedule_session(
+        db, nurse, new_patient(db, nurse), therapy_id(db, "natalizumab"), other, since + 2 * _planned(db)
+    )
+    assert later.chair_id == other  # and a new booking straight after asks nothing either
+
+
+def test_moving_a_patient_past_their_planned_time_into_a_chair_booked_from_this_minute_asks(db, nurse, monkeypatch):
+    import infusion.services.chairs as chairs_service
+    from infusion.services.chairs import move_session
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    now = utcnow()
+    overrunning = _in_chair(db, nurse, chair, now - _planned(db) - timedelta(hours=1))
+    _booking(db, nurse, other, now + timedelta(minutes=1))
+    monkeypatch.setattr(chairs_service, "utcnow", lambda: now + timedelta(minutes=1))  # the booking's minute
+    with pytest.raises(ConfirmationRequired, match="The chair is booked for"):
+        move_session(db, nurse, overrunning, other, expected_version=None)
+
+
+def test_a_confirmation_given_before_the_other_patients_planned_end_holds_after_it(db, nurse, monkeypatch):
+    import infusion.services.chairs as chairs_service
+    from infusion.services.chairs import move_session
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    now = utcnow()
+    _in_chair(db, nurse, other, now - _planned(db) + timedelta(minutes=1))  # planned to leave in a minute
+    due = _booking(db, nurse, chair, now - timedelta(minutes=5))
+    monkeypatch.setattr(chairs_service, "utcnow", lambda: now)
+    with pytest.raises(ConfirmationRequired) as asked:
+        move_session(db, nurse, due, other, expected_version=None)
+    answer = " ".join(asked.value.flags)
+    monkeypatch.setattr(chairs_service, "utcnow", lambda: now + timedelta(minutes=3))  # still there, now late
+    assert move_session(db, nurse, due, other, expected_version=None, confirm_shared_chair=answer).chair_id == other
+
+
+def test_a_patient_checked_in_early_for_a_later_booking_holds_the_chair_now(db, nurse):
+    from infusion.services import sessions
+    from infusion.services.chairs import move_session
+    from tests.helpers import normal_vitals
+
+    chair, other = new_chair(db, ADMIN), new_chair(db, ADMIN)
+    now = utcnow()
+    early = _booking(db, nurse, other, now + _planned(db) + timedelta(hours=1))
+    sessions.check_in(db, nurse, early, normal_vitals(), expected_version=None, at=now - timedelta(minutes=5))
+    due = _booking(db, nurse, chair, now - timedelta(minutes=5))
+    with pytest.raises(ConfirmationRequired, match="in use by"):
+        move_session(db, nurse, due, other, expected_version=None)
