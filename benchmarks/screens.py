@@ -87,7 +87,9 @@ def today_bounds(db: Database) -> dict[str, Any]:
 def _query(db: Database, sql: str, params: dict[str, Any]) -> Callable[[], Any]:
     def run() -> Any:
         with db.engine.connect() as conn:
-            return conn.execute(text(sql), params).all()
+            rows = conn.execute(text(sql), params).all()
+            conn.commit()  # as the app's reads end (`Database.reading`)
+            return rows
 
     return run
 

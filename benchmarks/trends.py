@@ -214,7 +214,9 @@ def run_floor(db: Database, *, figure: str, params: dict[str, Any]) -> list[Any]
     sql = floor_sql(figure, db.dialect)
     wanted = {k: v for k, v in params.items() if f":{k}" in sql}
     with db.engine.connect() as conn:
-        return list(conn.execute(text(sql), wanted).all())
+        rows = list(conn.execute(text(sql), wanted).all())
+        conn.commit()  # as the app's reads end (`Database.reading`): a ROLLBACK drops psycopg's prepared statements
+        return rows
 
 
 def run_figure(db: Database, *, figure: str, f: TrendFilters) -> Any:

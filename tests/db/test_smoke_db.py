@@ -1,3 +1,4 @@
+import pytest
 from sqlalchemy import select, text
 
 from db.models import Therapy
@@ -25,3 +26,35 @@ def test_summary_reads_plan_without_parallel_workers_and_other_reads_keep_them(d
         assert s.scalar(show) == "0"
     with db.reading() as s:
         assert s.scalar(show) == default
+
+
+def test_a_write_slipped_into_a_read_is_refused_on_postgresql_and_stores_nothing(db):
+    """Reads end with COMMIT on PostgreSQL (a ROLLBACK would drop every statement psycopg prepared), so
+    they run READ ONLY: a write in one fails at the server instead of being kept. SQLite rolls a read back."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import InternalError
+
+    with db.reading() as s:
+        name = s.scalar(select(Therapy.name).where(Therapy.code == "natalizumab"))
+    if db.dialect == "postgresql":
+        with pytest.raises(InternalError, match="read-only transaction"), db.reading(summaries=True) as s:
+            s.execute(update(Therapy).where(Therapy.code == "natalizumab").values(name="changed in a read"))
+    else:
+        with db.reading() as s:
+            s.execute(update(Therapy).where(Therapy.code == "natalizumab").values(name="changed in a read"))
+    with db.reading() as s:
+        assert s.scalar(select(Therapy.name).where(Therapy.code == "natalizumab")) == name
+
+
+def test_reads_keep_their_prepared_statements_between_transactions(db):
+    """psycopg prepares a statement run five times on a connection and drops them all on ROLLBACK: reads
+    that end with COMMIT keep them, so a Trends figure or a board read is planned once per connection."""
+    if db.dialect != "postgresql":
+        return
+    query = select(Therapy.code).where(Therapy.code == "natalizumab")
+    prepared = text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%therapy.code = $1%'")
+    for _ in range(7):
+        with db.reading() as s:  # the pool hands the same connection back: nothing else is using it
+            s.scalar(query)
+            kept = s.scalar(prepared)
+    assert kept >= 1

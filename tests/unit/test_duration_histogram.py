@@ -41,6 +41,16 @@ def test_quartiles_min_max_within_one_bin_and_mean_to_a_second(values: list[floa
     assert abs(bins.mean() - float(exact.mean())) <= 1 / 60 + 1e-9
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(minutes, min_size=1, max_size=80), st.lists(st.floats(0, 1), min_size=1, max_size=7))
+def test_the_duration_summary_s_quantiles_in_one_pass_are_the_same_floats_as_one_at_a_time(
+    values: list[float], qs: list[float]
+) -> None:
+    """The summary asks five quantiles of each histogram at once: a manager must read the same minutes."""
+    bins = _bins(values)
+    assert bins.quantiles(qs) == [bins.quantile(q) for q in qs]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(minutes, min_size=1, max_size=80), st.integers(min_value=0, max_value=130).map(lambda k: 5.0 * k))
 def test_counts_over_and_under_a_threshold_on_a_five_minute_mark_are_exact(values: list[float], t: float) -> None:

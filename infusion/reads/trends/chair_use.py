@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, Table, bindparam, false, func, select
+from sqlalchemy import Connection, Integer, Select, Table, bindparam, false, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -192,23 +192,28 @@ def answers(f: TrendFilters) -> bool:
 
 
 @cache
-def _piece_statement(yearly: bool, dialect: str) -> Select[Any]:
-    """One piece's rows of the chairs asked for (`chairs`), (chair_id, h0 … h167), built once. The table
-    goes by a one-letter alias and nothing is summed in SQL: the statement stays under psycopg's 4 kB
-    cache of parsed statements and plans in well under a millisecond (a sum over every piece in one
-    statement was 20 kB of SQL that psycopg parsed again and PostgreSQL took ~11 ms to plan, every read).
-    On PostgreSQL the 168 slots come as one array column: psycopg builds a column description per
-    column of every statement, 169 of them 0.4 ms a read (three or four reads a figure)."""
-    c = (TCY if yearly else TC).alias("y" if yearly else "m").c
-    slots: tuple[Any, ...] = tuple(c[n] for n in SLOT_COLUMNS)
-    if dialect == "postgresql":
-        slots = (postgresql.array(slots).label("slots"),)
-    return select(c.chair_id, *slots).where(
-        c.site_id == bindparam("site"),
-        c.chair_id.in_(bindparam("chairs", expanding=True)),
-        c.month >= bindparam("first"),
-        c.month <= bindparam("last"),
-    )
+def _pieces_statement(yearly: tuple[bool, ...], dialect: str) -> Select[Any]:
+    """The rows of every piece of a period (`yearly`: each piece's table) for the chairs asked for
+    (`chairs`), as (piece index, chair_id, h0 … h167) in one UNION ALL, built once per shape: one round
+    trip, not one per piece (a year's default period is four pieces). Each table goes by a one-letter
+    alias and nothing is summed in SQL: a sum over every piece in one statement was 20 kB of SQL that
+    PostgreSQL took ~11 ms to plan, every read. On PostgreSQL the 168 slots come as one array column:
+    psycopg builds a column description per column of every statement, 169 of them 0.4 ms a read."""
+    parts = []
+    for i, from_year in enumerate(yearly):
+        c = (TCY if from_year else TC).alias(f"y{i}" if from_year else f"m{i}").c
+        slots: tuple[Any, ...] = tuple(c[n] for n in SLOT_COLUMNS)
+        if dialect == "postgresql":
+            slots = (postgresql.array(slots).label("slots"),)
+        parts.append(
+            select(literal(i, Integer).label("piece"), c.chair_id, *slots).where(
+                c.site_id == bindparam("site"),
+                c.chair_id.in_(bindparam("chairs", expanding=True)),
+                c.month >= bindparam(f"first_{i}"),
+                c.month <= bindparam(f"last_{i}"),
+            )
+        )
+    return union_all(*parts) if len(parts) > 1 else parts[0]  # type: ignore[return-value]
 
 
 def month_slots(s: Session, site: int, chairs: Sequence[int] | None, pieces: list[Piece]) -> np.ndarray:
@@ -219,21 +224,26 @@ def month_slots(s: Session, site: int, chairs: Sequence[int] | None, pieces: lis
     (`EVERY_CHAIR`) less the rows of its inactive ones (usually none): one row or a few per piece,
     whatever the number of chairs."""
     total = np.zeros(CHAIR_USE_SLOTS, dtype=np.int64)
+    if not pieces:
+        return total / _MS_PER_HOUR
     if chairs is None:
         inactive = list(s.scalars(site_chairs(site, active=False)))
-        wanted, taken_away = [EVERY_CHAIR, *inactive], set(inactive)
+        wanted, taken_away = [EVERY_CHAIR, *inactive], inactive
     else:
-        wanted, taken_away = list(chairs), set()
+        wanted, taken_away = list(chairs), []
     conn = s.connection()
-    as_array = conn.dialect.name == "postgresql"  # (chair_id, slots[]) rather than 169 columns
-    for piece in pieces:
-        params = {"site": site, "chairs": wanted, "first": piece.first, "last": piece.last}
-        rows = conn.execute(_piece_statement(piece.yearly, conn.dialect.name), params).all()
-        if rows:
-            a = np.array([(r[0], *r[1]) for r in rows] if as_array else rows, dtype=np.int64)
-            signs = np.where(np.isin(a[:, 0], list(taken_away)), -piece.sign, piece.sign)
-            total += signs @ a[:, 1:]
-    return total / 3_600_000
+    params: dict[str, Any] = {"site": site, "chairs": wanted}
+    for i, piece in enumerate(pieces):
+        params[f"first_{i}"], params[f"last_{i}"] = piece.first, piece.last
+    statement = _pieces_statement(tuple(p.yearly for p in pieces), conn.dialect.name)
+    rows = conn.execute(statement, params).all()
+    if rows:
+        as_array = conn.dialect.name == "postgresql"  # (piece, chair_id, slots[]) rather than 170 columns
+        a = np.array([(r[0], r[1], *r[2]) for r in rows] if as_array else rows, dtype=np.int64)
+        signs = np.array([p.sign for p in pieces], dtype=np.int64)[a[:, 0]]
+        signs = np.where(np.isin(a[:, 1], taken_away), -signs, signs)
+        total += signs @ a[:, 2:]
+    return total / _MS_PER_HOUR
 
 
 def open_rows(s: Session, chairs: Iterable[int], hi: datetime, now: datetime) -> list[tuple[float, float]]:

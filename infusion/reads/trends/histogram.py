@@ -596,6 +596,21 @@ class Bins:
         a = self.value(lo)
         return a if hi == lo else a + (h - lo) * (self.value(hi) - a)
 
+    def quantiles(self, qs: Sequence[float]) -> list[float]:
+        """`quantile` of each of `qs` in one pass of numpy, the same arithmetic in the same order, so the
+        same floats (a figure asks five per histogram: one call each cost ~1 ms of the duration summary)."""
+        h = (self.total - 1) * np.asarray(qs, dtype=np.float64)
+        lo, hi = np.floor(h), np.ceil(h)
+        ranks = np.concatenate([lo, hi]).astype(np.int64)
+        i = np.searchsorted(self._cumulative, ranks, side="right")
+        n, on_edge = self.n[i], self.edge[i]
+        within = ranks - (self._cumulative[i] - n)
+        low = (self.bins[i] * BIN_MINUTES).astype(np.float64)
+        inside = np.where(within < on_edge, 1, n - on_edge)  # (not used where the value is on the edge)
+        values = np.where(within < on_edge, low, low + BIN_MINUTES * (within - on_edge + 0.5) / inside)
+        a, b = values[: len(h)], values[len(h) :]
+        return np.where(hi == lo, a, a + (h - lo) * (b - a)).tolist()
+
     def mean(self) -> float:
         return self.seconds / 60.0 / self.total
 

@@ -24,7 +24,6 @@ because it mirrors every figure module one to one, so a reader compares them sid
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -466,8 +465,8 @@ def duration_summary(
         name = ("infusion_minutes", "chair_minutes")[kind]
         record["sessions"] = max(record["sessions"], bins.total)
         record[f"{name}_mean"] = bins.mean()
-        for stat, q in (("min", 0.0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1.0)):
-            record[f"{name}_{stat}"] = bins.quantile(q)
+        for stat, value in zip(_QUANTILE_STATS, bins.quantiles(_QUANTILES), strict=True):
+            record[f"{name}_{stat}"] = value
     for record in records:  # a therapy with only one kind of minutes: the other's statistics are missing
         for name in ("infusion_minutes", "chair_minutes"):
             for stat in ("mean", "min", "q1", "median", "q3", "max"):
@@ -476,6 +475,10 @@ def duration_summary(
     counts = ("therapy_id", "sessions", "over_window", "under_window")
     floats = {c: "float64" for c in DURATION_SUMMARY_COLUMNS if c not in counts}
     return _typed(DURATION_SUMMARY_COLUMNS, {c: [r[c] for r in records] for c in DURATION_SUMMARY_COLUMNS}, floats)
+
+
+_QUANTILE_STATS = ("min", "q1", "median", "q3", "max")
+_QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def _therapy_histograms(rows: np.ndarray) -> dict[tuple[int, int], histogram.Bins]:
@@ -512,25 +515,25 @@ def _window_breaches(
     every threshold sits on a bin's lower edge (`_histogram_answers`)."""
     H = histogram
     infusion = rows[rows[:, H.KIND] == 0]
-    limits: dict[tuple[int, int], tuple[float, float]] = {}
-    for tid, number in {(int(t), int(n)) for t, n in infusion[:, [H.THERAPY, H.NUMBER]].tolist()}:
+    if not len(infusion):
+        return {}, {}
+    pairs, which = np.unique(infusion[:, [H.THERAPY, H.NUMBER]], axis=0, return_inverse=True)
+    high, low = np.empty(len(pairs)), np.empty(len(pairs))
+    for j, (tid, number) in enumerate(pairs.tolist()):  # a rule per therapy × infusion number: a few dozen
         wmin, wmax, _ = _window(catalog.get(tid), number)
-        high = np.inf if wmax is None else (wmax + tolerance_minutes) / histogram.BIN_MINUTES
-        low = -np.inf if wmin is None else (wmin - tolerance_minutes if wmin == wmax else wmin) / histogram.BIN_MINUTES
-        limits[tid, number] = (high, low)
-    pairs = infusion[:, [H.THERAPY, H.NUMBER]].tolist()
-    above = np.array([limits[t, n][0] for t, n in pairs], dtype=float)
-    below = np.array([limits[t, n][1] for t, n in pairs], dtype=float)
+        high[j] = np.inf if wmax is None else (wmax + tolerance_minutes) / H.BIN_MINUTES
+        low[j] = -np.inf if wmin is None else (wmin - tolerance_minutes if wmin == wmax else wmin) / H.BIN_MINUTES
+    above, below = high[which.ravel()], low[which.ravel()]
     bins, n, edge = infusion[:, H.BIN], infusion[:, H.N], infusion[:, H.EDGE]
     # longer than T (on a bin edge k): every value from bin k up, less those exactly on k's lower edge
     longer = np.where(bins >= above, n, 0) - np.where(bins == above, edge, 0)
     shorter = np.where(bins < below, n, 0)
-    over: dict[int, int] = defaultdict(int)
-    under: dict[int, int] = defaultdict(int)
-    for tid, x, y in zip(infusion[:, H.THERAPY].tolist(), longer.tolist(), shorter.tolist(), strict=True):
-        over[tid] += x
-        under[tid] += y
-    return over, under
+    therapies, per = np.unique(infusion[:, H.THERAPY], return_inverse=True)
+    over, under = np.zeros(len(therapies), dtype=np.int64), np.zeros(len(therapies), dtype=np.int64)
+    np.add.at(over, per.ravel(), longer)
+    np.add.at(under, per.ravel(), shorter)
+    ids = therapies.tolist()
+    return dict(zip(ids, over.tolist(), strict=True)), dict(zip(ids, under.tolist(), strict=True))
 
 
 def _histogram_answers(catalog: dict[int, _TherapyInfo], tolerance_minutes: float) -> bool:
