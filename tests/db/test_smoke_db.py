@@ -58,3 +58,20 @@ def test_reads_keep_their_prepared_statements_between_transactions(db):
             s.scalar(query)
             kept = s.scalar(prepared)
     assert kept >= 1
+
+
+def test_a_read_the_app_refuses_keeps_the_prepared_statements_too(db):
+    """'That chair is in use' ends a read by raising: on PostgreSQL the read-only transaction still ends
+    with COMMIT, so the connection's prepared statements survive the refusal."""
+    from infusion.errors import ConflictError
+
+    if db.dialect != "postgresql":
+        return
+    query = select(Therapy.code).where(Therapy.code == "natalizumab")
+    prepared = text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%therapy.code = $1%'")
+    for _ in range(7):
+        with pytest.raises(ConflictError), db.reading() as s:
+            s.scalar(query)
+            raise ConflictError("That chair is in use.")
+    with db.reading() as s:
+        assert s.scalar(prepared) >= 1
