@@ -66,7 +66,8 @@ def move_session(
     """Move a booked or running session to a free chair (one transaction, audited).
 
     A chair another open session holds while this one would sit in it (`_clashes`: from now, or its booked
-    time if later, for the rest of its planned chair time) is taken only once confirmed
+    time if later; a booking for its whole planned chair time, a patient in a chair for the rest of theirs)
+    is taken only once confirmed
     (ConfirmationRequired), as a new booking's chair is; the confirmation goes in the audit trail."""
     note = (reason or "").strip() or None
     if note is not None and len(note) > MAX_REASON:
