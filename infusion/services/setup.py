@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -541,12 +541,13 @@ def search_patients(db: Database, text: str = "", limit: int = 50, *, site_id: i
     with db.reading() as s:
         q = select(Patient).order_by(Patient.family_name, Patient.given_name).limit(limit)
         if site_id is not None:
-            at_site = (
-                select(InfusionSession.patient_id)
-                .join(Chair, Chair.id == InfusionSession.chair_id)
-                .where(Chair.site_id == site_id)
-            )
-            q = q.where(Patient.id.in_(at_site) | ~Patient.id.in_(select(InfusionSession.patient_id)))
+            # EXISTS per patient, walked in name order (ix_patient_name) until `limit` match. Not `id IN (…) OR
+            # id NOT IN (every session's patient)`: PostgreSQL cannot hash a NOT IN list larger than work_mem
+            # and scans it once per patient (1 M sessions: over 30 s; SQLite 14.5 s), and the Chairside page
+            # runs this on every rerun (its walk-in form)
+            S = InfusionSession
+            at_site = exists().where(S.patient_id == Patient.id, S.chair_id == Chair.id, Chair.site_id == site_id)
+            q = q.where(at_site | ~exists().where(S.patient_id == Patient.id))
         if text.strip():
             like = f"%{text.strip().lower()}%"
             q = q.where(

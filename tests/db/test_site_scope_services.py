@@ -17,7 +17,7 @@ from infusion.reads import due
 from infusion.reads import sessions as views
 from infusion.reads.board import board_frame
 from infusion.services import chairs, entries, sessions
-from infusion.services.setup import add_chair, add_staff, get_clinic
+from infusion.services.setup import add_chair, add_patient, add_staff, get_clinic, search_patients
 from tests.helpers import ADMIN, new_patient, normal_vitals, therapy_id, walk
 
 
@@ -185,3 +185,41 @@ def test_sites_read_with_the_account_follow_a_change_in_the_same_transaction(db:
         s.flush()
         assert held_sites(s, nurse) == {two_sites["b"]}
         s.rollback()
+
+
+def test_the_patient_pickers_list_the_sites_own_patients_and_the_new_ones_by_name(
+    db: Database, two_sites: dict[str, int]
+) -> None:
+    """The walk-in and booking pickers (`search_patients` with the site): a patient with any session at the
+    site, and a patient with no session anywhere yet; never a patient seen only at another site (found by
+    MRN instead). In name order, cut at the limit."""
+    nurse_a = _staff(db, "Ann A", "nurse", [two_sites["a"]])
+    nurse_b = _staff(db, "Bea B", "nurse", [two_sites["b"]])
+
+    def patient(family: str, given: str = "Pat") -> int:
+        return add_patient(db, ADMIN, mrn=f"PICK-{family}-{given}", given_name=given, family_name=family).id
+
+    only_a = patient("Young")
+    only_b = patient("Adams")
+    both = patient("Moore")
+    new = patient("Baker")
+    twin = patient("Moore", "Ada")  # the same family name: the given name orders them
+    for who, pid, chair in (
+        (nurse_a, only_a, "chair_a"),
+        (nurse_b, only_b, "chair_b"),
+        (nurse_b, both, "chair_b2"),
+        (nurse_a, both, "chair_a"),
+        (nurse_a, twin, "chair_a"),
+    ):
+        sessions.create_session(
+            db, who, patient_id=pid, therapy_id=therapy_id(db, "natalizumab"), chair_id=two_sites[chair]
+        )
+
+    def picked(site: str, limit: int = 50) -> list[int]:
+        return [p.id for p in search_patients(db, limit=limit, site_id=two_sites[site])]
+
+    assert picked("a") == [new, twin, both, only_a]
+    assert picked("b") == [only_b, new, both]
+    assert picked("a", limit=2) == [new, twin]
+    # without a site (the administrator's search): every patient
+    assert {only_a, only_b, both, new, twin} <= {p.id for p in search_patients(db, limit=500)}
