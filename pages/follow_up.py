@@ -4,6 +4,10 @@ UI only; the rules (what counts as a call, the onset window, the audit) live in
 `infusion.services.aftercare`. Each call form carries the follow-up version the nurse
 saw on the previous run, so two nurses calling the same patient get a clear
 message instead of a silent double entry. The call form is in `ui/follow_up/`.
+
+Call forms are drawn for the patients the nurse opened (the first still to call opens by itself) and
+close when their call is saved: a form per row made a big clinic's page quadratic in Streamlit (each
+widget walks the session state), and 537 discharges took 49 s to draw.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import streamlit as st
 
 from infusion.services import aftercare
 from ui import common as ui
-from ui.follow_up.call import FollowUp, call_form
+from ui.follow_up.call import FollowUp, call_button, call_form, opened_calls, saved_flash
 
 db = ui.get_db()
 nurse = ui.page_guard("follow_up")
@@ -34,7 +38,11 @@ m[1].metric("Reached", int(counts.get("reached", 0)))
 m[2].metric("Not reached", int(counts.get("not_reached", 0)))
 if frame.empty:
     st.info("No discharges to call.")
-for row in frame.to_dict("records"):
+rows = frame.to_dict("records")
+opened = opened_calls(
+    [int(r["session_id"]) for r in rows], [int(r["session_id"]) for r in rows if r["outcome"] == "pending"]
+)
+for row in rows:
     sid = int(row["session_id"])
     with st.container(border=True):
         grade = row["worst_grade"]
@@ -47,5 +55,9 @@ for row in frame.to_dict("records"):
         )
         if row["note"]:
             st.caption(row["note"].replace("\n", "  \n"))
-        call_form(cx, sid)
+        ui.show_flash(saved_flash(sid))
+        if sid in opened:
+            call_form(cx, sid)
+        else:
+            call_button(sid)
     cx.seen[sid] = int(row["follow_up_version"])

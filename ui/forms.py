@@ -151,12 +151,14 @@ class EntryForm:
         at_panel: bool = False,
         rerun: bool = True,
         confirmable: bool = False,
+        where: str | None = None,
     ) -> T | None:
         """Run the service call; on a refusal show why right here and keep every field as typed.
 
         On success the form moves to a blank instance and the message shows beside
         it after the rerun (`at_panel=True`: at the top of the panel, for a step
-        that replaces this form).
+        that replaces this form; `where`: the flash key a page shows it under, for a
+        form the save closes).
         """
         # before the call: a rerun that stops this run after it replays the same values (see `token`)
         self._renew_if_changed()
@@ -185,7 +187,7 @@ class EntryForm:
         message = success(result) if callable(success) else success
         if st.session_state.get(self._renewed):
             message = f"{message} {EARLIER_TRY}"
-        flash(message, "_flash" if at_panel else _msg_key(self.name))
+        flash(message, where or ("_flash" if at_panel else _msg_key(self.name)))
         done(self.name)
         if rerun:
             st.rerun()

@@ -85,6 +85,7 @@ def test_recording_reached_with_a_delayed_reaction_stores_both(db, page):
     nurse, sids = _seed(db)
     sid = sids["late"]
     at = page(nurse)
+    at.button(key=f"fu_call_{sid}").click().run()  # the first to call (early) opened by itself: open this one too
     key = f"fu_{sid}"
     at.radio(key=form_key(at, key, "outcome")).set_value("reached")
     at.text_input(key=form_key(at, key, "note")).set_value("Fever overnight, settled with paracetamol")
@@ -95,8 +96,7 @@ def test_recording_reached_with_a_delayed_reaction_stores_both(db, page):
     at.radio(key=form_key(at, key, "grade")).set_value(1)
     at.multiselect(key=form_key(at, key, "actions")).set_value(["medication_given"])
     at.text_input(key=form_key(at, key, "med")).set_value("Paracetamol 1 g PO")
-    buttons = [b for b in at.button if b.label == "Save call"]
-    buttons[1].click().run()  # rows are in discharge order: early, late
+    [b for b in at.button if b.label == "Save call"][1].click().run()  # rows in discharge order: early, late
     assert not at.exception, at.exception
     assert "Call recorded with a delayed reaction." in _texts(at)
     with db.reading() as s:
@@ -147,3 +147,38 @@ def test_managers_are_refused(db, page):
     _seed(db)
     at = page(Actor(None, "Mia Manager", "manager"))
     assert any("may not open" in e.value for e in at.error)
+
+
+def test_one_call_form_is_open_the_first_still_to_call(db, page):
+    """A form per row made a big clinic's page take 49 s (537 discharges: Streamlit walks the session state
+    for every widget): one form is drawn, the first patient still to call; the others have a Call button."""
+    nurse, sids = _seed(db)
+    at = page(nurse)
+    assert [b.label for b in at.button if b.label == "Save call"] == ["Save call"]
+    assert f"fu_{sids['early']}__0__outcome" in [r.key for r in at.radio]
+    assert [b.key for b in at.button if b.label == "📞 Call"] == [f"fu_call_{sids['late']}"]
+    at.radio(key=form_key(at, f"fu_{sids['early']}", "outcome")).set_value("not_reached")
+    [b for b in at.button if b.label == "Save call"][0].click().run()
+    assert "Call recorded." in _texts(at)
+    # its form closed; the next one still to call opened by itself
+    assert [r.key for r in at.radio if r.key.endswith("outcome")] == [f"fu_{sids['late']}__0__outcome"]
+    assert [b.key for b in at.button if b.label == "📞 Call"] == [f"fu_call_{sids['early']}"]
+
+
+def test_opening_another_call_adds_a_form_and_a_saved_call_closes_its_own(db, page):
+    """What is typed in a call form reaches the server only with its save, so a form stays on the page until
+    its call is saved: opening another patient's call adds a form, it never replaces one (that the typed
+    values stay is seen in the browser: tests/browser/test_follow_up_calls.py)."""
+    nurse, sids = _seed(db)
+    early, late = sids["early"], sids["late"]
+    at = page(nurse)
+    at.button(key=f"fu_call_{late}").click().run()
+    assert [r.key for r in at.radio if r.key.endswith("outcome")] == [
+        f"fu_{early}__0__outcome",
+        f"fu_{late}__0__outcome",
+    ]
+    at.radio(key=form_key(at, f"fu_{late}", "outcome")).set_value("not_reached")
+    [b for b in at.button if b.label == "Save call"][1].click().run()
+    assert "Call recorded." in _texts(at)
+    assert [b.key for b in at.button if b.label == "📞 Call"] == [f"fu_call_{late}"]
+    assert [r.key for r in at.radio if r.key.endswith("outcome")] == [f"fu_{early}__0__outcome"]

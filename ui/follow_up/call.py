@@ -34,6 +34,37 @@ class FollowUp:
         return utcnow().astimezone(ZoneInfo(self.tz)).date()
 
 
+OPENED = "fu_opened"  # the sessions whose call form is drawn, in the order opened
+
+
+def opened_calls(listed: list[int], pending: list[int]) -> set[int]:
+    """The call forms to draw: the ones the nurse opened and has not saved yet, else the first patient still
+    to call. A form closes only when its call is saved: inside an `st.form` what is typed reaches the
+    server only with the save, so a form taken off the page would lose it."""
+    opened = [sid for sid in st.session_state.get(OPENED, []) if sid in listed]
+    if not opened and pending:
+        opened = [pending[0]]
+    st.session_state[OPENED] = opened
+    return set(opened)
+
+
+def _open(sid: int) -> None:
+    st.session_state[OPENED] = [*st.session_state.get(OPENED, []), sid]
+
+
+def _close(sid: int) -> None:
+    st.session_state[OPENED] = [s for s in st.session_state.get(OPENED, []) if s != sid]
+
+
+def saved_flash(sid: int) -> str:
+    """Where a row shows that its call was recorded (its form has closed)."""
+    return f"fu_saved_{sid}"
+
+
+def call_button(sid: int) -> None:
+    st.button("📞 Call", key=f"fu_call_{sid}", on_click=_open, args=(sid,))
+
+
 def call_form(cx: FollowUp, sid: int) -> None:
     with entry_form(f"fu_{sid}") as form:
         k = form.key
@@ -137,4 +168,6 @@ def save_call(
         )
         return
     # both stored: a blank form, the message beside it
-    form.save(lambda: None, "Call recorded" + (" with a delayed reaction." if delayed else "."))
+    form.save(
+        lambda: _close(sid), "Call recorded" + (" with a delayed reaction." if delayed else "."), where=saved_flash(sid)
+    )
