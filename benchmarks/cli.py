@@ -7,6 +7,7 @@ Measures, on one database (built with `python -m infusion.demo` if it has no ses
   screens  Due list, Chair board, Chairside list, one session timeline
   saves    record_vitals p50/p95 against a bare one-row insert + commit
   export   one year of vitals to CSV against the sqlite3 shell / psql COPY, with peak RSS
+  browser  every page each demo role opens, in Chromium against the real app, until it is idle
   demo     the demo build's rows/s
 and prints one table of medians (min–max), the ratio to the floor and each target met or missed.
 """
@@ -31,12 +32,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from benchmarks import database, explain, export, page, saves, screens, trends
+from benchmarks import browser, database, explain, export, page, saves, screens, trends
 from benchmarks.timing import Row, Target, interleaved, percentile, settled, timed_row
 from db.engine import Database, make_engine
 from infusion.accounts.actor import Actor
 
-GROUPS = ("trends", "page", "screens", "saves", "export", "demo")
+GROUPS = ("trends", "page", "screens", "saves", "browser", "export", "demo")
 MS = "ms"
 
 
@@ -302,6 +303,28 @@ def save_rows(run: Run, db: Database, who: screens.Staff) -> None:
     run.guarded("Save vitals (record_vitals)", "saves", body)
 
 
+# ---------------------------------------------------------------------------------------- browser
+def browser_rows(run: Run, url: str) -> None:
+    def body() -> None:
+        missing = browser.available()
+        if missing:
+            print(f"  browser: left out, {missing}", file=sys.stderr, flush=True)
+            return
+        roles = {user: role for user, _, role in browser.STAFF}
+        with tempfile.TemporaryDirectory(prefix="chairside_bench_app_") as folder:
+            for user, name, first, again in browser.measure(url, Path(folder) / "streamlit.log"):
+                for label, seconds in (("first visit", first), ("again", again)):
+                    row = timed_row(
+                        f"Page {name} ({roles[user]}) · {label}",
+                        "browser",
+                        [seconds],
+                        note=f"{user} in Chromium, 1280×900: the click until the app is idle",
+                    )
+                    run.add(row)
+
+    run.guarded("Pages in Chromium", "browser", body)
+
+
 # ----------------------------------------------------------------------------------------- export
 def export_rows(run: Run, url: str) -> None:
     def body() -> None:
@@ -507,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                 screen_rows(run, db, who)
             if "saves" in run.groups:
                 save_rows(run, db, who)
+            if "browser" in run.groups:
+                browser_rows(run, target.url)
         finally:
             db.engine.dispose()
         if "export" in run.groups:

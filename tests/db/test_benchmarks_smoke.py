@@ -36,9 +36,15 @@ EXPECTED = [
     "Chair board (board_frame)",
     "Chairside list (today_sessions)",
     "One timeline (session_detail + session_timeline)",
+    "Patient picker (search_patients, the site's first 500)",
     "One entry's history (entry_history)",
     "Save vitals (record_vitals) p50",
     "Save vitals (record_vitals) p95",
+    *(
+        f"Page {name} ({role}) · {visit}"
+        for name, role in (("Chairside", "nurse"), ("Follow-up calls", "nurse"), ("Trends", "manager"))
+        for visit in ("first visit", "again")
+    ),
     "Vitals CSV, one year (write_csv) throughput",
     "Vitals CSV, one year (write_csv) peak RSS",
     "Demo build, ",
