@@ -52,9 +52,14 @@ def available() -> str | None:
     return None
 
 
+class AppDidNotStart(RuntimeError):
+    """streamlit run ended or stayed silent for a minute (the log's tail says why)."""
+
+
 @contextmanager
 def app_server(url: str, log: Path) -> Iterator[str]:
-    """`streamlit run dashboard.py` on a free port against `url`; its address, stopped after."""
+    """`streamlit run dashboard.py` on a free port against `url`; its address, stopped after (the
+    browser tests start theirs here too)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -74,7 +79,9 @@ def app_server(url: str, log: Path) -> Iterator[str]:
                     break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start: {log.read_text(errors='replace')[-500:]}") from None
+                    raise AppDidNotStart(
+                        f"streamlit did not start:\n{log.read_text(errors='replace')[-3000:]}"
+                    ) from None
                 time.sleep(0.2)
         yield address
     finally:

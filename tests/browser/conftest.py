@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from benchmarks import browser as bench_browser
 from db.engine import Database, make_engine
 from db.migrate import upgrade_to_head
 from infusion.accounts import auth
@@ -44,12 +41,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TABLET = {"width": 1024, "height": 768}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -108,50 +99,16 @@ def clinic_app(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @contextmanager
 def app_server(db_url: str, log_dir: Path) -> Iterator[str]:
-    """`streamlit run dashboard.py` on a free port against `db_url`; yields its address, stops it after."""
-    port = free_port()
-    log_path = log_dir / f"streamlit-{port}.log"
-    env = {**os.environ, "CHAIRSIDE_DATABASE_URL": db_url}
-    with open(log_path, "wb") as log:  # a file, not a pipe nobody reads (a full pipe would stall the server)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "dashboard.py"),
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        yield url
-    finally:
-        proc.terminate()
+    """`streamlit run dashboard.py` on a free port against `db_url` (`benchmarks.browser.app_server`);
+    yields its address, stops it after; a server that does not start fails the test with its log."""
+    with ExitStack() as stack:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            url = stack.enter_context(
+                bench_browser.app_server(db_url, log_dir / f"streamlit-{uuid.uuid4().hex[:8]}.log")
+            )
+        except bench_browser.AppDidNotStart as error:
+            pytest.fail(str(error))
+        yield url
 
 
 @pytest.fixture(scope="module")
