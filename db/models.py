@@ -165,7 +165,7 @@ class Patient(Base):
     __tablename__ = "patient"
     __table_args__ = (
         CheckConstraint("news2_spo2_scale IN (1, 2)", name="news2_spo2_scale"),
-        Index("ix_patient_name", "family_name", "given_name"),  # the pickers' first 500 by name
+        Index("ix_patient_name", "family_name", "given_name", "id"),  # the pickers' first 500 by name
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -6,7 +6,8 @@ saw on the previous run, so two nurses calling the same patient get a clear
 message instead of a silent double entry. The call form is in `ui/follow_up/`.
 
 Call forms are drawn for the patients the nurse opened (the first still to call opens by itself) and
-close when their call is saved: a form per row made a big clinic's page quadratic in Streamlit (each
+close when their call is saved or the nurse closes them (with something typed, only if she ticks
+"Discard what is typed"): a form per row made a big clinic's page quadratic in Streamlit (each
 widget walks the session state), and 537 discharges took 49 s to draw.
 """
 

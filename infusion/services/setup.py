@@ -539,7 +539,7 @@ def search_patients(db: Database, text: str = "", limit: int = 50, *, site_id: i
     patients not seen anywhere yet (a site's pickers list its own patients; a patient of another site
     of the network is found by their MRN: `patient_by_mrn`)."""
     with db.reading() as s:
-        q = select(Patient).order_by(Patient.family_name, Patient.given_name).limit(limit)
+        q = select(Patient).order_by(Patient.family_name, Patient.given_name, Patient.id).limit(limit)
         if site_id is not None:
             # EXISTS per patient, walked in name order (ix_patient_name) until `limit` match. Not `id IN (…) OR
             # id NOT IN (every session's patient)`: PostgreSQL cannot hash a NOT IN list larger than work_mem

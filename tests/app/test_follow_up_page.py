@@ -182,3 +182,27 @@ def test_opening_another_call_adds_a_form_and_a_saved_call_closes_its_own(db, pa
     assert "Call recorded." in _texts(at)
     assert [b.key for b in at.button if b.label == "📞 Call"] == [f"fu_call_{late}"]
     assert [r.key for r in at.radio if r.key.endswith("outcome")] == [f"fu_{early}__0__outcome"]
+
+
+def test_close_takes_a_form_off_only_when_nothing_is_typed_or_the_nurse_discards_it(db, page):
+    """A form opened by mistake, or for a patient another nurse has called, is closed with its Close button:
+    at once when blank; with something typed only with "Discard what is typed" ticked. A closed form does
+    not open itself again; the next patient still to call does."""
+    nurse, sids = _seed(db)
+    early, late = f"fu_{sids['early']}", f"fu_{sids['late']}"
+    at = page(nurse)
+    at.radio(key=form_key(at, early, "outcome")).set_value("reached")
+    at.button(key=form_key(at, early, "close")).click().run()
+    assert any("Not closed: something is typed" in w.value for w in at.warning)
+    assert at.radio(key=form_key(at, early, "outcome")).value == "reached"  # kept as typed
+    at.checkbox(key=form_key(at, early, "discard")).check()
+    at.button(key=form_key(at, early, "close")).click().run()
+    assert not at.exception
+    assert [r.key for r in at.radio if r.key.endswith("outcome")] == [f"{late}__0__outcome"]
+    at.button(key=form_key(at, late, "close")).click().run()  # blank: closes at once
+    assert [r.key for r in at.radio if r.key.endswith("outcome")] == []
+    assert {b.key for b in at.button if b.label == "📞 Call"} == {f"fu_call_{sids['early']}", f"fu_call_{sids['late']}"}
+    at.button(key=f"fu_call_{sids['early']}").click().run()  # opened again: blank, nothing was saved
+    assert at.radio(key=form_key(at, early, "outcome")).value is None
+    with db.reading() as s:
+        assert s.scalars(select(FollowUp)).first() is None

@@ -2,8 +2,8 @@
 
 The page draws a call form only for the patients the nurse opened (the first still to call opens by
 itself), so a big clinic's list stays quick; inside an `st.form` what is typed reaches the server only
-with the save, so a form must never leave the page before its save. AppTest cannot see values typed and
-not yet submitted; the browser can:
+with a submit, so a form must never leave the page but through its own buttons (Save call, Close).
+AppTest cannot see values typed and not yet submitted; the browser can:
 
 1. typed into the first call (not saved), then "📞 Call" on the next patient: both forms are on the page
    and the first still holds what was typed;

@@ -20,6 +20,7 @@ from infusion.clock import utcnow
 from infusion.errors import ChairsideError, ConfirmationRequired
 from infusion.services import aftercare
 from ui import common as ui
+from ui import forms
 from ui.forms import EntryForm, entry_form
 
 
@@ -35,25 +36,31 @@ class FollowUp:
 
 
 OPENED = "fu_opened"  # the sessions whose call form is drawn, in the order opened
+CLOSED = "fu_closed"  # the forms the nurse closed (the first still to call does not open itself again)
 
 
 def opened_calls(listed: list[int], pending: list[int]) -> set[int]:
-    """The call forms to draw: the ones the nurse opened and has not saved yet, else the first patient still
-    to call. A form closes only when its call is saved: inside an `st.form` what is typed reaches the
-    server only with the save, so a form taken off the page would lose it."""
+    """The call forms to draw: the ones the nurse opened and has not saved or closed, else the first patient
+    still to call she has not closed. A form leaves only through its Save or its Close button: inside an
+    `st.form` what is typed reaches the server only with a submit, so a form taken off the page otherwise
+    would lose it."""
     opened = [sid for sid in st.session_state.get(OPENED, []) if sid in listed]
-    if not opened and pending:
-        opened = [pending[0]]
+    if not opened:
+        closed = set(st.session_state.get(CLOSED, []))
+        opened = [sid for sid in pending if sid not in closed][:1]
     st.session_state[OPENED] = opened
     return set(opened)
 
 
 def _open(sid: int) -> None:
     st.session_state[OPENED] = [*st.session_state.get(OPENED, []), sid]
+    st.session_state[CLOSED] = [s for s in st.session_state.get(CLOSED, []) if s != sid]
 
 
-def _close(sid: int) -> None:
+def _close(sid: int, *, by_nurse: bool = False) -> None:
     st.session_state[OPENED] = [s for s in st.session_state.get(OPENED, []) if s != sid]
+    if by_nurse:
+        st.session_state[CLOSED] = [*st.session_state.get(CLOSED, []), sid]
 
 
 def saved_flash(sid: int) -> str:
@@ -80,8 +87,30 @@ def call_form(cx: FollowUp, sid: int) -> None:
         with st.expander("Delayed reaction reported?"):
             delayed = st.checkbox("The patient reports a reaction after going home", key=k("delayed"))
             reaction = _reaction_fields(cx, form)
-        if form.submit("Save call", type="primary"):
+        discard = st.checkbox("Discard what is typed", key=k("discard"))
+        b = st.columns([1, 1, 3])
+        with b[0]:
+            saving = form.submit("Save call", type="primary")
+        with b[1]:
+            closing = form.submit("Close", name="close")
+        if saving:
             save_call(cx, form, sid, outcome, note or "", delayed=delayed, reaction=reaction)
+        elif closing:
+            typed = (
+                outcome is not None
+                or bool((note or "").strip())
+                or delayed
+                or any(
+                    reaction[f] for f in ("symptoms", "grade", "actions", "onset", "other", "medication", "notified")
+                )
+                or bool(reaction["provider"])
+            )
+            if typed and not discard:
+                st.warning("Not closed: something is typed. Save the call, or tick “Discard what is typed”.", icon="✋")
+            else:
+                forms.done(f"fu_{sid}")  # a blank form if it is opened again
+                _close(sid, by_nurse=True)
+                st.rerun()
 
 
 def _reaction_fields(cx: FollowUp, form: EntryForm) -> dict[str, Any]:
