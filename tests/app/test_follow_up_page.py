@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from db.models import FollowUp, Reaction
 from infusion.accounts.actor import SYSTEM, Actor
 from infusion.clock import from_local, utcnow
-from infusion.services import sessions
+from infusion.services import aftercare, sessions
 from infusion.services.setup import add_patient, add_staff, update_clinic
 from tests.helpers import ROOT, form_key, new_session, walk
 
@@ -206,3 +206,30 @@ def test_close_takes_a_form_off_only_when_nothing_is_typed_or_the_nurse_discards
     assert at.radio(key=form_key(at, early, "outcome")).value is None
     with db.reading() as s:
         assert s.scalars(select(FollowUp)).first() is None
+
+
+def test_a_call_refused_after_its_reaction_was_stored_stays_open_and_saves_once_more(db, page):
+    """Another nurse records a call while this one types: the delayed reaction is stored, the call is refused
+    (the follow-up changed), the form stays open with what was typed, and the next Save stores the call and
+    not a second reaction (the form's token)."""
+    nurse, sids = _seed(db)
+    sid = sids["early"]
+    key = f"fu_{sid}"
+    at = page(nurse)
+    other = Actor(add_staff(db, SYSTEM, "Olga Other").id, "Olga Other", "nurse")
+    aftercare.record_follow_up(db, other, sid, "not_reached", "No answer")
+    at.radio(key=form_key(at, key, "outcome")).set_value("reached")
+    at.checkbox(key=form_key(at, key, "delayed")).check()
+    at.multiselect(key=form_key(at, key, "symptoms")).set_value(["rash"])
+    at.date_input(key=form_key(at, key, "onset_day")).set_value(_local_day(-1))  # discharged at 00:30
+    at.time_input(key=form_key(at, key, "onset_time")).set_value(time(12, 0))
+    at.radio(key=form_key(at, key, "grade")).set_value(1)
+    at.multiselect(key=form_key(at, key, "actions")).set_value(["observed"])
+    at.button(key=form_key(at, key, "submit")).click().run()
+    assert "The delayed reaction was saved, but the call was not." in _texts(at)
+    assert at.radio(key=form_key(at, key, "outcome")).value == "reached"  # still open, as typed
+    at.button(key=form_key(at, key, "submit")).click().run()
+    assert "Call recorded with a delayed reaction." in _texts(at)
+    with db.reading() as s:
+        assert len(s.scalars(select(Reaction).where(Reaction.session_id == sid)).all()) == 1
+        assert s.scalars(select(FollowUp.attempts)).one() == 2
