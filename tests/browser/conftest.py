@@ -29,7 +29,7 @@ from infusion.accounts.actor import Actor
 from infusion.services.setup import bootstrap
 from tests.conftest import BACKENDS, PG_URL
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = bench_browser.CHROMIUM  # Debian's, never a downloaded browser
 PASSWORD = "tablet-at-chair-4"
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [

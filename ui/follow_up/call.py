@@ -96,15 +96,9 @@ def call_form(cx: FollowUp, sid: int) -> None:
         if saving:
             save_call(cx, form, sid, outcome, note or "", delayed=delayed, reaction=reaction)
         elif closing:
-            typed = (
-                outcome is not None
-                or bool((note or "").strip())
-                or delayed
-                or any(
-                    reaction[f] for f in ("symptoms", "grade", "actions", "onset", "other", "medication", "notified")
-                )
-                or bool(reaction["provider"])
-            )
+            # the 24 h confirmation tick alone is not an entry
+            typed = outcome is not None or bool((note or "").strip()) or delayed
+            typed = typed or any(value for field, value in reaction.items() if field != "confirm")
             if typed and not discard:
                 st.warning("Not closed: something is typed. Save the call, or tick “Discard what is typed”.", icon="✋")
             else:
